@@ -1,0 +1,3 @@
+from provision.cli.app import main
+
+main()

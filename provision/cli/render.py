@@ -1,0 +1,69 @@
+"""Human output: live per-host progress and the recap table. Machine output: the JSON report."""
+
+from __future__ import annotations
+
+import sys
+import threading
+
+from rich.console import Console
+from rich.table import Table
+
+from provision.report import HostResult, Report
+
+STYLE = {"ok": "green", "changed": "yellow", "failed": "red", "unreachable": "red", "skipped": "cyan"}
+
+
+def console_for(json_mode: bool) -> Console:
+    """With --json, stdout carries exactly one JSON document: everything human goes to stderr."""
+    return Console(stderr=json_mode, highlight=False, soft_wrap=False)
+
+
+class LiveProgress:
+    """Prints each host as it finishes, with a live count while hosts are still working."""
+
+    def __init__(self, console: Console, command: str, total: int) -> None:
+        self.console = console
+        self.command = command
+        self.total = total
+        self.done = 0
+        self._lock = threading.Lock()
+        self._status = console.status(f"{command}: 0/{total} hosts done") if total and console.is_terminal else None
+
+    def __enter__(self):
+        if self._status:
+            self._status.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        if self._status:
+            self._status.__exit__(*exc)
+
+    def host_started(self, name: str) -> None:
+        pass
+
+    def host_finished(self, result: HostResult) -> None:
+        with self._lock:
+            self.done += 1
+            status = result.status
+            duration = sum(s.duration_s for s in result.steps)
+            detail = f" - {result.message}" if result.message and status in ("failed", "unreachable", "skipped") else ""
+            self.console.print(f"[{STYLE[status]}]{status:>11}[/] {result.name} ({duration:.1f}s){detail}")
+            if self._status:
+                self._status.update(f"{self.command}: {self.done}/{self.total} hosts done")
+
+
+def recap(console: Console, report: Report, verbose: int = 0) -> None:
+    table = Table(title=f"provision {report.command}: recap", title_justify="left")
+    for column in ("host", "status", "changed", "steps", "message"):
+        table.add_column(column)
+    for name, result in report.hosts.items():
+        steps = ", ".join(f"{s.name}:{s.status}" for s in result.steps) if verbose else str(len(result.steps))
+        table.add_row(name, f"[{STYLE[result.status]}]{result.status}[/]", str(result.changed), steps, result.message)
+    console.print(table)
+    summary = report.summary()
+    console.print(" ".join(f"{k}={v}" for k, v in summary.items()))
+
+
+def emit_json(report: Report) -> None:
+    sys.stdout.write(report.to_json() + "\n")
+    sys.stdout.flush()

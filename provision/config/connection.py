@@ -1,0 +1,185 @@
+"""How to reach a host, from its merged inventory vars (Ansible's connection variables)."""
+
+from __future__ import annotations
+
+import getpass
+import shlex
+from dataclasses import dataclass
+
+from provision.errors import InventoryError
+
+# Ansible's names, first wins; the ansible_ssh_* forms are Ansible's older aliases.
+_ALIASES = {
+    "host": ("ansible_host", "ansible_ssh_host"),
+    "port": ("ansible_port", "ansible_ssh_port"),
+    "user": ("ansible_user", "ansible_ssh_user", "ansible_remote_user"),
+    "key_file": ("ansible_ssh_private_key_file", "ansible_private_key_file"),
+    "become": ("ansible_become", "ansible_sudo"),
+    "become_user": ("ansible_become_user", "ansible_sudo_user"),
+    "common_args": ("ansible_ssh_common_args",),
+    "extra_args": ("ansible_ssh_extra_args",),
+    "connection": ("ansible_connection",),
+    "timeout": ("ansible_ssh_timeout", "ansible_timeout"),
+}
+
+_TRUE = {"true", "yes", "on", "1", "y", "t"}
+_FALSE = {"false", "no", "off", "0", "n", "f", ""}
+
+
+@dataclass(frozen=True)
+class Jump:
+    """A bastion to hop through (`ProxyJump user@host:port`)."""
+
+    host: str
+    port: int = 22
+    user: str | None = None
+
+
+@dataclass(frozen=True)
+class ConnectionSettings:
+    name: str
+    host: str
+    port: int = 22
+    user: str = "root"
+    key_file: str | None = None
+    become: bool = False
+    become_user: str = "root"
+    connection: str = "ssh"  # "ssh" or "local"
+    jumps: tuple[Jump, ...] = ()
+    proxy_command: str | None = None
+    timeout: float = 10.0
+
+    @property
+    def needs_sudo(self) -> bool:
+        """Whether a become step must go through sudo (not when already the target user)."""
+        return self.become_user != self.user
+
+    def describe(self) -> str:
+        if self.connection == "local":
+            return "local"
+        via = ""
+        if self.jumps:
+            via = " via " + ",".join(_jump_text(j) for j in self.jumps)
+        elif self.proxy_command:
+            via = " via ProxyCommand"
+        return f"ssh://{self.user}@{self.host}:{self.port}{via}"
+
+
+def _jump_text(jump: Jump) -> str:
+    user = f"{jump.user}@" if jump.user else ""
+    return f"{user}{jump.host}:{jump.port}"
+
+
+def _first(hostvars: dict, field_name: str):
+    for key in _ALIASES[field_name]:
+        if key in hostvars and hostvars[key] is not None:
+            return hostvars[key]
+    return None
+
+
+def as_bool(value, *, name: str, what: str) -> bool:
+    """Ansible's boolean coercion (yes/no/true/false/on/off/1/0)."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise InventoryError(f"host '{name}': {what} must be a boolean, got {value!r}")
+
+
+def _as_port(value, *, name: str, what: str) -> int:
+    try:
+        port = int(str(value).strip())
+    except ValueError:
+        port = -1
+    if not 0 < port < 65536:
+        raise InventoryError(f"host '{name}': {what} must be a port number, got {value!r}")
+    return port
+
+
+def parse_jump(spec: str, *, name: str) -> tuple[Jump, ...]:
+    """`[user@]host[:port][,[user@]host[:port]...]` as in ssh's ProxyJump / -J."""
+    jumps = []
+    for part in spec.split(","):
+        user, _, hostport = part.strip().rpartition("@")
+        host, port = hostport, 22
+        if hostport.startswith("["):  # [ipv6]:port
+            host, _, rest = hostport[1:].partition("]")
+            if rest.startswith(":"):
+                port = _as_port(rest[1:], name=name, what="ProxyJump port")
+        elif hostport.count(":") == 1:
+            host, port_text = hostport.split(":")
+            port = _as_port(port_text, name=name, what="ProxyJump port")
+        if not host:
+            raise InventoryError(f"host '{name}': invalid ProxyJump {spec!r}")
+        jumps.append(Jump(host=host, port=port, user=user or None))
+    return tuple(jumps)
+
+
+def parse_ssh_args(args: str, *, name: str) -> tuple[tuple[Jump, ...], str | None]:
+    """ProxyJump (`-J x`, `-o ProxyJump=x`) and ProxyCommand from ansible_ssh_common_args."""
+    try:
+        words = shlex.split(args)
+    except ValueError as exc:
+        raise InventoryError(f"host '{name}': ansible_ssh_common_args: {exc}") from None
+    jumps: tuple[Jump, ...] = ()
+    proxy_command = None
+    i = 0
+    while i < len(words):
+        word = words[i]
+        option = None
+        if word == "-J" and i + 1 < len(words):
+            jumps = parse_jump(words[i + 1], name=name)
+            i += 2
+            continue
+        if word.startswith("-J") and len(word) > 2:
+            jumps = parse_jump(word[2:], name=name)
+        elif word == "-o" and i + 1 < len(words):
+            option = words[i + 1]
+            i += 1
+        elif word.startswith("-o") and len(word) > 2:
+            option = word[2:]
+        if option:
+            key, _, value = option.replace(" ", "=", 1).partition("=")
+            if key.lower() == "proxyjump" and value.lower() != "none":
+                jumps = parse_jump(value, name=name)
+            elif key.lower() == "proxycommand" and value.lower() != "none":
+                proxy_command = value
+        i += 1
+    return jumps, proxy_command
+
+
+def connection_settings(name: str, hostvars: dict) -> ConnectionSettings:
+    """Connection settings for one host from its merged vars (defaults as Ansible's)."""
+    connection = str(_first(hostvars, "connection") or "ssh")
+    if connection in ("paramiko", "smart"):
+        connection = "ssh"
+    if connection not in ("ssh", "local"):
+        raise InventoryError(f"host '{name}': ansible_connection {connection!r} is not supported (ssh or local)")
+    port_value = _first(hostvars, "port")
+    port = _as_port(port_value, name=name, what="ansible_port") if port_value is not None else 22
+    become_value = _first(hostvars, "become")
+    become = as_bool(become_value, name=name, what="ansible_become") if become_value is not None else False
+    common = " ".join(str(v) for v in (_first(hostvars, "common_args"), _first(hostvars, "extra_args")) if v)
+    jumps, proxy_command = parse_ssh_args(common, name=name) if common else ((), None)
+    timeout_value = _first(hostvars, "timeout")
+    try:
+        timeout = float(timeout_value) if timeout_value is not None else 10.0
+    except ValueError:
+        raise InventoryError(f"host '{name}': ansible_timeout must be a number, got {timeout_value!r}") from None
+    key_file = _first(hostvars, "key_file")
+    return ConnectionSettings(
+        name=name,
+        host=str(_first(hostvars, "host") or name),
+        port=port,
+        user=str(_first(hostvars, "user") or getpass.getuser()),
+        key_file=str(key_file) if key_file else None,
+        become=become,
+        become_user=str(_first(hostvars, "become_user") or "root"),
+        connection=connection,
+        jumps=jumps,
+        proxy_command=proxy_command,
+        timeout=timeout,
+    )

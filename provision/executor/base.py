@@ -1,0 +1,54 @@
+"""The executor interface: the one way provision touches a host.
+
+Commands arrive as data: a shell snippet (str) or an argv list, quoted with shlex.join.
+`become=True` runs the command as the host's become user (root by default) through sudo.
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+from typing import Protocol, Sequence
+
+Command = str | Sequence[str]
+
+
+def as_shell(command: Command) -> str:
+    """A command as one shell string: argv lists are quoted element by element."""
+    return command if isinstance(command, str) else shlex.join(command)
+
+
+def sudo_wrap(command: Command, user: str = "root", *, non_interactive: bool = True) -> str:
+    """`sudo [-n] -H -u USER -- sh -c CMD`: run a snippet as another user through sudo."""
+    flags = ["-n"] if non_interactive else []
+    return shlex.join(["sudo", *flags, "-H", "-u", user, "--", "sh", "-c", as_shell(command)])
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    command: str
+    exit_code: int
+    stdout: str = ""
+    stderr: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0
+
+    def error_line(self) -> str:
+        """The most telling line of a failed command's output, for one-line messages."""
+        for text in (self.stderr, self.stdout):
+            lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+            if lines:
+                return lines[-1]
+        return f"exit code {self.exit_code}"
+
+
+class Executor(Protocol):
+    name: str
+
+    def run(self, command: Command, *, become: bool = False, timeout: float | None = None) -> CommandResult:
+        """Run a command; never raises for a non-zero exit (see CommandResult), raises HostUnreachable."""
+        ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,29 @@
+"""A recording executor for unit tests: remembers every command, answers from canned responses."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from provision.executor.base import Command, CommandResult, as_shell
+
+
+@dataclass
+class RecordingExecutor:
+    name: str = "fake"
+    responses: list[tuple[str, CommandResult]] = field(default_factory=list)  # (regex, result)
+    commands: list[tuple[str, bool]] = field(default_factory=list)  # (shell string, become)
+
+    def respond(self, pattern: str, stdout: str = "", exit_code: int = 0, stderr: str = "") -> None:
+        self.responses.append((pattern, CommandResult(pattern, exit_code, stdout, stderr)))
+
+    def run(self, command: Command, *, become: bool = False, timeout: float | None = None) -> CommandResult:
+        shell = as_shell(command)
+        self.commands.append((shell, become))
+        for pattern, result in self.responses:
+            if re.search(pattern, shell):
+                return CommandResult(shell, result.exit_code, result.stdout, result.stderr)
+        return CommandResult(shell, 0)
+
+    def close(self) -> None:
+        pass

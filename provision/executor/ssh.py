@@ -1,0 +1,151 @@
+"""Run commands over SSH with Fabric: one connection per host, opened lazily, reused for every step."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+
+from provision.config.connection import ConnectionSettings
+from provision.errors import HostKeyChanged, HostUnreachable
+from provision.executor.base import Command, CommandResult, as_shell, sudo_wrap
+from provision.executor.known_hosts import KnownHosts, fingerprint, key_name
+from provision.executor.secret import Secret
+
+SUDO_PROMPT = "[provision:sudo] password: "
+
+
+class SSHExecutor:
+    """No I/O in the constructor: the SSH connection is opened by the first `run`."""
+
+    def __init__(self, settings: ConnectionSettings, known_hosts: KnownHosts, *,
+                 become_password: Secret | None = None, connect_retries: int = 2) -> None:
+        self.name = settings.name
+        self.settings = settings
+        self.known_hosts = known_hosts
+        self.become_password = become_password
+        self.connect_retries = connect_retries
+        self._connection = None
+        self._lock = threading.Lock()
+        self.round_trips = 0
+        self.host_key_notes: list[str] = []
+
+    # -- connecting -------------------------------------------------------------------------
+    def _new_connection(self, host: str, port: int, user: str | None, gateway=None):
+        from fabric import Config, Connection
+
+        s = self.settings
+        connect_kwargs: dict = {"banner_timeout": s.timeout, "auth_timeout": s.timeout}
+        if s.key_file:
+            import os
+
+            connect_kwargs["key_filename"] = os.path.expanduser(s.key_file)
+        config = Config(overrides={"run": {"in_stream": False, "hide": True, "warn": True}})
+        connection = Connection(host, user=user, port=port, config=config, gateway=gateway,
+                                connect_timeout=int(s.timeout), connect_kwargs=connect_kwargs)
+        self.known_hosts.prepare(connection.client, self.host_key_notes.append)
+        return connection
+
+    def _build(self):
+        s = self.settings
+        gateway = s.proxy_command
+        for jump in s.jumps:
+            gateway = self._new_connection(jump.host, jump.port, jump.user or s.user, gateway)
+        return self._new_connection(s.host, s.port, s.user, gateway)
+
+    def connect(self):
+        """Open (once) and return the Fabric connection; retries transient failures only."""
+        with self._lock:
+            if self._connection is not None and self._connection.is_connected:
+                return self._connection
+            attempt = 0
+            while True:
+                connection = self._build()
+                try:
+                    connection.open()
+                    self._connection = connection
+                    return connection
+                except Exception as exc:  # classified below; the message says what happened
+                    connection.close()
+                    transient, message = self._classify(exc)
+                    if isinstance(exc, _bad_host_key_type()) and self.known_hosts.accept_changed:
+                        note = self.known_hosts.record(key_name(self.settings.host, self.settings.port),
+                                                       exc.key, replace=True)
+                        if note:
+                            self.host_key_notes.append(note)
+                        continue
+                    if isinstance(exc, _bad_host_key_type()):
+                        raise HostKeyChanged(message) from None
+                    if not transient or attempt >= self.connect_retries:
+                        raise HostUnreachable(message) from None
+                    attempt += 1
+                    time.sleep(attempt)
+
+    def _classify(self, exc: Exception) -> tuple[bool, str]:
+        """(transient?, one-line message) for a connect error."""
+        import paramiko
+
+        s = self.settings
+        target = f"{s.user}@{s.host}:{s.port}"
+        if isinstance(exc, paramiko.BadHostKeyException):
+            name = key_name(s.host, s.port)
+            return False, (
+                f"host key for {name} has CHANGED: {self.known_hosts.path} records "
+                f"{self.known_hosts.recorded_fingerprint(name)}, the host presents "
+                f"{exc.key.get_name()} {fingerprint(exc.key)}; refusing to connect. If the host was "
+                "rebuilt, re-run with --accept-new-host-keys to record the new key"
+            )
+        if isinstance(exc, paramiko.AuthenticationException):
+            key = f" with key {s.key_file}" if s.key_file else ""
+            return False, f"authentication failed for {target}{key}: {exc}"
+        if isinstance(exc, socket.gaierror):
+            return False, f"cannot resolve {s.host}: {exc.strerror}"
+        if isinstance(exc, paramiko.ssh_exception.NoValidConnectionsError) or isinstance(exc, ConnectionRefusedError):
+            return True, f"connection refused by {s.host}:{s.port}"
+        if isinstance(exc, (socket.timeout, TimeoutError)):
+            return True, f"connection to {s.host}:{s.port} timed out after {s.timeout:g}s"
+        if isinstance(exc, (paramiko.SSHException, EOFError, OSError)):
+            return True, f"ssh to {target} failed: {exc or type(exc).__name__}"
+        return False, f"ssh to {target} failed: {type(exc).__name__}: {exc}"
+
+    # -- running ----------------------------------------------------------------------------
+    def run(self, command: Command, *, become: bool = False, timeout: float | None = None) -> CommandResult:
+        connection = self.connect()
+        self.round_trips += 1
+        s = self.settings
+        if become and s.needs_sudo and self.become_password:
+            return self._sudo_with_password(connection, command, timeout)
+        shell = sudo_wrap(command, s.become_user) if (become and s.needs_sudo) else as_shell(command)
+        result = connection.run(shell, timeout=timeout)
+        stderr = result.stderr
+        if become and "a password is required" in stderr:
+            stderr += (f"\nsudo on {s.host} needs a password for {s.user}: set PROVISION_BECOME_PASSWORD "
+                       "or pass --ask-become-pass")
+        return CommandResult(shell, result.exited, result.stdout, stderr)
+
+    def _sudo_with_password(self, connection, command: Command, timeout: float | None) -> CommandResult:
+        from invoke.exceptions import AuthFailure
+
+        s = self.settings
+        import shlex
+
+        shell = shlex.join(["sh", "-c", as_shell(command)])  # sudo must cover the whole snippet
+        try:
+            result = connection.sudo(shell, user=s.become_user, password=self.become_password.reveal(),
+                                     prompt=SUDO_PROMPT, timeout=timeout)
+        except AuthFailure:
+            return CommandResult(shell, 1, "", f"sudo rejected the become password for {s.user}")
+        stdout = result.stdout.replace(SUDO_PROMPT, "")
+        return CommandResult(shell, result.exited, stdout, result.stderr.replace(SUDO_PROMPT, ""))
+
+    def close(self) -> None:
+        with self._lock:
+            if self._connection is not None:
+                self._connection.close()
+                self._connection = None
+
+
+def _bad_host_key_type():
+    import paramiko
+
+    return paramiko.BadHostKeyException

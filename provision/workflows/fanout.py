@@ -1,0 +1,101 @@
+"""Run one per-host workflow on many hosts in parallel (bounded by --forks).
+
+One failing or unreachable host never stops the others. Each host gets one executor (one SSH
+connection, opened lazily and reused by every step), closed on every exit path.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from typing import Callable, Protocol
+
+from provision.errors import HostError, HostUnreachable
+from provision.executor.base import Executor
+from provision.executor.known_hosts import DEFAULT_PATH, KnownHosts
+from provision.executor.secret import Secret
+from provision.report import HostResult, Report, StepResult
+from provision.workflows.targets import Target
+
+HostWork = Callable[[Target, Executor], HostResult]
+
+
+class Progress(Protocol):
+    def host_started(self, name: str) -> None: ...
+    def host_finished(self, result: HostResult) -> None: ...
+
+
+class _Silent:
+    def host_started(self, name: str) -> None:
+        pass
+
+    def host_finished(self, result: HostResult) -> None:
+        pass
+
+
+@dataclass
+class RunOptions:
+    forks: int = 10
+    check: bool = False
+    known_hosts: KnownHosts = field(default_factory=lambda: KnownHosts(DEFAULT_PATH))
+    become_password: Secret | None = None
+    progress: Progress = field(default_factory=_Silent)
+
+
+def make_executor(target: Target, options: RunOptions) -> Executor:
+    if target.settings.connection == "local":
+        from provision.executor.local import LocalExecutor
+
+        return LocalExecutor(target.name, target.settings.become_user)
+    from provision.executor.ssh import SSHExecutor
+
+    return SSHExecutor(target.settings, options.known_hosts, become_password=options.become_password)
+
+
+def run_on_host(target: Target, work: HostWork, options: RunOptions,
+                executor_factory: Callable[[Target, RunOptions], Executor] = make_executor) -> HostResult:
+    options.progress.host_started(target.name)
+    executor = executor_factory(target, options)
+    try:
+        result = work(target, executor)
+    except HostUnreachable as exc:
+        result = HostResult(target.name, unreachable=str(exc))
+    except HostError as exc:
+        result = HostResult(target.name, steps=[StepResult("error", "failed", str(exc))])
+    except Exception as exc:  # a bug or an unexpected remote condition: fail this host, keep going
+        result = HostResult(target.name, steps=[StepResult("error", "failed", f"{type(exc).__name__}: {exc}")])
+    finally:
+        executor.close()
+    _note_recorded_keys(result, executor)
+    options.progress.host_finished(result)
+    return result
+
+
+def _note_recorded_keys(result: HostResult, executor: Executor) -> None:
+    """Say so in the report when this run recorded a host key for the first time (TOFU)."""
+    for note in reversed(getattr(executor, "host_key_notes", [])):
+        result.steps.insert(0, StepResult("host key", "ok", note))
+
+
+def fan_out(command: str, targets: list[Target], work: HostWork, options: RunOptions,
+            executor_factory: Callable[[Target, RunOptions], Executor] = make_executor) -> Report:
+    report = Report(command)
+    if not targets:
+        return report
+    results: dict[str, HostResult] = {}
+    with ThreadPoolExecutor(max_workers=max(1, min(options.forks, len(targets)))) as pool:
+        futures = {pool.submit(run_on_host, t, work, options, executor_factory): t for t in targets}
+        for future in as_completed(futures):
+            result = future.result()
+            results[result.name] = result
+    for target in targets:  # inventory order, whatever order they finished in
+        report.add(results[target.name])
+    return report
+
+
+def timed_step(name: str, fn: Callable[[], tuple[str, str]]) -> StepResult:
+    """Run fn() -> (status, message) and time it."""
+    start = time.monotonic()
+    status, message = fn()
+    return StepResult(name, status, message, time.monotonic() - start)  # type: ignore[arg-type]

@@ -1,0 +1,35 @@
+"""From an inventory path and a --limit pattern to the hosts to act on. Pure input: no connection."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from provision.config.connection import ConnectionSettings, connection_settings
+from provision.errors import InputError
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    settings: ConnectionSettings
+    hostvars: dict
+
+
+def load_targets(inventory_path: str | Path, limit: str | None = None) -> list[Target]:
+    """Every selected host with its connection settings; raises InputError before any connection."""
+    from provision.config.inventory import load_inventory
+
+    path = Path(inventory_path)
+    if not path.exists():
+        hint = " (run `provision sandbox up` to create the sandbox fleet)" if path.name == "sandbox.yml" else ""
+        raise InputError(f"inventory not found{hint}", file=path)
+    inventory = load_inventory(path)
+    names = inventory.select(limit) if limit else inventory.select("all")
+    if limit and not names:
+        raise InputError(f"--limit {limit!r} matches no host in the inventory", file=path)
+    targets = []
+    for name in names:
+        hostvars = inventory.host_vars(name)
+        targets.append(Target(name, connection_settings(name, hostvars), hostvars))
+    return targets
