@@ -209,6 +209,7 @@ def _render_output(console, report) -> None:
 
 # -- sandbox --------------------------------------------------------------------------------
 SandboxInventory = Annotated[Path, typer.Option("--inventory-out", help="Where to write the fleet's inventory.")]
+Fleet = Annotated[str, typer.Option("--fleet", envvar="PROVISION_SANDBOX_FLEET", help="Fleet name: several fleets can live side by side.")]
 
 
 @sandbox_app.command("up")
@@ -217,22 +218,26 @@ def sandbox_up(
     gpu_hosts: Annotated[int, typer.Option("--gpu-hosts", min=0, help="How many of them are SIMULATED GPU hosts (no GPU exists here).")] = 0,
     inventory_out: SandboxInventory = Path("inventories/sandbox.yml"),
     mirror: Annotated[Optional[str], typer.Option("--mirror", help="Debian mirror for debootstrap (default: this machine's apt sources).")] = None,
+    fleet_name: Fleet = "default",
 ) -> None:
-    """Start N fresh Debian 12 hosts (built once with debootstrap, cached) and write their inventory."""
+    """Start N fresh Debian 12 hosts (built once with debootstrap, cached) and write their inventory.
+
+    Reconciles: existing hosts are kept, missing ones started, extra ones removed."""
     from provision.sandbox import fleet
 
-    fleet.up(hosts, gpu_hosts, inventory=inventory_out, mirror=mirror, log=lambda m: typer.echo(m, err=True))
+    fleet.up(hosts, gpu_hosts, paths=fleet.Paths.default(fleet_name), inventory=inventory_out, mirror=mirror,
+             log=lambda m: typer.echo(m, err=True))
 
 
 @sandbox_app.command("status")
-def sandbox_status(json_: opt.Json = False) -> None:
+def sandbox_status(json_: opt.Json = False, fleet_name: Fleet = "default") -> None:
     """List the sandbox hosts with their state and loopback SSH port."""
     import json
 
     from provision.sandbox import fleet
 
     rows = [{"host": h.name, "container": h.container, "state": h.state, "ssh": f"127.0.0.1:{h.port}",
-             "gpu": "simulated" if h.gpu else None} for h in fleet.status()]
+             "gpu": "simulated" if h.gpu else None} for h in fleet.status(fleet_name)]
     if json_:
         typer.echo(json.dumps({"hosts": rows}, indent=2))
         return
@@ -243,11 +248,11 @@ def sandbox_status(json_: opt.Json = False) -> None:
 
 
 @sandbox_app.command("down")
-def sandbox_down(inventory_out: SandboxInventory = Path("inventories/sandbox.yml")) -> None:
-    """Remove every container, volume and network the sandbox created (nothing else); the image stays cached."""
+def sandbox_down(inventory_out: SandboxInventory = Path("inventories/sandbox.yml"), fleet_name: Fleet = "default") -> None:
+    """Remove every container, volume and network the fleet created (nothing else); the image stays cached."""
     from provision.sandbox import fleet
 
-    count = fleet.down(inventory=inventory_out, log=lambda m: typer.echo(m, err=True))
+    count = fleet.down(paths=fleet.Paths.default(fleet_name), inventory=inventory_out, log=lambda m: typer.echo(m, err=True))
     typer.echo(f"removed {count} sandbox host(s)", err=True)
 
 

@@ -40,7 +40,8 @@ class SSHExecutor:
             import os
 
             connect_kwargs["key_filename"] = os.path.expanduser(s.key_file)
-        config = Config(overrides={"run": {"in_stream": False, "hide": True, "warn": True}})
+        config = Config(overrides={"run": {"in_stream": False, "hide": True, "warn": True},
+                                   "sudo": {"prompt": SUDO_PROMPT}})
         connection = Connection(host, user=user, port=port, config=config, gateway=gateway,
                                 connect_timeout=int(s.timeout), connect_kwargs=connect_kwargs)
         self.known_hosts.prepare(connection.client, self.host_key_notes.append)
@@ -59,6 +60,7 @@ class SSHExecutor:
             if self._connection is not None and self._connection.is_connected:
                 return self._connection
             attempt = 0
+            rerecorded = False
             while True:
                 connection = self._build()
                 try:
@@ -68,7 +70,8 @@ class SSHExecutor:
                 except Exception as exc:  # classified below; the message says what happened
                     connection.close()
                     transient, message = self._classify(exc)
-                    if isinstance(exc, _bad_host_key_type()) and self.known_hosts.accept_changed:
+                    if isinstance(exc, _bad_host_key_type()) and self.known_hosts.accept_changed and not rerecorded:
+                        rerecorded = True
                         note = self.known_hosts.record(key_name(self.settings.host, self.settings.port),
                                                        exc.key, replace=True)
                         if note:
@@ -132,7 +135,7 @@ class SSHExecutor:
         shell = shlex.join(["sh", "-c", as_shell(command)])  # sudo must cover the whole snippet
         try:
             result = connection.sudo(shell, user=s.become_user, password=self.become_password.reveal(),
-                                     prompt=SUDO_PROMPT, timeout=timeout)
+                                     timeout=timeout)
         except AuthFailure:
             return CommandResult(shell, 1, "", f"sudo rejected the become password for {s.user}")
         stdout = result.stdout.replace(SUDO_PROMPT, "")

@@ -369,8 +369,12 @@ def gpus_from_pci(devices: Iterable[Mapping[str, str]], lspci_names: Mapping[str
 
 
 def parse_nvswitch_dev(text: str) -> list[str]:
-    """Parse the facts script's ``nvswitch_dev`` section: ``/dev/nvidia-nvswitch*`` paths."""
-    return [line.strip() for line in text.splitlines() if line.strip().startswith("/dev/nvidia-nvswitch")]
+    """Parse the facts script's ``nvswitch_dev`` section (``/dev/nvidia-nvswitch*`` paths).
+
+    Keeps the numbered switch nodes (``/dev/nvidia-nvswitch0``...); the control node
+    ``/dev/nvidia-nvswitchctl`` alone says nothing about a switch being present.
+    """
+    return [line.strip() for line in text.splitlines() if re.fullmatch(r"/dev/nvidia-nvswitch\d+", line.strip())]
 
 
 def has_nvswitch(devices: Iterable[Mapping[str, str]], dev_nodes: Iterable[str]) -> bool:
@@ -469,7 +473,8 @@ def parse_docker(
 ) -> dict[str, Any] | None:
     """Combine the docker sections into ``{version, running, runtimes, daemon_json}``.
 
-    Each argument is the text of a section that ran and exited 0, or None (missing, failed):
+    Each argument is the text of a section that ran and exited 0, or None (missing, failed;
+    CLIENT_VERSION and DOCKERD_VERSION are "" when installed but failing):
     CLIENT_VERSION ``docker --version``; DOCKERD_VERSION ``dockerd --version``; SERVER_VERSION
     ``docker version --format {{.Server.Version}}``; RUNTIMES_JSON ``docker info --format
     '{{json .Runtimes}}'``; IS_ACTIVE ``systemctl is-active docker``; DOCKERD_PIDS the PIDs of

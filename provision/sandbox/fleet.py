@@ -22,10 +22,10 @@ from provision.sandbox import image as host_image
 from provision.sandbox.engine import local_docker
 
 LABEL = "io.provision.sandbox"
+FLEET_LABEL = "io.provision.sandbox.fleet"
 GPU_LABEL = "io.provision.sandbox.gpu"
 PORT_LABEL = "io.provision.sandbox.ssh-port"
-NETWORK = "provision-sandbox"
-PREFIX = "provision-sbx"
+DEFAULT_FLEET = "default"
 FIRST_PORT = 22201
 SUDO_UID = 1000  # the first user useradd creates in the image: sandbox
 
@@ -50,17 +50,28 @@ class SandboxHost:
 
 @dataclass
 class Paths:
-    """Where the sandbox keeps its state: under the project's .provision/ (PROVISION_HOME)."""
+    """Where a fleet keeps its state: under the project's .provision/ (PROVISION_HOME).
+
+    Several fleets can live side by side (the demo's `default`, the tests' `e2e`): each has its
+    own containers, network, key pair and sudo password."""
 
     home: Path
+    fleet: str = DEFAULT_FLEET
 
     @classmethod
-    def default(cls) -> "Paths":
-        return cls(Path(os.environ.get("PROVISION_HOME", ".provision")).absolute())
+    def default(cls, fleet: str = DEFAULT_FLEET) -> "Paths":
+        return cls(Path(os.environ.get("PROVISION_HOME", ".provision")).absolute(), fleet)
 
     @property
     def dir(self) -> Path:
-        return self.home / "sandbox"
+        return self.home / "sandbox" / self.fleet
+
+    @property
+    def network(self) -> str:
+        return f"provision-{self.fleet}"
+
+    def container(self, name: str) -> str:
+        return f"provision-{self.fleet}-{name}"
 
     @property
     def key(self) -> Path:
@@ -77,10 +88,6 @@ class Paths:
 
 def host_name(index: int) -> str:
     return f"sbx{index}"
-
-
-def container_name(name: str) -> str:
-    return f"{PREFIX}-{name}"
 
 
 # -- keys and secrets ---------------------------------------------------------------------
@@ -142,9 +149,9 @@ def free_port(start: int, taken: set[int]) -> int:
 
 
 # -- fleet --------------------------------------------------------------------------------
-def list_hosts(client) -> list[SandboxHost]:
+def list_hosts(client, fleet: str = DEFAULT_FLEET) -> list[SandboxHost]:
     hosts = []
-    for c in client.containers.list(all=True, filters={"label": LABEL}):
+    for c in client.containers.list(all=True, filters={"label": f"{FLEET_LABEL}={fleet}"}):
         labels = c.labels or {}
         name = labels.get(LABEL, c.name)
         if name == "host" or not name.startswith("sbx"):
@@ -162,22 +169,22 @@ def up(count: int, gpu_hosts: int = 0, *, paths: Paths | None = None, inventory:
         raise InputError(f"--gpu-hosts must be between 0 and --hosts ({count})")
     paths = paths or Paths.default()
     client = local_docker()
-    existing = {h.name: h for h in list_hosts(client)}
+    existing = {h.name: h for h in list_hosts(client, paths.fleet)}
     wanted = [host_name(i) for i in range(1, count + 1)]
-    check_inotify(len([n for n in wanted if n not in existing]), len(existing))
+    check_inotify(len([n for n in wanted if n not in existing]), len(list_hosts_all(client)))
     if not host_image.image_is_current(client):
         from provision.sandbox.apt_sources import machine_debian_mirror
 
         host_image.build_host_image(client, mirror or machine_debian_mirror(), log)
     public_key = ensure_keypair(paths)
     password = ensure_become_password(paths)
-    _ensure_network(client)
+    _ensure_network(client, paths)
     for name, host in existing.items():
         if name not in wanted:
             log(f"removing {name} (not in the requested {count} hosts)")
             _remove_host(client, host, paths)
     hosts: list[SandboxHost] = []
-    taken = {h.port for h in existing.values()}
+    taken = {int((c.labels or {})[PORT_LABEL]) for c in list_hosts_all(client, stopped=True)}
     gpu_names = set(wanted[count - gpu_hosts:]) if gpu_hosts else set()
     for name in wanted:
         host = existing.get(name)
@@ -190,7 +197,7 @@ def up(count: int, gpu_hosts: int = 0, *, paths: Paths | None = None, inventory:
             port = free_port(FIRST_PORT, taken)
             taken.add(port)
             _forget_host_key(paths, port)
-            host = _create_host(client, name, port, gpu, public_key)
+            host = _create_host(client, paths, name, port, gpu, public_key)
             log(f"started {name} (ssh on 127.0.0.1:{port}{', simulated GPU host' if gpu else ''})")
         elif host.state != "running":
             client.containers.get(host.container).start()
@@ -209,40 +216,46 @@ def down(*, paths: Paths | None = None, inventory: Path = Path("inventories/sand
     """Remove every container, volume and network the sandbox created; nothing else."""
     paths = paths or Paths.default()
     client = local_docker()
-    hosts = list_hosts(client)
+    hosts = list_hosts(client, paths.fleet)
     for host in hosts:
         _remove_host(client, host, paths)
         log(f"removed {host.name}")
-    for c in client.containers.list(all=True, filters={"label": LABEL}):
+    mine = {"label": f"{FLEET_LABEL}={paths.fleet}"}
+    for c in client.containers.list(all=True, filters=mine):
         c.remove(force=True, v=True)
-    for volume in client.volumes.list(filters={"label": LABEL}):
+    for volume in client.volumes.list(filters=mine):
         volume.remove(force=True)
-    for network in client.networks.list(filters={"label": LABEL}):
+    for network in client.networks.list(filters=mine):
         network.remove()
     if inventory.exists() and inventory.read_text().startswith(INVENTORY_HEADER):
         inventory.unlink()
     return len(hosts)
 
 
-def status() -> list[SandboxHost]:
-    return list_hosts(local_docker())
+def status(fleet: str = DEFAULT_FLEET) -> list[SandboxHost]:
+    return list_hosts(local_docker(), fleet)
 
 
-def _ensure_network(client) -> None:
-    if not client.networks.list(names=[NETWORK], filters={"label": LABEL}):
-        client.networks.create(NETWORK, driver="bridge", labels={LABEL: "network"})
+def list_hosts_all(client, *, stopped: bool = False) -> list:
+    """Every sandbox host container of every fleet (they share the inotify limit and the port range)."""
+    return [c for c in client.containers.list(all=stopped, filters={"label": LABEL}) if (c.labels or {}).get(PORT_LABEL)]
 
 
-def _create_host(client, name: str, port: int, gpu: bool, public_key: str) -> SandboxHost:
-    container = container_name(name)
+def _ensure_network(client, paths: Paths) -> None:
+    if not client.networks.list(names=[paths.network], filters={"label": f"{FLEET_LABEL}={paths.fleet}"}):
+        client.networks.create(paths.network, driver="bridge", labels={LABEL: "network", FLEET_LABEL: paths.fleet})
+
+
+def _create_host(client, paths: Paths, name: str, port: int, gpu: bool, public_key: str) -> SandboxHost:
+    container = paths.container(name)
     volume = f"{container}-docker"
-    labels = {LABEL: name, PORT_LABEL: str(port)}
+    labels = {LABEL: name, FLEET_LABEL: paths.fleet, PORT_LABEL: str(port)}
     if gpu:
         labels[GPU_LABEL] = "simulated"
-    client.volumes.create(volume, labels={LABEL: name})
+    client.volumes.create(volume, labels={LABEL: name, FLEET_LABEL: paths.fleet})
     c = client.containers.create(
         host_image.IMAGE, command="/sbin/init", name=container, hostname=name, detach=True,
-        labels=labels, network=NETWORK, ports={"22/tcp": ("127.0.0.1", port)},
+        labels=labels, network=paths.network, ports={"22/tcp": ("127.0.0.1", port)},
         cap_add=CAPABILITIES, security_opt=["seccomp=unconfined", "apparmor=unconfined"],
         device_cgroup_rules=["a *:* rwm"], cgroupns="host",
         volumes={"/sys/fs/cgroup": {"bind": "/sys/fs/cgroup", "mode": "rw"},
@@ -306,8 +319,9 @@ def _remove_host(client, host: SandboxHost, paths: Paths) -> None:
         client.containers.get(host.container).remove(force=True, v=True)
     except docker.errors.NotFound:
         pass
-    for volume in client.volumes.list(filters={"label": f"{LABEL}={host.name}"}):
-        volume.remove(force=True)
+    for volume in client.volumes.list(filters={"label": f"{FLEET_LABEL}={paths.fleet}"}):
+        if (volume.attrs.get("Labels") or {}).get(LABEL) == host.name:
+            volume.remove(force=True)
     _forget_host_key(paths, host.port)
 
 

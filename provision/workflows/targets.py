@@ -18,12 +18,12 @@ class Target:
 
 def load_targets(inventory_path: str | Path, limit: str | None = None) -> list[Target]:
     """Every selected host with its connection settings; raises InputError before any connection."""
-    from provision.config.inventory import load_inventory
-
     path = Path(inventory_path)
     if not path.exists():
         hint = " (run `provision sandbox up` to create the sandbox fleet)" if path.name == "sandbox.yml" else ""
         raise InputError(f"inventory not found{hint}", file=path)
+    from provision.config.inventory import load_inventory
+
     inventory = load_inventory(path)
     names = inventory.select(limit) if limit else inventory.select("all")
     if limit and not names:
