@@ -142,13 +142,21 @@ def parse_ssh_args(args: str, *, name: str) -> tuple[tuple[Jump, ...], str | Non
         elif word.startswith("-o") and len(word) > 2:
             option = word[2:]
         if option:
-            key, _, value = option.replace(" ", "=", 1).partition("=")
+            key, value = _split_option(option)
             if key.lower() == "proxyjump" and value.lower() != "none":
                 jumps = parse_jump(value, name=name)
             elif key.lower() == "proxycommand" and value.lower() != "none":
                 proxy_command = value
         i += 1
     return jumps, proxy_command
+
+
+def _split_option(option: str) -> tuple[str, str]:
+    """`Key=value` or `Key value`, split at whichever separator comes first (as ssh -o)."""
+    import re
+
+    match = re.match(r"\s*([^=\s]+)\s*(?:=\s*|\s+)?(.*)", option, re.S)
+    return (match.group(1), match.group(2).strip()) if match else (option, "")
 
 
 def connection_settings(name: str, hostvars: dict) -> ConnectionSettings:

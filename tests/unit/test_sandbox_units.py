@@ -1,0 +1,48 @@
+from pathlib import Path
+
+import pytest
+
+from provision.errors import EnvironmentProblem
+from provision.sandbox.apt_sources import machine_debian_mirror, mirrors_from_deb822, mirrors_from_list
+from provision.sandbox.fleet import check_inotify
+
+DEB822 = """Types: deb
+# http://snapshot.debian.org/archive/debian/20250520T000000Z
+URIs: http://mirror.example/debian
+Suites: bookworm bookworm-updates
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+
+Types: deb
+URIs: http://mirror.example/debian-security
+Suites: bookworm-security
+Components: main
+"""
+
+
+def test_mirror_from_deb822_skips_security_and_updates_only_stanzas():
+    assert mirrors_from_deb822(DEB822) == ["http://mirror.example/debian"]
+
+
+def test_mirror_from_one_line_sources_with_options():
+    text = "# comment\ndeb [arch=amd64 signed-by=/k.gpg] http://m.example/debian bookworm main\ndeb http://m.example/debian-security bookworm-security main\n"
+    assert mirrors_from_list(text) == ["http://m.example/debian"]
+
+
+def test_machine_mirror_reads_apt_dir(tmp_path: Path):
+    (tmp_path / "sources.list.d").mkdir()
+    (tmp_path / "sources.list.d" / "debian.sources").write_text(DEB822)
+    assert machine_debian_mirror(tmp_path) == "http://mirror.example/debian"
+
+
+def test_no_mirror_is_explained(tmp_path: Path):
+    with pytest.raises(EnvironmentProblem, match="pass --mirror URL"):
+        machine_debian_mirror(tmp_path)
+
+
+def test_inotify_limit_checked_before_starting_hosts(tmp_path: Path):
+    limit = tmp_path / "max"
+    limit.write_text("128\n")
+    check_inotify(10, 0, limit)
+    with pytest.raises(EnvironmentProblem, match="fs.inotify.max_user_instances is 128"):
+        check_inotify(20, 5, limit)
