@@ -285,15 +285,16 @@ def parse_nvidia_smi_error(text: str, rc: int | None) -> str:
 
     E.g. "Failed to initialize NVML: Driver/library version mismatch", "No devices were found",
     "NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver. ...". When it
-    printed nothing: a line naming the timeout (rc 124/137) or the exit status.
+    printed nothing: a line naming the timeout (rc 124/137) or the exit status; RC None (output
+    cut off inside the section) says so.
     """
+    if rc is None:  # the facts output ended inside the section: TEXT is partial
+        return "nvidia-smi output was cut off"
     line = first_line(text)
     if line:
         return line
     if rc in (124, 137):
         return "nvidia-smi timed out"
-    if rc is None:
-        return "nvidia-smi output was cut off"
     return f"nvidia-smi exited with status {rc}"
 
 
@@ -320,6 +321,12 @@ def parse_pci_devices(text: str) -> list[dict[str, str]]:
     return sorted(devices, key=lambda d: d["address"])
 
 
+# ADDRESS CLASS-NAME [CCCC]: DEVICE-NAME [VVVV:DDDD] (rev NN)
+_LSPCI_NN = re.compile(
+    r"^(\S+)\s+.*?\[[0-9a-fA-F]{4}\]:\s+(.*)\s+\[[0-9a-fA-F]{4}:[0-9a-fA-F]{4}\](?:\s+\(.*\))?\s*$"
+)
+
+
 def parse_lspci_names(text: str) -> dict[str, str]:
     """Parse ``lspci -D -nn`` lines into ``{address: name}``.
 
@@ -327,9 +334,8 @@ def parse_lspci_names(text: str) -> dict[str, str]:
     -> ``{"0000:18:00.0": "NVIDIA Corporation GH100 [H100 SXM5 80GB]"}``.
     """
     names: dict[str, str] = {}
-    pattern = re.compile(r"^(\S+)\s+.*?\[[0-9a-fA-F]{4}\]:\s+(.*)\s+\[[0-9a-fA-F]{4}:[0-9a-fA-F]{4}\](?:\s+\(.*\))?\s*$")
     for line in text.splitlines():
-        m = pattern.match(line)
+        m = _LSPCI_NN.match(line)
         if not m:
             continue
         address = normalize_pci_address(m.group(1))

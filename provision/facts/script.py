@@ -123,7 +123,11 @@ _pf_pci() {
         _pf_ven=
         _pf_dev=
         _pf_cls=
-        { read -r _pf_ven <"$_pf_d/vendor"; read -r _pf_dev <"$_pf_d/device"; read -r _pf_cls <"$_pf_d/class"; } 2>/dev/null
+        {
+            read -r _pf_ven <"$_pf_d/vendor"
+            read -r _pf_dev <"$_pf_d/device"
+            read -r _pf_cls <"$_pf_d/class"
+        } 2>/dev/null
         printf '%s %s %s %s\n' "${_pf_d##*/}" "$_pf_ven" "$_pf_dev" "$_pf_cls"
     done
     return 0
