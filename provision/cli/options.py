@@ -10,7 +10,8 @@ from typing import Annotated, Optional
 import typer
 
 DEFAULT_INVENTORY = os.environ.get("PROVISION_INVENTORY", "inventories/sandbox.yml")
-DEFAULT_KNOWN_HOSTS = os.environ.get("PROVISION_KNOWN_HOSTS", ".provision/known_hosts")
+DEFAULT_KNOWN_HOSTS = os.environ.get(
+    "PROVISION_KNOWN_HOSTS", os.path.join(os.environ.get("PROVISION_HOME", ".provision"), "known_hosts"))
 
 Inventory = Annotated[Path, typer.Option("-i", "--inventory", help="Inventory file or directory (Ansible INI/YAML). [env: PROVISION_INVENTORY]")]
 Limit = Annotated[Optional[str], typer.Option("-l", "--limit", help="Ansible host pattern: web, 'gpu:&prod', 'all:!db', 'node-*'.")]

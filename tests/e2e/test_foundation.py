@@ -47,6 +47,10 @@ def test_facts_from_every_host(fleet, tmp_path):
         assert fleet.testinfra(name).system_info.distribution == "debian"
         assert fleet.testinfra(name).service("ssh").is_running
     assert len(kh.read_text().splitlines()) == HOSTS
+    # every host is a fresh machine of its own: machine-id and host keys made at its first boot
+    machine_ids = {fleet.testinfra(n).file("/etc/machine-id").content_string.strip() for n in fleet.ports}
+    assert len(machine_ids) == HOSTS and "" not in machine_ids
+    assert len({line.split()[2] for line in kh.read_text().splitlines()}) == HOSTS
     # second run: keys known, nothing recorded, one step per host
     proc, doc = cli_json("facts", "-i", str(fleet.inventory), "--known-hosts", str(kh))
     assert proc.returncode == 0
