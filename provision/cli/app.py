@@ -32,6 +32,8 @@ app = typer.Typer(
 sandbox_app = typer.Typer(help="The local sandbox fleet: fresh Debian 12 hosts (systemd + sshd) as containers, sshd on 127.0.0.1.",
                           no_args_is_help=True)
 app.add_typer(sandbox_app, name="sandbox")
+docker_app = typer.Typer(help="Docker Engine on the hosts, the way docs.docker.com installs it.", no_args_is_help=True)
+app.add_typer(docker_app, name="docker")
 
 
 def _host_options(**kwargs) -> opt.HostOptions:
@@ -205,6 +207,118 @@ def _render_output(console, report) -> None:
             text = result.extra[stream].rstrip("\n")
             if text:
                 console.print(escape(text))
+
+
+# -- docker ---------------------------------------------------------------------------------
+def _stamp() -> str:
+    import datetime
+
+    return datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+
+
+def _docker_targets_check(o: opt.HostOptions) -> None:
+    """docker_* vars validated for every host before any connection (exit 4)."""
+    from provision.workflows.docker import validate_settings
+    from provision.workflows.targets import load_targets
+
+    validate_settings(load_targets(o.inventory, o.limit))
+
+
+def _render_plan(console, report) -> None:
+    from rich.markup import escape
+
+    for name, result in report.hosts.items():
+        plan = result.extra.get("plan")
+        if plan is None:
+            continue
+        if result.status == "failed":
+            console.print(f"[bold]{name}[/]: [red]stopped[/] ({escape(result.message)})")
+        else:
+            console.print(f"[bold]{name}[/]: {len(plan)} change(s) planned" if plan else f"[bold]{name}[/]: nothing to change")
+        for item in plan:
+            console.print(f"  [yellow]{item['step']}[/]: {escape(item['reason'])}")
+            for command in item["commands"]:
+                for line in command.splitlines():
+                    console.print(f"    $ {escape(line)}")
+            if item["diff"]:
+                for line in item["diff"].splitlines():
+                    console.print(f"    {escape(line)}")
+    for name, result in report.hosts.items():
+        for note in result.extra.get("notes", []):
+            console.print(f"[cyan]note[/] {name}: {escape(note)}")
+
+
+@docker_app.command("install")
+def docker_install(
+    inventory: opt.Inventory = Path(opt.DEFAULT_INVENTORY), limit: opt.Limit = None, forks: opt.Forks = 10,
+    check: opt.Check = False, json_: opt.Json = False, verbose: opt.Verbose = 0,
+    known_hosts: opt.KnownHostsPath = Path(opt.DEFAULT_KNOWN_HOSTS), accept_new_host_keys: opt.AcceptNewKeys = False,
+    ask_become_pass: opt.AskBecomePass = False,
+) -> None:
+    """Install Docker Engine: conflicting packages removed, keyring + signed deb822 repo, pinned packages,
+    daemon.json merged, users added, service running. Idempotent; --check shows commands and diffs.
+
+    Inventory vars: docker_repo_url, docker_gpg_url, docker_version, docker_hold, docker_daemon (map),
+    docker_daemon_defaults, docker_users, apt_lock_timeout, http_proxy/https_proxy/no_proxy."""
+    from provision.workflows.docker import install_work
+
+    o = _host_options(inventory=inventory, limit=limit, forks=forks, check=check, json=json_, verbose=verbose,
+                      known_hosts=known_hosts, accept_new_host_keys=accept_new_host_keys, ask_become_pass=ask_become_pass)
+    _docker_targets_check(o)
+    report, console = _run_on_hosts("docker install", o, install_work(check, _stamp()), needs_become=True)
+    _finish(report, console, o, _render_plan)
+
+
+@docker_app.command("uninstall")
+def docker_uninstall(
+    purge_data: Annotated[bool, typer.Option("--purge-data", help="Also delete /var/lib/docker and /var/lib/containerd.")] = False,
+    inventory: opt.Inventory = Path(opt.DEFAULT_INVENTORY), limit: opt.Limit = None, forks: opt.Forks = 10,
+    check: opt.Check = False, json_: opt.Json = False, verbose: opt.Verbose = 0,
+    known_hosts: opt.KnownHostsPath = Path(opt.DEFAULT_KNOWN_HOSTS), accept_new_host_keys: opt.AcceptNewKeys = False,
+    ask_become_pass: opt.AskBecomePass = False,
+) -> None:
+    """Uninstall Docker Engine as docs.docker.com does (purge packages, remove the repo); data kept unless --purge-data."""
+    from provision.workflows.docker import uninstall_work
+
+    o = _host_options(inventory=inventory, limit=limit, forks=forks, check=check, json=json_, verbose=verbose,
+                      known_hosts=known_hosts, accept_new_host_keys=accept_new_host_keys, ask_become_pass=ask_become_pass)
+    _docker_targets_check(o)
+    report, console = _run_on_hosts("docker uninstall", o, uninstall_work(check, purge_data), needs_become=True)
+    _finish(report, console, o, _render_plan)
+
+
+@app.command("verify")
+def verify_command(
+    inventory: opt.Inventory = Path(opt.DEFAULT_INVENTORY), limit: opt.Limit = None, forks: opt.Forks = 10,
+    check: opt.Check = False, json_: opt.Json = False, verbose: opt.Verbose = 0,
+    known_hosts: opt.KnownHostsPath = Path(opt.DEFAULT_KNOWN_HOSTS), accept_new_host_keys: opt.AcceptNewKeys = False,
+    ask_become_pass: opt.AskBecomePass = False,
+) -> None:
+    """Verify Docker: `docker version`, `docker info`, `docker run --rm hello-world` (image: verify_hello_image)."""
+    from provision.workflows.docker import verify_work
+
+    o = _host_options(inventory=inventory, limit=limit, forks=forks, check=check, json=json_, verbose=verbose,
+                      known_hosts=known_hosts, accept_new_host_keys=accept_new_host_keys, ask_become_pass=ask_become_pass)
+    _docker_targets_check(o)
+    report, console = _run_on_hosts("verify", o, verify_work, needs_become=True)
+    _finish(report, console, o)
+
+
+@app.command("bootstrap")
+def bootstrap_command(
+    inventory: opt.Inventory = Path(opt.DEFAULT_INVENTORY), limit: opt.Limit = None, forks: opt.Forks = 10,
+    check: opt.Check = False, json_: opt.Json = False, verbose: opt.Verbose = 0,
+    known_hosts: opt.KnownHostsPath = Path(opt.DEFAULT_KNOWN_HOSTS), accept_new_host_keys: opt.AcceptNewKeys = False,
+    ask_become_pass: opt.AskBecomePass = False,
+) -> None:
+    """Fresh host to working Docker host: facts → docker install → verify (one SSH connection per host)."""
+    from provision.workflows.docker import bootstrap_work
+
+    o = _host_options(inventory=inventory, limit=limit, forks=forks, check=check, json=json_, verbose=verbose,
+                      known_hosts=known_hosts, accept_new_host_keys=accept_new_host_keys, ask_become_pass=ask_become_pass)
+    _docker_targets_check(o)
+    report, console = _run_on_hosts("bootstrap", o, bootstrap_work(check, _stamp()), needs_become=True)
+    _finish(report, console, o, _render_plan)
 
 
 # -- sandbox --------------------------------------------------------------------------------

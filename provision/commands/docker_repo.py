@@ -1,0 +1,83 @@
+"""Docker's apt repository, the way docs.docker.com installs it (keyring + deb822 sources with Signed-By)."""
+
+from __future__ import annotations
+
+import shlex
+
+KEYRING_DIR = "/etc/apt/keyrings"
+KEYRING = "/etc/apt/keyrings/docker.asc"
+SOURCES = "/etc/apt/sources.list.d/docker.sources"
+DEFAULT_BASE = "https://download.docker.com/linux"
+
+# Older definitions of the same repo: apt fails with "Conflicting values set for option Signed-By"
+# when one of them is left next to docker.sources.
+STALE_FILES = (
+    "/etc/apt/sources.list.d/docker.list",
+    "/etc/apt/trusted.gpg.d/docker.asc",
+    "/etc/apt/trusted.gpg.d/docker.gpg",
+    "/usr/share/keyrings/docker-archive-keyring.gpg",
+)
+STALE_GLOBS = ("/etc/apt/sources.list.d/download_docker_com_linux_*.list",)
+
+PACKAGES = ["docker-ce", "docker-ce-cli", "containerd.io", "docker-buildx-plugin", "docker-compose-plugin"]
+PINNED = ("docker-ce", "docker-ce-cli")
+
+# Installed from other sources, they conflict with docker-ce (docs.docker.com "Uninstall old versions").
+CONFLICTING = ["docker.io", "docker-doc", "docker-compose", "docker-compose-v2", "podman-docker", "containerd", "runc"]
+
+SUPPORTED = {
+    "ubuntu": {"20.04": "focal", "22.04": "jammy", "24.04": "noble"},
+    "debian": {"11": "bullseye", "12": "bookworm", "13": "trixie"},
+}
+ARCHES = ("amd64", "arm64")
+
+
+def repo_url(distro: str, override: str | None = None) -> str:
+    return override.rstrip("/") if override else f"{DEFAULT_BASE}/{distro}"
+
+
+def gpg_url(distro: str, override: str | None = None, repo_override: str | None = None) -> str:
+    if override:
+        return override
+    return f"{repo_url(distro, repo_override)}/gpg"
+
+
+def sources_content(distro: str, suite: str, arch: str, url: str | None = None) -> str:
+    """The deb822 docker.sources file of docs.docker.com, with Architectures."""
+    return (
+        "Types: deb\n"
+        f"URIs: {repo_url(distro, url)}\n"
+        f"Suites: {suite}\n"
+        "Components: stable\n"
+        f"Architectures: {arch}\n"
+        f"Signed-By: {KEYRING}\n"
+    )
+
+
+def fetch_key(url: str, dest: str, env: str) -> str:
+    """Download the repository key to a temp file, check it is an OpenPGP key, then move it into place."""
+    tmp = dest + ".provision-new"
+    return (
+        f"install -m 0755 -d {KEYRING_DIR} && "
+        f"{env} curl -fsSL --retry 3 --retry-connrefused -o {shlex.quote(tmp)} {shlex.quote(url)} && "
+        f"grep -q 'BEGIN PGP PUBLIC KEY BLOCK' {shlex.quote(tmp)} && "
+        f"chmod a+r {shlex.quote(tmp)} && mv -f {shlex.quote(tmp)} {shlex.quote(dest)}"
+    )
+
+
+DISTRO_PLACEHOLDER = "__DISTRO__"
+
+
+def key_digest_snippet(url: str, env: str) -> str:
+    """sha256 of the key the URL serves now (fetched in the probe, so a no-op run needs no extra trip).
+
+    A __DISTRO__ in the URL is replaced on the host by os-release's ID (ubuntu/debian)."""
+    return (
+        f'. /etc/os-release; url=$(printf %s {shlex.quote(url)} | sed "s|{DISTRO_PLACEHOLDER}|$ID|"); '
+        f't=$(mktemp) && {env} curl -fsSL --retry 2 --max-time 30 -o "$t" "$url"; rc=$?; '
+        "[ $rc = 0 ] && sha256sum < \"$t\" | cut -d' ' -f1; rm -f \"$t\"; exit $rc"
+    )
+
+
+def remove_stale_files(paths: list[str]) -> str:
+    return shlex.join(["rm", "-f", "--", *paths])

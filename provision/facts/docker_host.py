@@ -1,0 +1,128 @@
+"""What the Docker install decides from: one probe script (one round trip) and its pure parser."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from dataclasses import dataclass, field
+
+from provision.commands import docker_repo
+from provision.commands.daemon_json import PATH as DAEMON_JSON
+from provision.facts.parsers import parse_os_release
+from provision.facts.probe import probe_script
+from provision.facts.script import split_sections
+
+WATCHED_PACKAGES = sorted(set(docker_repo.PACKAGES + docker_repo.CONFLICTING + ["docker-ce-rootless-extras"]))
+
+
+@dataclass
+class DockerHostState:
+    os_id: str = ""
+    version_id: str = ""
+    codename: str = ""
+    arch: str = ""
+    systemd: bool = False
+    cloud_init: str | None = None
+    packages: dict[str, str] = field(default_factory=dict)  # installed package → version
+    held: set[str] = field(default_factory=set)
+    snap_docker: bool = False
+    keyring_sha: str | None = None
+    remote_key_sha: str | None = None
+    remote_key_error: str | None = None
+    sources: str | None = None
+    stale_files: list[str] = field(default_factory=list)
+    daemon_json: str | None = None
+    docker_group: list[str] | None = None  # members, None when the group does not exist
+    users: dict[str, bool] = field(default_factory=dict)  # wanted user → exists
+    service_enabled: bool = False
+    service_active: bool = False
+    service_started: str = ""  # ActiveEnterTimestampMonotonic: changes when docker restarts
+
+
+def probe(key_url: str, env: str, users: list[str]) -> str:
+    user_checks = " ; ".join(f"printf '%s %s\\n' {shlex.quote(u)} \"$(id -u {shlex.quote(u)} 2>/dev/null || echo none)\""
+                             for u in users) or "true"
+    stale = " ".join(shlex.quote(p) for p in docker_repo.STALE_FILES) + " " + " ".join(docker_repo.STALE_GLOBS)
+    return probe_script([
+        ("os_release", "cat /etc/os-release"),
+        ("arch", "dpkg --print-architecture"),
+        ("systemd", "[ -d /run/systemd/system ] && echo yes || echo no"),
+        ("cloud_init", "command -v cloud-init >/dev/null || exit 127; cloud-init status"),
+        ("packages", "dpkg-query -W -f='${Package}\\t${Version}\\t${db:Status-Abbrev}\\n' "
+                     + " ".join(WATCHED_PACKAGES) + " 2>/dev/null; true"),
+        ("snap", "command -v snap >/dev/null || exit 127; snap list docker 2>/dev/null | tail -n +2"),
+        ("keyring", f"[ -f {docker_repo.KEYRING} ] || exit 1; sha256sum < {docker_repo.KEYRING} | cut -d' ' -f1"),
+        ("remote_key", docker_repo.key_digest_snippet(key_url, env)),
+        ("sources", f"cat {docker_repo.SOURCES}"),
+        ("stale", f"for f in {stale}; do [ -e \"$f\" ] && echo \"$f\"; done; true"),
+        ("daemon_json", f"cat {DAEMON_JSON}"),
+        ("docker_group", "getent group docker"),
+        ("users", user_checks),
+        ("service", "systemctl show docker -p UnitFileState -p ActiveState -p ActiveEnterTimestampMonotonic"),
+    ])
+
+
+def parse(output: str) -> DockerHostState:
+    s = split_sections(output)
+
+    def text(name: str) -> str | None:
+        section = s.get(name)
+        return section.text if section is not None and section.rc == 0 else None
+
+    state = DockerHostState()
+    os_release = parse_os_release(text("os_release") or "") or {}
+    state.os_id = os_release.get("id") or ""
+    state.version_id = os_release.get("version_id") or ""
+    state.codename = os_release.get("codename") or ""
+    state.arch = (text("arch") or "").strip()
+    state.systemd = (text("systemd") or "").strip() == "yes"
+    cloud = text("cloud_init")
+    if cloud is not None or (s.get("cloud_init") and s["cloud_init"].rc not in (None, 127)):
+        raw = s["cloud_init"].text
+        state.cloud_init = next((l.split(":", 1)[1].strip() for l in raw.splitlines() if l.startswith("status:")), "unknown")
+    for line in (text("packages") or "").splitlines():
+        parts = line.split("\t")
+        if len(parts) == 3 and parts[2].strip()[1:2] == "i":  # ii / hi: installed
+            state.packages[parts[0]] = parts[1]
+            if parts[2].startswith("h"):
+                state.held.add(parts[0])
+    state.snap_docker = bool((text("snap") or "").strip())
+    state.keyring_sha = (text("keyring") or "").strip() or None
+    remote = s.get("remote_key")
+    if remote is not None and remote.rc == 0 and remote.text.strip():
+        state.remote_key_sha = remote.text.strip().splitlines()[-1]
+    else:
+        lines = remote.text.strip().splitlines() if remote else []
+        state.remote_key_error = lines[-1] if lines else "could not fetch the repository key"
+    state.sources = text("sources")
+    if state.sources is not None:
+        state.sources += "\n"
+    state.stale_files = [l for l in (text("stale") or "").splitlines() if l.strip()]
+    state.daemon_json = text("daemon_json")
+    group = text("docker_group")
+    if group is not None:
+        members = group.strip().split(":")[-1]
+        state.docker_group = [m for m in members.split(",") if m]
+    for line in (text("users") or "").splitlines():
+        name, _, uid = line.partition(" ")
+        state.users[name] = uid.strip() not in ("", "none")
+    service = dict(l.split("=", 1) for l in (text("service") or "").splitlines() if "=" in l)
+    state.service_enabled = service.get("UnitFileState") == "enabled"
+    state.service_active = service.get("ActiveState") == "active"
+    state.service_started = service.get("ActiveEnterTimestampMonotonic", "") if state.service_active else ""
+    return state
+
+
+def daemon_config(state: DockerHostState) -> tuple[dict | None, str | None]:
+    """(parsed daemon.json, error) — an unparsable file is an error we must not overwrite blindly."""
+    if state.daemon_json is None:
+        return None, None
+    if not state.daemon_json.strip():
+        return {}, None
+    try:
+        value = json.loads(state.daemon_json)
+    except json.JSONDecodeError as exc:
+        return None, f"{DAEMON_JSON} is not valid JSON ({exc}); fix or remove it first"
+    if not isinstance(value, dict):
+        return None, f"{DAEMON_JSON} must hold a JSON object"
+    return value, None

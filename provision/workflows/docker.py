@@ -1,0 +1,241 @@
+"""Docker on the hosts: install (idempotent, --check), verify, uninstall, and bootstrap (facts → install → verify).
+
+A no-op install run costs one round trip per host after connecting: the probe.
+"""
+
+from __future__ import annotations
+
+import shlex
+import time
+from dataclasses import dataclass, field
+
+from provision.commands import apt, docker_repo
+from provision.config.host_settings import DockerSettings, docker_settings
+from provision.executor.base import Executor
+from provision.facts.docker_host import DockerHostState, parse, probe
+from provision.operations import docker_install as op
+from provision.operations.base import Change, NoChange, Refusal, redact
+from provision.report import HostResult, StepResult
+from provision.workflows.targets import Target
+
+WAITING_STATES = ("running", "not started", "not run")
+
+
+def validate_settings(targets: list[Target]) -> None:
+    """Bad docker_* vars are bad input: raise before any host is contacted."""
+    for target in targets:
+        docker_settings(target.name, target.hostvars)
+
+
+@dataclass
+class Applier:
+    """Runs Changes (or, in check mode, records them as planned); stops the host at the first failure."""
+
+    executor: Executor
+    result: HostResult
+    check: bool
+    failed: bool = False
+    notes: list[str] = field(default_factory=list)
+    plan: list[dict] = field(default_factory=list)
+
+    def apply(self, item: Change | NoChange | Refusal) -> bool:
+        """True when the item changed (or would change) the host."""
+        if self.failed:
+            return False
+        if isinstance(item, NoChange):
+            self.result.steps.append(StepResult(item.step, "ok", item.reason))
+            return False
+        if isinstance(item, Refusal):
+            self.result.steps.append(StepResult(item.step, "failed", item.reason))
+            self.failed = True
+            return False
+        if self.check:
+            self.plan.append({"step": item.step, "reason": item.reason,
+                              "commands": [redact(c) for c in item.commands], "diff": item.diff})
+            self.result.steps.append(StepResult(item.step, "changed", f"would: {item.reason}"))
+            return True
+        start = time.monotonic()
+        script = "set -e\n" + "\n".join(item.commands)
+        outcome = self.executor.run(script, become=True)
+        duration = time.monotonic() - start
+        if not outcome.ok:
+            message = f"{outcome.error_line()} (exit {outcome.exit_code})"
+            if item.undo:
+                undo = self.executor.run("\n".join(item.undo), become=True)
+                message += "; partial changes undone" if undo.ok else f"; undo failed: {undo.error_line()}"
+            self.result.steps.append(StepResult(item.step, "failed", redact(message), duration))
+            self.failed = True
+            return False
+        self.result.steps.append(StepResult(item.step, "changed", item.reason, duration))
+        self.notes.extend(item.notes)
+        return True
+
+    def ok(self, step: str, message: str, started: float) -> None:
+        self.result.steps.append(StepResult(step, "ok", message, time.monotonic() - started))
+
+
+def probe_state(executor: Executor, settings: DockerSettings) -> DockerHostState:
+    env = apt.env_prefix(settings.proxy)
+    script = probe(_key_url_expression(settings), env, settings.docker_users)
+    result = executor.run(script, become=True)
+    return parse(result.stdout)
+
+
+def _key_url_expression(settings: DockerSettings) -> str:
+    """The key URL; with the default repo the distro part is read from os-release on the host."""
+    if settings.docker_gpg_url:
+        return settings.docker_gpg_url
+    if settings.docker_repo_url:
+        return settings.docker_repo_url.rstrip("/") + "/gpg"
+    return f"{docker_repo.DEFAULT_BASE}/{docker_repo.DISTRO_PLACEHOLDER}/gpg"
+
+
+def install_work(check: bool, stamp: str):
+    def work(target: Target, executor: Executor) -> HostResult:
+        settings = docker_settings(target.name, target.hostvars)
+        result = HostResult(target.name)
+        applier = Applier(executor, result, check)
+        state = probe_state(executor, settings)
+        applier.apply(op.preflight(state))
+        if not applier.failed and not check:
+            _wait_cloud_init(applier, state, settings)
+        conflicts = op.conflicting_packages(state, settings)
+        repo = op.repository(state, settings, stamp)
+        config = op.daemon_config_change(state, settings, stamp)
+        available = None
+        apt_needed = any(isinstance(x, Change) for x in (conflicts, repo)) or not _engine_complete(state)
+        if apt_needed and not check and not applier.failed:
+            _wait_dpkg_lock(applier, settings)
+        applier.apply(conflicts)
+        applier.apply(repo)
+        config_changed = applier.apply(config)
+        if settings.docker_version and not applier.failed and (not check or not isinstance(repo, Change)):
+            available = apt.parse_madison(executor.run(apt.madison("docker-ce"), become=True).stdout)
+        if isinstance(conflicts, Change):  # the removed packages are gone from the state we plan from
+            state.packages = {k: v for k, v in state.packages.items() if k not in docker_repo.CONFLICTING}
+        installed = applier.apply(op.packages(state, settings, available))
+        applier.apply(op.hold(state, settings, installed))
+        applier.apply(op.users(state, settings))
+        applier.apply(op.service(state, config_changed, installed))
+        if applier.notes:
+            result.extra["notes"] = applier.notes
+        if check:
+            result.extra["plan"] = applier.plan
+        return result
+
+    return work
+
+
+def _engine_complete(state: DockerHostState) -> bool:
+    return all(p in state.packages for p in docker_repo.PACKAGES)
+
+
+def _wait_cloud_init(applier: Applier, state: DockerHostState, settings: DockerSettings) -> None:
+    if state.cloud_init not in WAITING_STATES:
+        return
+    start = time.monotonic()
+    out = applier.executor.run(f"timeout {settings.cloud_init_timeout} cloud-init status --wait", become=True)
+    if out.exit_code == 124:
+        applier.apply(Refusal("cloud-init", f"cloud-init still running after {settings.cloud_init_timeout}s"))
+    else:
+        applier.ok("cloud-init", f"waited for cloud-init to finish ({out.stdout.strip() or 'done'})", start)
+
+
+def _wait_dpkg_lock(applier: Applier, settings: DockerSettings) -> None:
+    """Wait (up to apt_lock_timeout) for dpkg's lock; say who held it and for how long."""
+    holder = apt.dpkg_lock_holder_script()
+    script = (
+        f"waited=0; who=''; while h=$({holder}); [ -n \"$h\" ]; do who=$h; "
+        f"[ $waited -ge {settings.apt_lock_timeout} ] && break; sleep 1; waited=$((waited+1)); done; "
+        "printf '%s|%s\\n' \"$waited\" \"$who\""
+    )
+    start = time.monotonic()
+    out = applier.executor.run(script, become=True)
+    waited, _, who = out.stdout.strip().partition("|")
+    if who and waited.isdigit() and int(waited) > 0:
+        applier.ok("dpkg lock", f"waited {waited}s for the dpkg lock held by pid {who.strip()}", start)
+    else:
+        applier.ok("dpkg lock", "free", start)
+
+
+# -- verify ---------------------------------------------------------------------------------
+def verify_work(target: Target, executor: Executor) -> HostResult:
+    settings = docker_settings(target.name, target.hostvars)
+    result = HostResult(target.name)
+    checks = [
+        ("docker version", "docker version --format 'client {{.Client.Version}}, server {{.Server.Version}}'"),
+        ("docker info", "docker info --format 'daemon reachable: {{.ServerVersion}}, storage {{.Driver}}, "
+                        "cgroup {{.CgroupVersion}}'"),
+        ("hello-world", shlex.join(["docker", "run", "--rm", settings.verify_hello_image])),
+    ]
+    for name, command in checks:
+        start = time.monotonic()
+        out = executor.run(command, become=True, timeout=300)
+        duration = time.monotonic() - start
+        if not out.ok:
+            result.steps.append(StepResult(name, "failed", f"{out.error_line()} (exit {out.exit_code})", duration))
+            break
+        text = out.stdout.strip()
+        if name == "hello-world":
+            lines = [l for l in text.splitlines() if l.strip()]
+            if not any("Hello from Docker!" in l for l in lines):
+                result.steps.append(StepResult(name, "failed", f"unexpected output: {' / '.join(lines[:3])}", duration))
+                break
+            text = " / ".join(lines[:2])
+        result.steps.append(StepResult(name, "ok", text, duration))
+    return result
+
+
+# -- uninstall ------------------------------------------------------------------------------
+def uninstall_work(check: bool, purge_data: bool):
+    def work(target: Target, executor: Executor) -> HostResult:
+        settings = docker_settings(target.name, target.hostvars)
+        result = HostResult(target.name)
+        applier = Applier(executor, result, check)
+        state = probe_state(executor, settings)
+        present = [p for p in docker_repo.PACKAGES + ["docker-ce-rootless-extras"] if p in state.packages]
+        if present:
+            applier.apply(Change("docker packages", f"purging {', '.join(present)}",
+                                 [apt.unhold(present) + " >/dev/null", apt.remove(present, settings.apt_lock_timeout, purge=True)]))
+        else:
+            applier.apply(NoChange("docker packages", "not installed"))
+        repo_files = [f for f, present_ in ((docker_repo.SOURCES, state.sources is not None),
+                                            (docker_repo.KEYRING, state.keyring_sha is not None)) if present_]
+        if repo_files:
+            applier.apply(Change("docker repository", f"removing {', '.join(repo_files)}",
+                                 [shlex.join(["rm", "-f", *repo_files])]))
+        else:
+            applier.apply(NoChange("docker repository", "not configured"))
+        if purge_data:
+            applier.apply(Change("docker data", "deleting /var/lib/docker and /var/lib/containerd (--purge-data)",
+                                 ["rm -rf /var/lib/docker /var/lib/containerd"]))
+        else:
+            applier.apply(NoChange("docker data", "/var/lib/docker kept (use --purge-data to delete images, "
+                                                  "containers and volumes)"))
+        if check:
+            result.extra["plan"] = applier.plan
+        return result
+
+    return work
+
+
+# -- bootstrap ------------------------------------------------------------------------------
+def bootstrap_work(check: bool, stamp: str):
+    from provision.workflows import facts
+
+    install = install_work(check, stamp)
+
+    def work(target: Target, executor: Executor) -> HostResult:
+        gathered = facts.gather(target, executor)
+        result = HostResult(target.name, steps=list(gathered.steps), extra=dict(gathered.extra))
+        if result.status == "failed":
+            return result
+        installed = install(target, executor)
+        result.steps.extend(installed.steps)
+        result.extra.update(installed.extra)
+        if installed.status == "failed" or check:
+            return result
+        result.steps.extend(verify_work(target, executor).steps)
+        return result
+
+    return work

@@ -1,0 +1,98 @@
+"""Exact command strings for the Docker install, one case per variant (Ubuntu/Debian, pins, mirrors, proxies)."""
+
+import pytest
+
+from provision.commands import apt, daemon_json, docker_repo
+from provision.commands.files import write_file
+
+LOCK = "-o DPkg::Lock::Timeout=600 -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold"
+
+
+def test_apt_get_waits_for_the_lock_and_keeps_config_files():
+    assert apt.update() == f"env DEBIAN_FRONTEND=noninteractive apt-get -q -y {LOCK} update"
+    assert apt.install(["docker-ce"], lock_timeout=30) == (
+        "env DEBIAN_FRONTEND=noninteractive apt-get -q -y -o DPkg::Lock::Timeout=30 -o Dpkg::Options::=--force-confdef "
+        "-o Dpkg::Options::=--force-confold install --no-install-recommends docker-ce")
+
+
+def test_proxy_passed_through_to_apt():
+    assert apt.update(proxy={"http_proxy": "http://proxy:3128", "no_proxy": "localhost"}) == (
+        f"env DEBIAN_FRONTEND=noninteractive http_proxy=http://proxy:3128 no_proxy=localhost apt-get -q -y {LOCK} update")
+
+
+def test_pinned_install_allows_downgrade():
+    assert apt.install(["docker-ce=5:27.3.1-1~ubuntu.24.04~noble", "containerd.io"], allow_downgrades=True).endswith(
+        "install --no-install-recommends --allow-downgrades 'docker-ce=5:27.3.1-1~ubuntu.24.04~noble' containerd.io")
+
+
+@pytest.mark.parametrize("distro, suite, arch, url, expected_uri", [
+    ("ubuntu", "noble", "amd64", None, "https://download.docker.com/linux/ubuntu"),
+    ("ubuntu", "jammy", "arm64", None, "https://download.docker.com/linux/ubuntu"),
+    ("debian", "bookworm", "amd64", None, "https://download.docker.com/linux/debian"),
+    ("debian", "trixie", "arm64", "https://mirror.corp.example/docker/debian/", "https://mirror.corp.example/docker/debian"),
+])
+def test_deb822_sources(distro, suite, arch, url, expected_uri):
+    assert docker_repo.sources_content(distro, suite, arch, url) == (
+        f"Types: deb\nURIs: {expected_uri}\nSuites: {suite}\nComponents: stable\nArchitectures: {arch}\n"
+        "Signed-By: /etc/apt/keyrings/docker.asc\n")
+
+
+@pytest.mark.parametrize("distro, gpg, repo, expected", [
+    ("ubuntu", None, None, "https://download.docker.com/linux/ubuntu/gpg"),
+    ("debian", None, "https://mirror.example/debian", "https://mirror.example/debian/gpg"),
+    ("debian", "https://keys.example/docker.asc", "https://mirror.example/debian", "https://keys.example/docker.asc"),
+])
+def test_key_url(distro, gpg, repo, expected):
+    assert docker_repo.gpg_url(distro, gpg, repo) == expected
+
+
+def test_key_fetched_to_temp_then_checked_then_moved():
+    assert docker_repo.fetch_key("https://download.docker.com/linux/ubuntu/gpg", docker_repo.KEYRING,
+                                 "env DEBIAN_FRONTEND=noninteractive") == (
+        "install -m 0755 -d /etc/apt/keyrings && env DEBIAN_FRONTEND=noninteractive curl -fsSL --retry 3 "
+        "--retry-connrefused -o /etc/apt/keyrings/docker.asc.provision-new https://download.docker.com/linux/ubuntu/gpg && "
+        "grep -q 'BEGIN PGP PUBLIC KEY BLOCK' /etc/apt/keyrings/docker.asc.provision-new && "
+        "chmod a+r /etc/apt/keyrings/docker.asc.provision-new && "
+        "mv -f /etc/apt/keyrings/docker.asc.provision-new /etc/apt/keyrings/docker.asc")
+
+
+def test_madison_versions_and_pin_resolution():
+    text = (" docker-ce | 5:27.3.1-1~ubuntu.24.04~noble | https://download.docker.com/linux/ubuntu noble/stable amd64 Packages\n"
+            " docker-ce | 5:27.3.0-1~ubuntu.24.04~noble | https://download.docker.com/linux/ubuntu noble/stable amd64 Packages\n")
+    versions = apt.parse_madison(text)
+    assert versions == ["5:27.3.1-1~ubuntu.24.04~noble", "5:27.3.0-1~ubuntu.24.04~noble"]
+    assert apt.resolve_version("27.3.1", versions) == "5:27.3.1-1~ubuntu.24.04~noble"
+    assert apt.resolve_version("27.3", versions) is None
+    assert apt.resolve_version("5:27.3.0-1~ubuntu.24.04~noble", versions) == "5:27.3.0-1~ubuntu.24.04~noble"
+
+
+def test_daemon_json_merge_keeps_unknown_keys_and_merges_deeply():
+    current = {"data-root": "/srv/docker", "runtimes": {"nvidia": {"path": "nvidia-container-runtime"}},
+               "log-opts": {"max-size": "50m"}}
+    wanted = daemon_json.desired_config(current, {"runtimes": {"crun": {"path": "/usr/bin/crun"}}, "mtu": 1450})
+    assert wanted == {
+        "log-driver": "json-file",
+        "data-root": "/srv/docker",
+        "runtimes": {"nvidia": {"path": "nvidia-container-runtime"}, "crun": {"path": "/usr/bin/crun"}},
+        "log-opts": {"max-size": "50m"},  # the operator's own value wins over our default
+        "mtu": 1450,
+    }
+
+
+def test_daemon_json_defaults_can_be_turned_off():
+    assert daemon_json.desired_config(None, {"dns": ["10.0.0.2"]}, with_defaults=False) == {"dns": ["10.0.0.2"]}
+
+
+def test_daemon_json_diff_and_clash():
+    assert daemon_json.diff(None, '{\n  "mtu": 1450\n}\n') == (
+        "--- /dev/null\n+++ /etc/docker/daemon.json\n@@ -0,0 +1,3 @@\n+{\n+  \"mtu\": 1450\n+}\n")
+    assert daemon_json.clashes({"hosts": ["tcp://0.0.0.0:2375"]}) == [
+        "daemon.json key 'hosts': docker.service already passes -H fd:// to dockerd; set hosts with a systemd drop-in instead"]
+
+
+def test_files_written_atomically_with_backup():
+    assert write_file("/etc/x.json", "{}\n", stamp="20260101-000000") == (
+        "install -d -m 0755 \"$(dirname /etc/x.json)\" && "
+        "if [ -e /etc/x.json ]; then cp -p /etc/x.json /etc/x.json.provision-bak-20260101-000000; fi && "
+        "printf %s e30K | base64 -d > /etc/x.json.provision-tmp && chmod 0644 /etc/x.json.provision-tmp && "
+        "mv -f /etc/x.json.provision-tmp /etc/x.json")
