@@ -107,7 +107,7 @@ def hosts_command(
         typer.echo(json.dumps(inv.to_ansible_list(), indent=4, sort_keys=True))
         return
     if graph:
-        typer.echo(inv.graph(graph_group or "all", with_vars=vars_), nl=False)
+        typer.echo(inv.graph(graph_group or "all", with_vars=vars_))
         return
     names = inv.select(limit or "all")
     rows = []
