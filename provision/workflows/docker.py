@@ -43,16 +43,16 @@ class Applier:
         if self.failed:
             return False
         if isinstance(item, NoChange):
-            self.result.steps.append(StepResult(item.step, "ok", item.reason))
+            self.result.steps.append(StepResult(item.step, "ok", redact(item.reason)))
             return False
         if isinstance(item, Refusal):
-            self.result.steps.append(StepResult(item.step, "failed", item.reason))
+            self.result.steps.append(StepResult(item.step, "failed", redact(item.reason)))
             self.failed = True
             return False
         if self.check:
-            self.plan.append({"step": item.step, "reason": item.reason,
-                              "commands": [redact(c) for c in item.commands], "diff": item.diff})
-            self.result.steps.append(StepResult(item.step, "changed", f"would: {item.reason}"))
+            self.plan.append({"step": item.step, "reason": redact(item.reason),
+                              "commands": [redact(c) for c in item.commands], "diff": redact(item.diff)})
+            self.result.steps.append(StepResult(item.step, "changed", f"would: {redact(item.reason)}"))
             return True
         start = time.monotonic()
         script = "set -e\n" + "\n".join(item.commands)
@@ -66,7 +66,7 @@ class Applier:
             self.result.steps.append(StepResult(item.step, "failed", redact(message), duration))
             self.failed = True
             return False
-        self.result.steps.append(StepResult(item.step, "changed", item.reason, duration))
+        self.result.steps.append(StepResult(item.step, "changed", redact(item.reason), duration))
         self.notes.extend(item.notes)
         return True
 

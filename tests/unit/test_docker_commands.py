@@ -96,3 +96,10 @@ def test_files_written_atomically_with_backup():
         "if [ -e /etc/x.json ]; then cp -p /etc/x.json /etc/x.json.provision-bak-20260101-000000; fi && "
         "printf %s e30K | base64 -d > /etc/x.json.provision-tmp && chmod 0644 /etc/x.json.provision-tmp && "
         "mv -f /etc/x.json.provision-tmp /etc/x.json")
+
+
+def test_credentials_in_urls_are_redacted_wherever_shown():
+    from provision.operations.base import redact
+
+    assert redact("env https_proxy=http://bob:s3cret@proxy:3128 curl https://u:p@mirror/x") == (
+        "env https_proxy=http://***:***@proxy:3128 curl https://***:***@mirror/x")
