@@ -12,6 +12,13 @@ need_pkgs=()
 [ -x /usr/sbin/dockerd ] || need_pkgs+=(docker.io)
 command -v debootstrap >/dev/null 2>&1 || [ -x /usr/sbin/debootstrap ] || need_pkgs+=(debootstrap)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need_pkgs+=(python3-venv)
+# The sandbox's offline upstreams: a signed apt repo laid out like download.docker.com (dpkg-dev,
+# apt-utils, gnupg), a FROM-scratch hello-world (gcc) and the Hub mirror (docker-registry).
+command -v dpkg-scanpackages >/dev/null 2>&1 || need_pkgs+=(dpkg-dev)
+command -v apt-ftparchive >/dev/null 2>&1 || need_pkgs+=(apt-utils)
+command -v gpg >/dev/null 2>&1 || need_pkgs+=(gnupg)
+command -v gcc >/dev/null 2>&1 || need_pkgs+=(gcc)
+[ -x /usr/bin/docker-registry ] || need_pkgs+=(docker-registry)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   echo "install-deps: apt-get install ${need_pkgs[*]}"
   $SUDO apt-get update -qq

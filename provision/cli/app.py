@@ -74,7 +74,7 @@ def _become_password(o: opt.HostOptions, needed: bool):
 def _finish(report, console, o: opt.HostOptions, extra_render=None) -> None:
     from provision.cli.render import emit_json, recap
 
-    if extra_render and not o.json:
+    if extra_render:  # to the terminal, or to stderr with --json
         extra_render(console, report)
     recap(console, report, o.verbose)
     if o.json:
@@ -333,6 +333,10 @@ def sandbox_up(
     inventory_out: SandboxInventory = Path("inventories/sandbox.yml"),
     mirror: Annotated[Optional[str], typer.Option("--mirror", help="Debian mirror for debootstrap (default: this machine's apt sources).")] = None,
     fleet_name: Fleet = "default",
+    offline_upstreams: Annotated[bool, typer.Option(
+        "--offline-upstreams/--no-offline-upstreams",
+        help="Serve download.docker.com (signed apt repo, sandbox CA) and a Docker Hub mirror with hello-world "
+             "on the fleet network, built locally: no internet needed.")] = True,
 ) -> None:
     """Start N fresh Debian 12 hosts (built once with debootstrap, cached) and write their inventory.
 
@@ -340,7 +344,7 @@ def sandbox_up(
     from provision.sandbox import fleet
 
     fleet.up(hosts, gpu_hosts, paths=fleet.Paths.default(fleet_name), inventory=inventory_out, mirror=mirror,
-             log=lambda m: typer.echo(m, err=True))
+             log=lambda m: typer.echo(m, err=True), offline_upstreams=offline_upstreams)
 
 
 @sandbox_app.command("status")

@@ -35,6 +35,16 @@ class CommandResult:
     def ok(self) -> bool:
         return self.exit_code == 0
 
+    def error_summary(self) -> str:
+        """apt's own error and warning lines (E:, W:, Err:) when there are any, else error_line()."""
+        import re
+
+        lines = [l.strip() for l in (self.stderr + "\n" + self.stdout).splitlines()]
+        apt_lines = [l for l in lines if re.match(r"^(E|W|Err:\d+)[: ]", l)]
+        if apt_lines:
+            return " | ".join(dict.fromkeys(apt_lines))[:1500]
+        return self.error_line()
+
     def error_line(self) -> str:
         """The most telling line of a failed command's output, for one-line messages."""
         for text in (self.stderr, self.stdout):

@@ -15,7 +15,10 @@ def probe_script(sections: list[tuple[str, str]]) -> str:
     lines = [PREAMBLE, f"echo '{BEGIN_MARKER} 1'"]
     for name, snippet in sections:
         lines.append(f"echo '{FACT_MARKER}{name}'")
-        lines.append(f"( {snippet}\n) </dev/null 2>&1")
-        lines.append(f"echo \"{RC_MARKER}{name} $?\"")
+        # captured, then printed with a newline of its own: a file without a final newline must not
+        # glue its last line to the marker
+        lines.append(f"_out=$( ( {snippet}\n) </dev/null 2>&1 ); _rc=$?")
+        lines.append('[ -n "$_out" ] && printf \'%s\\n\' "$_out"')
+        lines.append(f"echo \"{RC_MARKER}{name} $_rc\"")
     lines.append(f"echo '{END_MARKER}'")
     return "\n".join(lines) + "\n"

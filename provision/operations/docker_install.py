@@ -37,10 +37,7 @@ def preflight(state: DockerHostState) -> NoChange | Refusal:
 
 def conflicting_packages(state: DockerHostState, settings: DockerSettings) -> Change | NoChange:
     present = [p for p in docker_repo.CONFLICTING if p in state.packages]
-    # containerd/runc are also dependencies of the docker-ce stand-ins some mirrors ship; only docker.io & co. matter
-    if not present or (not any(p in state.packages for p in ("docker.io", "docker-doc", "docker-compose",
-                                                              "docker-compose-v2", "podman-docker"))
-                       and "docker-ce" in state.packages):
+    if not present:
         return NoChange("conflicting packages", "none installed")
     return Change("conflicting packages",
                   f"removing {', '.join(present)} (Docker from other sources; /var/lib/docker is kept)",

@@ -161,8 +161,12 @@ def list_hosts(client, fleet: str = DEFAULT_FLEET) -> list[SandboxHost]:
 
 
 def up(count: int, gpu_hosts: int = 0, *, paths: Paths | None = None, inventory: Path = Path("inventories/sandbox.yml"),
-       mirror: str | None = None, log: Callable[[str], None] = print) -> list[SandboxHost]:
-    """Reconcile the fleet to exactly `count` running hosts, the last `gpu_hosts` of them simulated GPU hosts."""
+       mirror: str | None = None, log: Callable[[str], None] = print,
+       offline_upstreams: bool = True) -> list[SandboxHost]:
+    """Reconcile the fleet to exactly `count` running hosts, the last `gpu_hosts` of them simulated GPU hosts.
+
+    With `offline_upstreams`, the fleet network also answers as download.docker.com (and hosts trust
+    its CA) and has a Docker Hub mirror; see provision.sandbox.upstreams."""
     if count < 1:
         raise InputError("--hosts must be at least 1")
     if not 0 <= gpu_hosts <= count:
@@ -179,6 +183,11 @@ def up(count: int, gpu_hosts: int = 0, *, paths: Paths | None = None, inventory:
     public_key = ensure_keypair(paths)
     password = ensure_become_password(paths)
     _ensure_network(client, paths)
+    upstreams = None
+    if offline_upstreams:
+        from provision.sandbox import upstreams as offline
+
+        upstreams = offline.ensure_upstreams(client, paths, log)
     for name, host in existing.items():
         if name not in wanted:
             log(f"removing {name} (not in the requested {count} hosts)")
@@ -204,9 +213,11 @@ def up(count: int, gpu_hosts: int = 0, *, paths: Paths | None = None, inventory:
         hosts.append(host)
     for host in hosts:
         _wait_ready(client, host)
+        if upstreams is not None:
+            offline.trust_ca(client.containers.get(host.container), upstreams)
         _set_password(client, host, password)
         host.state = "running"
-    write_inventory(inventory, hosts, paths)
+    write_inventory(inventory, hosts, paths, offline.inventory_vars(upstreams) if upstreams else None)
     log(f"wrote {inventory} ({len(hosts)} hosts)")
     return hosts
 
@@ -335,7 +346,7 @@ def _forget_host_key(paths: Paths, port: int) -> None:
 INVENTORY_HEADER = "# Written by `provision sandbox up`"
 
 
-def write_inventory(path: Path, hosts: list[SandboxHost], paths: Paths) -> None:
+def write_inventory(path: Path, hosts: list[SandboxHost], paths: Paths, extra_vars: dict | None = None) -> None:
     import yaml
 
     doc = {
@@ -343,6 +354,7 @@ def write_inventory(path: Path, hosts: list[SandboxHost], paths: Paths) -> None:
             "vars": {
                 "ansible_user": "root",
                 "ansible_ssh_private_key_file": str(paths.key),
+                **(extra_vars or {}),
             },
             "children": {
                 "sandbox": {"hosts": {h.name: {"ansible_host": "127.0.0.1", "ansible_port": h.port} for h in hosts}},

@@ -59,7 +59,7 @@ class Applier:
         outcome = self.executor.run(script, become=True)
         duration = time.monotonic() - start
         if not outcome.ok:
-            message = f"{outcome.error_line()} (exit {outcome.exit_code})"
+            message = f"{outcome.error_summary()} (exit {outcome.exit_code})"
             if item.undo:
                 undo = self.executor.run("\n".join(item.undo), become=True)
                 message += "; partial changes undone" if undo.ok else f"; undo failed: {undo.error_line()}"
@@ -97,23 +97,25 @@ def install_work(check: bool, stamp: str):
         applier = Applier(executor, result, check)
         state = probe_state(executor, settings)
         applier.apply(op.preflight(state))
-        if not applier.failed and not check:
+        if applier.failed:  # refused before any change
+            return result
+        if not check:
             _wait_cloud_init(applier, state, settings)
         conflicts = op.conflicting_packages(state, settings)
         repo = op.repository(state, settings, stamp)
         config = op.daemon_config_change(state, settings, stamp)
-        available = None
-        apt_needed = any(isinstance(x, Change) for x in (conflicts, repo)) or not _engine_complete(state)
-        if apt_needed and not check and not applier.failed:
+        if isinstance(conflicts, Change):  # plan the packages as they will be once those are removed
+            state.packages = {k: v for k, v in state.packages.items() if k not in docker_repo.CONFLICTING}
+        repo_ready = not isinstance(repo, Change)
+        packages = op.packages(state, settings, _available(executor, settings) if repo_ready else None)
+        if not check and not applier.failed and any(isinstance(x, Change) for x in (conflicts, repo, packages)):
             _wait_dpkg_lock(applier, settings)
         applier.apply(conflicts)
         applier.apply(repo)
         config_changed = applier.apply(config)
-        if settings.docker_version and not applier.failed and (not check or not isinstance(repo, Change)):
-            available = apt.parse_madison(executor.run(apt.madison("docker-ce"), become=True).stdout)
-        if isinstance(conflicts, Change):  # the removed packages are gone from the state we plan from
-            state.packages = {k: v for k, v in state.packages.items() if k not in docker_repo.CONFLICTING}
-        installed = applier.apply(op.packages(state, settings, available))
+        if not repo_ready and not check and not applier.failed:  # pins resolve once the repository is in place
+            packages = op.packages(state, settings, _available(executor, settings))
+        installed = applier.apply(packages)
         applier.apply(op.hold(state, settings, installed))
         applier.apply(op.users(state, settings))
         applier.apply(op.service(state, config_changed, installed))
@@ -126,8 +128,11 @@ def install_work(check: bool, stamp: str):
     return work
 
 
-def _engine_complete(state: DockerHostState) -> bool:
-    return all(p in state.packages for p in docker_repo.PACKAGES)
+def _available(executor: Executor, settings: DockerSettings) -> list[str] | None:
+    """docker-ce versions the repository offers (only asked when a version is pinned)."""
+    if not settings.docker_version:
+        return None
+    return apt.parse_madison(executor.run(apt.madison("docker-ce"), become=True).stdout)
 
 
 def _wait_cloud_init(applier: Applier, state: DockerHostState, settings: DockerSettings) -> None:

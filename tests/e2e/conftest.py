@@ -21,6 +21,7 @@ HOSTS = 3
 
 @dataclass
 class Fleet:
+    name: str
     home: Path
     inventory: Path
     key: Path
@@ -28,7 +29,7 @@ class Fleet:
     ports: dict[str, int]
 
     def container(self, host: str) -> str:
-        return f"provision-{FLEET}-{host}"
+        return f"provision-{self.name}-{host}"
 
     def testinfra(self, host: str):
         import testinfra
@@ -65,20 +66,36 @@ def _engine_available() -> str | None:
     return None
 
 
-@pytest.fixture(scope="session")
-def fleet(tmp_path_factory) -> Fleet:
+def _start_fleet(tmp_path_factory, name: str, hosts: int):
     problem = _engine_available()
     if problem:
         if os.environ.get("CI"):
             pytest.fail(f"CI must run the e2e tests, but: {problem}")
         pytest.skip(problem)
-    home = tmp_path_factory.mktemp("provision-home")
-    env = {"PROVISION_HOME": str(home)}
+    home = tmp_path_factory.mktemp(f"provision-home-{name}")
+    # one offline-upstreams build (the signed docker repo) shared by every fleet of the session
+    env = {"PROVISION_HOME": str(home), "PROVISION_CACHE": str(tmp_path_factory.getbasetemp() / "provision-cache")}
     inventory = home / "sandbox.yml"
-    up = cli("sandbox", "up", "--hosts", str(HOSTS), "--fleet", FLEET, "--inventory-out", str(inventory), env=env, timeout=900)
+    up = cli("sandbox", "up", "--hosts", str(hosts), "--fleet", name, "--inventory-out", str(inventory), env=env, timeout=900)
     assert up.returncode == 0, up.stderr
     doc = yaml.safe_load(inventory.read_text())
-    ports = {name: hv["ansible_port"] for name, hv in doc["all"]["children"]["sandbox"]["hosts"].items()}
-    yield Fleet(home=home, inventory=inventory, key=home / "sandbox" / FLEET / "id_ed25519",
-                become_password=(home / "sandbox" / FLEET / "become_password").read_text().strip(), ports=ports)
-    cli("sandbox", "down", "--fleet", FLEET, "--inventory-out", str(inventory), env=env)
+    ports = {host: hv["ansible_port"] for host, hv in doc["all"]["children"]["sandbox"]["hosts"].items()}
+    fleet = Fleet(name=name, home=home, inventory=inventory, key=home / "sandbox" / name / "id_ed25519",
+                  become_password=(home / "sandbox" / name / "become_password").read_text().strip(), ports=ports)
+    return fleet, lambda: cli("sandbox", "down", "--fleet", name, "--inventory-out", str(inventory), env=env)
+
+
+@pytest.fixture(scope="session")
+def fleet(tmp_path_factory) -> Fleet:
+    """Three fresh hosts for the foundation tests (left without Docker)."""
+    fleet, down = _start_fleet(tmp_path_factory, FLEET, HOSTS)
+    yield fleet
+    down()
+
+
+@pytest.fixture(scope="session")
+def docker_fleet(tmp_path_factory) -> Fleet:
+    """Two fresh hosts that the Docker install tests change step by step, in file order."""
+    fleet, down = _start_fleet(tmp_path_factory, "e2e-docker", 2)
+    yield fleet
+    down()

@@ -1,0 +1,64 @@
+"""The mirror container: answers as download.docker.com and nvidia.github.io on the fleet network.
+
+`provision-<fleet>-upstream-web`, from the host image, runs static_server.py (python3 of the image)
+on :80 and :443 with the sandbox CA's certificate. The docker repository is bind-mounted read-only
+from the cache; nvidia.github.io is an empty site for now. Nothing is published on this machine.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+from provision.sandbox import image as host_image
+from provision.sandbox.fleet import Paths
+from provision.sandbox.upstreams import containers
+from provision.sandbox.upstreams.ca import SERVER_NAMES, Certificates
+from provision.sandbox.upstreams.docker_repo import DockerRepo
+
+ROLE = "upstream-web"
+SERVER_SCRIPT = Path(__file__).with_name("static_server.py")
+APP_DIR = "/opt/provision-mirror"
+WEB_ROOT = "/srv/www"
+DOCKER_SITE = "download.docker.com"
+
+
+def container_name(paths: Paths) -> str:
+    return paths.container(ROLE)
+
+
+def server_command() -> list[str]:
+    return ["python3", f"{APP_DIR}/static_server.py", "--root", WEB_ROOT, "--http", "80", "--https", "443",
+            "--cert", f"{APP_DIR}/server.pem", "--key", f"{APP_DIR}/server.key"]
+
+
+def ensure_web(client, paths: Paths, repo: DockerRepo, certs: Certificates, log: Callable[[str], None]):
+    """The running mirror container for this repository build and certificate."""
+    script = SERVER_SCRIPT.read_bytes()
+    config = containers.config_hash(repo.recipe_hash, str(repo.root), certs.fingerprint, script, *SERVER_NAMES)
+    name = container_name(paths)
+
+    def create():
+        container = client.containers.create(
+            host_image.IMAGE, command=server_command(), name=name, hostname=ROLE, detach=True,
+            labels=containers.labels(paths, ROLE, config), network=paths.network,
+            networking_config=containers.endpoint(client, paths.network, list(SERVER_NAMES)),
+            volumes={str(repo.root): {"bind": f"{WEB_ROOT}/{DOCKER_SITE}", "mode": "ro"}},
+        )
+        container.put_archive("/", _files_tar(script, certs))
+        return container
+
+    container = containers.ensure_container(client, name, config, create, log)
+    containers.wait_for(lambda: b"serving " in container.logs(), container, "the offline upstream mirror")
+    return container
+
+
+def _files_tar(script: bytes, certs: Certificates) -> bytes:
+    """The server, its certificate chain and key, and the (empty, for now) NVIDIA site."""
+    files = [
+        containers.File(f"{APP_DIR}/static_server.py", script),
+        containers.File(f"{APP_DIR}/server.pem", certs.server_chain_pem.encode()),
+        containers.File(f"{APP_DIR}/server.key", certs.server_key_path.read_bytes(), 0o600),
+    ]
+    empty_sites = tuple(f"{WEB_ROOT}/{site}" for site in SERVER_NAMES if site != DOCKER_SITE)
+    return containers.files_tar(files, folders=(WEB_ROOT, *empty_sites))
