@@ -101,6 +101,33 @@ def test_second_run_changes_nothing_and_does_not_restart(docker_fleet, tmp_path)
     assert started(docker_fleet, "sbx1") == before
 
 
+def test_users_join_the_docker_group_and_bootstrap_is_idempotent(docker_fleet, tmp_path):
+    hostvars = {"sbx1": {"docker_users": ["sandbox"]}}
+    proc, doc = install(docker_fleet, tmp_path, "-l", "sbx1", hostvars=hostvars)
+    assert proc.returncode == 0, proc.stderr
+    assert [s["name"] for s in doc["hosts"]["sbx1"]["steps"] if s["changed"]] == ["docker users"]
+    assert doc["hosts"]["sbx1"]["notes"] == [
+        "sandbox: log out and in again for the docker group to apply (the group is root-equivalent)"]
+    assert "docker" in docker_fleet.testinfra("sbx1").user("sandbox").groups
+    # bootstrap = facts → docker install → verify, on the same connection; nothing left to change
+    proc, doc = cli_json("bootstrap", "-i", inventory(docker_fleet, tmp_path, hostvars), "-l", "sbx1",
+                         "--known-hosts", str(docker_fleet.home / "known_hosts"))
+    assert proc.returncode == 0, proc.stderr
+    host = doc["hosts"]["sbx1"]
+    assert host["changed"] == 0 and host["facts"]["docker"]["running"] is True
+    names = [s["name"] for s in host["steps"]]
+    assert names[0] == "gather facts" and names[-1] == "hello-world"
+
+
+def test_verify_quotes_the_daemon_error(docker_fleet, tmp_path):
+    proc, doc = cli_json("verify", "-i", inventory(docker_fleet, tmp_path, {"sbx1": {"verify_hello_image": "no-such-image:1"}}),
+                         "-l", "sbx1", "--known-hosts", str(docker_fleet.home / "known_hosts"))
+    assert proc.returncode == 2
+    failed = doc["hosts"]["sbx1"]["steps"][-1]
+    assert failed["name"] == "hello-world" and failed["status"] == "failed"
+    assert "no-such-image" in failed["message"] and "exit 125" in failed["message"]
+
+
 def test_unknown_daemon_json_key_survives_and_a_change_restarts_once(docker_fleet, tmp_path):
     sbx1 = docker_fleet.testinfra("sbx1")
     sbx1.run_expect([0], "python3 - <<'EOF'\nimport json\np='/etc/docker/daemon.json'\nd=json.load(open(p))\n"
