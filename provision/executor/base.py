@@ -6,11 +6,15 @@ Commands arrive as data: a shell snippet (str) or an argv list, quoted with shle
 
 from __future__ import annotations
 
+import re
 import shlex
 from dataclasses import dataclass
 from typing import Protocol, Sequence
 
 Command = str | Sequence[str]
+
+# CLI boilerplate after the real error: "See 'docker run --help'.", "Run 'docker COMMAND --help' ..."
+_HELP_HINT = re.compile(r"^(See|Run) '[^']*--help'")
 
 
 def as_shell(command: Command) -> str:
@@ -48,7 +52,8 @@ class CommandResult:
     def error_line(self) -> str:
         """The most telling line of a failed command's output, for one-line messages."""
         for text in (self.stderr, self.stdout):
-            lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+            lines = [line.strip() for line in text.strip().splitlines()
+                     if line.strip() and not _HELP_HINT.match(line.strip())]
             if lines:
                 return lines[-1]
         return f"exit code {self.exit_code}"

@@ -120,12 +120,12 @@ def test_users_join_the_docker_group_and_bootstrap_is_idempotent(docker_fleet, t
 
 
 def test_verify_quotes_the_daemon_error(docker_fleet, tmp_path):
-    proc, doc = cli_json("verify", "-i", inventory(docker_fleet, tmp_path, {"sbx1": {"verify_hello_image": "no-such-image:1"}}),
+    proc, doc = cli_json("verify", "-i", inventory(docker_fleet, tmp_path, {"sbx1": {"verify_hello_image": "sandbox-registry:5000/no-such-image:1"}}),
                          "-l", "sbx1", "--known-hosts", str(docker_fleet.home / "known_hosts"))
     assert proc.returncode == 2
     failed = doc["hosts"]["sbx1"]["steps"][-1]
     assert failed["name"] == "hello-world" and failed["status"] == "failed"
-    assert "no-such-image" in failed["message"] and "exit 125" in failed["message"]
+    assert "no-such-image" in failed["message"] and "exit 125" in failed["message"], failed["message"]
 
 
 def test_unknown_daemon_json_key_survives_and_a_change_restarts_once(docker_fleet, tmp_path):

@@ -21,6 +21,18 @@ def test_error_line_prefers_stderr_then_stdout():
     assert CommandResult("x", 100, "out\n", "E: Unable to locate package foo\n").error_line() == "E: Unable to locate package foo"
     assert CommandResult("x", 1, "only stdout\n", "").error_line() == "only stdout"
     assert CommandResult("x", 7).error_line() == "exit code 7"
+    docker = ("Unable to find image 'no-such:1' locally\ndocker: Error response from daemon: manifest for no-such:1 not found.\n"
+              "See 'docker run --help'.\n")
+    assert CommandResult("x", 125, "", docker).error_line() == (
+        "docker: Error response from daemon: manifest for no-such:1 not found.")
+
+
+def test_apt_errors_summarised_with_their_warnings():
+    stderr = ("W: GPG error: https://download.docker.com/linux/debian bookworm InRelease: The following signatures "
+              "couldn't be verified because the public key is not available: NO_PUBKEY 1234\n"
+              "E: The repository 'https://download.docker.com/linux/debian bookworm InRelease' is not signed.\n")
+    summary = CommandResult("x", 100, "", stderr).error_summary()
+    assert summary.startswith("W: GPG error") and "NO_PUBKEY 1234" in summary and "| E: The repository" in summary
 
 
 def test_recording_executor_records_and_answers():
