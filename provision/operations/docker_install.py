@@ -78,7 +78,7 @@ def repository(state: DockerHostState, settings: DockerSettings, stamp: str) -> 
         return NoChange("docker repository", f"{docker_repo.SOURCES} and {docker_repo.KEYRING} up to date")
     commands.append(apt.update(settings.apt_lock_timeout, settings.proxy))
     if undo:  # a failed `apt-get update` (wrong key: NO_PUBKEY) must not leave a repo that breaks apt
-        undo.append(apt.update(settings.apt_lock_timeout, settings.proxy) + " >/dev/null 2>&1 || true")
+        undo.append(apt.update(settings.apt_lock_timeout, settings.proxy))
     return Change("docker repository", "; ".join(what), commands, diff=diff, undo=undo)
 
 

@@ -116,6 +116,10 @@ def install_work(check: bool, stamp: str):
         if not repo_ready and not check and not applier.failed:  # pins resolve once the repository is in place
             packages = op.packages(state, settings, _available(executor, settings))
         installed = applier.apply(packages)
+        if installed:  # the report says which versions landed
+            versions = executor.run("dpkg-query -W -f='${Package} ${Version}\\n' " + " ".join(docker_repo.PACKAGES),
+                                    become=True).stdout.split("\n")
+            result.steps[-1].message += " → " + ", ".join(v for v in versions if v.strip())
         applier.apply(op.hold(state, settings, installed))
         applier.apply(op.users(state, settings))
         applier.apply(op.service(state, config_changed, installed))
