@@ -36,10 +36,6 @@ docker_app = typer.Typer(help="Docker Engine on the hosts, the way docs.docker.c
 app.add_typer(docker_app, name="docker")
 
 
-def _host_options(**kwargs) -> opt.HostOptions:
-    return opt.HostOptions(**kwargs)
-
-
 def _run_on_hosts(command_name: str, o: opt.HostOptions, work, *, needs_become: bool = False):
     """Load targets (bad input → exit 4 before any connection), fan out with live progress, return the report."""
     from provision.cli.render import LiveProgress, console_for
@@ -148,8 +144,7 @@ def facts_command(
     Read-only, so --check changes nothing either way."""
     from provision.workflows import facts
 
-    o = _host_options(inventory=inventory, limit=limit, forks=forks, check=check, json=json_, verbose=verbose,
-                      known_hosts=known_hosts, accept_new_host_keys=accept_new_host_keys, ask_become_pass=ask_become_pass)
+    o = opt.HostOptions.collect(locals())
     report, console = _run_on_hosts("facts", o, facts.gather)
     _finish(report, console, o, _render_facts)
 
@@ -190,8 +185,7 @@ def run_command(
     With --check nothing is run (as Ansible's command module)."""
     from provision.workflows.adhoc import run_command as work
 
-    o = _host_options(inventory=inventory, limit=limit, forks=forks, check=check, json=json_, verbose=verbose,
-                      known_hosts=known_hosts, accept_new_host_keys=accept_new_host_keys, ask_become_pass=ask_become_pass)
+    o = opt.HostOptions.collect(locals())
     report, console = _run_on_hosts("run", o, work(command, become=become, check=check), needs_become=become)
     _finish(report, console, o, _render_output)
 
@@ -262,8 +256,7 @@ def docker_install(
     docker_daemon_defaults, docker_users, apt_lock_timeout, http_proxy/https_proxy/no_proxy."""
     from provision.workflows.docker import install_work
 
-    o = _host_options(inventory=inventory, limit=limit, forks=forks, check=check, json=json_, verbose=verbose,
-                      known_hosts=known_hosts, accept_new_host_keys=accept_new_host_keys, ask_become_pass=ask_become_pass)
+    o = opt.HostOptions.collect(locals())
     _docker_targets_check(o)
     report, console = _run_on_hosts("docker install", o, install_work(check, _stamp()), needs_become=True)
     _finish(report, console, o, _render_plan)
@@ -280,8 +273,7 @@ def docker_uninstall(
     """Uninstall Docker Engine as docs.docker.com does (purge packages, remove the repo); data kept unless --purge-data."""
     from provision.workflows.docker import uninstall_work
 
-    o = _host_options(inventory=inventory, limit=limit, forks=forks, check=check, json=json_, verbose=verbose,
-                      known_hosts=known_hosts, accept_new_host_keys=accept_new_host_keys, ask_become_pass=ask_become_pass)
+    o = opt.HostOptions.collect(locals())
     _docker_targets_check(o)
     report, console = _run_on_hosts("docker uninstall", o, uninstall_work(check, purge_data), needs_become=True)
     _finish(report, console, o, _render_plan)
@@ -297,8 +289,7 @@ def verify_command(
     """Verify Docker: `docker version`, `docker info`, `docker run --rm hello-world` (image: verify_hello_image)."""
     from provision.workflows.docker import verify_work
 
-    o = _host_options(inventory=inventory, limit=limit, forks=forks, check=check, json=json_, verbose=verbose,
-                      known_hosts=known_hosts, accept_new_host_keys=accept_new_host_keys, ask_become_pass=ask_become_pass)
+    o = opt.HostOptions.collect(locals())
     _docker_targets_check(o)
     report, console = _run_on_hosts("verify", o, verify_work, needs_become=True)
     _finish(report, console, o)
@@ -314,8 +305,7 @@ def bootstrap_command(
     """Fresh host to working Docker host: facts → docker install → verify (one SSH connection per host)."""
     from provision.workflows.docker import bootstrap_work
 
-    o = _host_options(inventory=inventory, limit=limit, forks=forks, check=check, json=json_, verbose=verbose,
-                      known_hosts=known_hosts, accept_new_host_keys=accept_new_host_keys, ask_become_pass=ask_become_pass)
+    o = opt.HostOptions.collect(locals())
     _docker_targets_check(o)
     report, console = _run_on_hosts("bootstrap", o, bootstrap_work(check, _stamp()), needs_become=True)
     _finish(report, console, o, _render_plan)

@@ -35,3 +35,9 @@ class HostOptions:
     known_hosts: Path
     accept_new_host_keys: bool
     ask_become_pass: bool
+
+    @classmethod
+    def collect(cls, params: dict) -> "HostOptions":
+        """From a command's locals(): the shared options (json_ is the parameter behind --json)."""
+        values = dict(params, json=params.get("json_", False))
+        return cls(**{name: values[name] for name in cls.__dataclass_fields__})
