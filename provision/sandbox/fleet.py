@@ -216,6 +216,10 @@ def up(count: int, gpu_hosts: int = 0, *, paths: Paths | None = None, inventory:
         if upstreams is not None:
             offline.trust_ca(client.containers.get(host.container), upstreams)
         _set_password(client, host, password)
+        if host.gpu:  # SIMULATION: fake nvidia-smi and GPU list (provision.sandbox.fake_gpu); no GPU exists
+            from provision.sandbox import fake_gpu
+
+            fake_gpu.install_host(client.containers.get(host.container), host.name)
         host.state = "running"
     write_inventory(inventory, hosts, paths, offline.inventory_vars(upstreams) if upstreams else None)
     log(f"wrote {inventory} ({len(hosts)} hosts)")

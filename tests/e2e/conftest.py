@@ -66,7 +66,7 @@ def _engine_available() -> str | None:
     return None
 
 
-def _start_fleet(tmp_path_factory, name: str, hosts: int):
+def _start_fleet(tmp_path_factory, name: str, hosts: int, gpu_hosts: int = 0):
     problem = _engine_available()
     if problem:
         if os.environ.get("CI"):
@@ -76,7 +76,9 @@ def _start_fleet(tmp_path_factory, name: str, hosts: int):
     # one offline-upstreams build (the signed docker repo) shared by every fleet of the session
     env = {"PROVISION_HOME": str(home), "PROVISION_CACHE": str(tmp_path_factory.getbasetemp() / "provision-cache")}
     inventory = home / "sandbox.yml"
-    up = cli("sandbox", "up", "--hosts", str(hosts), "--fleet", name, "--inventory-out", str(inventory), env=env, timeout=900)
+    gpu_args = ("--gpu-hosts", str(gpu_hosts)) if gpu_hosts else ()
+    up = cli("sandbox", "up", "--hosts", str(hosts), *gpu_args, "--fleet", name, "--inventory-out", str(inventory),
+             env=env, timeout=900)
     assert up.returncode == 0, up.stderr
     doc = yaml.safe_load(inventory.read_text())
     ports = {host: hv["ansible_port"] for host, hv in doc["all"]["children"]["sandbox"]["hosts"].items()}
@@ -97,5 +99,13 @@ def fleet(tmp_path_factory) -> Fleet:
 def docker_fleet(tmp_path_factory) -> Fleet:
     """Two fresh hosts that the Docker install tests change step by step, in file order."""
     fleet, down = _start_fleet(tmp_path_factory, "e2e-docker", 2)
+    yield fleet
+    down()
+
+
+@pytest.fixture(scope="session")
+def gpu_fleet(tmp_path_factory) -> Fleet:
+    """Two fresh hosts, the last (sbx2) a SIMULATED GPU host (fake nvidia-smi; no GPU exists here)."""
+    fleet, down = _start_fleet(tmp_path_factory, "e2e-gpu", 2, gpu_hosts=1)
     yield fleet
     down()

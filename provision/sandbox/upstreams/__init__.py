@@ -4,8 +4,10 @@ There is no internet in the sandbox, yet the product installs Docker exactly as 
 (https://download.docker.com/linux/debian, `docker run hello-world`). Per fleet, the sandbox runs:
 
 * `provision-<fleet>-upstream-web`: a signed apt repository laid out like download.docker.com
-  (docker_repo.py), served over http and https under the network aliases download.docker.com and
-  nvidia.github.io, with a certificate from the sandbox CA (ca.py, web.py);
+  (docker_repo.py) and a SIMULATED nvidia.github.io/libnvidia-container repository (nvidia_repo.py:
+  stand-in NVIDIA Container Toolkit packages, no GPU exists here), served over http and https under
+  the network aliases download.docker.com and nvidia.github.io, with a certificate from the sandbox
+  CA (ca.py, web.py);
 * `provision-<fleet>-upstream-registry`: Debian's docker-registry as `sandbox-registry:5000`, a Docker
   Hub mirror holding library/hello-world (registry.py).
 
@@ -13,7 +15,8 @@ Hosts trust the sandbox CA (`trust_ca`, as a cloud image with a corporate CA wou
 inventory tells the product's daemon.json to use the mirror (`inventory_vars`). The product never
 knows it is in a sandbox. Built artefacts are cached under `<PROVISION_HOME>/cache/` (or
 $PROVISION_CACHE), shared by all fleets: docker-repo/<recipe-hash>/ (the web root of
-download.docker.com), docker-repo/gnupg/ and gnupg-decoy/ (keys), sandbox-ca/ (CA and server cert).
+download.docker.com), docker-repo/gnupg/ and gnupg-decoy/ (keys), nvidia-repo/<recipe-hash>/ and
+nvidia-repo/gnupg/ (the simulated nvidia.github.io and its own key), sandbox-ca/ (CA and server cert).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from provision.sandbox.fleet import Paths
 from provision.sandbox.upstreams import registry, web
 from provision.sandbox.upstreams.ca import SERVER_NAMES, ensure_certificates
 from provision.sandbox.upstreams.docker_repo import ensure_docker_repo
+from provision.sandbox.upstreams.nvidia_repo import ensure_nvidia_repo
 from provision.sandbox.upstreams.packages import DOCKER_CE_VERSIONS
 
 CA_FILE = "provision-sandbox-ca.crt"
@@ -51,6 +55,7 @@ class Upstreams:
     repo_dir: Path
     web_container: str
     registry_container: str
+    nvidia_repo_dir: Path | None = None  # web root of the SIMULATED nvidia.github.io
 
     @property
     def registry_address(self) -> str:
@@ -74,14 +79,16 @@ def ensure_upstreams(client, paths: Paths, log: Callable[[str], None] = print) -
     _require_network(client, paths)
     cache = cache_dir(paths)
     repo = ensure_docker_repo(cache, log)
+    nvidia = ensure_nvidia_repo(cache, log)
     certs = ensure_certificates(cache)
-    web.ensure_web(client, paths, repo, certs, log)
+    web.ensure_web(client, paths, repo, certs, log, nvidia=nvidia)
     local_port = registry.ensure_registry(client, paths, log)
     registry.ensure_hello_world(client, local_port, log)
     return Upstreams(
         ca_pem=certs.ca_pem, registry_alias=registry.ALIAS, registry_port=registry.PORT,
         registry_local_port=local_port, site_names=SERVER_NAMES, repo_dir=repo.root,
         web_container=web.container_name(paths), registry_container=registry.container_name(paths),
+        nvidia_repo_dir=nvidia.root,
     )
 
 
