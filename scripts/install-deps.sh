@@ -19,6 +19,7 @@ command -v apt-ftparchive >/dev/null 2>&1 || need_pkgs+=(apt-utils)
 command -v gpg >/dev/null 2>&1 || need_pkgs+=(gnupg)
 command -v gcc >/dev/null 2>&1 || need_pkgs+=(gcc)
 [ -x /usr/bin/docker-registry ] || need_pkgs+=(docker-registry)
+dpkg -s busybox-static >/dev/null 2>&1 || need_pkgs+=(busybox-static)  # the SIMULATED cuda image's shell
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   echo "install-deps: apt-get install ${need_pkgs[*]}"
   $SUDO apt-get update -qq

@@ -34,6 +34,11 @@ sandbox_app = typer.Typer(help="The local sandbox fleet: fresh Debian 12 hosts (
 app.add_typer(sandbox_app, name="sandbox")
 docker_app = typer.Typer(help="Docker Engine on the hosts, the way docs.docker.com installs it.", no_args_is_help=True)
 app.add_typer(docker_app, name="docker")
+nvidia_app = typer.Typer(help="GPU hosts: NVIDIA driver (Ubuntu) and Container Toolkit, as NVIDIA's guides do.",
+                         no_args_is_help=True)
+app.add_typer(nvidia_app, name="nvidia")
+Reboot = Annotated[bool, typer.Option("--reboot", help="Reboot hosts that need it (after a driver install), wait for "
+                                                        "SSH, resume and re-verify. Never the machine provision runs on.")]
 
 
 def _run_on_hosts(command_name: str, o: opt.HostOptions, work, *, needs_become: bool = False):
@@ -211,11 +216,13 @@ def _stamp() -> str:
 
 
 def _docker_targets_check(o: opt.HostOptions) -> None:
-    """docker_* vars validated for every host before any connection (exit 4)."""
-    from provision.workflows.docker import validate_settings
+    """docker_* and nvidia_* vars validated for every host before any connection (exit 4)."""
+    from provision.workflows import docker, nvidia
     from provision.workflows.targets import load_targets
 
-    validate_settings(load_targets(o.inventory, o.limit))
+    targets = load_targets(o.inventory, o.limit)
+    docker.validate_settings(targets)
+    nvidia.validate_settings(targets)
 
 
 def _render_plan(console, report) -> None:
@@ -286,28 +293,55 @@ def verify_command(
     known_hosts: opt.KnownHostsPath = Path(opt.DEFAULT_KNOWN_HOSTS), accept_new_host_keys: opt.AcceptNewKeys = False,
     ask_become_pass: opt.AskBecomePass = False,
 ) -> None:
-    """Verify Docker: `docker version`, `docker info`, `docker run --rm hello-world` (image: verify_hello_image)."""
-    from provision.workflows.docker import verify_work
+    """Verify Docker: `docker version`, `docker info`, `docker run --rm hello-world` (image: verify_hello_image);
+    then on GPU hosts: host nvidia-smi, the nvidia runtime in `docker info`, and a `--gpus all` container
+    (verify_gpu_image) that must list the host's GPUs."""
+    from provision.workflows.bootstrap import verify_all
 
     o = opt.HostOptions.collect(locals())
     _docker_targets_check(o)
-    report, console = _run_on_hosts("verify", o, verify_work, needs_become=True)
+    report, console = _run_on_hosts("verify", o, verify_all, needs_become=True)
     _finish(report, console, o)
 
 
 @app.command("bootstrap")
 def bootstrap_command(
+    reboot: Reboot = False,
     inventory: opt.Inventory = Path(opt.DEFAULT_INVENTORY), limit: opt.Limit = None, forks: opt.Forks = 10,
     check: opt.Check = False, json_: opt.Json = False, verbose: opt.Verbose = 0,
     known_hosts: opt.KnownHostsPath = Path(opt.DEFAULT_KNOWN_HOSTS), accept_new_host_keys: opt.AcceptNewKeys = False,
     ask_become_pass: opt.AskBecomePass = False,
 ) -> None:
-    """Fresh host to working Docker host: facts → docker install → verify (one SSH connection per host)."""
-    from provision.workflows.docker import bootstrap_work
+    """Fresh host to working container host: facts → docker install → NVIDIA stage on GPU hosts → verify
+    (one SSH connection per host)."""
+    from provision.workflows.bootstrap import bootstrap_work
 
     o = opt.HostOptions.collect(locals())
     _docker_targets_check(o)
-    report, console = _run_on_hosts("bootstrap", o, bootstrap_work(check, _stamp()), needs_become=True)
+    report, console = _run_on_hosts("bootstrap", o, bootstrap_work(check, _stamp(), reboot), needs_become=True)
+    _finish(report, console, o, _render_plan)
+
+
+@nvidia_app.command("install")
+def nvidia_install(
+    reboot: Reboot = False,
+    inventory: opt.Inventory = Path(opt.DEFAULT_INVENTORY), limit: opt.Limit = None, forks: opt.Forks = 10,
+    check: opt.Check = False, json_: opt.Json = False, verbose: opt.Verbose = 0,
+    known_hosts: opt.KnownHostsPath = Path(opt.DEFAULT_KNOWN_HOSTS), accept_new_host_keys: opt.AcceptNewKeys = False,
+    ask_become_pass: opt.AskBecomePass = False,
+) -> None:
+    """On GPU hosts (PCI vendor 10de, or `gpu: true`): the driver where none works (Ubuntu: ubuntu-drivers
+    --gpgpu; Debian: not automated), the NVIDIA Container Toolkit (signed repo, four packages pinned together),
+    the nvidia runtime in daemon.json (nvidia-ctk, only when missing), the CDI spec, and a docker restart
+    only on change. Other hosts are skipped with the reason.
+
+    Inventory vars: nvidia_driver_branch, nvidia_toolkit_version, nvidia_default_runtime, nvidia_repo_url,
+    verify_gpu_image, reboot_timeout, gpu."""
+    from provision.workflows.nvidia import install_work
+
+    o = opt.HostOptions.collect(locals())
+    _docker_targets_check(o)
+    report, console = _run_on_hosts("nvidia install", o, install_work(check, _stamp(), reboot), needs_become=True)
     _finish(report, console, o, _render_plan)
 
 

@@ -13,7 +13,8 @@ TOOLKIT_BASE = "https://nvidia.github.io/libnvidia-container"
 TOOLKIT_PACKAGES = ["nvidia-container-toolkit", "nvidia-container-toolkit-base",
                     "libnvidia-container-tools", "libnvidia-container1"]
 CDI_SPEC = "/var/run/cdi/nvidia.yaml"
-DEFAULT_DRIVER_BRANCH = "570"  # a current server (production) branch; override with nvidia_driver_branch
+DEFAULT_DRIVER_BRANCH = "580"  # a current server (production) branch; override with nvidia_driver_branch
+TURING_FIRST_DEVICE_ID = 0x1E00  # PCI device ids from Turing (TU10x) on; older GPUs need proprietary modules
 NOUVEAU_BLACKLIST = "/etc/modprobe.d/blacklist-nouveau.conf"
 NOUVEAU_BLACKLIST_TEXT = "blacklist nouveau\noptions nouveau modeset=0\n"
 
@@ -55,13 +56,29 @@ def cdi_generate(output: str = CDI_SPEC) -> str:
     return shlex.join(["nvidia-ctk", "cdi", "generate", f"--output={output}"])
 
 
-def driver_packages(branch: str, *, nvswitch: bool) -> tuple[str, list[str]]:
-    """(`ubuntu-drivers install --gpgpu nvidia:<branch>-server`, the matching apt packages)."""
-    install = shlex.join(["ubuntu-drivers", "install", "--gpgpu", f"nvidia:{branch}-server"])
-    extra = [f"nvidia-utils-{branch}-server"]
+def open_modules_supported(pci_ids: list[str]) -> bool:
+    """Open kernel modules need Turing or newer on every GPU (PCI ids like 10de:2330)."""
+    try:
+        return bool(pci_ids) and all(int(p.split(":")[1], 16) >= TURING_FIRST_DEVICE_ID for p in pci_ids)
+    except (IndexError, ValueError):
+        return False
+
+
+def driver_packages(branch: str, *, nvswitch: bool, open_modules: bool = False) -> tuple[str, list[str]]:
+    """(`ubuntu-drivers install --gpgpu nvidia:<branch>-server[-open]`, the matching apt packages)."""
+    flavour = f"{branch}-server-open" if open_modules else f"{branch}-server"
+    install = shlex.join(["ubuntu-drivers", "install", "--gpgpu", f"nvidia:{flavour}"])
+    extra = [f"nvidia-utils-{branch}-server", f"nvidia-compute-utils-{branch}-server"]  # nvidia-smi, nvidia-persistenced
     if nvswitch:  # Fabric Manager and NSCQ only where NVSwitch exists: the service fails without one
         extra += [f"nvidia-fabricmanager-{branch}", f"libnvidia-nscq-{branch}"]
     return install, extra
+
+
+def blacklist_nouveau_if_loaded() -> str:
+    """Only when nouveau is loaded: blacklist it and rebuild the initramfs (the reboot unloads it)."""
+    text = shlex.quote(NOUVEAU_BLACKLIST_TEXT)
+    return (f"if grep -q '^nouveau ' /proc/modules; then printf %s {text} > {NOUVEAU_BLACKLIST} && "
+            "update-initramfs -u; fi")
 
 
 def gpu_test_command(image: str) -> str:

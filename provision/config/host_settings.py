@@ -41,10 +41,46 @@ class DockerSettings(BaseModel):
                                   ("no_proxy", self.no_proxy)) if v}
 
 
-def docker_settings(host: str, hostvars: dict) -> DockerSettings:
+def _validated(model, host: str, hostvars: dict):
+    """The model from a host's vars; the first problem as one line naming host and var (exit 4)."""
     try:
-        return DockerSettings.model_validate(hostvars)
+        return model.model_validate(hostvars)
     except ValidationError as exc:
         first = exc.errors()[0]
         path = ".".join(str(p) for p in first["loc"])
         raise InventoryError(f"host '{host}': {path}: {first['msg']} (got {first.get('input')!r})") from None
+
+
+def docker_settings(host: str, hostvars: dict) -> DockerSettings:
+    return _validated(DockerSettings, host, hostvars)
+
+
+class NvidiaSettings(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    gpu: bool | None = None  # force a host to count as a GPU host (or not)
+    nvidia_driver_branch: str = "580"
+    nvidia_open_modules: bool | None = None  # None: open for Turing and newer (the default from R560)
+    nvidia_toolkit_version: str | None = None
+    nvidia_default_runtime: bool = False
+    nvidia_repo_url: str | None = None  # base of the libnvidia-container repo (mirrors, air-gapped sites)
+    verify_gpu_image: str = "nvidia/cuda:12.4.1-base-ubuntu22.04"
+    reboot_timeout: int = Field(600, ge=10)
+    apt_lock_timeout: int = Field(600, ge=0)
+    http_proxy: str | None = None
+    https_proxy: str | None = None
+    no_proxy: str | None = None
+
+    @field_validator("nvidia_driver_branch", "nvidia_toolkit_version", mode="before")
+    @classmethod
+    def _as_text(cls, value):
+        return None if value is None else str(value)
+
+    @property
+    def proxy(self) -> dict[str, str]:
+        return {k: v for k, v in (("http_proxy", self.http_proxy), ("https_proxy", self.https_proxy),
+                                  ("no_proxy", self.no_proxy)) if v}
+
+
+def nvidia_settings(host: str, hostvars: dict) -> NvidiaSettings:
+    return _validated(NvidiaSettings, host, hostvars)

@@ -276,6 +276,7 @@ def _create_host(client, paths: Paths, name: str, port: int, gpu: bool, public_k
         volumes={"/sys/fs/cgroup": {"bind": "/sys/fs/cgroup", "mode": "rw"},
                  volume: {"bind": "/var/lib/docker", "mode": "rw"}},
         tmpfs={"/run": "", "/run/lock": ""}, stop_signal="SIGRTMIN+3",
+        restart_policy={"Name": "unless-stopped"},  # `reboot` inside the host comes back, as a VM does
     )
     c.put_archive("/", _authorized_keys_tar(public_key))
     c.start()

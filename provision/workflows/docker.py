@@ -226,25 +226,3 @@ def uninstall_work(check: bool, purge_data: bool):
         return result
 
     return work
-
-
-# -- bootstrap ------------------------------------------------------------------------------
-def bootstrap_work(check: bool, stamp: str):
-    from provision.workflows import facts
-
-    install = install_work(check, stamp)
-
-    def work(target: Target, executor: Executor) -> HostResult:
-        gathered = facts.gather(target, executor)
-        result = HostResult(target.name, steps=list(gathered.steps), extra=dict(gathered.extra))
-        if result.status == "failed":
-            return result
-        installed = install(target, executor)
-        result.steps.extend(installed.steps)
-        result.extra.update(installed.extra)
-        if installed.status == "failed" or check:
-            return result
-        result.steps.extend(verify_work(target, executor).steps)
-        return result
-
-    return work

@@ -109,3 +109,11 @@ def gpu_fleet(tmp_path_factory) -> Fleet:
     fleet, down = _start_fleet(tmp_path_factory, "e2e-gpu", 2, gpu_hosts=1)
     yield fleet
     down()
+
+
+@pytest.fixture(scope="session")
+def nvidia_fleet(tmp_path_factory) -> Fleet:
+    """Two fresh hosts, sbx2 a SIMULATED GPU host, changed step by step by the NVIDIA stage tests."""
+    fleet, down = _start_fleet(tmp_path_factory, "e2e-nvidia", 2, gpu_hosts=1)
+    yield fleet
+    down()

@@ -43,8 +43,8 @@ def test_runtime_configure_and_cdi():
 
 
 @pytest.mark.parametrize("nvswitch, extra", [
-    (False, ["nvidia-utils-570-server"]),
-    (True, ["nvidia-utils-570-server", "nvidia-fabricmanager-570", "libnvidia-nscq-570"]),
+    (False, ["nvidia-utils-570-server", "nvidia-compute-utils-570-server"]),
+    (True, ["nvidia-utils-570-server", "nvidia-compute-utils-570-server", "nvidia-fabricmanager-570", "libnvidia-nscq-570"]),
 ])
 def test_ubuntu_driver_packages(nvswitch, extra):
     assert nvidia.driver_packages("570", nvswitch=nvswitch) == ("ubuntu-drivers install --gpgpu nvidia:570-server", extra)

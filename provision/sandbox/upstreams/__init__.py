@@ -31,7 +31,7 @@ from typing import Callable
 
 from provision.errors import EnvironmentProblem
 from provision.sandbox.fleet import Paths
-from provision.sandbox.upstreams import registry, web
+from provision.sandbox.upstreams import gpu_image, registry, web
 from provision.sandbox.upstreams.ca import SERVER_NAMES, ensure_certificates
 from provision.sandbox.upstreams.docker_repo import ensure_docker_repo
 from provision.sandbox.upstreams.nvidia_repo import ensure_nvidia_repo
@@ -84,6 +84,7 @@ def ensure_upstreams(client, paths: Paths, log: Callable[[str], None] = print) -
     web.ensure_web(client, paths, repo, certs, log, nvidia=nvidia)
     local_port = registry.ensure_registry(client, paths, log)
     registry.ensure_hello_world(client, local_port, log)
+    gpu_image.ensure_gpu_image(client, local_port, log)  # SIMULATION: nvidia/cuda stand-in
     return Upstreams(
         ca_pem=certs.ca_pem, registry_alias=registry.ALIAS, registry_port=registry.PORT,
         registry_local_port=local_port, site_names=SERVER_NAMES, repo_dir=repo.root,

@@ -135,18 +135,22 @@ def hello_recipe_hash() -> str:
 
 def ensure_hello_world(client, port: int, log: Callable[[str], None]) -> None:
     """library/hello-world:latest in the registry is the current hello-world image (pushed if not)."""
-    image = _ensure_hello_image(client, log)
-    if registry_config_digest(port, HELLO_REPOSITORY, HELLO_TAG) == image.id:
+    push_if_changed(client, port, _ensure_hello_image(client, log), HELLO_REPOSITORY, HELLO_TAG, log)
+
+
+def push_if_changed(client, port: int, image, repository: str, tag: str, log: Callable[[str], None]) -> None:
+    """Push a local image to the sandbox registry as repository:tag unless it is there already."""
+    if registry_config_digest(port, repository, tag) == image.id:
         return
-    target = f"127.0.0.1:{port}/{HELLO_REPOSITORY}"
-    image.tag(target, HELLO_TAG)
+    target = f"127.0.0.1:{port}/{repository}"
+    image.tag(target, tag)
     try:
-        for event in client.images.push(target, HELLO_TAG, stream=True, decode=True):
+        for event in client.images.push(target, tag, stream=True, decode=True):
             if "error" in event:
-                raise EnvironmentProblem(f"pushing hello-world to the sandbox registry failed: {event['error']}")
+                raise EnvironmentProblem(f"pushing {repository}:{tag} to the sandbox registry failed: {event['error']}")
     finally:
-        client.images.remove(f"{target}:{HELLO_TAG}", noprune=True)
-    log(f"pushed {HELLO_REPOSITORY}:{HELLO_TAG} to the sandbox registry")
+        client.images.remove(f"{target}:{tag}", noprune=True)
+    log(f"pushed {repository}:{tag} to the sandbox registry")
 
 
 def registry_config_digest(port: int, repository: str, tag: str) -> str | None:

@@ -1,0 +1,80 @@
+"""What the NVIDIA install decides from, beyond the general facts: one probe script and its pure parser."""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass, field
+
+from provision.commands import nvidia
+from provision.commands.daemon_json import PATH as DAEMON_JSON
+from provision.facts.probe import probe_script
+from provision.facts.script import split_sections
+
+SED = f"sed 's#deb https://#deb [signed-by={nvidia.TOOLKIT_KEYRING}] https://#g'"
+
+
+@dataclass
+class NvidiaHostState:
+    packages: dict[str, str] = field(default_factory=dict)
+    keyring_sha: str | None = None
+    remote_key_sha: str | None = None
+    list_sha: str | None = None
+    remote_list_sha: str | None = None
+    remote_error: str | None = None
+    daemon_json: str | None = None
+    cdi_spec: bool = False
+    boot_marker: str = ""
+
+
+def boot_marker_snippet() -> str:
+    """Changes on every boot: the kernel's boot_id (a VM) and PID 1's start time (a container)."""
+    return "printf '%s-%s\\n' \"$(cat /proc/sys/kernel/random/boot_id)\" \"$(cut -d' ' -f22 /proc/1/stat)\""
+
+
+def probe(base: str | None, env: str) -> str:
+    key, listing = shlex.quote(nvidia.toolkit_key_url(base)), shlex.quote(nvidia.toolkit_list_url(base))
+    fetch = f"{env} curl -fsSL --retry 2 --max-time 30"
+    return probe_script([
+        ("packages", "dpkg-query -W -f='${Package}\\t${Version}\\t${db:Status-Abbrev}\\n' "
+                     + " ".join(nvidia.TOOLKIT_PACKAGES) + " 2>/dev/null; true"),
+        ("keyring", f"[ -f {nvidia.TOOLKIT_KEYRING} ] || exit 1; sha256sum < {nvidia.TOOLKIT_KEYRING} | cut -d' ' -f1"),
+        ("remote_key", f"t=$(mktemp); {fetch} -o \"$t\" {key} && gpg --batch --dearmor < \"$t\" | sha256sum | cut -d' ' -f1; "
+                       "rc=$?; rm -f \"$t\"; exit $rc"),
+        ("list", f"[ -f {nvidia.TOOLKIT_LIST} ] || exit 1; sha256sum < {nvidia.TOOLKIT_LIST} | cut -d' ' -f1"),
+        ("remote_list", f"t=$(mktemp); {fetch} -o \"$t\" {listing} && {SED} \"$t\" | sha256sum | cut -d' ' -f1; "
+                        "rc=$?; rm -f \"$t\"; exit $rc"),
+        ("daemon_json", f"cat {DAEMON_JSON}"),
+        ("cdi", f"[ -f {nvidia.CDI_SPEC} ] && echo yes || echo no"),
+        ("boot", boot_marker_snippet()),
+    ])
+
+
+def parse(output: str) -> NvidiaHostState:
+    s = split_sections(output)
+
+    def ok(name: str) -> str | None:
+        section = s.get(name)
+        return section.text.strip() if section is not None and section.rc == 0 else None
+
+    state = NvidiaHostState()
+    for line in (ok("packages") or "").splitlines():
+        parts = line.split("\t")
+        if len(parts) == 3 and parts[2].strip()[1:2] == "i":
+            state.packages[parts[0]] = parts[1]
+    state.keyring_sha = ok("keyring") or None
+    state.list_sha = ok("list") or None
+    def last_line(name: str) -> str | None:
+        text = ok(name)
+        return text.splitlines()[-1] if text else None
+
+    state.remote_key_sha = last_line("remote_key")
+    state.remote_list_sha = last_line("remote_list")
+    if not state.remote_key_sha or not state.remote_list_sha:
+        bad = s.get("remote_key") if not state.remote_key_sha else s.get("remote_list")
+        lines = bad.text.strip().splitlines() if bad else []
+        state.remote_error = lines[-1] if lines else "could not fetch the NVIDIA repository"
+    daemon = s.get("daemon_json")
+    state.daemon_json = daemon.text if daemon is not None and daemon.rc == 0 else None
+    state.cdi_spec = ok("cdi") == "yes"
+    state.boot_marker = ok("boot") or ""
+    return state

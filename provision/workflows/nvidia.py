@@ -1,0 +1,184 @@
+"""GPU hosts: the NVIDIA stage (driver where missing, Container Toolkit, runtime, CDI) and GPU verify.
+
+Hosts without NVIDIA GPUs are skipped with the reason. Reboots only with --reboot, never the machine
+provision runs on; the host is waited for, and the stage resumes and re-verifies.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from provision.commands import apt, nvidia
+from provision.config.host_settings import NvidiaSettings, nvidia_settings
+from provision.errors import HostUnreachable
+from provision.executor.base import Executor
+from provision.facts import nvidia_host
+from provision.operations import nvidia_install as op
+from provision.operations.base import Change, Refusal
+from provision.report import HostResult, StepResult
+from provision.workflows.docker import Applier
+from provision.workflows.targets import Target
+
+
+def validate_settings(targets: list[Target]) -> None:
+    for target in targets:
+        nvidia_settings(target.name, target.hostvars)
+
+
+def _facts(executor: Executor, target: Target) -> dict:
+    from provision.facts.model import parse_facts
+    from provision.facts.script import FACTS_SCRIPT
+
+    return parse_facts(executor.run(FACTS_SCRIPT, become=target.settings.become).stdout)
+
+
+def _state(executor: Executor, settings: NvidiaSettings) -> nvidia_host.NvidiaHostState:
+    script = nvidia_host.probe(settings.nvidia_repo_url, apt.env_prefix(settings.proxy))
+    return nvidia_host.parse(executor.run(script, become=True).stdout)
+
+
+def install_work(check: bool, stamp: str, reboot: bool):
+    def work(target: Target, executor: Executor) -> HostResult:
+        result = HostResult(target.name)
+        stage(target, executor, result, check, stamp, reboot)
+        return result
+
+    return work
+
+
+def stage(target: Target, executor: Executor, result: HostResult, check: bool, stamp: str, reboot: bool,
+          facts: dict | None = None) -> None:
+    """The NVIDIA stage, appended to result (also used by bootstrap)."""
+    settings = nvidia_settings(target.name, target.hostvars)
+    facts = facts if facts is not None else _facts(executor, target)
+    gpu, why = op.is_gpu_host(facts, settings)
+    if not gpu:
+        result.steps.append(StepResult("gpu", "skipped", why))
+        return
+    if not facts.get("docker"):
+        result.steps.append(StepResult("gpu", "failed", "Docker is not installed: run `provision docker install` "
+                                                         "first (`provision bootstrap` does both)"))
+        return
+    applier = Applier(executor, result, check)
+    driver_plan = op.driver(facts, settings)
+    if isinstance(driver_plan, Change) and facts.get("reboot_required"):
+        # a pending reboot (a newer kernel, say) comes first: the driver's modules build for the kernel that runs
+        if not _reboot(target, executor, result, settings, check, reboot):
+            return
+        facts = _facts(executor, target)
+        driver_plan = op.driver(facts, settings)
+    driver_changed = applier.apply(driver_plan)
+    if applier.failed:
+        return
+    if driver_changed or facts.get("reboot_required"):
+        if not _reboot(target, executor, result, settings, check, reboot):
+            return
+        facts = _facts(executor, target)
+    state = _state(executor, settings)
+    applier.apply(op.toolkit_repository(state, settings))
+    toolkit_installed = applier.apply(op.toolkit_packages(state, settings))
+    runtime_changed = applier.apply(op.docker_runtime(state, settings, stamp))
+    applier.apply(op.cdi_spec(state, toolkit_installed))
+    applier.apply(op.docker_restart(runtime_changed, toolkit_installed))
+    if applier.notes:
+        result.extra.setdefault("notes", []).extend(applier.notes)
+    if check:
+        result.extra.setdefault("plan", []).extend(applier.plan)
+
+
+def _reboot(target: Target, executor: Executor, result: HostResult, settings: NvidiaSettings,
+            check: bool, reboot: bool) -> bool:
+    """True when the stage may go on (rebooted and back); False when the host ends with 'reboot required'."""
+    if check:
+        result.steps.append(StepResult("reboot", "changed", "would reboot (reboot required)" if reboot
+                                       else "reboot required: re-run with --reboot"))
+        return False
+    if not reboot:
+        result.steps.append(StepResult("reboot", "skipped", "reboot required: re-run with --reboot to reboot, wait and resume"))
+        result.extra["reboot_required"] = True
+        return False
+    if _is_this_machine(target, executor):
+        result.steps.append(StepResult("reboot", "failed", "reboot required, but this host is the machine provision runs on: "
+                                                           "reboot it yourself, then re-run"))
+        return False
+    start = time.monotonic()
+    before = executor.run(nvidia_host.boot_marker_snippet()).stdout.strip()
+    executor.run("nohup sh -c 'sleep 1; systemctl reboot' >/dev/null 2>&1 &", become=True)
+    executor.close()
+    deadline = start + settings.reboot_timeout
+    while time.monotonic() < deadline:
+        time.sleep(2)
+        try:
+            marker = executor.run(nvidia_host.boot_marker_snippet()).stdout.strip()
+        except HostUnreachable:
+            executor.close()
+            continue
+        if marker and marker != before:
+            result.steps.append(StepResult("reboot", "changed", f"rebooted; back after {time.monotonic() - start:.0f}s",
+                                           time.monotonic() - start))
+            return True
+    result.steps.append(StepResult("reboot", "failed", f"the host did not come back within {settings.reboot_timeout}s"))
+    return False
+
+
+def _is_this_machine(target: Target, executor: Executor) -> bool:
+    if target.settings.connection == "local":
+        return True
+    try:
+        local = Path("/etc/machine-id").read_text().strip()
+    except OSError:
+        return False
+    return bool(local) and executor.run("cat /etc/machine-id").stdout.strip() == local
+
+
+# -- verify -----------------------------------------------------------------------------------
+def verify_steps(target: Target, executor: Executor, result: HostResult, facts: dict | None = None) -> None:
+    """GPU checks on GPU hosts (a `gpu ...` step each); a skipped step elsewhere."""
+    settings = nvidia_settings(target.name, target.hostvars)
+    facts = facts if facts is not None else _facts(executor, target)
+    gpu, why = op.is_gpu_host(facts, settings)
+    if not gpu:
+        result.steps.append(StepResult("gpu", "skipped", why))
+        return
+    host_gpus, nv = facts.get("gpus") or [], facts.get("nvidia")
+    if not nv or not host_gpus:
+        error = facts.get("nvidia_error") or "nvidia-smi not found"
+        result.steps.append(StepResult("gpu host nvidia-smi", "failed", _with_advice(error)))
+        return
+    names = "; ".join(f"{g['index']}: {g['name']} {g.get('memory_mib')} MiB" for g in host_gpus)
+    result.steps.append(StepResult("gpu host nvidia-smi", "ok",
+                                   f"{len(host_gpus)} GPU(s) ({names}), driver {nv['driver']}, CUDA {nv['cuda']}"))
+    runtimes = (facts.get("docker") or {}).get("runtimes") or []
+    if "nvidia" not in runtimes:
+        result.steps.append(StepResult("gpu docker runtime", "failed",
+                                       f"docker info lists runtimes {', '.join(runtimes) or 'none'}, not nvidia: "
+                                       "run `provision nvidia install`"))
+        return
+    result.steps.append(StepResult("gpu docker runtime", "ok", "docker info lists the nvidia runtime"))
+    start = time.monotonic()
+    out = executor.run(nvidia.gpu_test_command(settings.verify_gpu_image), become=True, timeout=600)
+    duration = time.monotonic() - start
+    if not out.ok:
+        result.steps.append(StepResult("gpu container", "failed", _with_advice(out.error_line()) + f" (exit {out.exit_code})",
+                                       duration))
+        return
+    seen = nvidia.parse_gpu_test_output(out.stdout)
+    difference = nvidia.compare_gpus([g["uuid"] for g in host_gpus], [g["uuid"] for g in seen])
+    if difference:
+        result.steps.append(StepResult("gpu container", "failed", f"the GPU container does not see the host's GPUs: {difference}",
+                                       duration))
+        return
+    result.steps.append(StepResult("gpu container", "ok", f"{settings.verify_gpu_image} sees the host's {len(seen)} GPU(s): "
+                                                          + ", ".join(g["uuid"] for g in seen), duration))
+
+
+def _with_advice(error: str) -> str:
+    advice = nvidia.advice_for(error)
+    return f"{error} — {advice}" if advice else error
+
+
+def verify_work(target: Target, executor: Executor) -> HostResult:
+    result = HostResult(target.name)
+    verify_steps(target, executor, result)
+    return result
