@@ -43,6 +43,8 @@ def test_simulated_bootstrap_cpu_host_skipped_gpu_host_verified(nvidia_fleet):
 
 def test_simulated_second_run_changes_nothing_and_keeps_docker_running(nvidia_fleet):
     before = started(nvidia_fleet, "sbx2")
+    proc, doc = run(nvidia_fleet, "nvidia", "install", "--check")
+    assert proc.returncode == 0 and doc["hosts"]["sbx2"]["plan"] == [] and doc["hosts"]["sbx2"]["changed"] == 0
     proc, doc = run(nvidia_fleet, "nvidia", "install")
     assert proc.returncode == 0, proc.stderr
     assert doc["hosts"]["sbx2"]["changed"] == 0 and doc["hosts"]["sbx1"]["status"] == "skipped"
@@ -78,3 +80,20 @@ def test_simulated_reboot_required_then_reboot_wait_resume(nvidia_fleet):
     assert steps["reboot"]["status"] == "changed" and steps["reboot"]["message"].startswith("rebooted; back after")
     assert steps["gpu container"]["status"] == "ok"  # resumed and re-verified after the reboot
     assert not host.file("/var/run/reboot-required").exists
+
+
+def test_simulated_gpu_without_driver_found_by_pci_and_driver_not_automated_on_debian(nvidia_fleet):
+    host = nvidia_fleet.testinfra("sbx2")
+    host.run_expect([0], "mv /usr/bin/nvidia-smi /usr/bin/nvidia-smi.sim-off")  # SIMULATION: no driver
+    try:
+        proc, doc = run(nvidia_fleet, "facts", "-l", "sbx2")
+        facts = doc["hosts"]["sbx2"]["facts"]
+        assert facts["nvidia"] is None
+        assert [(g["pci_id"], g["uuid"]) for g in facts["gpus"]] == [("10de:2330", None)]  # seen on the PCI bus
+        proc, doc = run(nvidia_fleet, "nvidia", "install", "-l", "sbx2")
+    finally:
+        host.run("mv /usr/bin/nvidia-smi.sim-off /usr/bin/nvidia-smi")
+    assert proc.returncode == 2
+    failed = doc["hosts"]["sbx2"]["steps"][-1]
+    assert failed["name"] == "gpu driver"
+    assert "installing the driver is not automated on debian" in failed["message"]

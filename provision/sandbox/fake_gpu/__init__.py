@@ -27,6 +27,8 @@ GPUS_FILE = f"{CONFIG_DIR}/gpus"
 CONTAINER_SMI_OVERRIDE = f"{CONFIG_DIR}/container-nvidia-smi"
 SHARE_DIR = "/usr/local/share/fake-gpu"
 HOST_SMI = "/usr/bin/nvidia-smi"
+FAKE_PCI = "/usr/local/sbin/provision-sandbox-fake-pci"  # SIMULATION: GPUs seen on the PCI bus
+FAKE_PCI_UNIT = "provision-sandbox-fake-pci.service"
 DRIVER_VERSION = "550.54.15"
 CUDA_VERSION = "12.4"
 DEFAULT_GPU_NAME = "NVIDIA H100 80GB HBM3 (simulated)"
@@ -89,7 +91,15 @@ def install_host(container, host: str) -> None:
         f"{SHARE_DIR}/nvidia-smi": (smi, 0o755),
         f"{SHARE_DIR}/default-gpus": (gpus_file_text(default_gpus(host)).encode(), 0o644),
     }))
-    code, out = container.exec_run(["sh", "-c", f"[ -e {GPUS_FILE} ] || install -D -m 0644 {SHARE_DIR}/default-gpus {GPUS_FILE}"])
+    unit = ("[Unit]\nDescription=SIMULATION: the simulated GPUs as PCI devices (provision sandbox)\n"
+            "After=local-fs.target\n\n[Service]\nType=oneshot\nRemainAfterExit=yes\n"
+            f"ExecStart={FAKE_PCI}\n\n[Install]\nWantedBy=multi-user.target\n")
+    container.put_archive("/", _tar({
+        FAKE_PCI: (source("fake-pci").encode(), 0o755),
+        f"/etc/systemd/system/{FAKE_PCI_UNIT}": (unit.encode(), 0o644),
+    }))
+    code, out = container.exec_run(["sh", "-c", f"([ -e {GPUS_FILE} ] || install -D -m 0644 {SHARE_DIR}/default-gpus {GPUS_FILE}) "
+                                                f"&& systemctl daemon-reload && systemctl enable --now {FAKE_PCI_UNIT}"])
     if code != 0:
         from provision.errors import EnvironmentProblem
 
