@@ -74,6 +74,18 @@ def driver_packages(branch: str, *, nvswitch: bool, open_modules: bool = False) 
     return install, extra
 
 
+def pending_kernels_command(env: str) -> str:
+    """Refresh the lists, then simulate a dist-upgrade: `Inst linux-image-...` lines name a newer kernel."""
+    return (f"t=$(mktemp) && {env} apt-get -q update >/dev/null && "
+            f"{env} apt-get -s -o Debug::NoLocking=1 dist-upgrade > \"$t\" && sed -n '/^Inst linux-image-/p' \"$t\"; "
+            "rc=$?; rm -f \"$t\"; exit $rc")
+
+
+def parse_pending_kernels(text: str) -> list[str]:
+    """`Inst linux-image-6.8.0-51-generic (6.8.0-51.52 Ubuntu:24.04/noble-updates [amd64])` → package names."""
+    return [line.split()[1] for line in text.splitlines() if line.startswith("Inst linux-image-")]
+
+
 def blacklist_nouveau_if_loaded() -> str:
     """Only when nouveau is loaded: blacklist it and rebuild the initramfs (the reboot unloads it)."""
     text = shlex.quote(NOUVEAU_BLACKLIST_TEXT)

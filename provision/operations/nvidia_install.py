@@ -45,6 +45,15 @@ def driver(facts: dict, settings: NvidiaSettings) -> Change | NoChange | Refusal
                   notes=["a reboot is needed to load the new driver"])
 
 
+def kernel_upgrade(pending: list[str], settings: NvidiaSettings) -> Change | NoChange:
+    """A newer kernel is pending: upgrade (and reboot) before the driver, whose modules must match it."""
+    if not pending:
+        return NoChange("gpu kernel", "the running kernel is the newest available")
+    return Change("gpu kernel", f"upgrading first: a newer kernel is pending ({', '.join(pending)})",
+                  [apt.apt_get("dist-upgrade", lock_timeout=settings.apt_lock_timeout, proxy=settings.proxy)],
+                  notes=["a reboot into the new kernel comes before the driver install"])
+
+
 def toolkit_repository(state: NvidiaHostState, settings: NvidiaSettings) -> Change | NoChange | Refusal:
     if state.remote_error:
         return Refusal("gpu toolkit repository", f"cannot fetch the NVIDIA repository: {state.remote_error}")

@@ -62,6 +62,15 @@ def stage(target: Target, executor: Executor, result: HostResult, check: bool, s
         return
     applier = Applier(executor, result, check)
     driver_plan = op.driver(facts, settings)
+    if isinstance(driver_plan, Change) and (facts.get("os") or {}).get("id") == "ubuntu":
+        listing = executor.run(nvidia.pending_kernels_command(apt.env_prefix(settings.proxy)), become=True)
+        if not listing.ok:
+            applier.apply(Refusal("gpu kernel", f"cannot check for a newer kernel: {listing.error_summary()}"))
+            return
+        if applier.apply(op.kernel_upgrade(nvidia.parse_pending_kernels(listing.stdout), settings)):
+            facts = dict(facts, reboot_required=True)
+        if applier.failed:
+            return
     if isinstance(driver_plan, Change) and facts.get("reboot_required"):
         # a pending reboot (a newer kernel, say) comes first: the driver's modules build for the kernel that runs
         if not _reboot(target, executor, result, settings, check, reboot):

@@ -76,3 +76,14 @@ def test_configured_gpu_host_needs_nothing():
             op.cdi_spec(state, False), op.docker_restart(False, False)]
     assert all(isinstance(p, NoChange) for p in plan), plan
     assert isinstance(op.docker_runtime(state, NvidiaSettings(nvidia_default_runtime=True), "T"), Change)
+
+
+def test_pending_kernel_upgraded_before_the_driver():
+    listing = ("Inst linux-image-6.8.0-51-generic (6.8.0-51.52 Ubuntu:24.04/noble-updates [amd64])\n"
+               "Inst linux-headers-6.8.0-51 (6.8.0-51.52 Ubuntu:24.04/noble-updates [all])\n")
+    pending = nvidia.parse_pending_kernels(listing)
+    assert pending == ["linux-image-6.8.0-51-generic"]
+    change = op.kernel_upgrade(pending, S)
+    assert change.reason == "upgrading first: a newer kernel is pending (linux-image-6.8.0-51-generic)"
+    assert change.commands[0].endswith(" dist-upgrade")
+    assert isinstance(op.kernel_upgrade([], S), NoChange)
