@@ -89,8 +89,9 @@ def test_fresh_host_runs_docker_and_verify_says_hello(docker_fleet, tmp_path):
                          "--known-hosts", str(docker_fleet.home / "known_hosts"))
     assert proc.returncode == 0, proc.stderr
     steps = {s["name"]: s for s in doc["hosts"]["sbx1"]["steps"]}
-    assert list(steps) == ["docker version", "docker info", "hello-world"]
+    assert list(steps) == ["docker version", "docker info", "hello-world", "gpu"]
     assert "Hello from Docker!" in steps["hello-world"]["message"]
+    assert steps["gpu"]["status"] == "skipped" and "no NVIDIA GPU" in steps["gpu"]["message"]  # a CPU host
 
 
 def test_second_run_changes_nothing_and_does_not_restart(docker_fleet, tmp_path):
