@@ -8,14 +8,12 @@ nvidia-container-runtime-hook injects). It contains no CUDA at all.
 
 from __future__ import annotations
 
-import io
-import tarfile
 from pathlib import Path
 from typing import Callable
 
 from provision.errors import EnvironmentProblem
 from provision.sandbox.upstreams import containers
-from provision.sandbox.upstreams.registry import RECIPE_LABEL, push_if_changed
+from provision.sandbox.upstreams.registry import cached_image, push_if_changed
 
 BUSYBOX = Path("/bin/busybox")
 IMAGE = "provision-sandbox/cuda-sim:12.4.1"
@@ -34,26 +32,10 @@ def ensure_gpu_image(client, port: int, log: Callable[[str], None]) -> None:
 
 
 def _ensure_image(client, log: Callable[[str], None]):
-    import docker.errors
-
     if not BUSYBOX.exists():
         raise EnvironmentProblem("the sandbox's simulated CUDA image needs a static busybox: "
                                  "`apt-get install busybox-static` (scripts/install-deps.sh does it)")
     binary = BUSYBOX.read_bytes()
-    recipe = containers.config_hash(DOCKERFILE, binary)
-    try:
-        image = client.images.get(IMAGE)
-        if (image.labels or {}).get(RECIPE_LABEL) == recipe:
-            return image
-    except docker.errors.ImageNotFound:
-        pass
-    log(f"building {IMAGE} (SIMULATION: stand-in for {REPOSITORY}:{TAG})")
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as tar:
-        for name, data, mode in (("Dockerfile", DOCKERFILE, 0o644), ("busybox", binary, 0o755)):
-            info = tarfile.TarInfo(name)
-            info.size, info.mode = len(data), mode
-            tar.addfile(info, io.BytesIO(data))
-    image, _ = client.images.build(fileobj=io.BytesIO(buffer.getvalue()), custom_context=True, tag=IMAGE,
-                                   labels={RECIPE_LABEL: recipe}, rm=True, forcerm=True)
-    return image
+    return cached_image(client, IMAGE, containers.config_hash(DOCKERFILE, binary),
+                        lambda: {"Dockerfile": (DOCKERFILE, 0o644), "busybox": (binary, 0o755)},
+                        log, f"SIMULATION: stand-in for {REPOSITORY}:{TAG}")

@@ -165,18 +165,31 @@ def registry_config_digest(port: int, repository: str, tag: str) -> str | None:
 
 
 def _ensure_hello_image(client, log: Callable[[str], None]):
+    return cached_image(client, HELLO_IMAGE, hello_recipe_hash(), lambda: {
+        "Dockerfile": ((HELLO_DIR / "Dockerfile").read_bytes(), 0o644), "hello": (_compile_hello(), 0o755),
+    }, log, "a FROM-scratch stand-in for hello-world")
+
+
+def cached_image(client, tag: str, recipe: str, files: Callable[[], dict[str, tuple[bytes, int]]],
+                 log: Callable[[str], None], what: str):
+    """The local image `tag` built from a context of files (name → (data, mode)); rebuilt only when
+    the recipe (a hash the caller computes) changed."""
     import docker.errors
 
-    recipe = hello_recipe_hash()
     try:
-        image = client.images.get(HELLO_IMAGE)
+        image = client.images.get(tag)
         if (image.labels or {}).get(RECIPE_LABEL) == recipe:
             return image
     except docker.errors.ImageNotFound:
         pass
-    log(f"building {HELLO_IMAGE} (a FROM-scratch stand-in for hello-world)")
-    context = _hello_context(_compile_hello())
-    image, _ = client.images.build(fileobj=io.BytesIO(context), custom_context=True, tag=HELLO_IMAGE,
+    log(f"building {tag} ({what})")
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for name, (data, mode) in files().items():
+            info = tarfile.TarInfo(name)
+            info.size, info.mode = len(data), mode
+            tar.addfile(info, io.BytesIO(data))
+    image, _ = client.images.build(fileobj=io.BytesIO(buffer.getvalue()), custom_context=True, tag=tag,
                                    labels={RECIPE_LABEL: recipe}, rm=True, forcerm=True)
     return image
 
@@ -193,14 +206,3 @@ def _compile_hello() -> bytes:
         if proc.returncode != 0:
             raise EnvironmentProblem(f"compiling hello.c failed:\n{proc.stderr.strip()[-1500:]}")
         return binary.read_bytes()
-
-
-def _hello_context(binary: bytes) -> bytes:
-    """The build context: the Dockerfile and the binary."""
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as tar:
-        for name, data, mode in (("Dockerfile", (HELLO_DIR / "Dockerfile").read_bytes(), 0o644), ("hello", binary, 0o755)):
-            info = tarfile.TarInfo(name)
-            info.size, info.mode = len(data), mode
-            tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
