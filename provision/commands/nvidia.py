@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import shlex
 
+from provision.commands.files import write_file
+
 TOOLKIT_KEYRING = "/usr/share/keyrings/nvidia-container-toolkit-keyring.gpg"
 TOOLKIT_LIST = "/etc/apt/sources.list.d/nvidia-container-toolkit.list"
 TOOLKIT_BASE = "https://nvidia.github.io/libnvidia-container"
@@ -88,9 +90,8 @@ def parse_pending_kernels(text: str) -> list[str]:
 
 def blacklist_nouveau_if_loaded() -> str:
     """Only when nouveau is loaded: blacklist it and rebuild the initramfs (the reboot unloads it)."""
-    text = shlex.quote(NOUVEAU_BLACKLIST_TEXT)
-    return (f"if grep -q '^nouveau ' /proc/modules; then printf %s {text} > {NOUVEAU_BLACKLIST} && "
-            "update-initramfs -u; fi")
+    write = write_file(NOUVEAU_BLACKLIST, NOUVEAU_BLACKLIST_TEXT, backup=False)
+    return f"if grep -q '^nouveau ' /proc/modules; then {write} && update-initramfs -u; fi"
 
 
 def gpu_test_command(image: str) -> str:

@@ -7,15 +7,15 @@ from __future__ import annotations
 
 import shlex
 import time
-from dataclasses import dataclass, field
 
 from provision.commands import apt, docker_repo
 from provision.config.host_settings import DockerSettings, docker_settings
 from provision.executor.base import Executor
 from provision.facts.docker_host import DockerHostState, parse, probe
 from provision.operations import docker_install as op
-from provision.operations.base import Change, NoChange, Refusal, redact
+from provision.operations.base import Change, NoChange, Refusal
 from provision.report import HostResult, StepResult
+from provision.workflows.applier import Applier
 from provision.workflows.targets import Target
 
 WAITING_STATES = ("running", "not started", "not run")
@@ -25,53 +25,6 @@ def validate_settings(targets: list[Target]) -> None:
     """Bad docker_* vars are bad input: raise before any host is contacted."""
     for target in targets:
         docker_settings(target.name, target.hostvars)
-
-
-@dataclass
-class Applier:
-    """Runs Changes (or, in check mode, records them as planned); stops the host at the first failure."""
-
-    executor: Executor
-    result: HostResult
-    check: bool
-    failed: bool = False
-    notes: list[str] = field(default_factory=list)
-    plan: list[dict] = field(default_factory=list)
-
-    def apply(self, item: Change | NoChange | Refusal) -> bool:
-        """True when the item changed (or would change) the host."""
-        if self.failed:
-            return False
-        if isinstance(item, NoChange):
-            self.result.steps.append(StepResult(item.step, "ok", redact(item.reason)))
-            return False
-        if isinstance(item, Refusal):
-            self.result.steps.append(StepResult(item.step, "failed", redact(item.reason)))
-            self.failed = True
-            return False
-        if self.check:
-            self.plan.append({"step": item.step, "reason": redact(item.reason),
-                              "commands": [redact(c) for c in item.commands], "diff": redact(item.diff)})
-            self.result.steps.append(StepResult(item.step, "changed", f"would: {redact(item.reason)}"))
-            return True
-        start = time.monotonic()
-        script = "set -e\n" + "\n".join(item.commands)
-        outcome = self.executor.run(script, become=True)
-        duration = time.monotonic() - start
-        if not outcome.ok:
-            message = f"{outcome.error_summary()} (exit {outcome.exit_code})"
-            if item.undo:
-                undo = self.executor.run("\n".join(item.undo), become=True)
-                message += "; partial changes undone" if undo.ok else f"; undo failed: {undo.error_line()}"
-            self.result.steps.append(StepResult(item.step, "failed", redact(message), duration))
-            self.failed = True
-            return False
-        self.result.steps.append(StepResult(item.step, "changed", redact(item.reason), duration))
-        self.notes.extend(item.notes)
-        return True
-
-    def ok(self, step: str, message: str, started: float) -> None:
-        self.result.steps.append(StepResult(step, "ok", message, time.monotonic() - started))
 
 
 def probe_state(executor: Executor, settings: DockerSettings) -> DockerHostState:

@@ -17,7 +17,7 @@ from provision.facts import nvidia_host
 from provision.operations import nvidia_install as op
 from provision.operations.base import Change, Refusal
 from provision.report import HostResult, StepResult
-from provision.workflows.docker import Applier
+from provision.workflows.applier import Applier
 from provision.workflows.targets import Target
 
 

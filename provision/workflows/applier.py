@@ -1,0 +1,59 @@
+"""Apply an operation's plan on one host: run each Change (or record it as planned in --check), report
+NoChanges as ok and Refusals as failed, stop at the first failure, undo a failed Change's partial work.
+Shared by every install workflow (Docker, NVIDIA)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from provision.executor.base import Executor
+from provision.operations.base import Change, NoChange, Refusal, redact
+from provision.report import HostResult, StepResult
+
+
+@dataclass
+class Applier:
+    """Runs Changes (or, in check mode, records them as planned); stops the host at the first failure."""
+
+    executor: Executor
+    result: HostResult
+    check: bool
+    failed: bool = False
+    notes: list[str] = field(default_factory=list)
+    plan: list[dict] = field(default_factory=list)
+
+    def apply(self, item: Change | NoChange | Refusal) -> bool:
+        """True when the item changed (or would change) the host."""
+        if self.failed:
+            return False
+        if isinstance(item, NoChange):
+            self.result.steps.append(StepResult(item.step, "ok", redact(item.reason)))
+            return False
+        if isinstance(item, Refusal):
+            self.result.steps.append(StepResult(item.step, "failed", redact(item.reason)))
+            self.failed = True
+            return False
+        if self.check:
+            self.plan.append({"step": item.step, "reason": redact(item.reason),
+                              "commands": [redact(c) for c in item.commands], "diff": redact(item.diff)})
+            self.result.steps.append(StepResult(item.step, "changed", f"would: {redact(item.reason)}"))
+            return True
+        start = time.monotonic()
+        script = "set -e\n" + "\n".join(item.commands)
+        outcome = self.executor.run(script, become=True)
+        duration = time.monotonic() - start
+        if not outcome.ok:
+            message = f"{outcome.error_summary()} (exit {outcome.exit_code})"
+            if item.undo:
+                undo = self.executor.run("\n".join(item.undo), become=True)
+                message += "; partial changes undone" if undo.ok else f"; undo failed: {undo.error_line()}"
+            self.result.steps.append(StepResult(item.step, "failed", redact(message), duration))
+            self.failed = True
+            return False
+        self.result.steps.append(StepResult(item.step, "changed", redact(item.reason), duration))
+        self.notes.extend(item.notes)
+        return True
+
+    def ok(self, step: str, message: str, started: float) -> None:
+        self.result.steps.append(StepResult(step, "ok", message, time.monotonic() - started))
