@@ -85,6 +85,9 @@ def ensure_upstreams(client, paths: Paths, log: Callable[[str], None] = print) -
     local_port = registry.ensure_registry(client, paths, log)
     registry.ensure_hello_world(client, local_port, log)
     gpu_image.ensure_gpu_image(client, local_port, log)  # SIMULATION: nvidia/cuda stand-in
+    from provision.sandbox.base_image import ensure_busybox_image
+
+    ensure_busybox_image(client, log)  # the base of the sample playbooks' locally built images
     return Upstreams(
         ca_pem=certs.ca_pem, registry_alias=registry.ALIAS, registry_port=registry.PORT,
         registry_local_port=local_port, site_names=SERVER_NAMES, repo_dir=repo.root,

@@ -1,0 +1,117 @@
+"""The docker SDK over the Docker SSH transport, on the host's one SSH connection.
+
+`docker.DockerClient(base_url="ssh://user@host:port")` in paramiko mode opens its own SSH
+connection, trusts only `~/.ssh/known_hosts` and knows nothing of jump hosts or our keys. Here
+the SDK's own SSH adapter classes are given the paramiko client of the host's executor instead:
+the same connection (so the same known_hosts file, TOFU policy, key, ProxyJump and retries as
+every other step) carries one `docker system dial-stdio` channel per pooled HTTP connection.
+That is exactly what the SDK's ssh:// transport does, minus the second trust step.
+
+No I/O happens until the first API call (the executor connects lazily).
+"""
+
+from __future__ import annotations
+
+import shlex
+import threading
+from typing import Callable
+
+API_VERSION = "1.41"  # Docker 20.10; every newer engine serves it
+DIAL = ["docker", "system", "dial-stdio"]
+
+
+def dial_command(sudo: bool = False) -> str:
+    """The remote command the SDK's HTTP requests are piped into."""
+    return shlex.join(["sudo", "-n", *DIAL] if sudo else DIAL)
+
+
+def docker_client(open_ssh_client: Callable[[], object], *, sudo: bool = False, timeout: int = 300,
+                  max_pool_size: int = 8):
+    """A `docker.DockerClient` whose requests ride the SSH connection `open_ssh_client()` returns."""
+    import docker
+
+    client = docker.DockerClient(base_url="ssh://provision", version=API_VERSION, use_ssh_client=True,
+                                 timeout=timeout)  # shell-out mode: constructs without any I/O
+    adapter = _adapter_class()(open_ssh_client, dial_command(sudo), timeout, max_pool_size)
+    client.api._custom_adapter = adapter
+    client.api.mount("http+docker://ssh", adapter)
+    return client
+
+
+def for_executor(executor, *, timeout: int = 300):
+    """The Docker client of a host reached by an SSHExecutor (sudo when the login user is not root
+    and the host's settings ask for become; otherwise the user needs access to the socket)."""
+    settings = executor.settings
+    sudo = bool(getattr(settings, "needs_sudo", False)) and settings.user not in (None, "root")
+    return docker_client(lambda: executor.connect().client, sudo=sudo, timeout=timeout)
+
+
+_ADAPTER = None
+_LOCK = threading.Lock()
+
+
+def _adapter_class():
+    """Built on first use so importing this module does not import paramiko/docker."""
+    global _ADAPTER
+    with _LOCK:
+        if _ADAPTER is None:
+            _ADAPTER = _define_adapter()
+    return _ADAPTER
+
+
+def _define_adapter():
+    import requests.adapters
+    from docker import constants
+    from docker.transport import sshconn
+
+    class DialConnection(sshconn.SSHConnection):
+        def __init__(self, transport, dial: str, timeout: int) -> None:
+            super().__init__(ssh_transport=transport, timeout=timeout)
+            self.dial = dial
+
+        def connect(self):
+            channel = self.ssh_transport.open_session()
+            channel.settimeout(self.timeout)
+            channel.exec_command(self.dial)
+            self.sock = channel
+
+    class DialPool(sshconn.SSHConnectionPool):
+        def __init__(self, ssh_client, dial: str, timeout: int, maxsize: int) -> None:
+            super().__init__(ssh_client=ssh_client, timeout=timeout, maxsize=maxsize)
+            self.dial = dial
+
+        def _new_conn(self):
+            return DialConnection(self.ssh_transport, self.dial, self.timeout)
+
+    class ExecutorSSHAdapter(sshconn.SSHHTTPAdapter):
+        """The SDK's SSH adapter on a borrowed, already-trusted paramiko client."""
+
+        def __init__(self, open_ssh_client, dial: str, timeout: int, max_pool_size: int) -> None:
+            self.open_ssh_client = open_ssh_client
+            self.dial = dial
+            self.ssh_client = None
+            self.ssh_params = {}
+            self.ssh_host = "provision"
+            self.timeout = timeout
+            self.max_pool_size = max_pool_size
+            self.pools = sshconn.RecentlyUsedContainer(constants.DEFAULT_NUM_POOLS,
+                                                       dispose_func=lambda p: p.close())
+            requests.adapters.HTTPAdapter.__init__(self)
+
+        def get_connection(self, url, proxies=None):
+            with self.pools.lock:
+                pool = self.pools.get(url)
+                transport = pool.ssh_transport if pool else None
+                if pool and transport is not None and transport.is_active():
+                    return pool
+                ssh_client = self.open_ssh_client()  # the executor reconnects if it has to
+                pool = DialPool(ssh_client, self.dial, self.timeout, self.max_pool_size)
+                self.pools[url] = pool
+            return pool
+
+        def close(self):
+            # the SSH connection belongs to the executor, which closes it
+            requests.adapters.HTTPAdapter.close(self)
+            self.pools.clear()
+
+    return ExecutorSSHAdapter
