@@ -1,0 +1,1 @@
+"""Deploying Compose-shaped stacks: the playbook, container specs, images, rollout."""
