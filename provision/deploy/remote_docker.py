@@ -26,7 +26,7 @@ def dial_command(sudo: bool = False) -> str:
 
 
 def docker_client(open_ssh_client: Callable[[], object], *, sudo: bool = False, timeout: int = 300,
-                  max_pool_size: int = 8):
+                  max_pool_size: int = 4):
     """A `docker.DockerClient` whose requests ride the SSH connection `open_ssh_client()` returns."""
     import docker
 
@@ -99,14 +99,16 @@ def _define_adapter():
             requests.adapters.HTTPAdapter.__init__(self)
 
         def get_connection(self, url, proxies=None):
+            # ONE pool for every URL (the SDK keys pools by URL, and each pooled connection is an
+            # SSH session: sshd's MaxSessions, 10 by default, would soon refuse more)
             with self.pools.lock:
-                pool = self.pools.get(url)
+                pool = self.pools.get("ssh")
                 transport = pool.ssh_transport if pool else None
                 if pool and transport is not None and transport.is_active():
                     return pool
                 ssh_client = self.open_ssh_client()  # the executor reconnects if it has to
                 pool = DialPool(ssh_client, self.dial, self.timeout, self.max_pool_size)
-                self.pools[url] = pool
+                self.pools["ssh"] = pool
             return pool
 
         def close(self):

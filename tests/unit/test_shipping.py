@@ -1,0 +1,239 @@
+"""Pure parts of registry-less image shipping: names, sizes, the registry config, the tunnel's pumping
+(a fake transport and a loopback echo server) and the decisions `ship` makes without pulling."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+
+import pytest
+import yaml
+
+from provision.deploy import local_registry as lr
+from provision.deploy import shipping as sh
+from provision.errors import EnvironmentProblem, ProvisionError
+
+ID = "sha256:" + "ab12cd34ef56" + "0" * 52
+
+
+@pytest.mark.parametrize("name, staged, on_host", [
+    ("nginx", ("provision/nginx", "latest"), ("nginx", "latest")),
+    ("myapp:1.2", ("provision/myapp", "1.2"), ("myapp", "1.2")),
+    ("team/app:v3", ("provision/team/app", "v3"), ("team/app", "v3")),
+    ("localhost:5000/app", ("provision/localhost-5000/app", "latest"), ("localhost:5000/app", "latest")),
+    ("registry.example.com:5000/team/app:2.0", ("provision/registry.example.com-5000/team/app", "2.0"),
+     ("registry.example.com:5000/team/app", "2.0")),
+    ("ghcr.io/org/tool@sha256:" + "f" * 64, ("provision/ghcr.io/org/tool", "ab12cd34ef56"),
+     ("ghcr.io/org/tool", "ab12cd34ef56")),
+    ("app:1.0@sha256:" + "f" * 64, ("provision/app", "1.0"), ("app", "1.0")),
+])
+def test_staging_and_host_references(name, staged, on_host):
+    assert sh.staging_reference(name, ID) == staged
+    assert sh.host_reference(name, ID) == on_host
+
+
+def test_short_id():
+    assert sh.short_id(ID) == "ab12cd34ef56"
+    assert sh.short_id("ab12cd34ef5699") == "ab12cd34ef56"
+
+
+@pytest.mark.parametrize("n, text", [(0, "0 B"), (1023, "1023 B"), (1024, "1.0 KiB"), (1536, "1.5 KiB"),
+                                     (3 * 1024 ** 2, "3.0 MiB"), (5 * 1024 ** 3 // 2, "2.5 GiB"),
+                                     (2048 * 1024 ** 4, "2048.0 TiB")])
+def test_human_bytes(n, text):
+    assert sh.human_bytes(n) == text
+
+
+def test_registry_config_is_minimal_and_loopback_only(tmp_path):
+    doc = yaml.safe_load(lr.registry_config(tmp_path / "storage", 41234))
+    assert doc["http"]["addr"] == "127.0.0.1:41234"
+    assert doc["storage"]["filesystem"]["rootdirectory"] == str(tmp_path / "storage")
+    assert doc["storage"]["delete"] == {"enabled": True}
+    assert "auth" not in doc  # the packaged config's broken htpasswd auth is not carried over
+
+
+def test_local_registry_does_no_io_until_started(tmp_path):
+    registry = lr.LocalRegistry(tmp_path / "reg", client_factory=lambda: pytest.fail("no engine call"))
+    assert registry.port is None and not (tmp_path / "reg").exists()
+    registry.stop()  # stopping what never started is fine
+
+
+class _NoRegistryImage:
+    class images:
+        @staticmethod
+        def get(name):
+            import docker.errors
+
+            raise docker.errors.ImageNotFound(name)
+
+
+def test_missing_binary_and_image_says_how_to_install(tmp_path):
+    registry = lr.LocalRegistry(tmp_path / "reg", binary=tmp_path / "no-such-registry",
+                                client_factory=_NoRegistryImage)
+    with pytest.raises(EnvironmentProblem, match="apt-get install docker-registry"):
+        registry.start()
+    assert registry.port is None
+
+
+# -- the tunnel, on a fake transport ------------------------------------------------------
+class FakeTransport:
+    """Stands in for paramiko's Transport: a forwarded connection is one end of a socketpair."""
+
+    def __init__(self) -> None:
+        self.handler = None
+        self.cancelled: list[tuple[str, int]] = []
+
+    def request_port_forward(self, address, port, handler=None):
+        assert (address, port) == ("127.0.0.1", 0)
+        self.handler = handler
+        return 45678
+
+    def cancel_port_forward(self, address, port):
+        self.cancelled.append((address, port))
+        self.handler = None
+
+    def connect(self) -> socket.socket:
+        """What a client on the host does: returns the host side of the forwarded connection."""
+        host_side, channel = socket.socketpair()
+        self.handler(channel, ("127.0.0.1", 50000), ("127.0.0.1", 45678))
+        return host_side
+
+
+@pytest.fixture
+def echo_port():
+    """A loopback server answering every request with the request twice."""
+    server = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def serve():
+        server.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                continue
+            with conn:
+                data = conn.recv(65536)
+                conn.sendall(data * 2)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield server.getsockname()[1]
+    stop.set()
+    thread.join()
+    server.close()
+
+
+def _read_all(sock: socket.socket) -> bytes:
+    sock.settimeout(5)
+    chunks = []
+    while chunk := sock.recv(65536):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def test_tunnel_pumps_and_counts_both_ways(echo_port):
+    transport = FakeTransport()
+    with sh.ReverseTunnel(transport, echo_port) as tunnel:
+        assert tunnel.remote_port == 45678
+        host_side = transport.connect()
+        host_side.sendall(b"x" * 1000)
+        assert _read_all(host_side) == b"x" * 2000
+        host_side.close()
+        deadline = time.monotonic() + 5
+        while tunnel.bytes_to_host < 2000 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert (tunnel.bytes_to_host, tunnel.bytes_from_host) == (2000, 1000)
+    assert transport.cancelled == [("127.0.0.1", 45678)]
+
+
+def test_tunnel_close_ends_idle_connections(echo_port):
+    transport = FakeTransport()
+    tunnel = sh.ReverseTunnel(transport, echo_port)
+    tunnel.open()
+    host_side = transport.connect()  # a keep-alive connection the host never closes
+    time.sleep(0.1)
+    started = time.monotonic()
+    tunnel.close()
+    assert time.monotonic() - started < 2
+    assert all(not pump.is_alive() for pump in tunnel._pumps)
+    host_side.close()
+
+
+def test_tunnels_on_one_transport_take_turns(echo_port):
+    transport = FakeTransport()
+    first = sh.ReverseTunnel(transport, echo_port)
+    first.open()
+    entered = threading.Event()
+
+    def second():
+        with sh.ReverseTunnel(transport, echo_port):
+            entered.set()
+
+    thread = threading.Thread(target=second)
+    thread.start()
+    assert not entered.wait(0.3)  # paramiko keeps one forward handler per transport
+    first.close()
+    assert entered.wait(5)
+    thread.join()
+
+
+def test_a_refused_forward_is_a_clear_error(echo_port):
+    import paramiko
+
+    class Refusing(FakeTransport):
+        def request_port_forward(self, address, port, handler=None):
+            raise paramiko.SSHException("TCP forwarding request denied")
+
+    transport = Refusing()
+    with pytest.raises(ProvisionError, match="AllowTcpForwarding"):
+        sh.ReverseTunnel(transport, echo_port).open()
+    assert sh._transport_lock(transport).acquire(timeout=1)  # the failed open released its turn
+
+
+# -- ship's decisions, on a fake host engine -----------------------------------------------
+class FakeAPI:
+    def __init__(self, images: dict[str, str]) -> None:
+        self.images = images  # reference or id → id
+        self.tags: list[tuple[str, str, str]] = []
+
+    def inspect_image(self, reference):
+        import docker.errors
+
+        if reference not in self.images:
+            raise docker.errors.NotFound(reference)
+        return {"Id": self.images[reference]}
+
+    def tag(self, image, repository, tag):
+        self.tags.append((image, repository, tag))
+        return True
+
+
+class FakeHost:
+    def __init__(self, images) -> None:
+        self.api = FakeAPI(images)
+
+
+def test_a_host_that_has_the_image_gets_only_the_tag():
+    staged = sh.StagedImage("myapp:2", ID, 5_000_000, "provision/myapp", "2")
+    host = FakeHost({ID: ID})
+    result = sh.ship(object(), host, staged, 5000)  # no transport is touched
+    assert result.skipped and result.bytes_sent == 0 and result.image_id == ID
+    assert host.api.tags == [(ID, "myapp", "2")]
+
+
+def test_ship_to_hosts_reports_every_failed_host_after_all_finish(monkeypatch):
+    staged = [sh.StagedImage("a:1", ID, 10, "provision/a", "1")]
+
+    def fake_ship(transport, client, image, port, progress=None):
+        if transport == "bad":
+            raise ProvisionError("tunnel refused")
+        return sh.ShipResult(image.name, image.image_id, 7, False, 0.1, 0.0)
+
+    monkeypatch.setattr(sh, "ship", fake_ship)
+    ok = sh.ship_to_hosts([("h1", "good", None), ("h2", "good", None)], staged, 5000, forks=4)
+    assert {h: [r.bytes_sent for r in rs] for h, rs in ok.items()} == {"h1": [7], "h2": [7]}
+    with pytest.raises(sh.ShipFailed, match="h2: tunnel refused") as info:
+        sh.ship_to_hosts([("h1", "good", None), ("h2", "bad", None)], staged, 5000, forks=4)
+    assert list(info.value.results) == ["h1"] and list(info.value.failures) == ["h2"]
