@@ -14,6 +14,8 @@ from typing import Annotated, Optional
 import typer
 
 from provision.cli import options as opt
+from provision.cli.deploy_cmds import register as register_deploy
+from provision.cli.ops_cmds import register as register_ops
 
 EXIT_CODES_HELP = (
     "Exit codes: 0 all hosts ok/changed, 2 a host failed, 3 a host was unreachable (and none failed), "
@@ -37,6 +39,8 @@ app.add_typer(docker_app, name="docker")
 nvidia_app = typer.Typer(help="GPU hosts: NVIDIA driver (Ubuntu) and Container Toolkit, as NVIDIA's guides do.",
                          no_args_is_help=True)
 app.add_typer(nvidia_app, name="nvidia")
+from provision.cli.swarm_cmds import swarm_app
+app.add_typer(swarm_app, name="swarm")
 Reboot = Annotated[bool, typer.Option("--reboot", help="Reboot hosts that need it (after a driver install), wait for "
                                                         "SSH, resume and re-verify. Never the machine provision runs on.")]
 
@@ -396,6 +400,10 @@ def sandbox_down(inventory_out: SandboxInventory = Path("inventories/sandbox.yml
 
     count = fleet.down(paths=fleet.Paths.default(fleet_name), inventory=inventory_out, log=lambda m: typer.echo(m, err=True))
     typer.echo(f"removed {count} sandbox host(s)", err=True)
+
+
+register_deploy(app)  # deploy, rollback
+register_ops(app)  # status, logs, exec, down, prune, df
 
 
 # -- entry point: the one place that turns errors into messages and exit codes ---------------

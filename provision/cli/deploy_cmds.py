@@ -1,0 +1,102 @@
+"""`provision deploy` and `provision rollback`: thin Typer commands over provision.workflows.deploy."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from provision.cli import options as opt
+
+Playbook = Annotated[Path, typer.Argument(help="The stack's playbook (playbooks/*.yml, Compose-shaped; see docs/playbook.md).")]
+
+
+def register(app: typer.Typer) -> None:
+    app.command("deploy")(deploy_command)
+    app.command("rollback")(rollback_command)
+
+
+def _options(o: opt.HostOptions, targets, progress=None):
+    from provision.cli.app import _become_password
+    from provision.executor.known_hosts import KnownHosts
+    from provision.workflows.fanout import RunOptions
+
+    options = RunOptions(forks=o.forks, check=o.check,
+                         known_hosts=KnownHosts(o.known_hosts, accept_changed=o.accept_new_host_keys),
+                         become_password=_become_password(o, any(t.settings.become for t in targets)))
+    if progress is not None:
+        options.progress = progress
+    return options
+
+
+def _stderr_log(line: str) -> None:
+    sys.stderr.write(line + "\n")
+
+
+def deploy_command(
+    playbook: Playbook,
+    inventory: opt.Inventory = Path(opt.DEFAULT_INVENTORY), limit: opt.Limit = None, forks: opt.Forks = 10,
+    check: opt.Check = False, json_: opt.Json = False, verbose: opt.Verbose = 0,
+    known_hosts: opt.KnownHostsPath = Path(opt.DEFAULT_KNOWN_HOSTS), accept_new_host_keys: opt.AcceptNewKeys = False,
+    ask_become_pass: opt.AskBecomePass = False,
+    swarm: Annotated[bool, typer.Option("--swarm", help="Deploy as Swarm services from a manager "
+                                                        "(after `provision swarm init`).")] = False,
+) -> None:
+    """Deploy a playbook's stack through the docker SDK over SSH: networks, volumes, images (shipped from
+    here, pulled or built on the host), then each service reconciled by its labels with a health-gated
+    rollout (the old container keeps serving when the new one fails). --check shows the plan."""
+    from provision.cli.app import _finish
+    from provision.cli.render import LiveProgress, console_for
+    from provision.workflows import deploy as workflow
+
+    o = opt.HostOptions.collect(locals())
+    if swarm:
+        from provision.workflows.swarm_deploy import deploy_swarm
+
+        report, console = deploy_swarm(playbook, o, _options), console_for(o.json)
+        _finish(report, console, o, _render_deploy)
+        return
+    _, targets, _ = workflow.load(playbook, o.inventory, o.limit, environ=workflow.os.environ)
+    console = console_for(o.json)
+    with LiveProgress(console, "deploy", len(targets)) as progress:
+        report = workflow.deploy(playbook, o.inventory, o.limit, _options(o, targets, progress), log=_stderr_log)
+    _finish(report, console, o, _render_deploy)
+
+
+def rollback_command(
+    service: Annotated[str, typer.Argument(help="The service to return to its previous version (SERVICE or STACK/SERVICE).")],
+    inventory: opt.Inventory = Path(opt.DEFAULT_INVENTORY), limit: opt.Limit = None, forks: opt.Forks = 10,
+    json_: opt.Json = False, verbose: opt.Verbose = 0,
+    known_hosts: opt.KnownHostsPath = Path(opt.DEFAULT_KNOWN_HOSTS), accept_new_host_keys: opt.AcceptNewKeys = False,
+    ask_become_pass: opt.AskBecomePass = False,
+) -> None:
+    """Return a service to the version it replaced (kept stopped as NAME.previous), health-gated like a
+    deploy; running it again swaps back."""
+    from provision.cli.app import _finish
+    from provision.cli.render import LiveProgress, console_for
+    from provision.workflows import deploy as workflow
+    from provision.workflows.fanout import fan_out
+    from provision.workflows.targets import load_targets
+
+    check = False
+    o = opt.HostOptions.collect(locals())
+    targets = load_targets(o.inventory, o.limit)
+    console = console_for(o.json)
+    with LiveProgress(console, "rollback", len(targets)) as progress:
+        report = fan_out("rollback", targets, workflow.rollback_work(service), _options(o, targets, progress))
+    _finish(report, console, o, _render_deploy)
+
+
+def _render_deploy(console, report) -> None:
+    from rich.markup import escape
+
+    for name, result in report.hosts.items():
+        plan = result.extra.get("plan")
+        if plan is not None:
+            console.print(f"[bold]{name}[/]: {len(plan)} change(s) planned" if plan else f"[bold]{name}[/]: nothing to change")
+            for item in plan:
+                console.print(f"  [yellow]{escape(item['object'])}[/]: {escape(item['reason'])}")
+        if result.extra.get("rolled_back"):
+            console.print(f"[bold]{name}[/]: [red]rolled back[/]: the new version failed, the old one keeps serving")

@@ -1,0 +1,149 @@
+"""Where each service's image comes from, decided on the operator's machine before any host is touched.
+
+- `build:` with `build_on: local` (default): built here by the local engine, then shipped.
+- `build:` with `build_on: remote`: the context is sent to each host's engine, which builds it.
+- no `build:` and the local engine has the image: shipped (registry-less, only missing layers).
+- otherwise: pulled by each host from its registry (with the playbook's `registry` login).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from provision.errors import EnvironmentProblem, ProvisionError
+
+SHIP, PULL, BUILD_REMOTE = "ship", "pull", "build on host"
+
+
+@dataclass
+class ImageSource:
+    name: str
+    how: str  # SHIP | PULL | BUILD_REMOTE
+    local_id: str | None = None  # the image id here (SHIP)
+    note: str = ""
+
+
+def registry_domain(name: str) -> str:
+    """Docker's rule: the first path component is a registry when it has a dot or port, or is localhost."""
+    first, _, rest = name.partition("/")
+    if rest and ("." in first or ":" in first or first == "localhost"):
+        return first
+    return "docker.io"
+
+
+def split_reference(name: str) -> tuple[str, str]:
+    """(repository, tag) of `name`; tag `latest` when none is given."""
+    if "@" in name:
+        repository, digest = name.split("@", 1)
+        return repository, digest
+    last = name.rsplit("/", 1)[-1]
+    if ":" in last:
+        repository, tag = name.rsplit(":", 1)
+        return repository, tag
+    return name, "latest"
+
+
+def local_client():
+    """The operator's Docker engine (for building and shipping); a clear error if none answers."""
+    import docker
+    import docker.errors
+
+    try:
+        client = docker.from_env(timeout=300)
+        client.ping()
+    except docker.errors.DockerException as exc:
+        raise EnvironmentProblem(f"building or shipping images needs a local Docker engine, and none answers "
+                                 f"({str(exc).splitlines()[0][:160]}); start one, or use `build_on: remote`"
+                                 ) from None
+    return client
+
+
+def local_image_id(client, name: str) -> str | None:
+    import docker.errors
+
+    try:
+        return client.images.get(name).id
+    except docker.errors.ImageNotFound:
+        return None
+
+
+def build_context(playbook, service) -> dict:
+    """docker SDK build kwargs for a service's `build:` (paths resolved against the playbook's folder)."""
+    build = service.build
+    if isinstance(build, str):
+        context, dockerfile, args, target = build, None, {}, None
+    else:
+        context, dockerfile, args, target = build.context, build.dockerfile, dict(build.args or {}), build.target
+    path = (playbook.base_dir / context).resolve()
+    if not path.is_dir():
+        raise ProvisionError(f"services.{service.name}.build: context {path} is not a folder")
+    kwargs = {"path": str(path), "tag": service.image, "rm": True, "forcerm": True,
+              "buildargs": {k: str(v) for k, v in args.items()}}
+    if dockerfile:
+        kwargs["dockerfile"] = dockerfile
+    if target:
+        kwargs["target"] = target
+    return kwargs
+
+
+def build_locally(client, playbook, service) -> str:
+    """Build here; the image id. Build errors name the service and the failing step's output."""
+    import docker.errors
+
+    try:
+        image, _ = client.images.build(**build_context(playbook, service))
+    except docker.errors.BuildError as exc:
+        tail = "".join(str(line.get("stream", line.get("error", ""))) for line in exc.build_log)[-800:]
+        raise ProvisionError(f"building {service.image} for service {service.name} failed: {exc.msg}\n{tail}") from None
+    return image.id
+
+
+def sources(playbook, *, check: bool, client_factory=local_client) -> dict[str, ImageSource]:
+    """Per service: where its image comes from. Builds local images now (not under --check)."""
+    result: dict[str, ImageSource] = {}
+    by_image: dict[str, ImageSource] = {}
+    client = None
+    for name in playbook.ordered_services():
+        service = playbook.services[name]
+        if service.build is not None and service.build_on == "remote":
+            result[name] = ImageSource(service.image, BUILD_REMOTE, note="built by each host's engine")
+            continue
+        if service.image in by_image and service.build is None:
+            result[name] = by_image[service.image]
+            continue
+        if service.build is not None:
+            client = client or client_factory()
+            if check:
+                image_id = local_image_id(client, service.image)
+                source = ImageSource(service.image, SHIP, image_id, note="would be built here, then shipped")
+            else:
+                source = ImageSource(service.image, SHIP, build_locally(client, playbook, service),
+                                     note="built here")
+        else:
+            image_id = _maybe_local(client_factory, service.image)
+            source = (ImageSource(service.image, SHIP, image_id, note="present here")
+                      if image_id else ImageSource(service.image, PULL, note=f"pulled from {registry_domain(service.image)}"))
+        result[name] = by_image[service.image] = source
+    return result
+
+
+def _maybe_local(client_factory, name: str) -> str | None:
+    """The local id of an image, or None when there is no such image (or no local engine at all)."""
+    try:
+        client = client_factory()
+    except EnvironmentProblem:
+        return None
+    return local_image_id(client, name)
+
+
+def pull_auth(playbook, name: str, environ) -> dict | None:
+    """auth_config for pulling `name` when the playbook's registry serves it (never logged)."""
+    registry = playbook.registry
+    if registry is None or registry_domain(name) != _strip_scheme(registry.server):
+        return None
+    return {"username": registry.username, "password": environ.get(registry.password_env, ""),
+            "serveraddress": registry.server}
+
+
+def _strip_scheme(server: str) -> str:
+    return server.split("://", 1)[-1].rstrip("/")

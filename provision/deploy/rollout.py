@@ -1,0 +1,196 @@
+"""Health-gated replacement of one container, with rollback; and the decision whether to replace.
+
+Names: the serving container is `NAME`; the version it replaced is kept stopped as `NAME.previous`
+(for `provision rollback`); a container being rolled out is `NAME.next` until it is healthy.
+
+start-first: create and start NAME.next, wait until healthy (or steadily running when the image
+has no healthcheck), then stop NAME and rename. The old container serves throughout.
+stop-first (services publishing a fixed host port, which two containers cannot share): stop NAME,
+start NAME.next, wait; on failure NAME is started again, so it serves again within seconds.
+Either way a failed new container is removed, the old one is left serving, and the step fails
+with the new container's last log lines ("rolled back").
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+PREVIOUS, NEXT = ".previous", ".next"
+LOG_LINES = 15
+
+
+@dataclass
+class Desired:
+    """One container the playbook wants on this host."""
+
+    name: str
+    service: str
+    replica: int
+    spec_hash: str
+    create_kwargs: Callable[[str], dict]  # container name → api.create_container kwargs
+    extra_networks: list[tuple[str, list[str]]] = field(default_factory=list)  # (network, aliases)
+    order: str = "start-first"
+    health_timeout: float = 60.0
+
+
+@dataclass
+class Outcome:
+    action: str  # keep | create | replace | start | rolled back
+    message: str
+    container_id: str | None = None
+    failed: bool = False
+
+    @property
+    def changed(self) -> bool:
+        return self.action in ("create", "replace", "start", "rollback")
+
+
+class RolloutFailed(Exception):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def decide(current, desired: Desired) -> tuple[str, str]:
+    """(action, reason) for one container: keep, start, create or replace. `current` may be None."""
+    if current is None:
+        return "create", "not running on this host yet"
+    labels = current.labels or {}
+    if labels.get("io.provision.spec-hash") != desired.spec_hash:
+        return "replace", "spec changed"
+    if current.status != "running":
+        return "start", f"unchanged but {current.status}"
+    return "keep", "unchanged and running"
+
+
+def apply(client, current, desired: Desired) -> Outcome:
+    action, reason = decide(current, desired)
+    if action == "keep":
+        return Outcome("keep", reason, current.id)
+    if action == "start":
+        current.start()
+        wait_ready(client, current.id, desired.health_timeout)
+        return Outcome("start", reason, current.id)
+    return roll_out(client, current, desired, action, reason)
+
+
+def roll_out(client, current, desired: Desired, action: str = "replace", reason: str = "") -> Outcome:
+    """Create desired as NAME.next, gate on health, then swap names; roll back on failure."""
+    _remove_if_exists(client, desired.name + NEXT)
+    new = _create(client, desired, desired.name + NEXT)
+    stop_first = current is not None and desired.order == "stop-first"
+    if stop_first:
+        current.stop()
+    try:
+        new.start()
+        wait_ready(client, new.id, desired.health_timeout)
+    except RolloutFailed as exc:
+        logs = last_logs(new)
+        new.remove(force=True)
+        if stop_first:
+            current.start()
+        where = "the old container keeps serving" if current is not None else "nothing was running before"
+        return Outcome("rolled back", f"new container failed: {exc.message}; {where}{logs}",
+                       current.id if current is not None else None, failed=True)
+    if current is not None:
+        if not stop_first:
+            current.stop()
+        _remove_if_exists(client, desired.name + PREVIOUS)
+        current.rename(desired.name + PREVIOUS)
+    new.rename(desired.name)
+    return Outcome(action, reason, new.id)
+
+
+def rollback(client, current, desired_name: str, health_timeout: float, order: str) -> Outcome:
+    """Swap NAME and NAME.previous (health-gated the same way); a second rollback swaps back."""
+    previous = _get(client, desired_name + PREVIOUS)
+    if previous is None:
+        return Outcome("rolled back", f"no previous version of {desired_name} on this host", failed=True)
+    stop_first = current is not None and order == "stop-first"
+    if stop_first:
+        current.stop()
+    try:
+        previous.start()
+        wait_ready(client, previous.id, health_timeout)
+    except RolloutFailed as exc:
+        logs = last_logs(previous)
+        previous.stop()
+        if stop_first:
+            current.start()
+        return Outcome("rolled back", f"previous version failed to start: {exc.message}{logs}",
+                       current.id if current else None, failed=True)
+    if current is not None:
+        if not stop_first:
+            current.stop()
+        current.rename(desired_name + NEXT)
+    previous.rename(desired_name)
+    if current is not None:
+        current.rename(desired_name + PREVIOUS)
+    return Outcome("rollback", f"now running the previous version ({previous.labels.get('io.provision.image', '')})",
+                   previous.id)
+
+
+def remove(client, container) -> None:
+    """Stop and remove a container and its retained previous version."""
+    container.remove(force=True)
+    _remove_if_exists(client, container.name + PREVIOUS)
+
+
+def wait_ready(client, container_id: str, timeout: float, *, settle: float = 2.0, poll: float = 0.5) -> None:
+    """Healthy (with a healthcheck) or running steadily for `settle` seconds (without one)."""
+    deadline = time.monotonic() + timeout
+    running_since = None
+    while True:
+        state = client.api.inspect_container(container_id)["State"]
+        health = (state.get("Health") or {}).get("Status")
+        if state.get("Status") in ("exited", "dead"):
+            raise RolloutFailed(f"exited with code {state.get('ExitCode')}")
+        if state.get("Restarting") or state.get("Status") == "restarting":
+            raise RolloutFailed(f"keeps restarting (last exit code {state.get('ExitCode')})")
+        if health == "healthy":
+            return
+        if health == "unhealthy":
+            raise RolloutFailed("healthcheck reports unhealthy")
+        if health is None and state.get("Status") == "running" and not state.get("Restarting"):
+            running_since = running_since or time.monotonic()
+            if time.monotonic() - running_since >= settle:
+                return
+        else:
+            running_since = None if health is None else running_since
+        if time.monotonic() >= deadline:
+            what = f"health is {health!r}" if health else f"state is {state.get('Status')!r}"
+            raise RolloutFailed(f"not ready after {timeout:g}s ({what})")
+        time.sleep(poll)
+
+
+def last_logs(container, lines: int = LOG_LINES) -> str:
+    try:
+        text = container.logs(tail=lines).decode(errors="replace").rstrip()
+    except Exception:  # logs are a courtesy in an error message
+        return ""
+    return ("; last log lines:\n" + text) if text else ""
+
+
+def _create(client, desired: Desired, name: str):
+    kwargs = desired.create_kwargs(name)
+    created = client.api.create_container(**kwargs)
+    for network, aliases in desired.extra_networks:
+        client.api.connect_container_to_network(created["Id"], network, aliases=aliases)
+    return client.containers.get(created["Id"])
+
+
+def _get(client, name: str):
+    import docker.errors
+
+    try:
+        return client.containers.get(name)
+    except docker.errors.NotFound:
+        return None
+
+
+def _remove_if_exists(client, name: str) -> None:
+    found = _get(client, name)
+    if found is not None:
+        found.remove(force=True)

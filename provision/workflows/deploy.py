@@ -1,0 +1,553 @@
+"""`provision deploy`: a playbook's stack onto the selected hosts through the docker SDK over SSH.
+
+Before any connection: the playbook is validated (exit 4), the hosts of each service are selected,
+secrets are read from the operator's environment, and locally built images are built. Then, per
+host in parallel, under the host's deploy lock: networks and volumes (created once), bind folders,
+images (shipped registry-less, pulled, or built on the host), then each service in dependency
+order is reconciled by its labels (keep / create / replace with a health-gated rollout) and
+containers of services no longer in the playbook are removed. Every run appends a line to the
+host's audit log. `--check` computes the same plan and changes nothing.
+"""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import io
+import json
+import os
+import socket
+import tarfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Mapping
+
+from provision.commands import deploy_host
+from provision.deploy import images as image_sources
+from provision.deploy import rollout
+from provision.deploy.container_spec import (LABEL_HASH, LABEL_REPLICA, LABEL_SERVICE, LABEL_STACK,
+                                             container_specs, create_kwargs, extra_networks, spec_hash)
+from provision.errors import HostError, InputError
+from provision.executor.base import Executor
+from provision.report import HostResult, Report, StepResult
+from provision.workflows.fanout import RunOptions, fan_out
+from provision.workflows.targets import Target
+
+SPEC_LABEL = "io.provision.spec"
+
+
+@dataclass
+class DeployContext:
+    """Everything decided on the operator's machine, shared read-only by the per-host works."""
+
+    playbook: object
+    services_by_host: dict[str, list[str]]
+    sources: dict[str, image_sources.ImageSource]
+    secrets: dict[str, str]
+    environ: Mapping[str, str]
+    check: bool
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    registry_port: int | None = None
+    staged: dict[str, object] = field(default_factory=dict)  # image name → shipping.StagedImage
+    log: Callable[[str], None] = lambda line: None
+
+
+# -- before any connection ------------------------------------------------------------------------
+def load(playbook_path: str | Path, inventory_path: str | Path, limit: str | None, *,
+         environ: Mapping[str, str], require_secrets: bool = True):
+    """(playbook, targets, services_by_host); raises InputError before any host is contacted."""
+    from provision.config.inventory import load_inventory
+    from provision.deploy.playbook import load_playbook
+    from provision.workflows.targets import load_targets
+
+    playbook = load_playbook(playbook_path, environ=environ, require_secrets=require_secrets)
+    targets = load_targets(inventory_path, limit)
+    inventory = load_inventory(inventory_path)
+    selected = {t.name for t in targets}
+    services_by_host: dict[str, list[str]] = {t.name: [] for t in targets}
+    for name in playbook.ordered_services():
+        pattern = playbook.service_hosts(playbook.services[name])
+        for host in inventory.select(pattern):
+            if host in selected:
+                services_by_host[host].append(name)
+    stack_hosts = set(inventory.select(playbook.hosts)) | {h for h, s in services_by_host.items() if s}
+    targets = [t for t in targets if t.name in stack_hosts]
+    if not targets:
+        raise InputError(f"no selected host runs any service of stack {playbook.stack!r} "
+                         f"(hosts: {playbook.hosts!r}{', --limit ' + repr(limit) if limit else ''})",
+                         file=playbook.path)
+    return playbook, targets, services_by_host
+
+
+def read_secrets(playbook, environ: Mapping[str, str]) -> dict[str, str]:
+    names = {s for service in playbook.services.values() for s in (service.secrets or [])}
+    return {name: environ[name] for name in sorted(names) if name in environ}
+
+
+def deploy(playbook_path: str | Path, inventory_path: str | Path, limit: str | None, options: RunOptions, *,
+           environ: Mapping[str, str] | None = None, log: Callable[[str], None] = lambda line: None) -> Report:
+    environ = os.environ if environ is None else environ
+    playbook, targets, services_by_host = load(playbook_path, inventory_path, limit, environ=environ)
+    sources = image_sources.sources(playbook, check=options.check)
+    context = DeployContext(playbook, services_by_host, sources, read_secrets(playbook, environ), environ,
+                            options.check, log=log)
+    shipped = sorted({s.name for s in sources.values() if s.how == image_sources.SHIP})
+    if shipped and not options.check:
+        from provision.deploy import shipping
+        from provision.deploy.local_registry import LocalRegistry
+
+        with LocalRegistry() as registry:
+            context.registry_port = registry.port
+            local = image_sources.local_client()
+            for name in shipped:
+                context.staged[name] = shipping.stage(local, registry.port, name)
+            return fan_out("deploy", targets, host_work(context), options)
+    return fan_out("deploy", targets, host_work(context), options)
+
+
+# -- per host ----------------------------------------------------------------------------------------
+def host_work(context: DeployContext):
+    def work(target: Target, executor: Executor) -> HostResult:
+        from provision.deploy.remote_docker import for_executor
+
+        result = HostResult(target.name)
+        client = for_executor(executor)
+        host = HostDeploy(context, target, executor, client, result)
+        if context.check:
+            host.run()
+            return result
+        host.lock()
+        try:
+            host.run()
+        finally:
+            try:
+                host.audit()
+            finally:
+                host.unlock()
+        return result
+
+    return work
+
+
+class HostDeploy:
+    def __init__(self, context: DeployContext, target: Target, executor: Executor, client, result: HostResult):
+        self.c = context
+        self.p = context.playbook
+        self.target = target
+        self.executor = executor
+        self.client = client
+        self.result = result
+        self.services = context.services_by_host.get(target.name, [])
+        self.actions: dict[str, list[str]] = {}
+        self.containers: dict[str, list[str]] = {}
+        self.failed = False
+        self.plan: list[dict] = []
+
+    # steps ---------------------------------------------------------------------------------------
+    def step(self, name: str, status: str, message: str, started: float | None = None) -> None:
+        duration = time.monotonic() - started if started else 0.0
+        self.result.steps.append(StepResult(name, status, message, duration))  # type: ignore[arg-type]
+        if status == "failed":
+            self.failed = True
+
+    def change(self, name: str, message: str, started: float | None = None, **plan) -> None:
+        if self.c.check:
+            self.plan.append({"object": name, "reason": message, **plan})
+            self.step(name, "changed", f"would {message}")
+        else:
+            self.step(name, "changed", message, started)
+
+    def run(self) -> None:
+        for work in (self.networks, self.volumes, self.bind_folders, self.images, self.services_rollout, self.orphans):
+            if self.failed:
+                break
+            work()
+        self.result.extra["services"] = {name: {"actions": self.actions.get(name, []),
+                                                "containers": self.containers.get(name, [])}
+                                         for name in self.services}
+        if self.c.check:
+            self.result.extra["plan"] = self.plan
+
+    # lock and audit ----------------------------------------------------------------------------------
+    def lock(self) -> None:
+        self.holder = {"token": self.c.run_id, "by": f"{getpass.getuser()}@{socket.gethostname()}",
+                       "pid": os.getpid(), "stack": self.p.stack,
+                       "since": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+        outcome = self.executor.run(deploy_host.acquire_lock(self.holder), become=True)
+        if outcome.exit_code == deploy_host.LOCK_HELD_RC:
+            try:
+                held = json.loads(outcome.stdout.strip().splitlines()[-1])
+            except (ValueError, IndexError):
+                held = {}
+            self.locked = False
+            raise HostError(f"another deploy holds the lock {deploy_host.LOCK_DIR}: {held.get('by', '?')} "
+                            f"(stack {held.get('stack', '?')}, pid {held.get('pid', '?')}) since "
+                            f"{held.get('since', '?')}; if no deploy is running, remove that folder")
+        if not outcome.ok:
+            raise HostError(f"cannot take the deploy lock: {outcome.error_line()}")
+        self.locked = True
+        self.step("lock", "ok", f"deploy lock taken ({deploy_host.LOCK_DIR})")
+
+    def unlock(self) -> None:
+        if getattr(self, "locked", False):
+            self.executor.run(deploy_host.release_lock(self.c.run_id), become=True)
+
+    def audit(self) -> None:
+        entry = {"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "action": "deploy", "stack": self.p.stack,
+                 "playbook": str(self.p.path), "by": f"{getpass.getuser()}@{socket.gethostname()}",
+                 "run": self.c.run_id, "result": "failed" if self.failed else "ok",
+                 "services": {name: acts for name, acts in self.actions.items()}}
+        self.executor.run(deploy_host.append_audit(entry), become=True)
+
+    # networks, volumes, bind folders ---------------------------------------------------------------
+    def needed_networks(self) -> list[tuple[str, object]]:
+        keys: list[str] = []
+        for name in self.services:
+            for net in self.p.services[name].networks or ["default"]:
+                if net not in keys:
+                    keys.append(net)
+        out = []
+        for key in keys:
+            if key == "default" and "default" not in (self.p.networks or {}):
+                out.append((self.p.default_network, None))
+            else:
+                out.append((self.p.network_name(key), (self.p.networks or {}).get(key)))
+        return out
+
+    def networks(self) -> None:
+        for name, spec in self.needed_networks():
+            started = time.monotonic()
+            found = self.client.networks.list(names=[name])
+            found = [n for n in found if n.name == name]
+            if found:
+                if not self._ours(found[0].attrs):
+                    self.step(f"network {name}", "failed", "exists but was not created by provision "
+                              f"(no {LABEL_STACK} label); give the playbook's network another `name:`")
+                    return
+                self.step(f"network {name}", "ok", "exists")
+                continue
+            driver = getattr(spec, "driver", None) or "bridge"
+            if self.c.check:
+                self.change(f"network {name}", f"create ({driver})")
+                continue
+            self.client.networks.create(name, driver=driver, labels={LABEL_STACK: self.p.stack,
+                                                                     **(getattr(spec, "labels", None) or {})},
+                                        internal=bool(getattr(spec, "internal", False)),
+                                        attachable=bool(getattr(spec, "attachable", False)) or None,
+                                        options=getattr(spec, "driver_opts", None) or None)
+            self.change(f"network {name}", f"created ({driver})", started)
+
+    def volumes(self) -> None:
+        wanted: list[str] = []
+        for name in self.services:
+            for mount in self.p.services[name].mounts(self.p):
+                if mount.kind == "volume" and mount.source not in wanted:
+                    wanted.append(mount.source)
+        specs = {self.p.volume_name(k): v for k, v in (self.p.volumes or {}).items()}
+        for name in wanted:
+            started = time.monotonic()
+            import docker.errors
+
+            try:
+                volume = self.client.volumes.get(name)
+                if not self._ours(volume.attrs):
+                    self.step(f"volume {name}", "failed", f"exists but was not created by provision (no "
+                              f"{LABEL_STACK} label); refusing to use another tool's data")
+                    return
+                self.step(f"volume {name}", "ok", "exists (kept)")
+                continue
+            except docker.errors.NotFound:
+                pass
+            spec = specs.get(name)
+            if self.c.check:
+                self.change(f"volume {name}", "create")
+                continue
+            self.client.volumes.create(name, driver=getattr(spec, "driver", None) or "local",
+                                       driver_opts=getattr(spec, "driver_opts", None) or {},
+                                       labels={LABEL_STACK: self.p.stack, **(getattr(spec, "labels", None) or {})})
+            self.change(f"volume {name}", "created", started)
+
+    def _ours(self, attrs: dict) -> bool:
+        return (attrs.get("Labels") or {}).get(LABEL_STACK) is not None
+
+    def bind_folders(self) -> None:
+        seen: set[str] = set()
+        for name in self.services:
+            for mount in self.p.services[name].mounts(self.p):
+                if mount.kind != "bind" or mount.source in seen:
+                    continue
+                seen.add(mount.source)
+                if mount.local_source is None:
+                    continue  # an absolute host path: the operator's business
+                self._sync(mount)
+
+    def _sync(self, mount) -> None:
+        started = time.monotonic()
+        label = f"folder {mount.source}"
+        local = Path(mount.local_source)
+        if not local.is_dir():
+            if self.c.check:
+                self.change(label, "create (empty: no local folder to sync)")
+                return
+            outcome = self.executor.run(deploy_host.make_dirs([mount.source]), become=True)
+            self._expect(outcome, label, "exists (no local folder to sync)", started)
+            return
+        archive, digest = folder_archive(local)
+        if self.c.check:
+            self.change(label, f"sync from {local} (if changed)")
+            return
+        remote_tmp = f"/tmp/provision-sync-{self.c.run_id}-{digest[:8]}.tar"
+        connection = self.executor.connect()
+        connection.put(io.BytesIO(archive), remote_tmp)
+        outcome = self.executor.run(deploy_host.sync_folder(mount.source, remote_tmp, digest,
+                                                           sync_marker(self.p.remote_dir, mount.source)), become=True)
+        if outcome.ok and "unchanged" in outcome.stdout:
+            self.step(label, "ok", f"in sync with {local}", started)
+        else:
+            self._expect(outcome, label, f"synced from {local}", started, changed=True)
+
+    def _expect(self, outcome, label: str, message: str, started: float, changed: bool = False) -> None:
+        if outcome.ok:
+            self.step(label, "changed" if changed else "ok", message, started)
+        else:
+            self.step(label, "failed", outcome.error_line())
+
+    # images ----------------------------------------------------------------------------------------
+    def images(self) -> None:
+        self.image_ids: dict[str, str | None] = {}
+        done: dict[str, str | None] = {}
+        for name in self.services:
+            source = self.c.sources[name]
+            key = f"{source.how}:{source.name}"
+            if key not in done:
+                done[key] = self._image(name, source)
+                if self.failed:
+                    return
+            self.image_ids[name] = done[key]
+
+    def _image(self, service_name: str, source) -> str | None:
+        started = time.monotonic()
+        label = f"image {source.name}"
+        current = image_sources.local_image_id(self.client, source.name)
+        if source.how == image_sources.SHIP:
+            if self.c.check:
+                if current and current == source.local_id:
+                    self.step(label, "ok", "present on the host")
+                else:
+                    self.change(label, f"ship from this machine ({source.note}; only missing layers)")
+                return source.local_id or current
+            from provision.deploy import shipping
+
+            staged = self.c.staged[source.name]
+            shipped = shipping.ship(self.executor.connect().client.get_transport(), self.client, staged,
+                                    self.c.registry_port, progress=self._progress(source.name))
+            if shipped.skipped:
+                self.step(label, "ok", "present on the host (nothing sent)", started)
+            else:
+                self.step(label, "changed", f"shipped: {shipping.human_bytes(shipped.bytes_sent)} sent "
+                          f"(only the layers the host lacked)", started)
+                self.result.extra.setdefault("shipped_bytes", {})[source.name] = shipped.bytes_sent
+            return shipped.image_id
+        if source.how == image_sources.PULL:
+            if self.c.check:
+                self.change(label, f"pull ({source.note})")
+                return current
+            return self._pull(label, source.name, started)
+        # built on the host
+        if self.c.check:
+            self.change(label, "build on the host")
+            return current
+        service = self.p.services[service_name]
+        kwargs = image_sources.build_context(self.p, service)
+        import docker.errors
+
+        try:
+            image, _ = self.client.images.build(**kwargs)
+        except (docker.errors.BuildError, docker.errors.APIError) as exc:
+            self.step(label, "failed", f"build on the host failed: {str(exc)[:300]}")
+            return None
+        self.step(label, "changed" if image.id != current else "ok",
+                  "built on the host" + (" (unchanged)" if image.id == current else ""), started)
+        return image.id
+
+    def _pull(self, label: str, name: str, started: float) -> str | None:
+        import docker.errors
+
+        repository, tag = image_sources.split_reference(name)
+        auth = image_sources.pull_auth(self.p, name, self.c.environ)
+        before = image_sources.local_image_id(self.client, name)
+        try:
+            image = self.client.images.pull(repository, tag=tag, auth_config=auth)
+        except docker.errors.APIError as exc:
+            message = str(getattr(exc, "explanation", None) or exc)
+            if before:
+                self.step(label, "ok", f"pull failed ({message[:200]}); using the image already on the host")
+                return before
+            self.step(label, "failed", f"pull failed: {message[:300]}")
+            return None
+        self.step(label, "changed" if image.id != before else "ok",
+                  "pulled" + (" (unchanged)" if image.id == before else ""), started)
+        return image.id
+
+    def _progress(self, image: str) -> Callable[[int], None]:
+        last = [0.0]
+
+        def report(sent: int) -> None:
+            now = time.monotonic()
+            if now - last[0] >= 1.0:
+                last[0] = now
+                from provision.deploy.shipping import human_bytes
+
+                self.c.log(f"{self.target.name}: shipping {image}: {human_bytes(sent)} sent")
+
+        return report
+
+    # services --------------------------------------------------------------------------------------
+    def services_rollout(self) -> None:
+        for name in self.services:
+            service = self.p.services[name]
+            specs = container_specs(self.p, name, self.image_ids.get(name) or "")
+            for spec in specs:
+                self._replica(service, spec)
+                if self.failed:
+                    return
+
+    def _replica(self, service, spec) -> None:
+        started = time.monotonic()
+        cname = spec_name(spec)
+        label = f"service {service.name}" + (f"[{spec.replica}]" if service.replicas > 1 else "")
+        digest = spec_hash(spec, self.c.secrets)
+        current = _get(self.client, cname)
+        desired = rollout.Desired(
+            name=cname, service=service.name, replica=spec.replica, spec_hash=digest,
+            create_kwargs=lambda n: create_kwargs(spec, self.client.api, name=n, secret_values=self.c.secrets,
+                                                  hash=digest),
+            extra_networks=[(net, [service.name]) for net in extra_networks(spec)],
+            order=service.rollout_order, health_timeout=service.health_timeout_s)
+        action, reason = rollout.decide(current, desired)
+        if self.c.check:
+            self.actions.setdefault(service.name, []).append(action)
+            if action == "keep":
+                self.step(label, "ok", reason)
+            else:
+                self.change(label, f"{action} {cname}: {reason}", action=action)
+            return
+        outcome = rollout.apply(self.client, current, desired)
+        self.actions.setdefault(service.name, []).append(outcome.action)
+        if outcome.container_id:
+            self.containers.setdefault(service.name, []).append(outcome.container_id[:12])
+        if outcome.failed:
+            self.step(label, "failed", f"rolled back: {outcome.message}", started)
+            self.result.extra["rolled_back"] = True
+        elif outcome.action == "keep":
+            self.step(label, "ok", f"{cname} {outcome.message}", started)
+        else:
+            self.step(label, "changed", f"{outcome.action} {cname}: {outcome.message}", started)
+
+    def orphans(self) -> None:
+        wanted = {(name, spec.replica) for name in self.services
+                  for spec in container_specs(self.p, name, self.image_ids.get(name) or "")}
+        for container in self.client.containers.list(all=True, filters={"label": f"{LABEL_STACK}={self.p.stack}"}):
+            labels = container.labels or {}
+            key = (labels.get(LABEL_SERVICE), int(labels.get(LABEL_REPLICA, "0") or 0))
+            if key in wanted:
+                continue
+            started = time.monotonic()
+            why = "no longer in the playbook" if key[0] not in self.p.services else "not wanted on this host"
+            if self.c.check:
+                self.change(f"container {container.name}", f"remove ({why})", action="remove")
+                continue
+            container.remove(force=True)
+            self.change(f"container {container.name}", f"removed ({why})", started)
+
+
+def spec_name(spec) -> str:
+    from provision.deploy.container_spec import container_name
+
+    return container_name(spec.stack, spec.service, spec.replica)
+
+
+def _get(client, name: str):
+    import docker.errors
+
+    try:
+        return client.containers.get(name)
+    except docker.errors.NotFound:
+        return None
+
+
+def folder_archive(folder: Path) -> tuple[bytes, str]:
+    """A reproducible tar of a folder (sorted, mtimes and owners zeroed) and its sha256."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for path in sorted(folder.rglob("*")):
+            info = tar.gettarinfo(str(path), arcname=str(path.relative_to(folder)))
+            info.mtime, info.uid, info.gid, info.uname, info.gname = 0, 0, 0, "root", "root"
+            if path.is_file():
+                with path.open("rb") as handle:
+                    tar.addfile(info, handle)
+            else:
+                tar.addfile(info)
+    data = buffer.getvalue()
+    return data, hashlib.sha256(data).hexdigest()
+
+
+def sync_marker(remote_dir: str, target: str) -> str:
+    """Where the digest of a synced folder is kept: beside the folders, never inside a mount."""
+    return f"{remote_dir.rstrip('/')}/.provision-sync/{hashlib.sha256(target.encode()).hexdigest()[:16]}"
+
+
+
+# -- rollback ---------------------------------------------------------------------------------------
+def rollback_work(service_ref: str, health_timeout: float = 60.0):
+    """Per host: swap each replica of SERVICE (or STACK/SERVICE) with its retained previous version."""
+    stack, _, service = service_ref.rpartition("/")
+
+    def work(target: Target, executor: Executor) -> HostResult:
+        from provision.deploy.remote_docker import for_executor
+
+        result = HostResult(target.name)
+        client = for_executor(executor)
+        filters = {"label": [f"{LABEL_SERVICE}={service}"] + ([f"{LABEL_STACK}={stack}"] if stack else [])}
+        serving = [c for c in client.containers.list(all=True, filters=filters)
+                   if not c.name.endswith((rollout.PREVIOUS, rollout.NEXT))]
+        stacks = sorted({(c.labels or {}).get(LABEL_STACK, "") for c in serving})
+        if not serving:
+            result.skipped = f"no service {service_ref!r} on this host"
+            return result
+        if len(stacks) > 1:
+            result.steps.append(StepResult("rollback", "failed", f"service {service!r} exists in stacks "
+                                           f"{', '.join(stacks)}: name one as STACK/SERVICE"))
+            return result
+        token = uuid.uuid4().hex[:12]
+        holder = {"token": token, "by": f"{getpass.getuser()}@{socket.gethostname()}", "pid": os.getpid(),
+                  "stack": stacks[0], "since": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+        taken = executor.run(deploy_host.acquire_lock(holder), become=True)
+        if not taken.ok:
+            raise HostError(f"the deploy lock is held: {taken.stdout.strip() or taken.error_line()}")
+        outcomes = []
+        try:
+            for container in sorted(serving, key=lambda c: c.name):
+                order = "stop-first" if _publishes_host_ports(container) else "start-first"
+                started = time.monotonic()
+                outcome = rollout.rollback(client, container, container.name, health_timeout, order)
+                outcomes.append(outcome.action if not outcome.failed else "failed")
+                status = "failed" if outcome.failed else "changed"
+                result.steps.append(StepResult(f"rollback {container.name}", status, outcome.message,  # type: ignore[arg-type]
+                                               time.monotonic() - started))
+        finally:
+            executor.run(deploy_host.append_audit({
+                "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "action": "rollback", "stack": stacks[0],
+                "service": service, "by": holder["by"], "result": "failed" if "failed" in outcomes else "ok"}),
+                become=True)
+            executor.run(deploy_host.release_lock(token), become=True)
+        return result
+
+    return work
+
+
+def _publishes_host_ports(container) -> bool:
+    bindings = (container.attrs.get("HostConfig") or {}).get("PortBindings") or {}
+    return any(b.get("HostPort") for entries in bindings.values() for b in (entries or []))

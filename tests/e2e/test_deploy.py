@@ -1,0 +1,209 @@
+"""Issue 5 end to end: `provision deploy` of the shipped playbooks onto real sandbox hosts (fleet
+`e2e-deploy`, Docker installed by provision itself), through the docker SDK over SSH. The tests run
+in file order and evolve the same `ml` stack step by step."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.e2e.conftest import _start_fleet, cli, cli_json
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+SECRET = "hf_SECRET_never_printed_7f3a"
+ENV = {"HF_TOKEN": SECRET}
+
+
+@pytest.fixture(scope="module")
+def deploy_fleet(tmp_path_factory):
+    fleet, down = _start_fleet(tmp_path_factory, "e2e-deploy", 2)
+    proc = cli("docker", "install", "-i", str(fleet.inventory), "--known-hosts", str(fleet.home / "known_hosts"),
+               env={"PROVISION_HOME": str(fleet.home)})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    yield fleet
+    down()
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Path:
+    """A copy of the shipped playbooks (the tests edit their copies, never the originals)."""
+    target = tmp_path_factory.mktemp("project") / "playbooks"
+    shutil.copytree(ROOT / "playbooks", target)
+    return target
+
+
+def run(fleet, *args, env=None, playbook=None):
+    extra = [str(playbook)] if playbook else []
+    return cli_json(*args, *extra, "-i", str(fleet.inventory), "--known-hosts", str(fleet.home / "known_hosts"),
+                    env={"PROVISION_HOME": str(fleet.home), **ENV, **(env or {})}, timeout=600)
+
+
+def host_exec(fleet, host: str, *argv: str) -> str:
+    proc = subprocess.run(["docker", "exec", fleet.container(host), *argv], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def container_ids(fleet, host: str) -> dict[str, str]:
+    out = host_exec(fleet, host, "docker", "ps", "-a", "--filter", "label=io.provision.stack=ml",
+                    "--format", "{{.Names}} {{.ID}} {{.State}}")
+    return {line.split()[0]: line.split()[1] for line in out.splitlines() if line.strip()}
+
+
+def http(fleet, host: str, port: int, path: str, body: str | None = None) -> str:
+    """An HTTP request to the host's own loopback, made inside the host (the published port)."""
+    method = "POST" if body is not None else "GET"
+    payload = body or ""
+    script = (f'exec 3<>/dev/tcp/127.0.0.1/{port}; printf "{method} {path} HTTP/1.0\\r\\nContent-Length: '
+              f'{len(payload)}\\r\\n\\r\\n%s" "$1" >&3; cat <&3')
+    return host_exec(fleet, host, "bash", "-c", script, "_", payload)
+
+
+def edit(playbook: Path, change) -> None:
+    doc = yaml.safe_load(playbook.read_text())
+    change(doc)
+    playbook.write_text(yaml.safe_dump(doc, sort_keys=False))
+
+
+def test_check_shows_the_plan_and_touches_nothing(deploy_fleet, project):
+    proc, doc = run(deploy_fleet, "deploy", "--check", playbook=project / "ml-stack.yml")
+    assert proc.returncode == 0, proc.stderr
+    plan = {item["object"]: item["reason"] for item in doc["hosts"]["sbx1"]["plan"]}
+    assert plan["network ml_ml-network"] == "create (bridge)"
+    assert plan["volume hf-cache"] == "create"
+    assert plan["volume ml_vectordb-data"] == "create"
+    assert plan["service vectordb"].startswith("create ml-vectordb-1")
+    assert plan["service app"].startswith("create ml-app-1")
+    assert "gpu-worker" not in json.dumps(doc)  # `hosts: gpu` selects no host of this CPU fleet
+    assert container_ids(deploy_fleet, "sbx1") == {}
+    assert "ml_ml-network" not in host_exec(deploy_fleet, "sbx1", "docker", "network", "ls")
+
+
+def test_deploy_ml_stack_networks_volumes_and_ports(deploy_fleet, project):
+    proc, doc = run(deploy_fleet, "deploy", playbook=project / "ml-stack.yml")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    for host in ("sbx1", "sbx2"):
+        steps = {s["name"]: s for s in doc["hosts"][host]["steps"]}
+        assert steps["image provision-ml/app:1"]["status"] == "changed"  # shipped over SSH
+        assert "sent" in steps["image provision-ml/app:1"]["message"]
+        # the published port answers on the host; the app reaches the DB by its service name
+        assert "stored greeting" in http(deploy_fleet, host, 8000, "/cgi-bin/put?greeting", f"hi from {host}")
+        assert f"app asked http://vectordb:8000: hi from {host}" in http(deploy_fleet, host, 8080, "/cgi-bin/ask?greeting")
+        assert "HF_TOKEN is set" in http(deploy_fleet, host, 8080, "/cgi-bin/secret-set")
+        # the relative bind mount was synced to the stack's remote dir
+        assert "synced" in host_exec(deploy_fleet, host, "docker", "exec", "ml-app-1", "cat", "/workspace/data/README.txt")
+
+
+def test_secrets_never_reach_stdout_json_or_the_audit_log(deploy_fleet, project):
+    proc, doc = run(deploy_fleet, "deploy", playbook=project / "ml-stack.yml")
+    assert SECRET not in proc.stdout and SECRET not in proc.stderr and SECRET not in json.dumps(doc)
+    for host in ("sbx1", "sbx2"):
+        audit = host_exec(deploy_fleet, host, "cat", "/var/log/provision/audit.log")
+        assert SECRET not in audit
+        entries = [json.loads(line) for line in audit.splitlines()]
+        assert entries[-1]["action"] == "deploy" and entries[-1]["stack"] == "ml"
+
+
+def test_redeploy_unchanged_recreates_nothing(deploy_fleet, project):
+    before = {h: container_ids(deploy_fleet, h) for h in ("sbx1", "sbx2")}
+    proc, doc = run(deploy_fleet, "deploy", playbook=project / "ml-stack.yml")
+    assert proc.returncode == 0, proc.stderr
+    assert {h: container_ids(deploy_fleet, h) for h in ("sbx1", "sbx2")} == before
+    for host in ("sbx1", "sbx2"):
+        assert doc["hosts"][host]["changed"] == 0, doc["hosts"][host]["steps"]
+        assert doc["hosts"][host]["services"]["app"]["actions"] == ["keep"]
+
+
+def test_one_env_change_replaces_only_that_service_and_the_volume_keeps_data(deploy_fleet, project):
+    playbook = project / "ml-stack.yml"
+    edit(playbook, lambda d: d["services"]["vectordb"].setdefault("environment", {}).update({"LOG_LEVEL": "debug"}))
+    before = container_ids(deploy_fleet, "sbx1")
+    proc, doc = run(deploy_fleet, "deploy", playbook=playbook)
+    assert proc.returncode == 0, proc.stderr
+    after = container_ids(deploy_fleet, "sbx1")
+    assert after["ml-app-1"] == before["ml-app-1"]
+    assert after["ml-vectordb-1"] != before["ml-vectordb-1"]
+    assert after["ml-vectordb-1.previous"] == before["ml-vectordb-1"]  # kept, stopped, for rollback
+    assert doc["hosts"]["sbx1"]["services"]["vectordb"]["actions"] == ["replace"]
+    # the named volume kept the file written before the replacement
+    assert "hi from sbx1" in http(deploy_fleet, "sbx1", 8000, "/cgi-bin/get?greeting")
+
+
+def test_failing_healthcheck_rolls_back_and_the_old_container_serves(deploy_fleet, project):
+    playbook = project / "ml-stack.yml"
+    good = playbook.read_text()
+    edit(playbook, lambda d: d["services"]["vectordb"].update(
+        environment={"LOG_LEVEL": "trace"},
+        healthcheck={"test": ["CMD-SHELL", "echo broken-health-probe; exit 1"], "interval": "1s", "retries": 2}))
+    before = container_ids(deploy_fleet, "sbx1")
+    proc, doc = run(deploy_fleet, "deploy", playbook=playbook)
+    playbook.write_text(good)
+    assert proc.returncode == 2, proc.stdout
+    result = doc["hosts"]["sbx1"]
+    failed = [s for s in result["steps"] if s["status"] == "failed"]
+    assert failed and failed[0]["name"] == "service vectordb"
+    assert failed[0]["message"].startswith("rolled back:")
+    assert result["rolled_back"] is True
+    assert container_ids(deploy_fleet, "sbx1")["ml-vectordb-1"] == before["ml-vectordb-1"]
+    assert "hi from sbx1" in http(deploy_fleet, "sbx1", 8000, "/cgi-bin/get?greeting")
+    assert "rolled back" in proc.stderr
+
+
+def test_rollback_returns_to_the_previous_version_and_back(deploy_fleet):
+    before = container_ids(deploy_fleet, "sbx1")
+    proc, doc = run(deploy_fleet, "rollback", "vectordb")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    after = container_ids(deploy_fleet, "sbx1")
+    assert after["ml-vectordb-1"] == before["ml-vectordb-1.previous"]
+    assert after["ml-vectordb-1.previous"] == before["ml-vectordb-1"]
+    assert "hi from sbx1" in http(deploy_fleet, "sbx1", 8000, "/cgi-bin/get?greeting")
+    proc, _ = run(deploy_fleet, "rollback", "ml/vectordb")
+    assert proc.returncode == 0
+    assert container_ids(deploy_fleet, "sbx1")["ml-vectordb-1"] == before["ml-vectordb-1"]
+
+
+def test_a_deploy_is_refused_while_another_holds_the_lock(deploy_fleet, project):
+    holder = {"by": "ana@laptop", "pid": 4242, "stack": "ml", "since": "2026-11-22T10:00:00+0000", "token": "other"}
+    host_exec(deploy_fleet, "sbx2", "sh", "-c", "mkdir -p /var/lib/provision/deploy.lock && "
+              f"echo '{json.dumps(holder)}' > /var/lib/provision/deploy.lock/holder")
+    try:
+        proc, doc = run(deploy_fleet, "deploy", playbook=project / "ml-stack.yml")
+    finally:
+        host_exec(deploy_fleet, "sbx2", "rm", "-rf", "/var/lib/provision/deploy.lock")
+    assert proc.returncode == 2
+    assert doc["hosts"]["sbx1"]["status"] == "ok"
+    message = doc["hosts"]["sbx2"]["steps"][-1]["message"]
+    assert "ana@laptop" in message and "2026-11-22T10:00:00+0000" in message
+    # our own lock is released on every exit path
+    host_exec(deploy_fleet, "sbx1", "test", "!", "-e", "/var/lib/provision/deploy.lock")
+
+
+def test_services_dropped_from_the_playbook_are_removed(deploy_fleet, project, tmp_path):
+    playbook = tmp_path / "ml-stack.yml"
+    shutil.copytree(project, tmp_path, dirs_exist_ok=True)
+    edit(playbook, lambda d: d["services"].pop("app"))
+    unrelated = host_exec(deploy_fleet, "sbx1", "docker", "run", "-d", "--name", "not-ours",
+                          "provision-ml/vectordb:1").strip()
+    proc, doc = run(deploy_fleet, "deploy", playbook=playbook)
+    assert proc.returncode == 0, proc.stderr
+    names = container_ids(deploy_fleet, "sbx1")
+    assert "ml-app-1" not in names and "ml-vectordb-1" in names
+    assert unrelated[:12] in host_exec(deploy_fleet, "sbx1", "docker", "ps", "-q", "--no-trunc")  # never touched
+    host_exec(deploy_fleet, "sbx1", "docker", "rm", "-f", "not-ours")
+
+
+def test_bad_playbook_is_exit_4_with_file_and_line_before_any_connection(deploy_fleet, tmp_path):
+    playbook = tmp_path / "bad.yml"
+    playbook.write_text("stack: ml\nservices:\n  app:\n    image: x:1\n    ports: ['80:x']\n")
+    proc = cli("deploy", str(playbook), "-i", str(deploy_fleet.inventory),
+               env={"PROVISION_HOME": str(deploy_fleet.home)})
+    assert proc.returncode == 4
+    assert proc.stderr.strip().startswith(f"provision: error: {playbook}:5: services.app.ports[0]")
+    assert len(proc.stderr.strip().splitlines()) == 1

@@ -1,0 +1,134 @@
+"""Pure parts of the deploy: host bookkeeping commands, image sources, rollout decisions, the SSH dial."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from types import SimpleNamespace
+
+import pytest
+
+from provision.commands import deploy_host
+from provision.deploy import images, rollout
+from provision.deploy.remote_docker import dial_command
+
+
+def test_dial_command_plain_and_sudo():
+    assert dial_command() == "docker system dial-stdio"
+    assert dial_command(sudo=True) == "sudo -n docker system dial-stdio"
+
+
+def test_acquire_lock_is_an_atomic_mkdir_that_reports_the_holder():
+    holder = {"by": "ana@laptop", "since": "2026-11-22T10:00:00+0000", "stack": "ml", "token": "t1"}
+    assert deploy_host.acquire_lock(holder) == (
+        "mkdir -p /var/lib/provision && if mkdir /var/lib/provision/deploy.lock 2>/dev/null; then "
+        "printf '%s\\n' '" + json.dumps(holder, sort_keys=True) + "' > /var/lib/provision/deploy.lock/holder; "
+        "else cat /var/lib/provision/deploy.lock/holder 2>/dev/null || echo '{}'; exit 17; fi")
+
+
+def test_release_lock_only_with_our_token():
+    assert deploy_host.release_lock("abc") == (
+        "if grep -qF abc /var/lib/provision/deploy.lock/holder 2>/dev/null; then rm -rf /var/lib/provision/deploy.lock; fi")
+
+
+def test_audit_line_is_quoted_and_appended():
+    command = deploy_host.append_audit({"stack": "it's"})
+    assert command == ("mkdir -p /var/log/provision && ( umask 077; printf '%s\\n' "
+                       + shlex.quote('{"stack": "it\'s"}') + " >> /var/log/provision/audit.log )")
+
+
+def test_sync_folder_unpacks_only_on_a_new_digest():
+    assert deploy_host.sync_folder("/srv/p/ml/data", "/tmp/a.tar", "d1", "/srv/p/ml/.provision-sync/x") == (
+        "mkdir -p /srv/p/ml/data /srv/p/ml/.provision-sync && if [ \"$(cat /srv/p/ml/.provision-sync/x 2>/dev/null)\" = d1 ]; "
+        "then echo unchanged; else tar -xf /tmp/a.tar -C /srv/p/ml/data && printf '%s\\n' d1 > /srv/p/ml/.provision-sync/x "
+        "&& echo synced; fi; rm -f /tmp/a.tar")
+
+
+@pytest.mark.parametrize("name,domain", [
+    ("myapp:v1", "docker.io"), ("chromadb/chroma:0.5.0", "docker.io"), ("ghcr.io/org/app:1", "ghcr.io"),
+    ("localhost/app", "localhost"), ("127.0.0.1:5000/x/y:2", "127.0.0.1:5000"), ("nvidia/cuda:12.4.1-base-ubuntu22.04", "docker.io"),
+])
+def test_registry_domain(name, domain):
+    assert images.registry_domain(name) == domain
+
+
+@pytest.mark.parametrize("name,expected", [
+    ("myapp", ("myapp", "latest")), ("myapp:v1", ("myapp", "v1")), ("host:5000/a/b", ("host:5000/a/b", "latest")),
+    ("host:5000/a/b:3", ("host:5000/a/b", "3")), ("a/b@sha256:00ff", ("a/b", "sha256:00ff")),
+])
+def test_split_reference(name, expected):
+    assert images.split_reference(name) == expected
+
+
+def test_pull_auth_only_for_the_playbooks_registry():
+    playbook = SimpleNamespace(registry=SimpleNamespace(server="ghcr.io", username="bot", password_env="TOKEN"))
+    assert images.pull_auth(playbook, "ghcr.io/org/app:1", {"TOKEN": "s3"}) == {
+        "username": "bot", "password": "s3", "serveraddress": "ghcr.io"}
+    assert images.pull_auth(playbook, "myapp:v1", {"TOKEN": "s3"}) is None
+    assert images.pull_auth(SimpleNamespace(registry=None), "ghcr.io/org/app:1", {}) is None
+
+
+def _desired(hash_="h1"):
+    return rollout.Desired(name="ml-app-1", service="app", replica=1, spec_hash=hash_, create_kwargs=lambda n: {})
+
+
+def _container(hash_="h1", status="running"):
+    return SimpleNamespace(labels={"io.provision.spec-hash": hash_}, status=status, id="c1")
+
+
+@pytest.mark.parametrize("current,action", [
+    (None, "create"), (_container("h0"), "replace"), (_container("h1", "exited"), "start"), (_container(), "keep"),
+])
+def test_decide(current, action):
+    assert rollout.decide(current, _desired())[0] == action
+
+
+class _FakeAPI:
+    def __init__(self, states):
+        self.states = list(states)
+
+    def inspect_container(self, _id):
+        return {"State": self.states.pop(0) if len(self.states) > 1 else self.states[0]}
+
+
+def test_wait_ready_healthy_and_unhealthy_and_exit():
+    rollout.wait_ready(SimpleNamespace(api=_FakeAPI([{"Status": "running", "Health": {"Status": "starting"}},
+                                                     {"Status": "running", "Health": {"Status": "healthy"}}])),
+                       "c", 5, poll=0)
+    with pytest.raises(rollout.RolloutFailed, match="unhealthy"):
+        rollout.wait_ready(SimpleNamespace(api=_FakeAPI([{"Status": "running", "Health": {"Status": "unhealthy"}}])),
+                           "c", 5, poll=0)
+    with pytest.raises(rollout.RolloutFailed, match="exited with code 3"):
+        rollout.wait_ready(SimpleNamespace(api=_FakeAPI([{"Status": "exited", "ExitCode": 3}])), "c", 5, poll=0)
+    with pytest.raises(rollout.RolloutFailed, match="not ready after 0s"):
+        rollout.wait_ready(SimpleNamespace(api=_FakeAPI([{"Status": "created"}])), "c", 0, poll=0)
+
+
+def test_wait_ready_without_healthcheck_needs_a_steady_run():
+    rollout.wait_ready(SimpleNamespace(api=_FakeAPI([{"Status": "running"}])), "c", 5, settle=0, poll=0)
+
+
+def test_wait_ready_fails_fast_on_a_restart_loop():
+    with pytest.raises(rollout.RolloutFailed, match="keeps restarting"):
+        rollout.wait_ready(SimpleNamespace(api=_FakeAPI([{"Status": "restarting", "Restarting": True, "ExitCode": 1}])),
+                           "c", 5, poll=0)
+
+
+def test_docker_client_uses_one_ssh_pool_for_every_url():
+    """Each pooled connection is an SSH session (sshd allows 10): never a pool per URL."""
+    from provision.deploy.remote_docker import docker_client
+
+    class Transport:
+        def is_active(self):
+            return True
+
+    class Client:
+        def get_transport(self):
+            return Transport()
+
+    opened = []
+    client = docker_client(lambda: opened.append(1) or Client())
+    adapter = client.api._custom_adapter
+    first = adapter.get_connection("http+docker://ssh/v1.41/containers/json")
+    second = adapter.get_connection("http+docker://ssh/v1.41/images/abc/json")
+    assert first is second and opened == [1]
