@@ -39,10 +39,11 @@ def docker_client(open_ssh_client: Callable[[], object], *, sudo: bool = False, 
 
 
 def for_executor(executor, *, timeout: int = 300):
-    """The Docker client of a host reached by an SSHExecutor (sudo when the login user is not root
-    and the host's settings ask for become; otherwise the user needs access to the socket)."""
+    """The Docker client of a host reached by an SSHExecutor. With `become` and a login user other
+    than the become user, `sudo -n` runs dial-stdio (passwordless sudo needed); otherwise the login
+    user needs access to the Docker socket (root, or the `docker` group: see `docker_users`)."""
     settings = executor.settings
-    sudo = bool(getattr(settings, "needs_sudo", False)) and settings.user not in (None, "root")
+    sudo = bool(settings.become) and settings.needs_sudo
     return docker_client(lambda: executor.connect().client, sudo=sudo, timeout=timeout)
 
 

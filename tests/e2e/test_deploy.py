@@ -207,3 +207,40 @@ def test_bad_playbook_is_exit_4_with_file_and_line_before_any_connection(deploy_
     assert proc.returncode == 4
     assert proc.stderr.strip().startswith(f"provision: error: {playbook}:5: services.app.ports[0]")
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_hello_playbook_deploys_next_to_the_ml_stack(deploy_fleet):
+    proc, doc = run(deploy_fleet, "deploy", playbook=ROOT / "playbooks" / "hello.yml")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    for host in ("sbx1", "sbx2"):
+        assert "hello from provision" in http(deploy_fleet, host, 8088, "/")
+    assert "ml-vectordb-1" in container_ids(deploy_fleet, "sbx1")  # another stack: untouched
+
+
+def test_pulled_image_with_registry_login_and_a_build_on_the_host(deploy_fleet, tmp_path):
+    """(a) a host pulls from a registry with the playbook's login (the password never shows);
+    (c) `build_on: remote` sends the context through the same SSH transport and builds there."""
+    (tmp_path / "extra").mkdir()
+    (tmp_path / "extra" / "Dockerfile").write_text(
+        "FROM provision-ml/vectordb:1\nRUN echo built-on-the-host > /www/built\n")
+    playbook = tmp_path / "tools.yml"
+    playbook.write_text(yaml.safe_dump({
+        "stack": "tools",
+        "registry": {"server": "sandbox-registry:5000", "username": "bot", "password_env": "REGISTRY_PASSWORD"},
+        "services": {
+            "sleeper": {"image": "sandbox-registry:5000/nvidia/cuda:12.4.1-base-ubuntu22.04",
+                        "command": ["sleep", "2147483647"]},
+            "extra": {"image": "tools/extra:1", "build": "./extra", "build_on": "remote", "ports": ["8090:8000"],
+                      "healthcheck": {"test": ["CMD", "wget", "-qO-", "http://127.0.0.1:8000/built"],
+                                      "interval": "1s", "retries": 20}},
+        }}, sort_keys=False))
+    password = "registry-PASSWORD-never-printed"
+    proc, doc = run(deploy_fleet, "deploy", playbook=playbook, env={"REGISTRY_PASSWORD": password})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert password not in proc.stdout + proc.stderr
+    steps = {s["name"]: s for s in doc["hosts"]["sbx1"]["steps"]}
+    assert steps["image sandbox-registry:5000/nvidia/cuda:12.4.1-base-ubuntu22.04"]["message"].startswith("pulled")
+    assert steps["image tools/extra:1"]["message"].startswith("built on the host")
+    assert "built-on-the-host" in http(deploy_fleet, "sbx1", 8090, "/built")
+    proc, doc = run(deploy_fleet, "deploy", playbook=playbook, env={"REGISTRY_PASSWORD": password})
+    assert proc.returncode == 0 and doc["hosts"]["sbx1"]["changed"] == 0, doc["hosts"]["sbx1"]["steps"]
