@@ -95,8 +95,13 @@ def _render_deploy(console, report) -> None:
     for name, result in report.hosts.items():
         plan = result.extra.get("plan")
         if plan is not None:
-            console.print(f"[bold]{name}[/]: {len(plan)} change(s) planned" if plan else f"[bold]{name}[/]: nothing to change")
+            changes = [item for item in plan if item["action"] != "keep"]
+            console.print(f"[bold]{name}[/]: {len(changes)} change(s) planned" if changes
+                          else f"[bold]{name}[/]: nothing to change")
             for item in plan:
-                console.print(f"  [yellow]{escape(item['object'])}[/]: {escape(item['reason'])}")
+                if item["action"] == "keep":
+                    console.print(f"  [dim]keep {escape(item['object'])}: {escape(item['reason'])}[/]")
+                else:
+                    console.print(f"  [yellow]{escape(item['object'])}[/]: {escape(item['reason'])}")
         if result.extra.get("rolled_back"):
             console.print(f"[bold]{name}[/]: [red]rolled back[/]: the new version failed, the old one keeps serving")

@@ -16,6 +16,7 @@ import hashlib
 import io
 import json
 import os
+import shlex
 import socket
 import tarfile
 import time
@@ -147,6 +148,8 @@ class HostDeploy:
 
     # steps ---------------------------------------------------------------------------------------
     def step(self, name: str, status: str, message: str, started: float | None = None) -> None:
+        if self.c.check and status == "ok":
+            self.plan.append({"object": name, "action": "keep", "reason": message})
         duration = time.monotonic() - started if started else 0.0
         self.result.steps.append(StepResult(name, status, message, duration))  # type: ignore[arg-type]
         if status == "failed":
@@ -154,7 +157,8 @@ class HostDeploy:
 
     def change(self, name: str, message: str, started: float | None = None, **plan) -> None:
         if self.c.check:
-            self.plan.append({"object": name, "reason": message, **plan})
+            self.plan.append({"object": name, "action": plan.pop("action", message.split()[0]),
+                              "reason": message, **plan})
             self.step(name, "changed", f"would {message}")
         else:
             self.step(name, "changed", message, started)
@@ -289,20 +293,28 @@ class HostDeploy:
         local = Path(mount.local_source)
         if not local.is_dir():
             if self.c.check:
-                self.change(label, "create (empty: no local folder to sync)")
+                exists = self.executor.run(["test", "-d", mount.source], become=True).ok
+                if exists:
+                    self.step(label, "ok", "exists (no local folder to sync)")
+                else:
+                    self.change(label, "create (empty: no local folder to sync)")
                 return
             outcome = self.executor.run(deploy_host.make_dirs([mount.source]), become=True)
             self._expect(outcome, label, "exists (no local folder to sync)", started)
             return
         archive, digest = folder_archive(local)
+        marker = sync_marker(self.p.remote_dir, mount.source)
         if self.c.check:
-            self.change(label, f"sync from {local} (if changed)")
+            synced = self.executor.run(f"cat {shlex.quote(marker)} 2>/dev/null || true", become=True).stdout.strip()
+            if synced == digest:
+                self.step(label, "ok", f"in sync with {local}")
+            else:
+                self.change(label, f"sync from {local} (content changed)")
             return
         remote_tmp = f"/tmp/provision-sync-{self.c.run_id}-{digest[:8]}.tar"
         connection = self.executor.connect()
         connection.put(io.BytesIO(archive), remote_tmp)
-        outcome = self.executor.run(deploy_host.sync_folder(mount.source, remote_tmp, digest,
-                                                           sync_marker(self.p.remote_dir, mount.source)), become=True)
+        outcome = self.executor.run(deploy_host.sync_folder(mount.source, remote_tmp, digest, marker), become=True)
         if outcome.ok and "unchanged" in outcome.stdout:
             self.step(label, "ok", f"in sync with {local}", started)
         else:

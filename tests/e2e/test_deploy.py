@@ -121,6 +121,16 @@ def test_redeploy_unchanged_recreates_nothing(deploy_fleet, project):
         assert doc["hosts"][host]["services"]["app"]["actions"] == ["keep"]
 
 
+def test_check_after_a_deploy_plans_keep_for_every_object(deploy_fleet, project):
+    proc, doc = run(deploy_fleet, "deploy", "--check", playbook=project / "ml-stack.yml")
+    assert proc.returncode == 0, proc.stderr
+    plan = doc["hosts"]["sbx1"]["plan"]
+    assert {item["action"] for item in plan} == {"keep"}, plan
+    assert {item["object"] for item in plan} >= {"network ml_ml-network", "volume hf-cache", "service vectordb",
+                                                 "service app", "image provision-ml/app:1"}
+    assert "nothing to change" in proc.stderr
+
+
 def test_one_env_change_replaces_only_that_service_and_the_volume_keeps_data(deploy_fleet, project):
     playbook = project / "ml-stack.yml"
     edit(playbook, lambda d: d["services"]["vectordb"].setdefault("environment", {}).update({"LOG_LEVEL": "debug"}))
