@@ -97,3 +97,21 @@ def test_simulated_gpu_without_driver_found_by_pci_and_driver_not_automated_on_d
     failed = doc["hosts"]["sbx2"]["steps"][-1]
     assert failed["name"] == "gpu driver"
     assert "installing the driver is not automated on debian" in failed["message"]
+
+
+def test_simulated_ml_stack_gpu_service_runs_on_the_gpu_host_only(nvidia_fleet):
+    """playbooks/ml-stack.yml as shipped: the GPU worker (`gpus: all`, `hosts: gpu`) lands on the SIMULATED
+    GPU host only, and sees the host's (fake) GPU through the toolkit's hook."""
+    import subprocess
+    from pathlib import Path
+
+    playbook = Path(__file__).resolve().parents[2] / "playbooks" / "ml-stack.yml"
+    proc, doc = cli_json("deploy", str(playbook), "-i", str(nvidia_fleet.inventory), "--known-hosts",
+                         str(nvidia_fleet.home / "known_hosts"), env={"HF_TOKEN": "sim-token"}, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "gpu-worker" in doc["hosts"]["sbx2"]["services"]
+    assert "gpu-worker" not in doc["hosts"]["sbx1"]["services"]
+    logs = subprocess.run(["docker", "exec", nvidia_fleet.container("sbx2"), "docker", "logs", "ml-gpu-worker-1"],
+                          capture_output=True, text=True, timeout=60)
+    gpus = nvidia_fleet.testinfra("sbx2").check_output("nvidia-smi -L")
+    assert logs.stdout.strip() == gpus.strip()
