@@ -127,6 +127,7 @@ def _follow(o, spec: str, tail: int | None, replica: int | None):
             console.out(f"{host} | {container} | {line}", highlight=False)
 
     outcome: dict = {}
+    finished = threading.Event()
 
     def run() -> None:
         try:
@@ -134,13 +135,16 @@ def _follow(o, spec: str, tail: int | None, replica: int | None):
                                                                    stop=stop, replica=replica))
         except BaseException as exc:  # re-raised in the main thread
             outcome["error"] = exc
+        finally:
+            finished.set()
 
-    worker = threading.Thread(target=run, name="provision-logs-follow", daemon=True)
-    worker.start()
+    # Ctrl-C reaches the main thread only: it sets `stop`, the hosts' streams close, the report follows.
+    # (An Event, not Thread.join: a join interrupted by Ctrl-C can leave is_alive() wrong on 3.11.)
+    threading.Thread(target=run, name="provision-logs-follow", daemon=True).start()
     interrupts = 0
-    while worker.is_alive():
+    while not finished.is_set():
         try:
-            worker.join(0.2)
+            finished.wait(0.2)
         except KeyboardInterrupt:
             interrupts += 1
             stop.set()
@@ -248,7 +252,8 @@ def prune_command(
         hosts = ", ".join(t.name for t in targets)
         if not typer.confirm(f"prune --all on {len(targets)} host(s) ({hosts}): remove every unused image, stopped "
                              "container, unused network and unused volume that provision does not manage?", err=True):
-            raise typer.Abort()
+            typer.echo("not confirmed: nothing was pruned", err=True)
+            raise typer.Exit(1)
     report, console = _run_on_hosts("prune", o, prune_work(all_))
     _finish(report, console, o, _render_prune)
 

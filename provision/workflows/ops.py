@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from provision.errors import HostError, InputError
 from provision.executor.base import Executor
@@ -34,6 +34,7 @@ def docker_for(executor: Executor):
 def _with_docker(name: str, target: Target, executor: Executor, fn) -> HostResult:
     """Open the client, run fn(client) -> HostResult, turn docker errors into a failed step."""
     import docker.errors
+    import requests.exceptions
 
     start = time.monotonic()
     client = docker_for(executor)
@@ -43,6 +44,9 @@ def _with_docker(name: str, target: Target, executor: Executor, fn) -> HostResul
         return HostResult(target.name, steps=[StepResult(name, "failed", exc.message, time.monotonic() - start)])
     except docker.errors.DockerException as exc:
         raise HostError(f"docker: {_short(exc)}") from None
+    except requests.exceptions.ConnectionError as exc:  # `docker system dial-stdio` found no engine
+        raise HostError(f"the Docker engine does not answer over SSH (installed and running? see `provision "
+                        f"docker install`): {_short(exc)}") from None
     finally:
         try:
             client.close()

@@ -8,6 +8,7 @@ The tests run in file order and change the hosts step by step.
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -183,7 +184,12 @@ def test_logs_follow_until_ctrl_c(ops_fleet):
     proc = subprocess.Popen([sys.executable, "-m", "provision", "logs", "db", "-f", "--tail", "0", *args(ops_fleet)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        seen = [proc.stdout.readline() for _ in range(3)]
+        seen: list[str] = []
+        while len(seen) < 3:  # progress lines (sbx2 skipped) come on stdout too
+            line = proc.stdout.readline()
+            assert line, proc.stderr.read()
+            if " | " in line:
+                seen.append(line)
         assert all(line.startswith("sbx1 | shop-db-1 | tick ") for line in seen), seen
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=20)
@@ -193,13 +199,19 @@ def test_logs_follow_until_ctrl_c(ops_fleet):
     assert proc.returncode == 0, proc.stderr.read()
 
 
+def exec_json(fleet, *command: str):
+    """cli_json puts --json last, which after `--` would be part of the command."""
+    proc = cli("exec", *args(fleet, "--json"), *command)
+    return proc, json.loads(proc.stdout)
+
+
 def test_exec_output_and_exit_codes(ops_fleet):
-    proc, doc = cli_json("exec", *args(ops_fleet), "web", "--", "sh", "-c", "echo hi from $(hostname); ls /data")
+    proc, doc = exec_json(ops_fleet, "web", "--", "sh", "-c", "echo hi from $(hostname); ls /data")
     assert proc.returncode == 0, proc.stderr
     for host in ("sbx1", "sbx2"):
         result = doc["hosts"][host]
         assert result["exit_code"] == 0 and result["output"].startswith("hi from ") and result["container"] == "shop-web-1"
-    proc, doc = cli_json("exec", *args(ops_fleet), "db", "--", "sh", "-c", "echo failing; exit 3")
+    proc, doc = exec_json(ops_fleet, "db", "--", "sh", "-c", "echo failing; exit 3")
     assert proc.returncode == 2
     assert doc["hosts"]["sbx1"]["status"] == "failed" and doc["hosts"]["sbx1"]["exit_code"] == 3
     assert doc["hosts"]["sbx1"]["output"] == "failing\n"

@@ -59,7 +59,7 @@ def _matches(labels: dict, wanted: list[str]) -> bool:
 
 
 class FakeContainer:
-    def __init__(self, attrs: dict, client: "FakeClient") -> None:
+    def __init__(self, attrs: dict, client: FakeClient) -> None:
         self.attrs = attrs
         self.client = client
 
@@ -79,7 +79,7 @@ class FakeContainer:
 
 
 class FakeObject:
-    def __init__(self, kind: str, name: str, labels: dict, client: "FakeClient", fail: bool = False) -> None:
+    def __init__(self, kind: str, name: str, labels: dict, client: FakeClient, fail: bool = False) -> None:
         self.kind, self.name, self.attrs, self.client, self.fail = kind, name, {"Name": name, "Labels": labels}, client, fail
 
     def remove(self, force=False):
@@ -120,7 +120,7 @@ class FakeClient:
         self.containers = Collection(lambda: list(self.containers_), "containers", self)
         self.networks = Collection(lambda: self.networks_, "networks", self)
         self.volumes = Collection(lambda: self.volumes_, "volumes", self)
-        self.images = Collection(lambda: [], "images", self)
+        self.images = Collection(list, "images", self)
         self.api = SimpleNamespace(prune_builds=self._prune_builds)
 
     def _prune_builds(self, **kwargs):
