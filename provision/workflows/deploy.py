@@ -111,10 +111,8 @@ def deploy(playbook_path: str | Path, inventory_path: str | Path, limit: str | N
 # -- per host ----------------------------------------------------------------------------------------
 def host_work(context: DeployContext):
     def work(target: Target, executor: Executor) -> HostResult:
-        from provision.deploy.remote_docker import for_executor
-
         result = HostResult(target.name)
-        client = for_executor(executor)
+        client = engine(executor)
         host = HostDeploy(context, target, executor, client, result)
         if context.check:
             host.run()
@@ -130,6 +128,21 @@ def host_work(context: DeployContext):
         return result
 
     return work
+
+
+def engine(executor: Executor):
+    """The host's Docker engine over its SSH connection, checked to answer (a clear error if not)."""
+    import requests.exceptions
+
+    from provision.workflows.ops import docker_for
+
+    client = docker_for(executor)
+    try:
+        client.ping()
+    except requests.exceptions.ConnectionError as exc:
+        raise HostError("the Docker engine does not answer over SSH (installed and running? see "
+                        f"`provision docker install`): {str(exc).splitlines()[0][:200]}") from None
+    return client
 
 
 class HostDeploy:
@@ -344,6 +357,9 @@ class HostDeploy:
         label = f"image {source.name}"
         current = image_sources.local_image_id(self.client, source.name)
         if source.how == image_sources.SHIP:
+            if not hasattr(self.executor, "connect"):  # connection=local: the same engine built it
+                self.step(label, "ok", "present (this machine's engine)")
+                return source.local_id
             if self.c.check:
                 if current and current == source.local_id:
                     self.step(label, "ok", "present on the host")
@@ -518,10 +534,8 @@ def rollback_work(service_ref: str, health_timeout: float = 60.0):
     stack, _, service = service_ref.rpartition("/")
 
     def work(target: Target, executor: Executor) -> HostResult:
-        from provision.deploy.remote_docker import for_executor
-
         result = HostResult(target.name)
-        client = for_executor(executor)
+        client = engine(executor)
         filters = {"label": [f"{LABEL_SERVICE}={service}"] + ([f"{LABEL_STACK}={stack}"] if stack else [])}
         serving = [c for c in client.containers.list(all=True, filters=filters)
                    if not c.name.endswith((rollout.PREVIOUS, rollout.NEXT))]
