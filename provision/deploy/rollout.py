@@ -78,20 +78,30 @@ def apply(client, current, desired: Desired) -> Outcome:
 
 def roll_out(client, current, desired: Desired, action: str = "replace", reason: str = "") -> Outcome:
     """Create desired as NAME.next, gate on health, then swap names; roll back on failure."""
+    import docker.errors
+
     _remove_if_exists(client, desired.name + NEXT)
-    new = _create(client, desired, desired.name + NEXT)
+    where = "the old container keeps serving" if current is not None else "nothing was running before"
+    try:
+        new = _create(client, desired, desired.name + NEXT)
+    except docker.errors.APIError as exc:
+        _remove_if_exists(client, desired.name + NEXT)
+        return Outcome("rolled back", f"cannot create the new container: {api_message(exc)}; {where}",
+                       current.id if current is not None else None, failed=True)
     stop_first = current is not None and desired.order == "stop-first"
     if stop_first:
         current.stop()
     try:
-        new.start()
+        try:
+            new.start()
+        except docker.errors.APIError as exc:
+            raise RolloutFailed(f"cannot start: {api_message(exc)}") from None
         wait_ready(client, new.id, desired.health_timeout)
     except RolloutFailed as exc:
         logs = last_logs(new)
         new.remove(force=True)
         if stop_first:
             current.start()
-        where = "the old container keeps serving" if current is not None else "nothing was running before"
         return Outcome("rolled back", f"new container failed: {exc.message}; {where}{logs}",
                        current.id if current is not None else None, failed=True)
     if current is not None:
@@ -163,6 +173,12 @@ def wait_ready(client, container_id: str, timeout: float, *, settle: float = 2.0
             what = f"health is {health!r}" if health else f"state is {state.get('Status')!r}"
             raise RolloutFailed(f"not ready after {timeout:g}s ({what})")
         time.sleep(poll)
+
+
+def api_message(exc) -> str:
+    """The engine's own explanation of an API error, on one line."""
+    text = str(getattr(exc, "explanation", None) or exc)
+    return " ".join(text.split())[:400]
 
 
 def last_logs(container, lines: int = LOG_LINES) -> str:

@@ -177,10 +177,15 @@ class HostDeploy:
             self.step(name, "changed", message, started)
 
     def run(self) -> None:
+        import docker.errors
+
         for work in (self.networks, self.volumes, self.bind_folders, self.images, self.services_rollout, self.orphans):
             if self.failed:
                 break
-            work()
+            try:
+                work()
+            except docker.errors.APIError as exc:  # the engine refused: this host's step fails, others go on
+                self.step(work.__name__.replace("_", " ").strip(), "failed", f"docker: {rollout.api_message(exc)}")
         self.result.extra["services"] = {name: {"actions": self.actions.get(name, []),
                                                 "containers": self.containers.get(name, [])}
                                          for name in self.services}

@@ -132,3 +132,82 @@ def test_docker_client_uses_one_ssh_pool_for_every_url():
     first = adapter.get_connection("http+docker://ssh/v1.41/containers/json")
     second = adapter.get_connection("http+docker://ssh/v1.41/images/abc/json")
     assert first is second and opened == [1]
+
+
+class _Container:
+    def __init__(self, client, cid, name, start_error=None):
+        self.client, self.id, self.name, self.start_error = client, cid, name, start_error
+        self.labels, self.status, self.events = {}, "running", []
+
+    def start(self):
+        self.events.append("start")
+        if self.start_error:
+            raise self.start_error
+
+    def stop(self):
+        self.events.append("stop")
+
+    def remove(self, force=False):
+        self.client.removed.append(self.name)
+        self.client.by_name.pop(self.name, None)
+
+    def rename(self, name):
+        self.client.by_name.pop(self.name, None)
+        self.name = name
+        self.client.by_name[name] = self
+
+    def logs(self, tail=None):
+        return b"boom: cannot bind\n"
+
+
+class _Client:
+    """Just enough of docker.DockerClient for a rollout."""
+
+    def __init__(self, start_error=None):
+        import docker.errors
+
+        self.by_name, self.removed, self.start_error, self._errors = {}, [], start_error, docker.errors
+        outer = self
+
+        class Containers:
+            def get(self, key):
+                for c in outer.by_name.values():
+                    if key in (c.name, c.id):
+                        return c
+                raise outer._errors.NotFound("no such container")
+
+        class API:
+            def create_container(self, name, **kwargs):
+                outer.by_name[name] = _Container(outer, "new-id", name, outer.start_error)
+                return {"Id": "new-id"}
+
+        self.containers, self.api = Containers(), API()
+
+
+def test_roll_out_start_refused_by_the_engine_keeps_the_old_container_serving():
+    import docker.errors
+
+    client = _Client(start_error=docker.errors.APIError("500", explanation="error setting rlimits"))
+    old = _Container(client, "old-id", "ml-app-1")
+    client.by_name["ml-app-1"] = old
+    outcome = rollout.roll_out(client, old, rollout.Desired("ml-app-1", "app", 1, "h2", lambda n: {"name": n},
+                                                            order="stop-first"))
+    assert outcome.failed and outcome.action == "rolled back"
+    assert "cannot start: error setting rlimits" in outcome.message and "the old container keeps serving" in outcome.message
+    assert old.events == ["stop", "start"]  # stop-first: restarted at once
+    assert client.removed == ["ml-app-1.next"] and client.by_name == {"ml-app-1": old}
+
+
+def test_roll_out_success_keeps_the_old_one_as_previous():
+    client = _Client()
+    old = _Container(client, "old-id", "ml-app-1")
+    client.by_name["ml-app-1"] = old
+    original = rollout.wait_ready
+    rollout.wait_ready = lambda *a, **k: None
+    try:
+        outcome = rollout.roll_out(client, old, rollout.Desired("ml-app-1", "app", 1, "h2", lambda n: {"name": n}))
+    finally:
+        rollout.wait_ready = original
+    assert not outcome.failed and outcome.container_id == "new-id"
+    assert set(client.by_name) == {"ml-app-1", "ml-app-1.previous"}
+    assert client.by_name["ml-app-1"].id == "new-id" and old.events == ["stop"]  # start-first: stopped after
