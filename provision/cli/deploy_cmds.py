@@ -53,9 +53,12 @@ def deploy_command(
 
     o = opt.HostOptions.collect(locals())
     if swarm:
-        from provision.workflows.swarm_deploy import deploy_swarm
+        from provision.workflows import swarm_deploy
 
-        report, console = deploy_swarm(playbook, o, _options), console_for(o.json)
+        loaded = swarm_deploy.load(playbook, o.inventory, o.limit, environ=workflow.os.environ)
+        console = console_for(o.json)
+        with LiveProgress(console, "deploy", len(loaded.hosts)) as progress:
+            report = swarm_deploy.deploy_swarm(loaded, _options(o, loaded.hosts, progress), log=_stderr_log)
         _finish(report, console, o, _render_deploy)
         return
     _, targets, _ = workflow.load(playbook, o.inventory, o.limit, environ=workflow.os.environ)

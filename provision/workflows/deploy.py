@@ -28,7 +28,7 @@ from typing import Callable, Mapping
 from provision.commands import deploy_host
 from provision.deploy import images as image_sources
 from provision.deploy import rollout
-from provision.deploy.container_spec import (LABEL_HASH, LABEL_REPLICA, LABEL_SERVICE, LABEL_STACK,
+from provision.deploy.container_spec import (LABEL_REPLICA, LABEL_SERVICE, LABEL_STACK,
                                              container_specs, create_kwargs, extra_networks, spec_hash)
 from provision.errors import HostError, InputError
 from provision.executor.base import Executor
@@ -121,13 +121,53 @@ def host_work(context: DeployContext):
         try:
             host.run()
         finally:
-            try:
-                host.audit()
-            finally:
-                host.unlock()
+            host.audit_and_unlock()
         return result
 
     return work
+
+
+class HostLock:
+    """The host's deploy lock (refused, naming holder and since when, if held) and, on release, one
+    audit-log line. Released on every exit path by the `finally` of whoever took it."""
+
+    def __init__(self, executor: Executor, stack: str, result: HostResult, *, action: str = "deploy",
+                 run_id: str | None = None) -> None:
+        self.executor, self.stack, self.result, self.action = executor, stack, result, action
+        self.token = run_id or uuid.uuid4().hex[:12]
+        self.by = f"{getpass.getuser()}@{socket.gethostname()}"
+        self.taken = False
+
+    def take(self) -> None:
+        holder = {"token": self.token, "by": self.by, "pid": os.getpid(), "stack": self.stack,
+                  "action": self.action, "since": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+        outcome = self.executor.run(deploy_host.acquire_lock(holder), become=True)
+        if outcome.exit_code == deploy_host.LOCK_HELD_RC:
+            try:
+                held = json.loads(outcome.stdout.strip().splitlines()[-1])
+            except (ValueError, IndexError):
+                held = {}
+            raise HostError(f"another deploy holds the lock {deploy_host.LOCK_DIR}: {held.get('by', '?')} "
+                            f"({held.get('action', 'deploy')} of stack {held.get('stack', '?')}, pid "
+                            f"{held.get('pid', '?')}) since {held.get('since', '?')}; if no deploy is running, "
+                            "remove that folder")
+        if not outcome.ok:
+            raise HostError(f"cannot take the deploy lock: {outcome.error_line()}")
+        self.taken = True
+        self.result.steps.append(StepResult("lock", "ok", f"deploy lock taken ({deploy_host.LOCK_DIR})"))
+
+    def release(self, playbook: str, changes: Mapping[str, object]) -> None:
+        if not self.taken:
+            return
+        failed = any(step.status == "failed" for step in self.result.steps)
+        entry = {"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "action": self.action, "stack": self.stack,
+                 "playbook": playbook, "by": self.by, "run": self.token, "result": "failed" if failed else "ok",
+                 "services": dict(changes)}
+        try:
+            self.executor.run(deploy_host.append_audit(entry), become=True)
+        finally:
+            self.executor.run(deploy_host.release_lock(self.token), become=True)
+            self.taken = False
 
 
 def engine(executor: Executor):
@@ -194,34 +234,12 @@ class HostDeploy:
 
     # lock and audit ----------------------------------------------------------------------------------
     def lock(self) -> None:
-        self.holder = {"token": self.c.run_id, "by": f"{getpass.getuser()}@{socket.gethostname()}",
-                       "pid": os.getpid(), "stack": self.p.stack,
-                       "since": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-        outcome = self.executor.run(deploy_host.acquire_lock(self.holder), become=True)
-        if outcome.exit_code == deploy_host.LOCK_HELD_RC:
-            try:
-                held = json.loads(outcome.stdout.strip().splitlines()[-1])
-            except (ValueError, IndexError):
-                held = {}
-            self.locked = False
-            raise HostError(f"another deploy holds the lock {deploy_host.LOCK_DIR}: {held.get('by', '?')} "
-                            f"(stack {held.get('stack', '?')}, pid {held.get('pid', '?')}) since "
-                            f"{held.get('since', '?')}; if no deploy is running, remove that folder")
-        if not outcome.ok:
-            raise HostError(f"cannot take the deploy lock: {outcome.error_line()}")
-        self.locked = True
-        self.step("lock", "ok", f"deploy lock taken ({deploy_host.LOCK_DIR})")
+        self.host_lock = HostLock(self.executor, self.p.stack, self.result, run_id=self.c.run_id)
+        self.host_lock.take()
 
-    def unlock(self) -> None:
-        if getattr(self, "locked", False):
-            self.executor.run(deploy_host.release_lock(self.c.run_id), become=True)
-
-    def audit(self) -> None:
-        entry = {"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "action": "deploy", "stack": self.p.stack,
-                 "playbook": str(self.p.path), "by": f"{getpass.getuser()}@{socket.gethostname()}",
-                 "run": self.c.run_id, "result": "failed" if self.failed else "ok",
-                 "services": {name: acts for name, acts in self.actions.items()}}
-        self.executor.run(deploy_host.append_audit(entry), become=True)
+    def audit_and_unlock(self) -> None:
+        if getattr(self, "host_lock", None) is not None:
+            self.host_lock.release(str(self.p.path), self.actions)
 
     # networks, volumes, bind folders ---------------------------------------------------------------
     def needed_networks(self) -> list[tuple[str, object]]:
@@ -552,28 +570,20 @@ def rollback_work(service_ref: str, health_timeout: float = 60.0):
             result.steps.append(StepResult("rollback", "failed", f"service {service!r} exists in stacks "
                                            f"{', '.join(stacks)}: name one as STACK/SERVICE"))
             return result
-        token = uuid.uuid4().hex[:12]
-        holder = {"token": token, "by": f"{getpass.getuser()}@{socket.gethostname()}", "pid": os.getpid(),
-                  "stack": stacks[0], "since": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-        taken = executor.run(deploy_host.acquire_lock(holder), become=True)
-        if not taken.ok:
-            raise HostError(f"the deploy lock is held: {taken.stdout.strip() or taken.error_line()}")
-        outcomes = []
+        lock = HostLock(executor, stacks[0], result, action=f"rollback {service}")
+        lock.take()
+        outcomes: dict[str, list[str]] = {}
         try:
             for container in sorted(serving, key=lambda c: c.name):
                 order = "stop-first" if _publishes_host_ports(container) else "start-first"
                 started = time.monotonic()
                 outcome = rollout.rollback(client, container, container.name, health_timeout, order)
-                outcomes.append(outcome.action if not outcome.failed else "failed")
+                outcomes.setdefault(service, []).append("failed" if outcome.failed else outcome.action)
                 status = "failed" if outcome.failed else "changed"
                 result.steps.append(StepResult(f"rollback {container.name}", status, outcome.message,  # type: ignore[arg-type]
                                                time.monotonic() - started))
         finally:
-            executor.run(deploy_host.append_audit({
-                "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "action": "rollback", "stack": stacks[0],
-                "service": service, "by": holder["by"], "result": "failed" if "failed" in outcomes else "ok"}),
-                become=True)
-            executor.run(deploy_host.release_lock(token), become=True)
+            lock.release("", outcomes)
         return result
 
     return work
