@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Everything provision's demo and tests need on a fresh Debian/Ubuntu machine, installed and started:
 #   docker.io (a local Docker engine for the sandbox fleet), debootstrap (builds the host image),
-#   a Python venv in .venv with provision and its test extra. Idempotent; run as root (or with sudo).
+#   vagrant (the Vagrantfile's machines), a Python venv in .venv with provision and its test extra.
+#   Idempotent; run as root (or with sudo).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,6 +21,9 @@ command -v gpg >/dev/null 2>&1 || need_pkgs+=(gnupg)
 command -v gcc >/dev/null 2>&1 || need_pkgs+=(gcc)
 [ -x /usr/bin/docker-registry ] || need_pkgs+=(docker-registry)
 dpkg -s busybox-static >/dev/null 2>&1 || need_pkgs+=(busybox-static)  # the SIMULATED cuda image's shell
+# Vagrant for the Vagrantfile's practice machines (docker provider); --no-install-recommends below keeps
+# it to a few packages (with recommends it pulls in ~420).
+[ -x /usr/bin/vagrant ] || need_pkgs+=(vagrant)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   echo "install-deps: apt-get install ${need_pkgs[*]}"
   $SUDO apt-get update -qq
