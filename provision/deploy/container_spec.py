@@ -73,8 +73,14 @@ def container_name(stack: str, service: str, replica: int) -> str:
 
 def container_specs(playbook: Playbook, service_name: str, image_id: str) -> list[ContainerSpec]:
     """One spec per replica (1..replicas) of ``service_name``, all running ``image_id``."""
+    base = service_spec(playbook, service_name, image_id)
+    return [replace(base, replica=index) for index in range(1, playbook.services[service_name].replicas + 1)]
+
+
+def service_spec(playbook: Playbook, service_name: str, image_id: str) -> ContainerSpec:
+    """The settings every container of ``service_name`` shares (replica 1), running ``image_id``."""
     service = playbook.services[service_name]
-    base = ContainerSpec(
+    return ContainerSpec(
         stack=playbook.stack, service=service_name, replica=1, image=service.image or "", image_id=image_id,
         command=_tuple(service.command), entrypoint=_tuple(service.entrypoint),
         environment=service.environment_dict(playbook), secret_names=tuple(service.secrets),
@@ -85,7 +91,6 @@ def container_specs(playbook: Playbook, service_name: str, image_id: str) -> lis
         ulimits=dict(service.ulimits), cpus=service.cpus, mem_limit=service.mem_limit,
         stop_grace_period=service.stop_grace_period,
     )
-    return [replace(base, replica=index) for index in range(1, service.replicas + 1)]
 
 
 def _tuple(items: list[str] | None) -> tuple[str, ...] | None:

@@ -11,6 +11,7 @@ host's audit log. `--check` computes the same plan and changes nothing.
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import hashlib
 import io
@@ -94,18 +95,24 @@ def deploy(playbook_path: str | Path, inventory_path: str | Path, limit: str | N
     sources = image_sources.sources(playbook, check=options.check)
     context = DeployContext(playbook, services_by_host, sources, read_secrets(playbook, environ), environ,
                             options.check, log=log)
-    shipped = sorted({s.name for s in sources.values() if s.how == image_sources.SHIP})
-    if shipped and not options.check:
-        from provision.deploy import shipping
-        from provision.deploy.local_registry import LocalRegistry
+    with staged_images(sources, options.check) as (context.registry_port, context.staged):
+        return fan_out("deploy", targets, host_work(context), options)
 
-        with LocalRegistry() as registry:
-            context.registry_port = registry.port
-            local = image_sources.local_client()
-            for name in shipped:
-                context.staged[name] = shipping.stage(local, registry.port, name)
-            return fan_out("deploy", targets, host_work(context), options)
-    return fan_out("deploy", targets, host_work(context), options)
+
+@contextlib.contextmanager
+def staged_images(sources: Mapping[str, image_sources.ImageSource], check: bool):
+    """The local registry, running, with every image to ship pushed to it: yields (port, {name: staged}).
+    Nothing starts under --check or when no image is shipped (yields (None, {}))."""
+    shipped = sorted({s.name for s in sources.values() if s.how == image_sources.SHIP})
+    if check or not shipped:
+        yield None, {}
+        return
+    from provision.deploy import shipping
+    from provision.deploy.local_registry import LocalRegistry
+
+    with LocalRegistry() as registry:
+        local = image_sources.local_client()
+        yield registry.port, {name: shipping.stage(local, registry.port, name) for name in shipped}
 
 
 # -- per host ----------------------------------------------------------------------------------------

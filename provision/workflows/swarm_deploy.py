@@ -60,21 +60,9 @@ def service_name(stack: str, service: str) -> str:
 
 def base_spec(playbook, name: str, image_ref: str) -> ContainerSpec:
     """The service's container settings (as for a single host), replica 1, running `image_ref`."""
-    service = playbook.services[name]
-    return ContainerSpec(
-        stack=playbook.stack, service=name, replica=1, image=service.image or "", image_id=image_ref,
-        command=_tuple(service.command), entrypoint=_tuple(service.entrypoint),
-        environment=service.environment_dict(playbook), secret_names=tuple(service.secrets),
-        user=service.user, working_dir=service.working_dir, labels=dict(service.labels),
-        ports=tuple(service.port_list()), mounts=tuple(service.mounts(playbook)),
-        networks=tuple(service.networks_list(playbook)), restart=service.restart,
-        healthcheck=service.healthcheck, gpus=service.gpu_request(), shm_size=service.shm_size,
-        ulimits=dict(service.ulimits), cpus=service.cpus, mem_limit=service.mem_limit,
-        stop_grace_period=service.stop_grace_period)
+    from provision.deploy.container_spec import service_spec
 
-
-def _tuple(items):
-    return None if items is None else tuple(items)
+    return service_spec(playbook, name, image_ref)
 
 
 def swarm_settings(service) -> dict[str, Any]:
@@ -247,18 +235,9 @@ class _Run:
 def deploy_swarm(loaded: Loaded, options: RunOptions, *, log: Callable[[str], None] = lambda line: None) -> Report:
     sources = image_sources.sources(loaded.playbook, check=options.check)
     run = _Run(loaded, options.check, sources, log=log)
-    shipped = sorted({s.name for s in sources.values() if s.how == image_sources.SHIP})
-    if shipped and not options.check:
-        from provision.deploy import shipping
-        from provision.deploy.local_registry import LocalRegistry
+    from provision.workflows.deploy import staged_images
 
-        with LocalRegistry() as registry:
-            run.registry_port = registry.port
-            local = image_sources.local_client()
-            for name in shipped:
-                run.staged[name] = shipping.stage(local, registry.port, name)
-            report = fan_out("deploy", loaded.hosts, _image_work(run), options)
-    else:
+    with staged_images(sources, options.check) as (run.registry_port, run.staged):
         report = fan_out("deploy", loaded.hosts, _image_work(run), options)
     manager = loaded.manager.name
     first = report.hosts[manager]
