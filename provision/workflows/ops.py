@@ -155,7 +155,10 @@ def down_work(stack: str | None, volumes: bool, check: bool = False) -> HostWork
             return HostResult(target.name, steps=[StepResult("down", "changed" if removed else "ok", message,
                                                              time.monotonic() - start)],
                               extra={"removed": removed})
-        return _with_docker("down", target, executor, run)
+        if check:
+            return _with_docker("down", target, executor, run)
+        return _locked(executor, target, f"down{' --volumes' if volumes else ''}", stack,
+                       lambda: _with_docker("down", target, executor, run))
 
     return work
 
@@ -172,9 +175,26 @@ def prune_work(all_: bool) -> HostWork:
             step = StepResult("prune", "changed" if count or total else "ok",
                               f"reclaimed {ops.human_size(total)} ({count} object(s))", time.monotonic() - start)
             return HostResult(target.name, steps=[step], extra=result)
-        return _with_docker("prune", target, executor, run)
+        return _locked(executor, target, f"prune{' --all' if all_ else ''}", None,
+                       lambda: _with_docker("prune", target, executor, run))
 
     return work
+
+
+def _locked(executor: Executor, target: Target, action: str, stack: str | None, fn) -> HostResult:
+    """Run fn() under the host's deploy lock (a running deploy refuses it), with an audit-log line."""
+    from provision.workflows.deploy import HostLock
+
+    record = HostResult(target.name)
+    lock = HostLock(executor, stack or "*", record, action=action)
+    lock.take()
+    result = None
+    try:
+        result = fn()
+        return result
+    finally:
+        record.steps = list(result.steps) if result is not None else [StepResult(action, "failed", "error")]
+        lock.release("", {})
 
 
 def df_work(target: Target, executor: Executor) -> HostResult:

@@ -352,5 +352,24 @@ def test_status_and_down_work(fake_docker):
     assert status.steps[0].message == "4/4 container(s) running"
     check = down_work("ml", False, check=True)(TARGET, None)
     assert check.extra["removed"] == [] and len(check.extra["would_remove"]) == 4 and fake_docker.removed == []
-    down = down_work("ml", False)(TARGET, None)
+    from provision.executor.fake import RecordingExecutor
+
+    executor = RecordingExecutor("sbx1")
+    down = down_work("ml", False)(TARGET, executor)
     assert down.status == "changed" and len(down.extra["removed"]) == 4
+    # under the host's deploy lock, with an audit line, the lock released
+    assert "mkdir /var/lib/provision/deploy.lock" in executor.commands[0][0]
+    assert '"action": "down"' in executor.commands[1][0] and "audit.log" in executor.commands[1][0]
+    assert executor.commands[2][0].startswith("if grep -qF ")
+
+
+def test_down_is_refused_while_a_deploy_holds_the_lock(fake_docker):
+    from provision.errors import HostError
+    from provision.executor.fake import RecordingExecutor
+    from provision.workflows.ops import down_work
+
+    executor = RecordingExecutor("sbx1")
+    executor.respond("deploy.lock", stdout='{"by": "ana@laptop", "since": "2026-11-22T10:00:00+0000"}', exit_code=17)
+    with pytest.raises(HostError, match="ana@laptop"):
+        down_work("ml", False)(TARGET, executor)
+    assert fake_docker.removed == []
