@@ -254,3 +254,75 @@ def test_pulled_image_with_registry_login_and_a_build_on_the_host(deploy_fleet, 
     assert "built-on-the-host" in http(deploy_fleet, "sbx1", 8090, "/built")
     proc, doc = run(deploy_fleet, "deploy", playbook=playbook, env={"REGISTRY_PASSWORD": password})
     assert proc.returncode == 0 and doc["hosts"]["sbx1"]["changed"] == 0, doc["hosts"]["sbx1"]["steps"]
+
+
+@pytest.fixture
+def auth_registry(deploy_fleet, tmp_path):
+    """A REAL registry that demands a login: Debian's docker-registry with htpasswd (bcrypt) auth on this
+    machine's 127.0.0.1, holding one image, reached from sbx1's engine at ITS 127.0.0.1:<port> through an
+    SSH reverse tunnel (engines allow plain HTTP to loopback registries). Yields (address, user, password)."""
+    import socket
+    import time
+
+    import bcrypt
+
+    from provision.deploy.shipping import ReverseTunnel
+    from provision.executor.known_hosts import KnownHosts
+    from provision.sandbox.base_image import ensure_busybox_image
+    from provision.sandbox.engine import local_docker
+    from provision.workflows.fanout import RunOptions, make_executor
+    from provision.workflows.targets import load_targets
+
+    user, password = "deployer", "registry-auth-PASSWORD-1b9c"
+    (tmp_path / "htpasswd").write_bytes(user.encode() + b":" + bcrypt.hashpw(password.encode(), bcrypt.gensalt()) + b"\n")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    (tmp_path / "config.yml").write_text(
+        f"version: 0.1\nstorage: {{filesystem: {{rootdirectory: {tmp_path / 'data'}}}}}\n"
+        f"http: {{addr: '127.0.0.1:{port}'}}\nauth: {{htpasswd: {{realm: provision-test, path: {tmp_path / 'htpasswd'}}}}}\n")
+    server = subprocess.Popen(["/usr/bin/docker-registry", "serve", str(tmp_path / "config.yml")],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    executor = None
+    try:
+        for _ in range(100):
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.1)
+        local = local_docker()
+        image = ensure_busybox_image(local, log=lambda m: None)
+        image.tag(f"127.0.0.1:{port}/auth/worker", "1")
+        local.images.push(f"127.0.0.1:{port}/auth/worker", "1", auth_config={"username": user, "password": password})
+        local.images.remove(f"127.0.0.1:{port}/auth/worker:1")
+        target = next(t for t in load_targets(deploy_fleet.inventory) if t.name == "sbx1")
+        executor = make_executor(target, RunOptions(known_hosts=KnownHosts(deploy_fleet.home / "known_hosts")))
+        with ReverseTunnel(executor.connect().client.get_transport(), port) as tunnel:
+            yield f"127.0.0.1:{tunnel.remote_port}", user, password
+    finally:
+        if executor is not None:
+            executor.close()
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def test_pull_needs_the_registry_login_and_never_prints_the_password(deploy_fleet, tmp_path, auth_registry):
+    address, user, password = auth_registry
+    playbook = tmp_path / "private.yml"
+    playbook.write_text(yaml.safe_dump({
+        "stack": "private", "hosts": "sbx1",
+        "registry": {"server": address, "username": user, "password_env": "PRIVATE_REGISTRY_PASSWORD"},
+        "services": {"worker": {"image": f"{address}/auth/worker:1", "command": ["sleep", "2147483647"],
+                                "stop_grace_period": "1s"}}}, sort_keys=False))
+    proc, doc = run(deploy_fleet, "deploy", playbook=playbook, env={"PRIVATE_REGISTRY_PASSWORD": "wrong-password-x"})
+    assert proc.returncode == 2
+    failed = [s for s in doc["hosts"]["sbx1"]["steps"] if s["status"] == "failed"][0]
+    assert failed["name"] == f"image {address}/auth/worker:1" and "pull failed" in failed["message"]
+    assert "wrong-password-x" not in proc.stdout + proc.stderr
+    proc, doc = run(deploy_fleet, "deploy", playbook=playbook, env={"PRIVATE_REGISTRY_PASSWORD": password})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    steps = {s["name"]: s for s in doc["hosts"]["sbx1"]["steps"]}
+    assert steps[f"image {address}/auth/worker:1"]["message"] == "pulled"
+    assert password not in proc.stdout + proc.stderr
+    host_config = host_exec(deploy_fleet, "sbx1", "sh", "-c", "cat /root/.docker/config.json 2>/dev/null || true")
+    assert password not in host_config and user not in host_config  # passed per request, never stored

@@ -4,6 +4,8 @@ Docker is installed first with `provision docker install`. The tests run in file
 
 from __future__ import annotations
 
+import subprocess
+
 from pathlib import Path
 
 import pytest
@@ -47,7 +49,9 @@ def test_check_on_fresh_hosts_is_a_no_op(swarm_fleet):
     assert proc.returncode == 0, proc.stderr
     leader, worker = doc["hosts"]["sbx1"], doc["hosts"]["sbx2"]
     assert [p["step"] for p in leader["plan"]] == ["swarm"]
-    assert leader["plan"][0]["commands"][0].startswith("docker swarm init --advertise-addr 172.")
+    address = subprocess.run(["docker", "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}",
+                              fleet.container("sbx1")], capture_output=True, text=True).stdout.strip()
+    assert leader["plan"][0]["commands"][0] == f"docker swarm init --advertise-addr {address}"
     assert [p["step"] for p in worker["plan"]] == ["swarm", "gpu label"]
     assert "--token '<worker-join-token>'" in worker["plan"][0]["commands"][0]
     assert "GPU(s) found" in worker["plan"][1]["reason"]
