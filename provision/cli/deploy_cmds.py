@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -61,10 +62,11 @@ def deploy_command(
             report = swarm_deploy.deploy_swarm(loaded, _options(o, loaded.hosts, progress), log=_stderr_log)
         _finish(report, console, o, _render_deploy)
         return
-    _, targets, _ = workflow.load(playbook, o.inventory, o.limit, environ=workflow.os.environ)
+    loaded = workflow.load(playbook, o.inventory, o.limit, environ=os.environ)  # bad input: exit 4 here
+    targets = loaded[1]
     console = console_for(o.json)
     with LiveProgress(console, "deploy", len(targets)) as progress:
-        report = workflow.deploy(playbook, o.inventory, o.limit, _options(o, targets, progress), log=_stderr_log)
+        report = workflow.run(loaded, _options(o, targets, progress), environ=os.environ, log=_stderr_log)
     _finish(report, console, o, _render_deploy)
 
 

@@ -91,7 +91,13 @@ def read_secrets(playbook, environ: Mapping[str, str]) -> dict[str, str]:
 def deploy(playbook_path: str | Path, inventory_path: str | Path, limit: str | None, options: RunOptions, *,
            environ: Mapping[str, str] | None = None, log: Callable[[str], None] = lambda line: None) -> Report:
     environ = os.environ if environ is None else environ
-    playbook, targets, services_by_host = load(playbook_path, inventory_path, limit, environ=environ)
+    return run(load(playbook_path, inventory_path, limit, environ=environ), options, environ=environ, log=log)
+
+
+def run(loaded, options: RunOptions, *, environ: Mapping[str, str],
+        log: Callable[[str], None] = lambda line: None) -> Report:
+    """Deploy what `load` returned: build local images, stage them, then every host in parallel."""
+    playbook, targets, services_by_host = loaded
     sources = image_sources.sources(playbook, check=options.check)
     context = DeployContext(playbook, services_by_host, sources, read_secrets(playbook, environ), environ,
                             options.check, log=log)
@@ -347,21 +353,21 @@ class HostDeploy:
             return
         archive, digest = folder_archive(local)
         marker = sync_marker(self.p.remote_dir, mount.source)
-        if self.c.check:
-            synced = self.executor.run(f"cat {shlex.quote(marker)} 2>/dev/null || true", become=True).stdout.strip()
-            if synced == digest:
-                self.step(label, "ok", f"in sync with {local}")
-            else:
-                self.change(label, f"sync from {local} (content changed)")
-            return
-        remote_tmp = f"/tmp/provision-sync-{self.c.run_id}-{digest[:8]}.tar"
-        connection = self.executor.connect()
-        connection.put(io.BytesIO(archive), remote_tmp)
-        outcome = self.executor.run(deploy_host.sync_folder(mount.source, remote_tmp, digest, marker), become=True)
-        if outcome.ok and "unchanged" in outcome.stdout:
+        synced = self.executor.run(f"cat {shlex.quote(marker)} 2>/dev/null || true", become=True).stdout.strip()
+        if synced == digest:  # nothing to send
             self.step(label, "ok", f"in sync with {local}", started)
-        else:
-            self._expect(outcome, label, f"synced from {local}", started, changed=True)
+            return
+        if self.c.check:
+            self.change(label, f"sync from {local} (content changed)")
+            return
+        made = self.executor.run("mktemp /tmp/provision-sync.XXXXXXXXXX")  # as the login user, who uploads
+        if not made.ok:
+            self.step(label, "failed", f"mktemp: {made.error_line()}")
+            return
+        remote_tmp = made.stdout.strip()
+        self.executor.connect().put(io.BytesIO(archive), remote_tmp)
+        outcome = self.executor.run(deploy_host.sync_folder(mount.source, remote_tmp, digest, marker), become=True)
+        self._expect(outcome, label, f"synced from {local}", started, changed=True)
 
     def _expect(self, outcome, label: str, message: str, started: float, changed: bool = False) -> None:
         if outcome.ok:
@@ -410,7 +416,10 @@ class HostDeploy:
             return shipped.image_id
         if source.how == image_sources.PULL:
             if self.c.check:
-                self.change(label, f"pull ({source.note})")
+                if current:
+                    self.step(label, "ok", "on the host (a deploy pulls again, in case the tag moved)")
+                else:
+                    self.change(label, f"pull ({source.note})")
                 return current
             return self._pull(label, source.name, started)
         # built on the host
