@@ -72,6 +72,8 @@ def _start_fleet(tmp_path_factory, name: str, hosts: int, gpu_hosts: int = 0):
         if os.environ.get("CI"):
             pytest.fail(f"CI must run the e2e tests, but: {problem}")
         pytest.skip(problem)
+    # PROVISION_E2E_PREFIX keeps concurrent runs (two checkouts on one machine) in separate fleets
+    name = os.environ.get("PROVISION_E2E_PREFIX", "") + name
     home = tmp_path_factory.mktemp(f"provision-home-{name}")
     # one offline-upstreams build (the signed docker repo) shared by every fleet of the session
     env = {"PROVISION_HOME": str(home), "PROVISION_CACHE": str(tmp_path_factory.getbasetemp() / "provision-cache")}
