@@ -56,3 +56,25 @@ def validate_snippet(path: str) -> str:
         f"if dockerd --help 2>/dev/null | grep -q -- '--validate'; then dockerd --validate --config-file {q}; "
         f"elif command -v python3 >/dev/null; then python3 -m json.tool {q} >/dev/null; else true; fi"
     )
+
+
+def backup_path(stamp: str) -> str:
+    return f"{PATH}.provision-bak-{stamp}"
+
+
+def restart_or_restore(backup: str | None) -> str:
+    """Restart docker to apply a new daemon.json; when dockerd does not come up with it, put the previous
+    daemon.json back (from `backup`, or remove the file when there was none), start docker again, and fail
+    quoting dockerd's own error from the journal."""
+    q = shlex.quote(PATH)
+    restore = f"mv -f {shlex.quote(backup)} {q}" if backup else f"rm -f {q}"
+    return (
+        "if ! systemctl restart docker.service; then "
+        "err=$(journalctl -u docker.service -n 60 --no-pager -o cat 2>/dev/null "
+        "| grep -iE 'failed to start daemon|unable to|error' | tail -n 2 | tr '\\n' ' '); "
+        f"{restore}; systemctl reset-failed docker.service 2>/dev/null; "
+        "if systemctl restart docker.service; then again='docker started again with the previous daemon.json'; "
+        "else again='docker did not start again either: see journalctl -u docker.service'; fi; "
+        "echo \"E: dockerd did not start with the new daemon.json: ${err:-see journalctl -u docker.service}; "
+        "$again\" >&2; exit 1; fi"
+    )

@@ -81,3 +81,11 @@ def key_digest_snippet(url: str, env: str) -> str:
 
 def remove_stale_files(paths: list[str]) -> str:
     return shlex.join(["rm", "-f", "--", *paths])
+
+
+def index_versions(url: str, suite: str, arch: str, env: str, package: str = "docker-ce") -> str:
+    """The versions of PACKAGE in the repository's Packages index (one per line), read with curl before
+    the repository is configured: planning only (apt still verifies what it installs)."""
+    index = f"{url.rstrip('/')}/dists/{suite}/stable/binary-{arch}/Packages"
+    awk = f'/^Package: /{{p=$2}} /^Version: /{{if (p=="{package}") print $2}}'
+    return f"{env} curl -fsSL --max-time 60 {shlex.quote(index)} | awk {shlex.quote(awk)}"

@@ -6,6 +6,7 @@ import getpass
 import shlex
 from dataclasses import dataclass
 
+from provision.config.timeouts import Timeouts, timeouts
 from provision.errors import InventoryError
 
 # Ansible's names, first wins; the ansible_ssh_* forms are Ansible's older aliases.
@@ -48,6 +49,7 @@ class ConnectionSettings:
     jumps: tuple[Jump, ...] = ()
     proxy_command: str | None = None
     timeout: float = 10.0
+    timeouts: Timeouts = Timeouts()  # per-command timeout and keepalive (config/timeouts.py)
 
     @property
     def needs_sudo(self) -> bool:
@@ -190,4 +192,5 @@ def connection_settings(name: str, hostvars: dict) -> ConnectionSettings:
         jumps=jumps,
         proxy_command=proxy_command,
         timeout=timeout,
+        timeouts=timeouts(name, hostvars, common),
     )

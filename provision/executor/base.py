@@ -28,6 +28,17 @@ def sudo_wrap(command: Command, user: str = "root", *, non_interactive: bool = T
     return shlex.join(["sudo", *flags, "-H", "-u", user, "--", "sh", "-c", as_shell(command)])
 
 
+def with_timeout(command: Command, seconds: float, *, kill_after: int = 10) -> str:
+    """`timeout -k K N sh -c CMD`: the host itself ends a command that runs past its timeout (exit 124,
+    137 when it ignores SIGTERM), so nothing provision started lingers after provision gave up on it."""
+    return shlex.join(["timeout", "-k", str(kill_after), str(max(1, int(seconds + 0.999))), "sh", "-c",
+                       as_shell(command)])
+
+
+# The client waits this much longer than the host-side timeout before it gives up on the host itself.
+CLIENT_GRACE_S = 15
+
+
 @dataclass(frozen=True)
 class CommandResult:
     command: str

@@ -8,9 +8,10 @@ import time
 
 from provision.config.connection import ConnectionSettings
 from provision.errors import HostKeyChanged, HostUnreachable
-from provision.executor.base import Command, CommandResult, as_shell, sudo_wrap
+from provision.executor.base import CLIENT_GRACE_S, Command, CommandResult, as_shell, sudo_wrap, with_timeout
 from provision.executor.known_hosts import KnownHosts, fingerprint, key_name
 from provision.executor.secret import Secret
+from provision.executor.watchdog import Watchdog
 
 SUDO_PROMPT = "[provision:sudo] password: "
 
@@ -29,6 +30,7 @@ class SSHExecutor:
         self._lock = threading.Lock()
         self.round_trips = 0
         self.host_key_notes: list[str] = []
+        self._watchdog: Watchdog | None = None
 
     # -- connecting -------------------------------------------------------------------------
     def _new_connection(self, host: str, port: int, user: str | None, gateway=None):
@@ -66,6 +68,7 @@ class SSHExecutor:
                 try:
                     connection.open()
                     self._connection = connection
+                    self._start_watchdog(connection)
                     return connection
                 except Exception as exc:  # classified below; the message says what happened
                     connection.close()
@@ -113,18 +116,69 @@ class SSHExecutor:
 
     # -- running ----------------------------------------------------------------------------
     def run(self, command: Command, *, become: bool = False, timeout: float | None = None) -> CommandResult:
+        """Run with a timeout (the host's provision_command_timeout unless given): a command that runs
+        past it returns exit 124, as LocalExecutor and coreutils' timeout do; a host that stopped
+        answering (keepalive watchdog, or no answer after the timeout) raises HostUnreachable."""
+        timeout = self.settings.timeouts.command if timeout is None else timeout
         connection = self.connect()
         self.round_trips += 1
         s = self.settings
-        if become and s.needs_sudo and self.become_password:
-            return self._sudo_with_password(connection, command, timeout)
-        shell = sudo_wrap(command, s.become_user) if (become and s.needs_sudo) else as_shell(command)
-        result = connection.run(shell, timeout=timeout)
+        remote = with_timeout(command, timeout)
+        started = time.monotonic()
+        try:
+            if become and s.needs_sudo and self.become_password:
+                result = self._sudo_with_password(connection, remote, timeout + CLIENT_GRACE_S)
+                return self._timed(result, started, timeout)
+            shell = sudo_wrap(remote, s.become_user) if (become and s.needs_sudo) else remote
+            result = connection.run(shell, timeout=timeout + CLIENT_GRACE_S)
+        except Exception as exc:
+            return self._after_failure(exc, command, timeout)
+        self._raise_if_dead(command)
         stderr = result.stderr
         if become and "a password is required" in stderr:
             stderr += (f"\nsudo on {s.host} needs a password for {s.user}: set PROVISION_BECOME_PASSWORD "
                        "or pass --ask-become-pass")
-        return CommandResult(shell, result.exited, result.stdout, stderr)
+        return self._timed(CommandResult(shell, result.exited, result.stdout, stderr), started, timeout)
+
+    @staticmethod
+    def _timed(result: CommandResult, started: float, timeout: float) -> CommandResult:
+        """Say why when the host-side timeout ended the command."""
+        if result.exit_code in (124, 137) and time.monotonic() - started >= timeout * 0.98:
+            return CommandResult(result.command, 124, result.stdout,
+                                 result.stderr + f"\ntimed out after {timeout:g}s (provision_command_timeout)")
+        return result
+
+    def _after_failure(self, exc: Exception, command: Command, timeout: float) -> CommandResult:
+        """A timed-out command is exit 124 if the host still answers; a dead connection is unreachable."""
+        from invoke.exceptions import CommandTimedOut
+
+        if isinstance(exc, CommandTimedOut):  # the host did not end it itself: is the host still there?
+            self._raise_if_dead(command, probe=True)
+            r = exc.result
+            return CommandResult(as_shell(command), 124, r.stdout or "",
+                                 (r.stderr or "") + f"\ntimed out after {timeout:g}s (provision_command_timeout)")
+        if isinstance(exc, (OSError, EOFError)) or type(exc).__module__.startswith("paramiko"):
+            self._mark_dead(f"connection lost: {exc or type(exc).__name__}")
+            self._raise_if_dead(command)
+        raise exc
+
+    def _raise_if_dead(self, command: Command, *, probe: bool = False) -> None:
+        watchdog = self._watchdog
+        dead = watchdog.dead if watchdog else None
+        if dead is None and probe and watchdog is not None and not watchdog.alive_now():
+            dead = watchdog.dead
+        if dead is None and self._connection is not None and not self._connection.is_connected:
+            dead = "connection closed"
+        if dead is None:
+            return
+        self.close()
+        first = as_shell(command).strip().splitlines()[0][:80] if as_shell(command).strip() else ""
+        raise HostUnreachable(f"{self.settings.host}:{self.settings.port} stopped answering ({dead}) while "
+                              f"running: {first}")
+
+    def _mark_dead(self, reason: str) -> None:
+        if self._watchdog is not None and self._watchdog.dead is None:
+            self._watchdog.dead = reason
 
     def _sudo_with_password(self, connection, command: Command, timeout: float | None) -> CommandResult:
         from invoke.exceptions import AuthFailure
@@ -141,8 +195,17 @@ class SSHExecutor:
         stdout = result.stdout.replace(SUDO_PROMPT, "")
         return CommandResult(shell, result.exited, stdout, result.stderr.replace(SUDO_PROMPT, ""))
 
+    def _start_watchdog(self, connection) -> None:
+        t = self.settings.timeouts
+        if self._watchdog is not None:
+            self._watchdog.stop()
+        self._watchdog = Watchdog(connection.transport, t.keepalive_interval, t.keepalive_count_max)
+        self._watchdog.start()
+
     def close(self) -> None:
         with self._lock:
+            if self._watchdog is not None:
+                self._watchdog.stop()
             if self._connection is not None:
                 self._connection.close()
                 self._connection = None

@@ -14,6 +14,7 @@ class Change:
     diff: str = ""
     undo: list[str] = field(default_factory=list)  # run when one of the commands fails
     notes: list[str] = field(default_factory=list)  # said in the report after success (re-login, restarts)
+    timeout: float | None = None  # seconds for the whole step; None: the host's provision_command_timeout
 
 
 @dataclass

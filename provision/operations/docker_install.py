@@ -175,11 +175,15 @@ def users(state: DockerHostState, settings: DockerSettings) -> Change | NoChange
                          "(the group is root-equivalent)"])
 
 
-def service(state: DockerHostState, config_changed: bool, engine_installed: bool) -> Change | NoChange:
+def service(state: DockerHostState, config_changed: bool, engine_installed: bool, stamp: str = "") -> Change | NoChange:
     """Restart only when daemon.json changed under a daemon that was already running and was not just
-    (re)installed (daemon.json is written before the packages, so a new engine starts with it)."""
+    (re)installed (daemon.json is written before the packages, so a new engine starts with it). A daemon.json
+    that stops dockerd from starting is rolled back (to the backup daemon_config_change made) and docker
+    started again; the step fails quoting dockerd's error."""
     if config_changed and state.service_active and not engine_installed:
-        return Change("docker service", "restarting docker to apply daemon.json", ["systemctl restart docker"])
+        backup = daemon_json.backup_path(stamp) if state.daemon_json is not None else None
+        return Change("docker service", "restarting docker to apply daemon.json",
+                      [daemon_json.restart_or_restore(backup)])
     if state.service_enabled and state.service_active and not engine_installed:
         return NoChange("docker service", "enabled and running")
     return Change("docker service", "enabling and starting docker", ["systemctl enable --now docker"])

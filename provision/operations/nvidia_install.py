@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import shlex
 
-from provision.commands import apt, nvidia
+from provision.commands import apt, daemon_json, nvidia
 from provision.config.host_settings import NvidiaSettings
 from provision.facts.nvidia_host import NvidiaHostState
 from provision.operations.base import Change, NoChange, Refusal
@@ -101,7 +101,7 @@ def docker_runtime(state: NvidiaHostState, settings: NvidiaSettings, stamp: str)
     if has_runtime and (is_default or not settings.nvidia_default_runtime):
         return NoChange("gpu nvidia runtime", "daemon.json has the nvidia runtime"
                         + (" (the default)" if is_default else ""))
-    backup = (f"cp -p /etc/docker/daemon.json /etc/docker/daemon.json.provision-bak-{shlex.quote(stamp)}"
+    backup = (f"cp -p /etc/docker/daemon.json {shlex.quote(daemon_json.backup_path(stamp))}"
               if state.daemon_json is not None else "true")
     what = "registering the nvidia runtime in daemon.json (nvidia-ctk)"
     if settings.nvidia_default_runtime:
@@ -116,11 +116,13 @@ def cdi_spec(state: NvidiaHostState, toolkit_installed: bool) -> Change | NoChan
                   [f"mkdir -p {nvidia.CDI_SPEC.rsplit('/', 1)[0]}", nvidia.cdi_generate()])
 
 
-def docker_restart(runtime_changed: bool, toolkit_installed: bool) -> Change | NoChange:
+def docker_restart(runtime_changed: bool, toolkit_installed: bool, backup: str | None = None) -> Change | NoChange:
     """dockerd enables --gpus at start only when the hook is on its PATH: restart after a toolkit
-    install or a runtime change, and only then."""
+    install or a runtime change, and only then. When nvidia-ctk's daemon.json stops dockerd from starting,
+    the previous daemon.json (`backup`, None: there was none) is put back and docker started again."""
     if runtime_changed or toolkit_installed:
+        restart = daemon_json.restart_or_restore(backup) if runtime_changed else "systemctl restart docker"
         return Change("gpu docker restart", "restarting docker to load the NVIDIA runtime",
-                      ["systemctl restart docker"],
+                      [restart],
                       notes=["docker was restarted for the NVIDIA runtime: running containers stopped unless live-restore"])
     return NoChange("gpu docker restart", "not needed")

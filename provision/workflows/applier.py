@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+from provision.errors import HostUnreachable
 from provision.executor.base import Executor
 from provision.operations.base import Change, NoChange, Refusal, redact
 from provision.report import HostResult, StepResult
@@ -22,6 +23,18 @@ class Applier:
     failed: bool = False
     notes: list[str] = field(default_factory=list)
     plan: list[dict] = field(default_factory=list)
+
+    def refuse_before_changes(self, items: list[Change | NoChange | Refusal]) -> bool:
+        """A refusal known before the first change changes nothing: when any planned item refuses,
+        report every refusal (and that nothing was changed) and stop this host. True when refused."""
+        refusals = [item for item in items if isinstance(item, Refusal)]
+        if not refusals or self.failed:
+            return bool(refusals)
+        for item in refusals:
+            reason = item.reason if "nothing was changed" in item.reason else f"{item.reason}; nothing was changed"
+            self.result.steps.append(StepResult(item.step, "failed", redact(reason)))
+        self.failed = True
+        return True
 
     def apply(self, item: Change | NoChange | Refusal) -> bool:
         """True when the item changed (or would change) the host."""
@@ -41,7 +54,10 @@ class Applier:
             return True
         start = time.monotonic()
         script = "set -e\n" + "\n".join(item.commands)
-        outcome = self.executor.run(script, become=True)
+        try:
+            outcome = self.executor.run(script, become=True, timeout=item.timeout)
+        except HostUnreachable as exc:  # say which step the host vanished in
+            raise HostUnreachable(f"{exc} (step '{item.step}')") from None
         duration = time.monotonic() - start
         if not outcome.ok:
             message = f"{outcome.error_summary()} (exit {outcome.exit_code})"

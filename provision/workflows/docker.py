@@ -60,7 +60,10 @@ def install_work(check: bool, stamp: str):
         if isinstance(conflicts, Change):  # plan the packages as they will be once those are removed
             state.packages = {k: v for k, v in state.packages.items() if k not in docker_repo.CONFLICTING}
         repo_ready = not isinstance(repo, Change)
-        packages = op.packages(state, settings, _available(executor, settings) if repo_ready else None)
+        available = _available(executor, settings) if repo_ready else _index_versions(executor, state, settings)
+        packages = op.packages(state, settings, available)
+        if applier.refuse_before_changes([conflicts, repo, config, packages, op.users(state, settings)]):
+            return result
         if not check and not applier.failed and any(isinstance(x, Change) for x in (conflicts, repo, packages)):
             _wait_dpkg_lock(applier, settings)
         applier.apply(conflicts)
@@ -75,7 +78,7 @@ def install_work(check: bool, stamp: str):
             result.steps[-1].message += " → " + ", ".join(v for v in versions if v.strip())
         applier.apply(op.hold(state, settings, installed))
         applier.apply(op.users(state, settings))
-        applier.apply(op.service(state, config_changed, installed))
+        applier.apply(op.service(state, config_changed, installed, stamp))
         if applier.notes:
             result.extra["notes"] = applier.notes
         if check:
@@ -90,6 +93,19 @@ def _available(executor: Executor, settings: DockerSettings) -> list[str] | None
     if not settings.docker_version:
         return None
     return apt.parse_madison(executor.run(apt.madison("docker-ce"), become=True).stdout)
+
+
+def _index_versions(executor: Executor, state: DockerHostState, settings: DockerSettings) -> list[str] | None:
+    """docker-ce versions in the repository's index, read before the repository is configured, so that an
+    unknown docker_version is refused before anything changes (None: not pinned, or the index is unreadable
+    here, in which case apt-cache madison decides once the repository is in place)."""
+    if not settings.docker_version:
+        return None
+    distro, suite = op.distro_and_suite(state)
+    command = docker_repo.index_versions(docker_repo.repo_url(distro, settings.docker_repo_url), suite, state.arch,
+                                         apt.env_prefix(settings.proxy))
+    out = executor.run(command, become=True, timeout=120)
+    return out.stdout.split() if out.ok and out.stdout.strip() else None
 
 
 def _wait_cloud_init(applier: Applier, state: DockerHostState, settings: DockerSettings) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from provision.commands import apt, nvidia
+from provision.commands import apt, daemon_json, nvidia
 from provision.config.host_settings import NvidiaSettings, nvidia_settings
 from provision.errors import HostUnreachable
 from provision.executor.base import Executor
@@ -85,11 +85,16 @@ def stage(target: Target, executor: Executor, result: HostResult, check: bool, s
             return
         facts = _facts(executor, target)
     state = _state(executor, settings)
-    applier.apply(op.toolkit_repository(state, settings))
-    toolkit_installed = applier.apply(op.toolkit_packages(state, settings))
-    runtime_changed = applier.apply(op.docker_runtime(state, settings, stamp))
+    repository, packages = op.toolkit_repository(state, settings), op.toolkit_packages(state, settings)
+    runtime = op.docker_runtime(state, settings, stamp)
+    if applier.refuse_before_changes([repository, packages, runtime]):
+        return
+    applier.apply(repository)
+    toolkit_installed = applier.apply(packages)
+    runtime_changed = applier.apply(runtime)
     applier.apply(op.cdi_spec(state, toolkit_installed))
-    applier.apply(op.docker_restart(runtime_changed, toolkit_installed))
+    backup = daemon_json.backup_path(stamp) if state.daemon_json is not None else None
+    applier.apply(op.docker_restart(runtime_changed, toolkit_installed, backup))
     if applier.notes:
         result.extra.setdefault("notes", []).extend(applier.notes)
     if check:

@@ -103,3 +103,28 @@ def test_credentials_in_urls_are_redacted_wherever_shown():
 
     assert redact("env https_proxy=http://bob:s3cret@proxy:3128 curl https://u:p@mirror/x") == (
         "env https_proxy=http://***:***@proxy:3128 curl https://***:***@mirror/x")
+
+
+def test_restart_or_restore_puts_the_previous_daemon_json_back_and_quotes_dockerd():
+    from provision.commands import daemon_json
+
+    text = daemon_json.restart_or_restore("/etc/docker/daemon.json.provision-bak-20260101")
+    assert text.startswith("if ! systemctl restart docker.service; then ")
+    assert "mv -f /etc/docker/daemon.json.provision-bak-20260101 /etc/docker/daemon.json;" in text
+    assert "journalctl -u docker.service" in text and text.endswith("exit 1; fi")
+    assert "rm -f /etc/docker/daemon.json;" in daemon_json.restart_or_restore(None)
+
+
+def test_index_versions_reads_the_packages_index_for_one_package():
+    from provision.commands import docker_repo
+
+    assert docker_repo.index_versions("https://download.docker.com/linux/debian/", "bookworm", "amd64", "env X=1") == (
+        "env X=1 curl -fsSL --max-time 60 https://download.docker.com/linux/debian/dists/bookworm/stable/binary-amd64/"
+        "Packages | awk '/^Package: /{p=$2} /^Version: /{if (p==\"docker-ce\") print $2}'")
+
+
+def test_with_timeout_wraps_a_command_so_the_host_ends_it():
+    from provision.executor.base import with_timeout
+
+    assert with_timeout("echo 'a b'; sleep 9", 600) == "timeout -k 10 600 sh -c 'echo '\"'\"'a b'\"'\"'; sleep 9'"
+    assert with_timeout(["ls", "-l"], 2.5) == "timeout -k 10 3 sh -c 'ls -l'"

@@ -1,6 +1,6 @@
 """The Docker install decides from probed state: each case one variant of a host."""
 
-from provision.commands import docker_repo
+from provision.commands import daemon_json, docker_repo
 from provision.config.host_settings import DockerSettings
 from provision.facts.docker_host import DockerHostState
 from provision.operations import docker_install as op
@@ -77,7 +77,8 @@ def test_daemon_json_keeps_unknown_keys_and_restarts_only_on_change():
                              "(backup /etc/docker/daemon.json.provision-bak-T)")
     assert '-  "data-root": "/srv/docker"' not in change.diff and '"mtu": 1450' in change.diff
     assert "live-restore" in change.notes[0]
-    assert op.service(state, config_changed=True, engine_installed=False).commands == ["systemctl restart docker"]
+    assert op.service(state, config_changed=True, engine_installed=False, stamp="T").commands == [
+        daemon_json.restart_or_restore("/etc/docker/daemon.json.provision-bak-T")]
 
 
 def test_invalid_daemon_json_is_refused_not_overwritten():

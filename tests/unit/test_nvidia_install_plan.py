@@ -65,7 +65,11 @@ def test_toolkit_repo_packages_runtime_cdi_on_a_fresh_gpu_host():
     runtime = op.docker_runtime(state, NvidiaSettings(nvidia_default_runtime=True), "T")
     assert runtime.commands[-1] == "nvidia-ctk runtime configure --runtime=docker --set-as-default"
     assert isinstance(op.cdi_spec(state, toolkit_installed=True), Change)
-    assert op.docker_restart(runtime_changed=True, toolkit_installed=True).commands == ["systemctl restart docker"]
+    from provision.commands import daemon_json
+
+    assert op.docker_restart(runtime_changed=True, toolkit_installed=True).commands == [
+        daemon_json.restart_or_restore(None)]
+    assert op.docker_restart(runtime_changed=False, toolkit_installed=True).commands == ["systemctl restart docker"]
 
 
 def test_configured_gpu_host_needs_nothing():
