@@ -1,0 +1,197 @@
+"""Issue 9, host side: faults injected on a real sandbox fleet, and what provision does about them.
+
+- a host that vanishes without a TCP reset (its container paused, or its traffic dropped in its own
+  network namespace) is reported unreachable by the keepalive watchdog, with the command it was in,
+  while the other host finishes;
+- a command that runs past its timeout is ended on the host itself (exit 124), nothing lingers;
+- a refusal known before any change changes nothing (docker.io from Debian stays installed and running);
+- a daemon.json that stops dockerd from starting is rolled back and docker runs again.
+
+Each test sets up what it needs; none depends on another's order (the fleet is shared, the state each
+test changes is its own host's, and every test puts back what it broke).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.e2e.conftest import _start_fleet, cli_json
+
+pytestmark = pytest.mark.e2e
+
+MISSING_KEY_URL = "https://download.docker.com/linux/debian/no-such-key.gpg"  # the sandbox's mirror answers 404
+
+
+@pytest.fixture(scope="module")
+def faults_fleet(tmp_path_factory):
+    fleet, down = _start_fleet(tmp_path_factory, "e2e-faults", 2)
+    yield fleet
+    down()
+
+
+def inventory(fleet, tmp_path: Path, all_vars: dict | None = None, hostvars: dict | None = None) -> str:
+    doc = yaml.safe_load(fleet.inventory.read_text())
+    doc["all"]["vars"].update(all_vars or {})
+    for host, extra in (hostvars or {}).items():
+        doc["all"]["children"]["sandbox"]["hosts"][host].update(extra)
+    path = tmp_path / "inv.yml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return str(path)
+
+
+def provision_json(fleet, tmp_path, *args, all_vars=None, hostvars=None, limit=None, timeout=300):
+    limit_args = ("-l", limit) if limit else ()
+    return cli_json(*args, "-i", inventory(fleet, tmp_path, all_vars, hostvars), "--known-hosts",
+                    str(fleet.home / "known_hosts"), *limit_args, timeout=timeout)
+
+
+def wait_for(predicate, timeout: float = 30, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    pytest.fail(f"timed out after {timeout}s waiting for {what}")
+
+
+def docker(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["/usr/bin/docker", *args], capture_output=True, text=True, timeout=60)
+
+
+def running(fleet, host: str, pattern: str) -> bool:
+    return docker("exec", fleet.container(host), "pgrep", "-f", pattern).returncode == 0
+
+
+KEEPALIVE = {"provision_keepalive_interval": 1, "provision_keepalive_count_max": 2}
+
+
+def _run_while(fleet, tmp_path, marker: str, cut, restore):
+    """`provision run` a 12 s command on both hosts; cut sbx1 once its command runs; restore afterwards."""
+    import sys
+
+    command = f"sleep 12; echo {marker}"
+
+    argv = [sys.executable, "-m", "provision", "run", command, "--json", "-i", inventory(fleet, tmp_path, KEEPALIVE),
+            "--known-hosts", str(fleet.home / "known_hosts")]
+    start = time.monotonic()
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: running(fleet, "sbx1", f"sleep 12; echo {marker}"), what="the command on sbx1")
+        cut()
+        out, err = proc.communicate(timeout=60)
+    finally:
+        restore()
+        if proc.poll() is None:
+            proc.kill()
+    import json
+
+    return proc.returncode, json.loads(out), err, time.monotonic() - start
+
+
+def test_a_paused_host_is_reported_unreachable_and_the_other_host_finishes(faults_fleet, tmp_path):
+    container = faults_fleet.container("sbx1")
+    rc, doc, err, elapsed = _run_while(faults_fleet, tmp_path, "paused-marker",
+                                       cut=lambda: docker("pause", container),
+                                       restore=lambda: docker("unpause", container))
+    assert rc == 3, err
+    gone = doc["hosts"]["sbx1"]
+    assert gone["status"] == "unreachable"
+    assert "stopped answering" in gone["message"] and "paused-marker" in gone["message"]
+    assert doc["hosts"]["sbx2"]["status"] == "changed"
+    assert elapsed < 40  # the watchdog (1 s × 2) noticed; nothing waited for TCP's own 15-minute give-up
+
+
+def test_a_host_whose_traffic_is_dropped_is_reported_unreachable(faults_fleet, tmp_path):
+    pid = docker("inspect", "-f", "{{.State.Pid}}", faults_fleet.container("sbx1")).stdout.strip()
+    rule = ["-p", "tcp", "--dport", "22", "-j", "DROP"]
+
+    def iptables(action: str):
+        return subprocess.run(["nsenter", "-t", pid, "-n", "iptables", action, "INPUT", *rule],
+                              capture_output=True, text=True, timeout=30)
+
+    def cut():
+        assert iptables("-I").returncode == 0
+
+    def restore():
+        while iptables("-D").returncode == 0:
+            pass
+
+    rc, doc, err, elapsed = _run_while(faults_fleet, tmp_path, "dropped-marker", cut, restore)
+    assert rc == 3, err
+    assert doc["hosts"]["sbx1"]["status"] == "unreachable"
+    assert "stopped answering" in doc["hosts"]["sbx1"]["message"]
+    assert doc["hosts"]["sbx2"]["status"] == "changed"
+    assert elapsed < 40
+
+
+def test_a_command_past_its_timeout_is_ended_on_the_host(faults_fleet, tmp_path):
+    proc, doc = provision_json(faults_fleet, tmp_path, "run", "sleep 47; echo never", limit="sbx2",
+                               all_vars={"provision_command_timeout": 2})
+    assert proc.returncode == 2, proc.stderr
+    step = doc["hosts"]["sbx2"]["steps"][-1]
+    assert step["status"] == "failed" and "timed out after 2s" in step["message"]
+    assert not running(faults_fleet, "sbx2", "sleep 47")  # the host ended it: nothing lingers
+
+
+def test_a_refusal_known_before_any_change_changes_nothing(faults_fleet, tmp_path):
+    """Debian's docker.io is running on the host: provision must refuse (unknown docker_version, unreachable
+    key, invalid daemon.json) before it removes docker.io, so the host keeps its working runtime."""
+    host = faults_fleet.testinfra("sbx1")
+    if not host.package("docker.io").is_installed:
+        out = host.run("apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker.io")
+        assert out.rc == 0, out.stderr
+    assert host.run("docker info").rc == 0
+
+    cases = [
+        ({"docker_version": "9.9.9"}, "docker packages", "docker_version 9.9.9 is not in the repository"),
+        ({"docker_gpg_url": MISSING_KEY_URL}, "docker repository", "cannot fetch the repository key"),
+    ]
+    for hostvars, step_name, message in cases:
+        proc, doc = provision_json(faults_fleet, tmp_path, "docker", "install", limit="sbx1",
+                                   hostvars={"sbx1": hostvars})
+        assert proc.returncode == 2, proc.stderr
+        failed = [s for s in doc["hosts"]["sbx1"]["steps"] if s["status"] == "failed"]
+        assert [s["name"] for s in failed] == [step_name], failed
+        assert message in failed[0]["message"] and "nothing was changed" in failed[0]["message"]
+        assert not [s for s in doc["hosts"]["sbx1"]["steps"] if s["status"] == "changed"]
+        assert host.package("docker.io").is_installed and host.run("docker info").rc == 0
+        assert not host.file("/etc/apt/sources.list.d/docker.sources").exists
+
+    host.run("cp /etc/docker/daemon.json /tmp/daemon.json.keep 2>/dev/null || true")
+    host.run("printf '{\"log-driver\": ' > /etc/docker/daemon.json")
+    try:
+        proc, doc = provision_json(faults_fleet, tmp_path, "docker", "install", limit="sbx1")
+        assert proc.returncode == 2, proc.stderr
+        failed = [s for s in doc["hosts"]["sbx1"]["steps"] if s["status"] == "failed"]
+        assert [s["name"] for s in failed] == ["daemon.json"]
+        assert host.package("docker.io").is_installed and host.run("docker info").rc == 0
+    finally:
+        host.run("if [ -e /tmp/daemon.json.keep ]; then mv /tmp/daemon.json.keep /etc/docker/daemon.json; "
+                 "else rm -f /etc/docker/daemon.json; fi")
+
+
+def test_a_daemon_json_that_stops_dockerd_is_rolled_back(faults_fleet, tmp_path):
+    host = faults_fleet.testinfra("sbx2")
+    proc, doc = provision_json(faults_fleet, tmp_path, "docker", "install", limit="sbx2")
+    assert proc.returncode == 0, proc.stderr
+    before = host.file("/etc/docker/daemon.json").content_string
+
+    proc, doc = provision_json(faults_fleet, tmp_path, "docker", "install", limit="sbx2",
+                               hostvars={"sbx2": {"docker_daemon": {"storage-driver": "no-such-driver"}}})
+    assert proc.returncode == 2, proc.stderr
+    failed = [s for s in doc["hosts"]["sbx2"]["steps"] if s["status"] == "failed"]
+    assert [s["name"] for s in failed] == ["docker service"]
+    assert "dockerd did not start with the new daemon.json" in failed[0]["message"]
+    assert "no-such-driver" in failed[0]["message"]  # dockerd's own words, from the journal
+    assert "docker started again with the previous daemon.json" in failed[0]["message"]
+    assert host.file("/etc/docker/daemon.json").content_string == before
+    assert host.service("docker").is_running and host.run("docker info").rc == 0
+
+    proc, doc = provision_json(faults_fleet, tmp_path, "docker", "install", limit="sbx2")  # converged
+    assert proc.returncode == 0 and doc["hosts"]["sbx2"]["changed"] == 0, proc.stderr
