@@ -24,6 +24,7 @@ class DockerSettings(BaseModel):
     docker_daemon_defaults: bool = True
     docker_users: list[str] = Field(default_factory=list)
     apt_lock_timeout: int = Field(600, ge=0)
+    apt_timeout: int = Field(1800, ge=10)  # one apt step (download + dpkg) as a whole
     cloud_init_timeout: int = Field(900, ge=0)
     http_proxy: str | None = None
     https_proxy: str | None = None
@@ -67,6 +68,7 @@ class NvidiaSettings(BaseModel):
     verify_gpu_image: str = "nvidia/cuda:12.4.1-base-ubuntu22.04"
     reboot_timeout: int = Field(600, ge=10)
     apt_lock_timeout: int = Field(600, ge=0)
+    apt_timeout: int = Field(1800, ge=10)  # one apt step (download + dpkg) as a whole
     http_proxy: str | None = None
     https_proxy: str | None = None
     no_proxy: str | None = None

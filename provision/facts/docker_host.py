@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from provision.commands import docker_repo
 from provision.commands.daemon_json import PATH as DAEMON_JSON
+from provision.facts import dpkg_state
 from provision.facts.parsers import parse_os_release
 from provision.facts.probe import probe_script
 from provision.facts.script import split_sections
@@ -37,6 +38,7 @@ class DockerHostState:
     service_enabled: bool = False
     service_active: bool = False
     service_started: str = ""  # ActiveEnterTimestampMonotonic: changes when docker restarts
+    dpkg: dpkg_state.DpkgState = field(default_factory=dpkg_state.DpkgState)
 
 
 def probe(key_url: str, env: str, users: list[str]) -> str:
@@ -59,6 +61,7 @@ def probe(key_url: str, env: str, users: list[str]) -> str:
         ("docker_group", "getent group docker"),
         ("users", user_checks),
         ("service", "systemctl show docker -p UnitFileState -p ActiveState -p ActiveEnterTimestampMonotonic"),
+        dpkg_state.SECTION,
     ])
 
 
@@ -110,6 +113,7 @@ def parse(output: str) -> DockerHostState:
     state.service_enabled = service.get("UnitFileState") == "enabled"
     state.service_active = service.get("ActiveState") == "active"
     state.service_started = service.get("ActiveEnterTimestampMonotonic", "") if state.service_active else ""
+    state.dpkg = dpkg_state.parse(text("dpkg_state"))
     return state
 
 

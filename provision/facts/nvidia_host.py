@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from provision.commands import nvidia
 from provision.commands.daemon_json import PATH as DAEMON_JSON
+from provision.facts import dpkg_state
 from provision.facts.probe import probe_script
 from provision.facts.script import split_sections
 
@@ -24,6 +25,7 @@ class NvidiaHostState:
     daemon_json: str | None = None
     cdi_spec: bool = False
     boot_marker: str = ""
+    dpkg: dpkg_state.DpkgState = field(default_factory=dpkg_state.DpkgState)
 
 
 def boot_marker_snippet() -> str:
@@ -46,6 +48,7 @@ def probe(base: str | None, env: str) -> str:
         ("daemon_json", f"cat {DAEMON_JSON}"),
         ("cdi", f"[ -f {nvidia.CDI_SPEC} ] && echo yes || echo no"),
         ("boot", boot_marker_snippet()),
+        dpkg_state.SECTION,
     ])
 
 
@@ -77,4 +80,5 @@ def parse(output: str) -> NvidiaHostState:
     state.daemon_json = daemon.text if daemon is not None and daemon.rc == 0 else None
     state.cdi_spec = ok("cdi") == "yes"
     state.boot_marker = ok("boot") or ""
+    state.dpkg = dpkg_state.parse(ok("dpkg_state"))
     return state

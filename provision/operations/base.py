@@ -15,6 +15,7 @@ class Change:
     undo: list[str] = field(default_factory=list)  # run when one of the commands fails
     notes: list[str] = field(default_factory=list)  # said in the report after success (re-login, restarts)
     timeout: float | None = None  # seconds for the whole step; None: the host's provision_command_timeout
+    detached: bool = False  # apt/dpkg work: runs as a systemd unit that survives a dropped connection
 
 
 @dataclass

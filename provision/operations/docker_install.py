@@ -41,7 +41,7 @@ def conflicting_packages(state: DockerHostState, settings: DockerSettings) -> Ch
         return NoChange("conflicting packages", "none installed")
     return Change("conflicting packages",
                   f"removing {', '.join(present)} (Docker from other sources; /var/lib/docker is kept)",
-                  [apt.remove(present, settings.apt_lock_timeout)])
+                  [apt.remove(present, settings.apt_lock_timeout)], timeout=settings.apt_timeout, detached=True)
 
 
 def repository(state: DockerHostState, settings: DockerSettings, stamp: str) -> Change | NoChange | Refusal:
@@ -79,7 +79,7 @@ def repository(state: DockerHostState, settings: DockerSettings, stamp: str) -> 
     commands.append(apt.update(settings.apt_lock_timeout, settings.proxy))
     if undo:  # a failed `apt-get update` (wrong key: NO_PUBKEY) must not leave a repo that breaks apt
         undo.append(apt.update(settings.apt_lock_timeout, settings.proxy))
-    return Change("docker repository", "; ".join(what), commands, diff=diff, undo=undo)
+    return Change("docker repository", "; ".join(what), commands, diff=diff, undo=undo, timeout=settings.apt_timeout)
 
 
 def repo_label(distro: str, settings: DockerSettings) -> str:
@@ -147,7 +147,8 @@ def packages(state: DockerHostState, settings: DockerSettings, available: list[s
     if any(p in state.held for p in docker_repo.PINNED):
         commands.append(apt.unhold(list(docker_repo.PINNED)))
     commands.append(apt.install(missing, settings.apt_lock_timeout, settings.proxy, allow_downgrades=bool(pin)))
-    return Change("docker packages", f"installing {', '.join(missing)}", commands)
+    return Change("docker packages", f"installing {', '.join(missing)}", commands, timeout=settings.apt_timeout,
+                  detached=True)
 
 
 def hold(state: DockerHostState, settings: DockerSettings, just_installed: bool) -> Change | NoChange:

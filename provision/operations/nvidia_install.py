@@ -42,7 +42,7 @@ def driver(facts: dict, settings: NvidiaSettings) -> Change | NoChange | Refusal
     flavour = "open" if open_modules else "proprietary"
     return Change("gpu driver", f"installing NVIDIA driver {settings.nvidia_driver_branch}-server ({flavour} kernel "
                                 f"modules; {', '.join(extra)})", commands,
-                  notes=["a reboot is needed to load the new driver"])
+                  notes=["a reboot is needed to load the new driver"], timeout=settings.apt_timeout, detached=True)
 
 
 def kernel_upgrade(pending: list[str], settings: NvidiaSettings) -> Change | NoChange:
@@ -51,7 +51,8 @@ def kernel_upgrade(pending: list[str], settings: NvidiaSettings) -> Change | NoC
         return NoChange("gpu kernel", "the running kernel is the newest available")
     return Change("gpu kernel", f"upgrading first: a newer kernel is pending ({', '.join(pending)})",
                   [apt.apt_get("dist-upgrade", lock_timeout=settings.apt_lock_timeout, proxy=settings.proxy)],
-                  notes=["a reboot into the new kernel comes before the driver install"])
+                  notes=["a reboot into the new kernel comes before the driver install"], timeout=settings.apt_timeout,
+                  detached=True)
 
 
 def toolkit_repository(state: NvidiaHostState, settings: NvidiaSettings) -> Change | NoChange | Refusal:
@@ -70,7 +71,7 @@ def toolkit_repository(state: NvidiaHostState, settings: NvidiaSettings) -> Chan
     commands.append(apt.update(settings.apt_lock_timeout, settings.proxy))
     undo = [f"rm -f {nvidia.TOOLKIT_LIST}", apt.update(settings.apt_lock_timeout, settings.proxy)] \
         if state.list_sha is None else []
-    return Change("gpu toolkit repository", "; ".join(what), commands, undo=undo)
+    return Change("gpu toolkit repository", "; ".join(what), commands, undo=undo, timeout=settings.apt_timeout)
 
 
 def toolkit_packages(state: NvidiaHostState, settings: NvidiaSettings) -> Change | NoChange:
@@ -88,7 +89,8 @@ def toolkit_packages(state: NvidiaHostState, settings: NvidiaSettings) -> Change
     todo = specs if settings.nvidia_toolkit_version else missing
     return Change("gpu toolkit packages", f"installing {', '.join(todo)}",
                   [apt.install(todo, settings.apt_lock_timeout, settings.proxy,
-                               allow_downgrades=bool(settings.nvidia_toolkit_version))])
+                               allow_downgrades=bool(settings.nvidia_toolkit_version))],
+                  timeout=settings.apt_timeout, detached=True)
 
 
 def docker_runtime(state: NvidiaHostState, settings: NvidiaSettings, stamp: str) -> Change | NoChange | Refusal:

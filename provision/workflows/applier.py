@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+from provision.commands import detached
 from provision.errors import HostUnreachable
 from provision.executor.base import Executor
 from provision.operations.base import Change, NoChange, Refusal, redact
@@ -23,6 +24,7 @@ class Applier:
     failed: bool = False
     notes: list[str] = field(default_factory=list)
     plan: list[dict] = field(default_factory=list)
+    stamp: str = "run"  # names this run's detached units (provision-apt-STAMP-STEP)
 
     def refuse_before_changes(self, items: list[Change | NoChange | Refusal]) -> bool:
         """A refusal known before the first change changes nothing: when any planned item refuses,
@@ -54,6 +56,9 @@ class Applier:
             return True
         start = time.monotonic()
         script = "set -e\n" + "\n".join(item.commands)
+        if item.detached:  # apt/dpkg: a dropped connection must not kill dpkg half-way
+            script = detached.run_detached(detached.unit_name(self.stamp, item.step), script,
+                                           f"provision: {item.step}")
         try:
             outcome = self.executor.run(script, become=True, timeout=item.timeout)
         except HostUnreachable as exc:  # say which step the host vanished in

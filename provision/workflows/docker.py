@@ -13,6 +13,7 @@ from provision.config.host_settings import DockerSettings, docker_settings
 from provision.executor.base import Executor
 from provision.facts.docker_host import DockerHostState, parse, probe
 from provision.operations import docker_install as op
+from provision.operations import dpkg
 from provision.operations.base import Change, NoChange, Refusal
 from provision.report import HostResult, StepResult
 from provision.workflows.applier import Applier
@@ -47,11 +48,17 @@ def install_work(check: bool, stamp: str):
     def work(target: Target, executor: Executor) -> HostResult:
         settings = docker_settings(target.name, target.hostvars)
         result = HostResult(target.name)
-        applier = Applier(executor, result, check)
+        applier = Applier(executor, result, check, stamp=stamp)
         state = probe_state(executor, settings)
         applier.apply(op.preflight(state))
         if applier.failed:  # refused before any change
             return result
+        if state.dpkg.needs_repair:  # a run cut mid-apt: finish and repair it first, then look again
+            applier.apply(dpkg.repair(state.dpkg, lock_timeout=settings.apt_lock_timeout,
+                                      apt_timeout=settings.apt_timeout, proxy=settings.proxy))
+            if applier.failed or check:
+                return result
+            state = probe_state(executor, settings)
         if not check:
             _wait_cloud_init(applier, state, settings)
         conflicts = op.conflicting_packages(state, settings)
@@ -169,12 +176,13 @@ def uninstall_work(check: bool, purge_data: bool):
     def work(target: Target, executor: Executor) -> HostResult:
         settings = docker_settings(target.name, target.hostvars)
         result = HostResult(target.name)
-        applier = Applier(executor, result, check)
+        applier = Applier(executor, result, check, stamp=time.strftime("%Y%m%d%H%M%S"))
         state = probe_state(executor, settings)
         present = [p for p in docker_repo.PACKAGES + ["docker-ce-rootless-extras"] if p in state.packages]
         if present:
             applier.apply(Change("docker packages", f"purging {', '.join(present)}",
-                                 [apt.unhold(present) + " >/dev/null", apt.remove(present, settings.apt_lock_timeout, purge=True)]))
+                                 [apt.unhold(present) + " >/dev/null", apt.remove(present, settings.apt_lock_timeout, purge=True)],
+                                 timeout=settings.apt_timeout, detached=True))
         else:
             applier.apply(NoChange("docker packages", "not installed"))
         repo_files = [f for f, present_ in ((docker_repo.SOURCES, state.sources is not None),

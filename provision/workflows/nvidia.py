@@ -14,6 +14,7 @@ from provision.config.host_settings import NvidiaSettings, nvidia_settings
 from provision.errors import HostUnreachable
 from provision.executor.base import Executor
 from provision.facts import nvidia_host
+from provision.operations import dpkg
 from provision.operations import nvidia_install as op
 from provision.operations.base import Change, Refusal
 from provision.report import HostResult, StepResult
@@ -60,7 +61,7 @@ def stage(target: Target, executor: Executor, result: HostResult, check: bool, s
         result.steps.append(StepResult("gpu", "failed", "Docker is not installed: run `provision docker install` "
                                                          "first (`provision bootstrap` does both)"))
         return
-    applier = Applier(executor, result, check)
+    applier = Applier(executor, result, check, stamp=stamp)
     driver_plan = op.driver(facts, settings)
     if isinstance(driver_plan, Change) and (facts.get("os") or {}).get("id") == "ubuntu":
         listing = executor.run(nvidia.pending_kernels_command(apt.env_prefix(settings.proxy)), become=True)
@@ -85,6 +86,11 @@ def stage(target: Target, executor: Executor, result: HostResult, check: bool, s
             return
         facts = _facts(executor, target)
     state = _state(executor, settings)
+    if state.dpkg.needs_repair and not check:  # a run cut mid-apt: finish and repair it first, then look again
+        if not applier.apply(dpkg.repair(state.dpkg, lock_timeout=settings.apt_lock_timeout,
+                                         apt_timeout=settings.apt_timeout, proxy=settings.proxy)) or applier.failed:
+            return
+        state = _state(executor, settings)
     repository, packages = op.toolkit_repository(state, settings), op.toolkit_packages(state, settings)
     runtime = op.docker_runtime(state, settings, stamp)
     if applier.refuse_before_changes([repository, packages, runtime]):

@@ -5,7 +5,9 @@
   while the other host finishes;
 - a command that runs past its timeout is ended on the host itself (exit 124), nothing lingers;
 - a refusal known before any change changes nothing (docker.io from Debian stays installed and running);
-- a daemon.json that stops dockerd from starting is rolled back and docker runs again.
+- a daemon.json that stops dockerd from starting is rolled back and docker runs again;
+- an SSH connection cut in the middle of apt does not kill dpkg (apt runs as a systemd unit), and a dpkg
+  killed half-way is repaired by the next run, which converges.
 
 Each test sets up what it needs; none depends on another's order (the fleet is shared, the state each
 test changes is its own host's, and every test puts back what it broke).
@@ -29,7 +31,7 @@ MISSING_KEY_URL = "https://download.docker.com/linux/debian/no-such-key.gpg"  # 
 
 @pytest.fixture(scope="module")
 def faults_fleet(tmp_path_factory):
-    fleet, down = _start_fleet(tmp_path_factory, "e2e-faults", 2)
+    fleet, down = _start_fleet(tmp_path_factory, "e2e-faults", 4)
     yield fleet
     down()
 
@@ -72,12 +74,13 @@ KEEPALIVE = {"provision_keepalive_interval": 1, "provision_keepalive_count_max":
 
 
 def _run_while(fleet, tmp_path, marker: str, cut, restore):
-    """`provision run` a 12 s command on both hosts; cut sbx1 once its command runs; restore afterwards."""
+    """`provision run` a 12 s command on sbx1 and sbx2; cut sbx1 once its command runs; restore afterwards."""
     import sys
 
     command = f"sleep 12; echo {marker}"
 
-    argv = [sys.executable, "-m", "provision", "run", command, "--json", "-i", inventory(fleet, tmp_path, KEEPALIVE),
+    argv = [sys.executable, "-m", "provision", "run", command, "--json", "-l", "sbx1:sbx2",
+            "-i", inventory(fleet, tmp_path, KEEPALIVE),
             "--known-hosts", str(fleet.home / "known_hosts")]
     start = time.monotonic()
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -195,3 +198,65 @@ def test_a_daemon_json_that_stops_dockerd_is_rolled_back(faults_fleet, tmp_path)
 
     proc, doc = provision_json(faults_fleet, tmp_path, "docker", "install", limit="sbx2")  # converged
     assert proc.returncode == 0 and doc["hosts"]["sbx2"]["changed"] == 0, proc.stderr
+
+
+def _install_in_background(fleet, tmp_path, host: str) -> subprocess.Popen:
+    import sys
+
+    argv = [sys.executable, "-m", "provision", "docker", "install", "--json", "-l", host,
+            "-i", inventory(fleet, tmp_path, KEEPALIVE), "--known-hosts", str(fleet.home / "known_hosts")]
+    return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _on(fleet, host: str, shell: str) -> subprocess.CompletedProcess:
+    return docker("exec", fleet.container(host), "sh", "-c", shell)
+
+
+def test_an_ssh_cut_mid_apt_does_not_kill_dpkg_and_a_rerun_converges(faults_fleet, tmp_path):
+    import json
+
+    proc = _install_in_background(faults_fleet, tmp_path, "sbx3")
+    try:
+        wait_for(lambda: _on(faults_fleet, "sbx3", "pgrep -x dpkg").returncode == 0, timeout=180,
+                 what="dpkg running on sbx3")
+        assert _on(faults_fleet, "sbx3", "pkill -f '^sshd: root@notty'").returncode == 0  # the connection drops
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 3, err
+    result = json.loads(out)["hosts"]["sbx3"]
+    assert result["status"] == "unreachable" and "docker packages" in result["message"], result
+    # dpkg ran on in its systemd unit and finished the install
+    wait_for(lambda: _on(faults_fleet, "sbx3", "systemctl list-units --plain --no-legend --state=active,activating "
+                                               "'provision-apt-*' | grep -q .").returncode != 0,
+             timeout=180, what="the detached apt unit to finish")
+    assert _on(faults_fleet, "sbx3", "dpkg-query -W -f='${Status}' docker-ce").stdout == "install ok installed"
+
+    again, doc = provision_json(faults_fleet, tmp_path, "docker", "install", limit="sbx3")
+    assert again.returncode == 0, again.stderr
+    again, doc = provision_json(faults_fleet, tmp_path, "docker", "install", limit="sbx3")
+    assert again.returncode == 0 and doc["hosts"]["sbx3"]["changed"] == 0, again.stderr
+
+
+def test_a_dpkg_killed_half_way_is_repaired_by_the_next_run(faults_fleet, tmp_path):
+    proc = _install_in_background(faults_fleet, tmp_path, "sbx4")
+    try:
+        wait_for(lambda: _on(faults_fleet, "sbx4", "pgrep -x dpkg").returncode == 0, timeout=180,
+                 what="dpkg running on sbx4")
+        _on(faults_fleet, "sbx4", "pkill -9 -x dpkg")
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode in (0, 2), err  # 2 when dpkg was killed mid-package (the usual case)
+
+    again, doc = provision_json(faults_fleet, tmp_path, "docker", "install", limit="sbx4")
+    assert again.returncode == 0, again.stderr
+    steps = {s["name"]: s for s in doc["hosts"]["sbx4"]["steps"]}
+    if proc.returncode == 2:
+        assert steps["dpkg state"]["status"] == "changed", steps
+    assert _on(faults_fleet, "sbx4", "dpkg --audit").stdout.strip() == ""
+    assert _on(faults_fleet, "sbx4", "docker info >/dev/null && echo up").stdout.strip() == "up"
+    again, doc = provision_json(faults_fleet, tmp_path, "docker", "install", limit="sbx4")
+    assert again.returncode == 0 and doc["hosts"]["sbx4"]["changed"] == 0, again.stderr
