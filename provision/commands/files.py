@@ -6,18 +6,26 @@ import base64
 import shlex
 
 
-def write_file(path: str, content: str, mode: str = "0644", backup: bool = True, stamp: str = "") -> str:
-    """A snippet that writes `content` to `path` atomically (base64 on the wire: any bytes are safe).
+def write_file(path: str, content: str, mode: str = "0644", backup: bool = True, stamp: str = "",
+               keep_one_backup: bool = False) -> str:
+    """A snippet that writes `content` to `path` atomically (base64 inside the script, which travels on
+    stdin, never in argv: see executor.base.SCRIPT_FROM_STDIN; --check shows a digest, see
+    redaction.describe_command).
 
-    With backup, an existing file is first copied to PATH.provision-bak-STAMP."""
+    With backup, an existing file is first copied to PATH.provision-bak-STAMP, with the new file's mode.
+    keep_one_backup: older backups of PATH are removed once the new file is in place, so files that hold
+    credentials do not pile up copies of them."""
     q = shlex.quote(path)
     tmp = shlex.quote(path + ".provision-tmp")
     data = base64.b64encode(content.encode()).decode()
     parts = [f"install -d -m 0755 \"$(dirname {q})\""]
     if backup:
         bak = shlex.quote(f"{path}.provision-bak-{stamp}")
-        parts.append(f"if [ -e {q} ]; then cp -p {q} {bak}; fi")
+        parts.append(f"if [ -e {q} ]; then cp -p {q} {bak} && chmod {mode} {bak}; fi")
     parts.append(f"printf %s {shlex.quote(data)} | base64 -d > {tmp}")
     parts.append(f"chmod {mode} {tmp}")
     parts.append(f"mv -f {tmp} {q}")
+    if backup and keep_one_backup:
+        pattern = shlex.quote(f"{path}.provision-bak-") + "*"
+        parts.append(f"for b in {pattern}; do [ \"$b\" = {bak} ] || rm -f \"$b\"; done")
     return " && ".join(parts)

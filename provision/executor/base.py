@@ -35,6 +35,17 @@ def with_timeout(command: Command, seconds: float, *, kill_after: int = 10) -> s
                        as_shell(command)])
 
 
+# How every remote command starts on a host: the script itself comes on stdin, is kept in a 0600 file on
+# tmpfs while it runs, and is removed on every exit. So a command's text (which can hold a proxy password,
+# file contents, a URL with a token) never appears in argv, where any user of the host can read it with ps,
+# nor on disk outside tmpfs. The script's own commands get /dev/null as stdin.
+SCRIPT_FROM_STDIN = (
+    "f=$(mktemp /dev/shm/provision.XXXXXXXXXX 2>/dev/null) || exec sh -s; "
+    "trap 'rm -f \"$f\"' EXIT; trap 'exit 143' TERM; trap 'exit 130' INT; trap 'exit 129' HUP; "
+    'cat > "$f" && sh "$f" < /dev/null'
+)
+
+
 # The client waits this much longer than the host-side timeout before it gives up on the host itself.
 CLIENT_GRACE_S = 15
 
@@ -74,7 +85,10 @@ class Executor(Protocol):
     name: str
 
     def run(self, command: Command, *, become: bool = False, timeout: float | None = None) -> CommandResult:
-        """Run a command; never raises for a non-zero exit (see CommandResult), raises HostUnreachable."""
+        """Run a command; never raises for a non-zero exit (see CommandResult), raises HostUnreachable.
+
+        timeout: seconds (None: the host's provision_command_timeout); past it the result is exit 124 on
+        every executor. The command's text travels on stdin, never in argv (see SCRIPT_FROM_STDIN)."""
         ...
 
     def close(self) -> None: ...

@@ -13,6 +13,7 @@ class RecordingExecutor:
     name: str = "fake"
     responses: list[tuple[str, CommandResult]] = field(default_factory=list)  # (regex, result)
     commands: list[tuple[str, bool]] = field(default_factory=list)  # (shell string, become)
+    timeouts: list[float | None] = field(default_factory=list)
 
     def respond(self, pattern: str, stdout: str = "", exit_code: int = 0, stderr: str = "") -> None:
         self.responses.append((pattern, CommandResult(pattern, exit_code, stdout, stderr)))
@@ -20,6 +21,7 @@ class RecordingExecutor:
     def run(self, command: Command, *, become: bool = False, timeout: float | None = None) -> CommandResult:
         shell = as_shell(command)
         self.commands.append((shell, become))
+        self.timeouts.append(timeout)
         for pattern, result in self.responses:
             if re.search(pattern, shell):
                 return CommandResult(shell, result.exit_code, result.stdout, result.stderr)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import subprocess
 
-from provision.executor.base import Command, CommandResult, as_shell, sudo_wrap
+from provision.executor.base import SCRIPT_FROM_STDIN, Command, CommandResult, as_shell, sudo_wrap
 
 
 class LocalExecutor:
@@ -14,13 +14,40 @@ class LocalExecutor:
         self.command_timeout = command_timeout
 
     def run(self, command: Command, *, become: bool = False, timeout: float | None = None) -> CommandResult:
+        """As SSHExecutor: the script on stdin (SCRIPT_FROM_STDIN), exit 124 past the timeout, and the whole
+        process group ended then, so nothing it started lingers."""
         timeout = self.command_timeout if timeout is None else timeout
-        shell = sudo_wrap(command, self.become_user) if become else as_shell(command)
+        script = as_shell(command)
+        shell = sudo_wrap(SCRIPT_FROM_STDIN, self.become_user) if become else SCRIPT_FROM_STDIN
+        proc = subprocess.Popen(["/bin/sh", "-c", shell], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, start_new_session=True)
         try:
-            proc = subprocess.run(["/bin/sh", "-c", shell], capture_output=True, text=True, timeout=timeout)
-        except subprocess.TimeoutExpired as exc:
-            return CommandResult(shell, 124, exc.stdout or "", f"timed out after {timeout:g}s (provision_command_timeout)")
-        return CommandResult(shell, proc.returncode, proc.stdout, proc.stderr)
+            stdout, stderr = proc.communicate(script, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _kill_group(proc)
+            stdout, stderr = proc.communicate()
+            return CommandResult(script, 124, stdout or "",
+                                 (stderr or "") + f"\ntimed out after {timeout:g}s (provision_command_timeout)")
+        except BaseException:  # an interrupt: leave nothing running behind us
+            _kill_group(proc)
+            raise
+        return CommandResult(script, proc.returncode, stdout, stderr)
 
     def close(self) -> None:
         pass
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    import os
+    import signal
+
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=5)
+            return
+        except subprocess.TimeoutExpired:
+            continue

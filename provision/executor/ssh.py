@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import io
 import socket
 import threading
 import time
 
 from provision.config.connection import ConnectionSettings
 from provision.errors import HostKeyChanged, HostUnreachable
-from provision.executor.base import CLIENT_GRACE_S, Command, CommandResult, as_shell, sudo_wrap, with_timeout
+from provision.executor.base import (CLIENT_GRACE_S, SCRIPT_FROM_STDIN, Command, CommandResult, as_shell, sudo_wrap,
+                                     with_timeout)
 from provision.executor.known_hosts import KnownHosts, fingerprint, key_name
 from provision.executor.secret import Secret
 from provision.executor.watchdog import Watchdog
@@ -117,20 +119,21 @@ class SSHExecutor:
     # -- running ----------------------------------------------------------------------------
     def run(self, command: Command, *, become: bool = False, timeout: float | None = None) -> CommandResult:
         """Run with a timeout (the host's provision_command_timeout unless given): a command that runs
-        past it returns exit 124, as LocalExecutor and coreutils' timeout do; a host that stopped
-        answering (keepalive watchdog, or no answer after the timeout) raises HostUnreachable."""
+        past it is ended on the host and returns exit 124, as LocalExecutor does; a host that stopped
+        answering (keepalive watchdog, or no answer after the timeout) raises HostUnreachable. The
+        command's text travels on stdin (SCRIPT_FROM_STDIN), never in the host's argv."""
         timeout = self.settings.timeouts.command if timeout is None else timeout
         connection = self.connect()
         self.round_trips += 1
         s = self.settings
-        remote = with_timeout(command, timeout)
+        script = as_shell(command)
         started = time.monotonic()
         try:
             if become and s.needs_sudo and self.become_password:
-                result = self._sudo_with_password(connection, remote, timeout + CLIENT_GRACE_S)
-                return self._timed(result, started, timeout)
+                return self._timed(self._sudo_with_password(connection, script, timeout), started, timeout)
+            remote = with_timeout(SCRIPT_FROM_STDIN, timeout)
             shell = sudo_wrap(remote, s.become_user) if (become and s.needs_sudo) else remote
-            result = connection.run(shell, timeout=timeout + CLIENT_GRACE_S)
+            result = connection.run(shell, timeout=timeout + CLIENT_GRACE_S, in_stream=io.StringIO(script))
         except Exception as exc:
             return self._after_failure(exc, command, timeout)
         self._raise_if_dead(command)
@@ -138,7 +141,7 @@ class SSHExecutor:
         if become and "a password is required" in stderr:
             stderr += (f"\nsudo on {s.host} needs a password for {s.user}: set PROVISION_BECOME_PASSWORD "
                        "or pass --ask-become-pass")
-        return self._timed(CommandResult(shell, result.exited, result.stdout, stderr), started, timeout)
+        return self._timed(CommandResult(script, result.exited, result.stdout, stderr), started, timeout)
 
     @staticmethod
     def _timed(result: CommandResult, started: float, timeout: float) -> CommandResult:
@@ -180,20 +183,35 @@ class SSHExecutor:
         if self._watchdog is not None and self._watchdog.dead is None:
             self._watchdog.dead = reason
 
-    def _sudo_with_password(self, connection, command: Command, timeout: float | None) -> CommandResult:
+    def _sudo_with_password(self, connection, script: str, timeout: float) -> CommandResult:
+        """sudo reads the password on stdin, so the script goes through a file instead: uploaded over SFTP
+        to tmpfs (/dev/shm) as the login user, mode 0600, run by root with a timeout, then removed."""
+        import secrets
+        import shlex
+
         from invoke.exceptions import AuthFailure
 
         s = self.settings
-        import shlex
-
-        shell = shlex.join(["sh", "-c", as_shell(command)])  # sudo must cover the whole snippet
+        path = f"/dev/shm/provision-{secrets.token_hex(8)}"
+        sftp = connection.sftp()
+        with sftp.open(path, "wb") as handle:
+            sftp.chmod(path, 0o600)
+            handle.write(script.encode())
+        runner = (f'timeout -k 10 {max(1, int(timeout + 0.999))} sh "$0" < /dev/null; rc=$?; '
+                  'rm -f "$0"; exit $rc')
+        shell = shlex.join(["sh", "-c", runner, path])
         try:
             result = connection.sudo(shell, user=s.become_user, password=self.become_password.reveal(),
-                                     timeout=timeout)
+                                     timeout=timeout + CLIENT_GRACE_S)
         except AuthFailure:
-            return CommandResult(shell, 1, "", f"sudo rejected the become password for {s.user}")
+            return CommandResult(script, 1, "", f"sudo rejected the become password for {s.user}")
+        finally:
+            try:
+                sftp.remove(path)
+            except OSError:
+                pass  # removed by the command already
         stdout = result.stdout.replace(SUDO_PROMPT, "")
-        return CommandResult(shell, result.exited, stdout, result.stderr.replace(SUDO_PROMPT, ""))
+        return CommandResult(script, result.exited, stdout, result.stderr.replace(SUDO_PROMPT, ""))
 
     def _start_watchdog(self, connection) -> None:
         t = self.settings.timeouts

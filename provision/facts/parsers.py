@@ -8,6 +8,8 @@ command whose output the function parses. Parsers never raise on odd input: they
 
 from __future__ import annotations
 
+from provision.redaction import redact_value
+
 import csv
 import json
 import re
@@ -508,4 +510,5 @@ def parse_docker(
     runtimes = parse_docker_runtimes(runtimes_json) if runtimes_json is not None else None
     if runtimes is None:
         runtimes = runtimes_from_daemon_json(config if config and "_invalid" not in config else None)
-    return {"version": version, "running": running, "runtimes": runtimes, "daemon_json": config}
+    # facts are shown (--json, tables): proxy credentials, registry auth and the like never are
+    return {"version": version, "running": running, "runtimes": runtimes, "daemon_json": redact_value(config)}

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
+
+from provision.redaction import redact_text
 
 
 @dataclass
@@ -32,9 +33,6 @@ class Refusal:
     reason: str
 
 
-_CREDENTIALS = re.compile(r"(://)[^/@\s:]+:[^/@\s]+@")
-
-
 def redact(text: str) -> str:
-    """Hide user:password in URLs (proxies, mirrors) wherever commands are shown."""
-    return _CREDENTIALS.sub(r"\1***:***@", text)
+    """Hide credentials wherever commands, reasons and diffs are shown (see provision.redaction)."""
+    return redact_text(text)

@@ -13,6 +13,7 @@ from provision.commands.files import write_file
 from provision.config.host_settings import DockerSettings
 from provision.facts.docker_host import DockerHostState, daemon_config
 from provision.operations.base import Change, NoChange, Refusal
+from provision.redaction import holds_secrets, redact_json_text
 
 
 def distro_and_suite(state: DockerHostState) -> tuple[str, str]:
@@ -98,11 +99,12 @@ def daemon_config_change(state: DockerHostState, settings: DockerSettings, stamp
         return NoChange("daemon.json", f"{daemon_json.PATH} already holds the wanted settings")
     text = daemon_json.render(wanted)
     candidate = daemon_json.PATH + ".provision-candidate"
+    mode = "0600" if holds_secrets(wanted) else "0644"  # proxy credentials, registry auth: root only
     commands = [
-        write_file(candidate, text, mode="0644", backup=False),
+        write_file(candidate, text, mode=mode, backup=False),
         daemon_json.validate_snippet(candidate) + f" || {{ rm -f {candidate}; exit 1; }}",
         f"rm -f {candidate}",
-        write_file(daemon_json.PATH, text, backup=current is not None, stamp=stamp),
+        write_file(daemon_json.PATH, text, mode=mode, backup=current is not None, stamp=stamp, keep_one_backup=True),
     ]
     keys = sorted(set(wanted) - set(current or {})) + sorted(k for k in (current or {}) if wanted.get(k) != current[k])
     notes = []
@@ -110,7 +112,7 @@ def daemon_config_change(state: DockerHostState, settings: DockerSettings, stamp
         notes.append("docker restarts to apply daemon.json: running containers stop unless live-restore is set")
     return Change("daemon.json", f"{daemon_json.PATH}: set {', '.join(keys)}" + (
         f" (backup {daemon_json.PATH}.provision-bak-{stamp})" if current is not None else ""),
-        commands, diff=daemon_json.diff(state.daemon_json, text), notes=notes)
+        commands, diff=daemon_json.diff(redact_json_text(state.daemon_json), redact_json_text(text)), notes=notes)
 
 
 def resolve_pin(state: DockerHostState, settings: DockerSettings, available: list[str] | None) -> str | Refusal | None:

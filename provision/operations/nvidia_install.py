@@ -103,7 +103,10 @@ def docker_runtime(state: NvidiaHostState, settings: NvidiaSettings, stamp: str)
     if has_runtime and (is_default or not settings.nvidia_default_runtime):
         return NoChange("gpu nvidia runtime", "daemon.json has the nvidia runtime"
                         + (" (the default)" if is_default else ""))
-    backup = (f"cp -p /etc/docker/daemon.json {shlex.quote(daemon_json.backup_path(stamp))}"
+    bak = shlex.quote(daemon_json.backup_path(stamp))
+    # one backup, root-only: daemon.json may hold proxy credentials that must not pile up in copies
+    backup = (f"cp -p /etc/docker/daemon.json {bak} && chmod go-rwx {bak} && "
+              f"for b in /etc/docker/daemon.json.provision-bak-*; do [ \"$b\" = {bak} ] || rm -f \"$b\"; done"
               if state.daemon_json is not None else "true")
     what = "registering the nvidia runtime in daemon.json (nvidia-ctk)"
     if settings.nvidia_default_runtime:

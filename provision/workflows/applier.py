@@ -11,6 +11,7 @@ from provision.commands import detached
 from provision.errors import HostUnreachable
 from provision.executor.base import Executor
 from provision.operations.base import Change, NoChange, Refusal, redact
+from provision.redaction import describe_command
 from provision.report import HostResult, StepResult
 
 
@@ -51,7 +52,7 @@ class Applier:
             return False
         if self.check:
             self.plan.append({"step": item.step, "reason": redact(item.reason),
-                              "commands": [redact(c) for c in item.commands], "diff": redact(item.diff)})
+                              "commands": [describe_command(c) for c in item.commands], "diff": redact(item.diff)})
             self.result.steps.append(StepResult(item.step, "changed", f"would: {redact(item.reason)}"))
             return True
         start = time.monotonic()

@@ -93,9 +93,39 @@ def test_daemon_json_diff_and_clash():
 def test_files_written_atomically_with_backup():
     assert write_file("/etc/x.json", "{}\n", stamp="20260101-000000") == (
         "install -d -m 0755 \"$(dirname /etc/x.json)\" && "
-        "if [ -e /etc/x.json ]; then cp -p /etc/x.json /etc/x.json.provision-bak-20260101-000000; fi && "
+        "if [ -e /etc/x.json ]; then cp -p /etc/x.json /etc/x.json.provision-bak-20260101-000000 && "
+        "chmod 0644 /etc/x.json.provision-bak-20260101-000000; fi && "
         "printf %s e30K | base64 -d > /etc/x.json.provision-tmp && chmod 0644 /etc/x.json.provision-tmp && "
         "mv -f /etc/x.json.provision-tmp /etc/x.json")
+    assert write_file("/etc/x.json", "{}\n", mode="0600", stamp="S", keep_one_backup=True).endswith(
+        "mv -f /etc/x.json.provision-tmp /etc/x.json && "
+        "for b in /etc/x.json.provision-bak-*; do [ \"$b\" = /etc/x.json.provision-bak-S ] || rm -f \"$b\"; done")
+
+
+def test_check_and_json_show_a_digest_of_file_contents_never_the_contents():
+    from provision.redaction import describe_command
+
+    shown = describe_command(write_file("/etc/x.json", '{"proxies": {"http-proxy": "http://u:pw@p:3128"}}\n'))
+    assert "base64 -d" not in shown and "pw" not in shown
+    content = '{"proxies": {"http-proxy": "http://u:pw@p:3128"}}\n'
+    assert f"<{len(content)} bytes, sha256 " in shown
+
+
+def test_structural_redaction_of_json_and_text():
+    from provision.redaction import MASK, holds_secrets, redact_json_text, redact_text, redact_value
+
+    config = {"proxies": {"http-proxy": "http://bob:s3cret@proxy:3128", "no-proxy": "localhost"},
+              "registry-mirrors": ["https://token123@mirror.example"], "auths": {"r.io": {"auth": "Ym9iOnB3"}},
+              "password": "x", "nested": [{"apiKey": "k"}], "log-driver": "json-file"}
+    shown = redact_value(config)
+    assert shown["proxies"] == {"http-proxy": "http://***:***@proxy:3128", "no-proxy": "localhost"}
+    assert shown["registry-mirrors"] == ["https://***:***@mirror.example"]
+    assert shown["auths"]["r.io"]["auth"] == MASK and shown["password"] == MASK and shown["nested"][0]["apiKey"] == MASK
+    assert shown["log-driver"] == "json-file" and holds_secrets(config) and not holds_secrets({"log-driver": "x"})
+    assert "s3cret" not in redact_json_text('{"proxies": {"https-proxy": "http://a:s3cret@p"}}')
+    assert redact_text("docker login --password hunter2 -u bob") == "docker login --password ******** -u bob"
+    assert redact_text("token: abc def") == "token: ******** def"
+    assert redact_text("--token '<worker-join-token>'") == "--token '<worker-join-token>'"
 
 
 def test_credentials_in_urls_are_redacted_wherever_shown():
