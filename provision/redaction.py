@@ -21,7 +21,8 @@ MASK = "********"
 _SENSITIVE_KEY = re.compile(r"pass(word|wd|phrase)?$|secret|token|^auth$|authorization|credential|api[-_]?key"
                             r"|private[-_]?key|identitytoken", re.I)
 _URL_USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^/@\s?#'\"]+)@")
-_PAIR = re.compile(r"(?P<key>(?:--)?(?:password|passwd|token|secret|api[-_]?key)(?:\s*[=:]\s*|\s+))"
+_PAIR = re.compile(r"(?P<key>(?:--(?:password|passwd|token|secret|api[-_]?key)(?:=|\s+))"
+                   r"|(?:\b(?:password|passwd|token|secret|api[-_]?key)\s*[=:]\s*))"
                    r"(?!'?<[^>\s]*>'?)(?P<value>'[^']*'|\"[^\"]*\"|[^\s'\"]+)", re.I)  # <placeholders> stay
 
 

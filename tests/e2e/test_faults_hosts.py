@@ -7,7 +7,9 @@
 - a refusal known before any change changes nothing (docker.io from Debian stays installed and running);
 - a daemon.json that stops dockerd from starting is rolled back and docker runs again;
 - an SSH connection cut in the middle of apt does not kill dpkg (apt runs as a systemd unit), and a dpkg
-  killed half-way is repaired by the next run, which converges.
+  killed half-way is repaired by the next run, which converges;
+- a daemon.json holding proxy credentials: the password never reaches stdout, --json, --check, facts, the
+  host's process list (argv) or its disk outside tmpfs and the 0600 daemon.json itself.
 
 Each test sets up what it needs; none depends on another's order (the fleet is shared, the state each
 test changes is its own host's, and every test puts back what it broke).
@@ -31,7 +33,7 @@ MISSING_KEY_URL = "https://download.docker.com/linux/debian/no-such-key.gpg"  # 
 
 @pytest.fixture(scope="module")
 def faults_fleet(tmp_path_factory):
-    fleet, down = _start_fleet(tmp_path_factory, "e2e-faults", 4)
+    fleet, down = _start_fleet(tmp_path_factory, "e2e-faults", 5)
     yield fleet
     down()
 
@@ -260,3 +262,84 @@ def test_a_dpkg_killed_half_way_is_repaired_by_the_next_run(faults_fleet, tmp_pa
     assert _on(faults_fleet, "sbx4", "docker info >/dev/null && echo up").stdout.strip() == "up"
     again, doc = provision_json(faults_fleet, tmp_path, "docker", "install", limit="sbx4")
     assert again.returncode == 0 and doc["hosts"]["sbx4"]["changed"] == 0, again.stderr
+
+
+class ArgvSampler:
+    """Samples every process's argv on a host (docker exec, outside provision) while a run goes on."""
+
+    def __init__(self, fleet, host: str) -> None:
+        self.container = fleet.container(host)
+        docker("exec", self.container, "rm", "-f", "/tmp/stop-sampler")
+        self.proc = subprocess.Popen(
+            ["/usr/bin/docker", "exec", self.container, "sh", "-c",
+             "i=0; while [ ! -e /tmp/stop-sampler ] && [ $i -lt 6000 ]; do "
+             "cat /proc/[0-9]*/cmdline 2>/dev/null | tr '\\0' ' '; echo; i=$((i+1)); sleep 0.02; done"],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+
+    def seen(self) -> str:
+        docker("exec", self.container, "touch", "/tmp/stop-sampler")
+        out, _ = self.proc.communicate(timeout=60)
+        return out
+
+
+def test_a_password_in_daemon_json_never_reaches_output_argv_or_disk(faults_fleet, tmp_path):
+    secret = "s3cretPw-" + str(time.monotonic_ns())[-6:]
+    # a URL with credentials in daemon.json (`proxies` is the usual place, but the sandbox's Docker 20.10 predates
+    # it and refuses credentials in mirror URLs; an engine label carries the same URL; the redaction is the same)
+    proxies = {"docker_daemon": {"labels": [f"proxy=http://bob:{secret}@proxy.invalid:3128"]}}
+    host = faults_fleet.testinfra("sbx5")
+    proc, doc = provision_json(faults_fleet, tmp_path, "docker", "install", limit="sbx5")
+    assert proc.returncode == 0, proc.stderr
+
+    check = subprocess.run(_cli_argv(faults_fleet, tmp_path, proxies, "docker", "install", "--check", "-l", "sbx5"),
+                           capture_output=True, text=True, timeout=300)
+    assert check.returncode == 0, check.stderr
+    assert "http://***:***@proxy.invalid:3128" in check.stderr + check.stdout  # the diff shows the change...
+    sampler = ArgvSampler(faults_fleet, "sbx5")
+    proc, doc = provision_json(faults_fleet, tmp_path, "docker", "install", limit="sbx5", hostvars={"sbx5": proxies})
+    argv_seen = sampler.seen()
+    assert proc.returncode == 0, proc.stderr
+    facts = subprocess.run(_cli_argv(faults_fleet, tmp_path, proxies, "facts", "--json", "-l", "sbx5"),
+                           capture_output=True, text=True, timeout=300)
+    assert facts.returncode == 0, facts.stderr
+    assert "proxy.invalid" in facts.stdout
+    for where, text in (("--check", check.stdout + check.stderr), ("install output", proc.stdout + proc.stderr),
+                        ("facts --json", facts.stdout), ("the host's argv", argv_seen)):
+        assert secret not in text, f"the proxy password reached {where}"
+    daemon = host.file("/etc/docker/daemon.json")
+    assert secret in daemon.content_string and daemon.mode == 0o600
+    assert len(host.run("ls /etc/docker/daemon.json.provision-bak-*").stdout.split()) <= 1
+    on_disk = host.run(f"grep -rl --exclude-dir=proc --exclude-dir=sys --exclude-dir=dev --exclude-dir=run "
+                       f"-e {secret} / 2>/dev/null").stdout.split()
+    assert on_disk == ["/etc/docker/daemon.json"], on_disk  # nothing else (no logs, no leftover scripts)
+    assert host.run("ls /dev/shm | grep -c provision").stdout.strip() == "0"
+
+    host.run("rm -f /etc/docker/daemon.json.provision-bak-*")
+
+
+def _cli_argv(fleet, tmp_path, hostvars_for_sbx5: dict, *args: str) -> list[str]:
+    import sys
+
+    sub = tmp_path / "cli"
+    sub.mkdir(exist_ok=True)
+    return [sys.executable, "-m", "provision", *args, "-i",
+            inventory(fleet, sub, hostvars={"sbx5": hostvars_for_sbx5}), "--known-hosts", str(fleet.home / "known_hosts")]
+
+
+def test_a_become_password_run_keeps_the_script_off_argv_and_leaves_tmpfs_clean(faults_fleet, tmp_path):
+    import os
+    import sys
+
+    marker = "argv-marker-" + str(time.monotonic_ns())[-6:]
+    sampler = ArgvSampler(faults_fleet, "sbx1")
+    proc = subprocess.run([sys.executable, "-m", "provision", "run", f"echo {marker}; id -un; sleep 1", "--become",
+                           "--json", "-l", "sbx1", "-i",
+                           inventory(faults_fleet, tmp_path, hostvars={"sbx1": {"ansible_user": "sandbox"}}),
+                           "--known-hosts", str(faults_fleet.home / "known_hosts")],
+                          capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PROVISION_BECOME_PASSWORD": faults_fleet.become_password})
+    argv_seen = sampler.seen()
+    assert proc.returncode == 0, proc.stderr
+    assert f"{marker}\\nroot" in proc.stdout  # the output, JSON-escaped
+    assert marker not in argv_seen and faults_fleet.become_password not in argv_seen
+    assert _on(faults_fleet, "sbx1", "ls /dev/shm | grep -c provision").stdout.strip() == "0"

@@ -125,6 +125,7 @@ def test_structural_redaction_of_json_and_text():
     assert "s3cret" not in redact_json_text('{"proxies": {"https-proxy": "http://a:s3cret@p"}}')
     assert redact_text("docker login --password hunter2 -u bob") == "docker login --password ******** -u bob"
     assert redact_text("token: abc def") == "token: ******** def"
+    assert redact_text("invalid mirror: username/password not allowed") == "invalid mirror: username/password not allowed"
     assert redact_text("--token '<worker-join-token>'") == "--token '<worker-join-token>'"
 
 
