@@ -186,7 +186,7 @@ class _IniParser:
         for name in names:
             self.builder.add_host(name, self.group, port, line=self.line)
             for key, value in variables.items():
-                self.builder.set_host_var(name, key, value)
+                self.builder.set_host_var(name, key, value, line=self.line)
 
     def _expand(self, pattern: str) -> tuple[list[str], int | None]:
         try:

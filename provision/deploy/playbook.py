@@ -21,7 +21,9 @@ import yaml
 from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, ValidationError,
                       field_validator, model_validator)
 
-from provision.config.yaml_inventory import YamlMapping, YamlSequence, _PositionLoader, type_name
+from provision.config.input_file import VAULT_HINT, check_text, decode_utf8, read_input
+from provision.config.yaml_inventory import (YamlLimitError, YamlMapping, YamlSequence, _PositionLoader, type_name,
+                                             yaml_error_parts)
 from provision.errors import InputError
 from provision.executor.secret import Secret
 
@@ -587,23 +589,24 @@ class _Loader(_PositionLoader):
         yield data
         data.extend(self.construct_sequence(node))
 
+    def construct_vault(self, node: yaml.Node):  # type: ignore[no-untyped-def]
+        raise YamlLimitError(None, None, f"an ansible-vault encrypted value ({node.tag}); {VAULT_HINT}", node.start_mark)
+
 
 _Loader.add_constructor("tag:yaml.org,2002:seq", _Loader.construct_positioned_seq)
+_Loader.add_constructor("!vault", _Loader.construct_vault)
+_Loader.add_constructor("!vault-encrypted", _Loader.construct_vault)
 
 
 def _read_yaml(path: Path) -> Any:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError("playbook not found", file=path) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read playbook: {getattr(exc, 'strerror', None) or exc}", file=path) from None
+    data = read_input(path, "playbook")
+    check_text(data, path, "playbook")
+    text = decode_utf8(data, path, "playbook")
     try:
         return yaml.load(text, Loader=_Loader)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-        problem = getattr(exc, "problem", None) or getattr(exc, "context", None) or str(exc)
-        raise InputError(f"YAML syntax error: {problem}", file=path, line=mark.line + 1 if mark else None) from None
+        message, line = yaml_error_parts(exc, text)
+        raise InputError(message, file=path, line=line) from None
 
 
 def _line_at(raw: Any, loc: Loc) -> int | None:

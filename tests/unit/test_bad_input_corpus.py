@@ -1,0 +1,443 @@
+"""The bad-input corpus: every case runs the real CLI (`python -m provision ...`) and must exit 4 with
+one line naming the file and line of the mistake (a usage error may keep Click's Usage/Try/Error
+block), no traceback, within seconds and bounded memory, and with ZERO TCP connections: every
+inventory host points at a local listener that counts the connections it accepts.
+
+Cases are run in a few parallel subprocesses by one module fixture; each case is then one test.
+Remote text holding rich markup goes through the real renderer at the end of the module.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import resource
+import socket
+import stat
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+TIME_LIMIT_S = 10.0  # per case; a real one takes about half a second
+MEMORY_LIMIT = 1 << 30  # address space of each CLI process (a bomb gets MemoryError, which must not happen)
+VAULT = "$ANSIBLE_VAULT;1.1;AES256\n" + "\n".join(["6162636465663031323334353637383961626364656630313233343536373839"] * 4) + "\n"
+VAULT_TAGGED = "!vault |\n" + "".join(f"          {line}\n" for line in VAULT.splitlines())
+BIG_INT = "9" * 5000  # beyond Python's int-from-text limit (4300 digits)
+
+
+class CountingListener:
+    """A TCP listener on 127.0.0.1 that accepts, counts and closes every connection."""
+
+    def __init__(self) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.count = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except (socket.timeout, OSError):
+                continue
+            self.count += 1
+            conn.close()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.sock.close()
+
+
+# ---------------------------------------------------------------------------
+# The corpus
+# ---------------------------------------------------------------------------
+
+GOOD_INI = "web1 ansible_host=127.0.0.1 ansible_port=@PORT@ ansible_user=root\n"
+GOOD_YAML = "all:\n  hosts:\n    web1:\n      ansible_host: 127.0.0.1\n      ansible_port: @PORT@\n"
+GOOD_PLAYBOOK = "stack: demo\nservices:\n  web:\n    image: busybox:1.36\n"
+
+
+@dataclass
+class Case:
+    id: str
+    argv: list[str]
+    files: dict[str, str | bytes] = field(default_factory=dict)
+    where: str | None = None  # the message starts with this (FILE:LINE: or FILE:)
+    says: str = ""  # and contains this
+    usage: bool = False  # a Click usage error (Usage/Try/Error block)
+    special: str | None = None  # "fifo", "unreadable", "sparse", "exec": set up by the runner
+
+
+def inv(case_id: str, name: str, text: str | bytes, where: str | None, says: str, **extra) -> Case:
+    """An inventory case: `provision facts -i NAME` (facts would connect to every host)."""
+    files = {name: text, **extra.pop("files", {})}
+    return Case(case_id, ["facts", "-i", name], files, where, says, **extra)
+
+
+def settings(case_id: str, files: dict[str, str], where: str, says: str, command=("docker", "install")) -> Case:
+    """A per-host setting case: `provision docker install --check -i inv.yml`."""
+    return Case(case_id, [*command, "--check", "-i", "inv.yml"], files, where, says)
+
+
+def pb(case_id: str, text: str | bytes, where: str | None, says: str, **extra) -> Case:
+    """A playbook case: `provision deploy --check stack.yml -i good.ini`."""
+    files = {"stack.yml": text, "good.ini": GOOD_INI, **extra.pop("files", {})}
+    return Case(case_id, ["deploy", "--check", "stack.yml", "-i", "good.ini"], files, where, says, **extra)
+
+
+def cli(case_id: str, args: list[str], says: str, *, usage: bool = True, where: str | None = None) -> Case:
+    files = {"good.ini": GOOD_INI, "stack.yml": GOOD_PLAYBOOK}
+    return Case(case_id, args, files, where, says, usage=usage)
+
+
+def laughs(prefix: str, indent: str) -> str:
+    """A billion-laughs document body: 9 levels of 9 aliases each (about 10^9 strings expanded)."""
+    lines = [f'{indent}l0: &l0 "lol"']
+    for level in range(1, 10):
+        refs = ", ".join([f"*l{level - 1}"] * 9)
+        lines.append(f"{indent}l{level}: &l{level} [{refs}]")
+    return prefix + "\n".join(lines) + "\n"
+
+
+def service(body: str) -> str:
+    """A playbook with one service `web` whose keys are ``body`` (lines at 4 spaces)."""
+    return "stack: demo\nservices:\n  web:\n" + body
+
+
+DEEP_FLOW = "[" * 5000 + "]" * 5000
+DEEP_MAP = "{a: " * 3000 + "1" + "}" * 3000
+
+CASES: list[Case] = [
+    # -- INI inventories ----------------------------------------------------------------------------
+    inv("ini-bad-section-header", "inv.ini", "[web prod]\nweb1\n", "inv.ini:1:", "invalid section header"),
+    inv("ini-unknown-section-kind", "inv.ini", "[web:hostz]\nweb1\n", "inv.ini:1:", "unknown type"),
+    inv("ini-vars-without-equals", "inv.ini", GOOD_INI + "[all:vars]\nntp\n", "inv.ini:3:", "expected key=value"),
+    inv("ini-undefined-child", "inv.ini", GOOD_INI + "[site:children]\nnope\n", "inv.ini:3:", "undefined group 'nope'"),
+    inv("ini-vars-undefined-group", "inv.ini", GOOD_INI + "[db:vars]\nx=1\n", "inv.ini:2:", "undefined group 'db'"),
+    inv("ini-bad-range", "inv.ini", "web[01:x] ansible_port=@PORT@\n", "inv.ini:1:", "invalid host range"),
+    inv("ini-range-bomb", "inv.ini", "web[0:99999999999] ansible_host=127.0.0.1\n", "inv.ini:1:", "too many hosts"),
+    inv("ini-nested-range-bomb", "inv.ini", "n[0:9999]-[0:9999]-[0:9999] ansible_host=127.0.0.1\n", "inv.ini:1:",
+        "too many hosts"),
+    inv("ini-unterminated-quote", "inv.ini", 'web1 ansible_host="127.0.0.1\n', "inv.ini:1:", "cannot parse host line"),
+    inv("ini-token-without-equals", "inv.ini", "web1 ansible_host\n", "inv.ini:1:", "expected key=value"),
+    inv("ini-trailing-colon", "inv.ini", "web1: ansible_host=127.0.0.1\n", "inv.ini:1:", "trailing ':'"),
+    inv("ini-group-cycle", "inv.ini", GOOD_INI + "[a:children]\nb\n[b:children]\na\n", "inv.ini:", "own ancestor"),
+    inv("ini-not-utf8", "inv.ini", GOOD_INI.encode() + b"web2 ansible_user=\xff\xfe\n", "inv.ini:2:", "UTF-8"),
+    inv("ini-nul-byte", "inv.ini", b"web1\x00 ansible_host=127.0.0.1\n", "inv.ini:1:", "NUL"),
+    inv("ini-binary-file", "inv.ini", b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03" + bytes(range(256)), "inv.ini:1:",
+        ""),
+    inv("ini-vault-encrypted", "inv.ini", VAULT, "inv.ini:1:", "ansible-vault"),
+    inv("vault-encrypted-no-extension", "hosts", VAULT, "hosts:1:", "ansible-vault"),
+    inv("ini-bad-group-priority", "inv.ini", GOOD_INI + "[all:vars]\nansible_group_priority=high\n", "inv.ini:3:",
+        "must be an integer"),
+    inv("ini-empty-file", "inv.ini", "", "inv.ini:", "no hosts"),
+    inv("ini-only-comments", "inv.ini", "# nothing here\n; nor here\n", "inv.ini:", "no hosts"),
+    inv("ini-groups-without-hosts", "inv.ini", "[web]\n[db]\n", "inv.ini:", "no hosts"),
+    inv("ini-yaml-document-marker", "inv.ini", "---\n" + GOOD_INI, "inv.ini:1:", "looks like a YAML file"),
+    inv("ini-huge-port", "inv.ini", f"web1 ansible_host=127.0.0.1 ansible_port={BIG_INT}\n", "inv.ini:1:", "ansible_port"),
+    inv("ini-bad-port", "inv.ini", "web1 ansible_host=127.0.0.1 ansible_port=ssh\n", "inv.ini:1:", "ansible_port"),
+    inv("ini-bad-become", "inv.ini", GOOD_INI + "[all:vars]\nansible_become=maybe\n", "inv.ini:3:", "ansible_become"),
+    inv("ini-bad-connection", "inv.ini", "web1 ansible_connection=winrm ansible_port=@PORT@\n", "inv.ini:1:", "winrm"),
+    inv("ini-bad-timeout", "inv.ini", GOOD_INI.rstrip() + " ansible_timeout=soon\n", "inv.ini:1:", "ansible_timeout"),
+    inv("ini-bad-proxyjump", "inv.ini", GOOD_INI.rstrip() + " ansible_ssh_common_args='-J bastion:port'\n", "inv.ini:1:",
+        "ProxyJump"),
+    inv("ini-toml", "inv.toml", "[all]\nhosts = []\n", "inv.toml:", "TOML"),
+    inv("ini-executable-script", "inv.sh", "#!/bin/sh\necho '{}'\n", "inv.sh:1:", "executable", special="exec"),
+    # -- YAML inventories ---------------------------------------------------------------------------
+    inv("yaml-syntax-error", "inv.yml", "all:\n  hosts: [\n    web1\n", "inv.yml:", "YAML syntax error"),
+    inv("yaml-tab-indent", "inv.yml", "all:\n\thosts:\n\t\tweb1:\n", "inv.yml:2:", "YAML syntax error"),
+    inv("yaml-list-document", "inv.yml", "- web1\n- web2\n", "inv.yml:1:", "must be a mapping"),
+    inv("yaml-scalar-document", "inv.yml", "just text\n", "inv.yml:", "must be a mapping"),
+    inv("yaml-unknown-group-key", "inv.yml", "all:\n  host:\n    web1:\n", "inv.yml:2:", "unknown key 'host'"),
+    inv("yaml-group-is-list", "inv.yml", "all: [web1]\n", "inv.yml:1:", "must be a mapping"),
+    inv("yaml-hosts-is-list", "inv.yml", "all:\n  hosts: [web1]\n", "inv.yml:2:", "must be a mapping"),
+    inv("yaml-host-vars-list", "inv.yml", "all:\n  hosts:\n    web1: [1, 2]\n", "inv.yml:3:", "must be a mapping"),
+    inv("yaml-numeric-host", "inv.yml", "all:\n  hosts:\n    123:\n", "inv.yml:3:", "must be a string"),
+    inv("yaml-bad-range", "inv.yml", "all:\n  hosts:\n    'web[1:x]':\n", "inv.yml:3:", "invalid host range"),
+    inv("yaml-duplicate-group", "inv.yml", GOOD_YAML + "all:\n  hosts:\n    web2:\n", "inv.yml:6:",
+        "duplicate key 'all'"),
+    inv("yaml-duplicate-host", "inv.yml", GOOD_YAML + "    web1:\n      ansible_port: 2\n", "inv.yml:6:",
+        "duplicate key 'web1'"),
+    inv("yaml-duplicate-var", "inv.yml", GOOD_YAML + "      ansible_port: 2222\n", "inv.yml:6:",
+        "duplicate key 'ansible_port'"),
+    inv("json-duplicate-key", "inv.json",
+        '{"all": {"hosts": {"web1": {"ansible_port": @PORT@},\n "web1": {"ansible_port": 1}}}}\n', "inv.json:2:",
+        "duplicate key 'web1'"),
+    inv("yaml-billion-laughs", "inv.yml", GOOD_YAML + laughs("  vars:\n", "    "), "inv.yml:", "alias"),
+    inv("yaml-deep-flow-nesting", "inv.yml", GOOD_YAML + "  vars:\n    deep: " + DEEP_FLOW + "\n", "inv.yml:7:",
+        "nested"),
+    inv("yaml-deep-map-nesting", "inv.yml", "all:\n  vars:\n    deep: " + DEEP_MAP + "\n", "inv.yml:3:", "nested"),
+    inv("json-deep-nesting", "inv.json", '{"all": {"vars": {"deep": ' + DEEP_FLOW + "}}}\n", "inv.json:1:", "nested"),
+    inv("yaml-recursive-alias", "inv.yml", GOOD_YAML + "  vars: &loop\n    self: *loop\n", "inv.yml:", "recursive"),
+    inv("yaml-undefined-alias", "inv.yml", GOOD_YAML + "  vars:\n    x: *nowhere\n", "inv.yml:7:", "alias"),
+    inv("yaml-vault-encrypted", "inv.yml", VAULT, "inv.yml:1:", "ansible-vault"),
+    inv("yaml-vault-value-used", "inv.yml", GOOD_YAML + "      ansible_user: " + VAULT_TAGGED, "inv.yml:6:",
+        "vault"),
+    inv("yaml-plugin-config", "inv.yml", "plugin: amazon.aws.aws_ec2\nregions: [eu-west-1]\n", "inv.yml:1:",
+        "plugin"),
+    inv("yaml-not-utf8", "inv.yml", GOOD_YAML.encode() + b"      ansible_user: \xff\n", "inv.yml:6:", "UTF-8"),
+    inv("yaml-nul-byte", "inv.yml", GOOD_YAML.encode() + b"      ansible_user: ro\x00ot\n", "inv.yml:6:", ""),
+    inv("yaml-huge-int", "inv.yml", GOOD_YAML + f"      answer: {BIG_INT}\n", "inv.yml:6:", "integer"),
+    inv("yaml-empty-file", "inv.yml", "", "inv.yml:", "no hosts"),
+    inv("yaml-only-document-marker", "inv.yml", "---\n", "inv.yml:", "no hosts"),
+    inv("yaml-groups-without-hosts", "inv.yml", "all:\n  children:\n    web:\n    db:\n", "inv.yml:", "no hosts"),
+    inv("yaml-bad-port", "inv.yml", "all:\n  hosts:\n    web1:\n      ansible_port: [22]\n", "inv.yml:4:", "ansible_port"),
+    inv("group-vars-syntax-error", "inv.ini", GOOD_INI, "group_vars/all.yml:2:", "YAML syntax error",
+        files={"group_vars/all.yml": "x: 1\ny: [\n"}),
+    inv("group-vars-vault-file", "inv.ini", GOOD_INI, "group_vars/all.yml:1:", "vault",
+        files={"group_vars/all.yml": VAULT}),
+    inv("host-vars-is-list", "inv.ini", GOOD_INI, "host_vars/web1.yml:1:", "must be a mapping",
+        files={"host_vars/web1.yml": "- 1\n- 2\n"}),
+    inv("group-vars-duplicate-key", "inv.ini", GOOD_INI, "group_vars/all.yml:2:", "duplicate key 'ntp'",
+        files={"group_vars/all.yml": "ntp: a\nntp: b\n"}),
+    inv("group-vars-not-utf8", "inv.ini", GOOD_INI, "group_vars/all.yml:2:", "UTF-8",
+        files={"group_vars/all.yml": b"ntp: a\nuser: \xff\n"}),
+    inv("host-vars-bad-port", "inv.ini", GOOD_INI, "host_vars/web1.yml:2:", "ansible_port",
+        files={"host_vars/web1.yml": "a: 1\nansible_port: 70000\n"}),
+    Case("dir-with-bad-member", ["facts", "-i", "invdir"], {"invdir/10-good.ini": GOOD_INI,
+         "invdir/20-bad.yml": "all:\n  hosts:\n    web2: [x]\n"}, "invdir/20-bad.yml:3:", "must be a mapping"),
+    # -- inventory paths --------------------------------------------------------------------------------
+    Case("inventory-missing", ["facts", "-i", "nope.ini"], {}, "nope.ini:", "not found"),
+    Case("inventory-empty-path", ["facts", "-i", ""], {}, None, "inventory", usage=True),
+    Case("inventory-fifo", ["facts", "-i", "pipe.ini"], {}, "pipe.ini:", "not a regular file", special="fifo"),
+    Case("inventory-char-device", ["facts", "-i", "/dev/zero"], {}, "/dev/zero:", "not a regular file"),
+    Case("inventory-oversized", ["facts", "-i", "big.ini"], {}, "big.ini:", "too large", special="sparse"),
+    Case("inventory-unreadable", ["facts", "-i", "secret.ini"], {"secret.ini": GOOD_INI}, "secret.ini:",
+         "cannot read", special="unreadable"),
+    # -- per-host settings (docker_*, nvidia_*): file and line of the value ---------------------------------
+    settings("docker-version-shell", {"inv.yml": GOOD_YAML + "      docker_version: '27.3; reboot'\n"},
+             "inv.yml:6:", "docker_version"),
+    settings("docker-version-list", {"inv.yml": GOOD_YAML + "      docker_version: [27]\n"},
+             "inv.yml:6:", "docker_version"),
+    settings("docker-hold-not-bool", {"inv.yml": GOOD_YAML + "  vars:\n    docker_hold: maybe\n"},
+             "inv.yml:7:", "docker_hold"),
+    settings("docker-daemon-not-mapping", {"inv.yml": GOOD_YAML + "      docker_daemon: bip=1\n"},
+             "inv.yml:6:", "docker_daemon"),
+    settings("docker-users-not-list", {"inv.yml": GOOD_YAML + "      docker_users: 5\n"}, "inv.yml:6:",
+             "docker_users"),
+    settings("apt-lock-timeout-negative", {"inv.yml": GOOD_YAML, "group_vars/all.yml": "a: 1\napt_lock_timeout: -5\n"},
+             "group_vars/all.yml:2:", "apt_lock_timeout"),
+    settings("docker-setting-in-host-vars", {"inv.yml": GOOD_YAML, "host_vars/web1.yml": "docker_hold: perhaps\n"},
+             "host_vars/web1.yml:1:", "docker_hold"),
+    settings("docker-setting-ini-group-vars", {"inv.yml": "x", "inv.ini": GOOD_INI + "[all:vars]\ndocker_daemon_defaults=sometimes\n"},
+             "inv.ini:3:", "docker_daemon_defaults"),
+    settings("nvidia-driver-branch-text", {"inv.yml": GOOD_YAML + "      nvidia_driver_branch: latest\n"},
+             "inv.yml:6:", "nvidia_driver_branch", command=("nvidia", "install")),
+    settings("nvidia-open-modules-not-bool", {"inv.yml": GOOD_YAML + "      nvidia_open_modules: perhaps\n"},
+             "inv.yml:6:", "nvidia_open_modules", command=("nvidia", "install")),
+    settings("nvidia-reboot-timeout-small", {"inv.yml": GOOD_YAML + "      reboot_timeout: 1\n"},
+             "inv.yml:6:", "reboot_timeout", command=("bootstrap",)),
+    settings("nvidia-toolkit-version-shell", {"inv.yml": GOOD_YAML + "      nvidia_toolkit_version: '1.17 && id'\n"},
+             "inv.yml:6:", "nvidia_toolkit_version", command=("nvidia", "install")),
+    settings("gpu-not-bool", {"inv.yml": GOOD_YAML + "      gpu: sometimes\n"}, "inv.yml:6:", "gpu",
+             command=("nvidia", "install")),
+    settings("docker-setting-vaulted", {"inv.yml": GOOD_YAML + "      docker_version: " + VAULT_TAGGED},
+             "inv.yml:6:", "vault"),
+    # -- playbooks ----------------------------------------------------------------------------------------
+    Case("playbook-missing", ["deploy", "--check", "nope.yml", "-i", "good.ini"], {"good.ini": GOOD_INI},
+         "nope.yml:", "not found"),
+    Case("playbook-is-directory", ["deploy", "--check", "stacks", "-i", "good.ini"],
+         {"good.ini": GOOD_INI, "stacks/x.yml": GOOD_PLAYBOOK}, "stacks:", "directory"),
+    Case("playbook-char-device", ["deploy", "--check", "/dev/zero", "-i", "good.ini"], {"good.ini": GOOD_INI},
+         "/dev/zero:", "not a regular file"),
+    pb("playbook-fifo", "", "pipe.yml:", "not a regular file", special="fifo"),
+    pb("playbook-is-list", "- stack: demo\n  services: {}\n", "stack.yml:1:", "must be a mapping"),
+    pb("playbook-empty", "", "stack.yml:1:", "empty"),
+    pb("playbook-scalar", "demo\n", "stack.yml:1:", "must be a mapping"),
+    pb("playbook-syntax-error", "stack: demo\nservices:\n  web: {image: busybox\n", "stack.yml:", "YAML syntax error"),
+    pb("playbook-tabs", "stack: demo\nservices:\n\tweb:\n\t\timage: busybox\n", "stack.yml:3:", "YAML syntax error"),
+    pb("playbook-not-utf8", b"stack: demo\nservices:\n  web:\n    image: busy\xffbox\n", "stack.yml:4:", "UTF-8"),
+    pb("playbook-nul-byte", b"stack: demo\nservices:\n  web:\n    image: busy\x00box\n", "stack.yml:4:", ""),
+    pb("playbook-vault-encrypted", VAULT, "stack.yml:1:", "ansible-vault"),
+    pb("playbook-vault-value", service("    image: busybox\n    environment:\n      PW: " + VAULT_TAGGED),
+       "stack.yml:6:", "vault"),
+    pb("playbook-duplicate-service", service("    image: busybox\n  web:\n    image: nginx\n"), "stack.yml:5:",
+       "duplicate key 'web'"),
+    pb("playbook-duplicate-key", service("    image: busybox\n    image: nginx\n"), "stack.yml:5:",
+       "duplicate key 'image'"),
+    pb("playbook-duplicate-top-key", GOOD_PLAYBOOK + "stack: other\n", "stack.yml:5:", "duplicate key 'stack'"),
+    pb("playbook-billion-laughs", laughs("x-bomb:\n", "  ") + GOOD_PLAYBOOK, "stack.yml:", "alias"),
+    pb("playbook-deep-nesting", GOOD_PLAYBOOK + "x-deep: " + DEEP_FLOW + "\n", "stack.yml:5:", "nested"),
+    pb("playbook-recursive-alias", GOOD_PLAYBOOK + "x-loop: &loop\n  self: *loop\n", "stack.yml:", "recursive"),
+    pb("playbook-huge-int", service(f"    image: busybox\n    deploy: {{replicas: {BIG_INT}}}\n"), "stack.yml:5:",
+       "integer"),
+    pb("playbook-too-many-replicas", service("    image: busybox\n    deploy: {replicas: 1000000000000}\n"),
+       "stack.yml:5:", "replicas"),
+    pb("image-uppercase", service("    image: Busybox:1.36\n"), "stack.yml:4:", "invalid image reference"),
+    pb("image-bad-tag-char", service("    image: busybox:1.36!\n"), "stack.yml:4:", "invalid image reference"),
+    pb("image-empty", service("    image: ''\n"), "stack.yml:4:", "invalid image reference"),
+    pb("image-space", service("    image: busy box\n"), "stack.yml:4:", "invalid image reference"),
+    pb("image-trailing-colon", service("    image: 'busybox:'\n"), "stack.yml:4:", "invalid image reference"),
+    pb("image-double-slash", service("    image: library//busybox\n"), "stack.yml:4:", "invalid image reference"),
+    pb("image-tag-too-long", service(f"    image: busybox:{'a' * 129}\n"), "stack.yml:4:", "invalid image reference"),
+    pb("image-bad-digest", service("    image: busybox@sha256:xyz\n"), "stack.yml:4:", "invalid image reference"),
+    pb("image-leading-separator", service("    image: _busybox\n"), "stack.yml:4:", "invalid image reference"),
+    pb("image-bad-registry-port", service("    image: 'registry.local:port/app:1'\n"), "stack.yml:4:",
+       "invalid image reference"),
+    pb("build-context-missing", service("    image: demo/web:1\n    build: ./nope\n"), "stack.yml:5:", "./nope"),
+    pb("build-context-missing-long", service("    image: demo/web:1\n    build:\n      context: ./nope\n"),
+       "stack.yml:6:", "./nope"),
+    pb("build-context-is-file", service("    build: ./Dockerfile\n"), "stack.yml:4:", "not a folder",
+       files={"Dockerfile": "FROM busybox\n"}),
+    pb("playbook-unknown-key", service("    image: busybox\n    imagee: nginx\n"), "stack.yml:5:", "unknown key"),
+    pb("playbook-bad-port", service("    image: busybox\n    ports: ['80:x']\n"), "stack.yml:5:", "invalid port"),
+    pb("playbook-bad-stack-name", "stack: Demo App\nservices:\n  web: {image: busybox}\n", "stack.yml:1:", "stack"),
+    # -- the command line -----------------------------------------------------------------------------------
+    cli("forks-zero", ["facts", "-i", "good.ini", "--forks", "0"], "--forks"),
+    cli("forks-negative", ["facts", "-i", "good.ini", "--forks", "-3"], "--forks"),
+    cli("forks-text", ["facts", "-i", "good.ini", "--forks", "many"], "--forks"),
+    cli("forks-float", ["facts", "-i", "good.ini", "--forks", "1.5"], "--forks"),
+    cli("forks-empty", ["facts", "-i", "good.ini", "--forks", ""], "--forks"),
+    cli("forks-huge", ["facts", "-i", "good.ini", "--forks", BIG_INT], "--forks"),
+    cli("limit-empty", ["facts", "-i", "good.ini", "-l", ""], "--limit"),
+    cli("limit-blank", ["facts", "-i", "good.ini", "-l", "  "], "--limit"),
+    cli("limit-only-separators", ["facts", "-i", "good.ini", "-l", ",:"], "--limit"),
+    cli("limit-empty-on-deploy", ["deploy", "--check", "stack.yml", "-i", "good.ini", "-l", ""], "--limit"),
+    cli("limit-empty-on-hosts", ["hosts", "-i", "good.ini", "-l", ""], "--limit"),
+    cli("limit-unknown-host", ["facts", "-i", "good.ini", "-l", "nosuch"], "matches no host", usage=False,
+        where="good.ini:"),
+    cli("limit-unclosed-bracket", ["facts", "-i", "good.ini", "-l", "web[0"], "unclosed", usage=False),
+    cli("limit-dangling-exclusion", ["facts", "-i", "good.ini", "-l", "all:!"], "missing pattern", usage=False),
+    cli("limit-bad-regex", ["facts", "-i", "good.ini", "-l", "~web(("], "regular expression", usage=False),
+    cli("unknown-option", ["facts", "-i", "good.ini", "--forkz", "2"], "--forkz"),
+    cli("unknown-command", ["factz"], "factz"),
+    cli("missing-argument", ["run", "-i", "good.ini"], "COMMAND"),
+    cli("known-hosts-empty", ["facts", "-i", "good.ini", "--known-hosts", ""], "--known-hosts"),
+    cli("known-hosts-directory", ["facts", "-i", "good.ini", "--known-hosts", "."], "--known-hosts"),
+]
+
+
+# ---------------------------------------------------------------------------
+# Running the cases
+# ---------------------------------------------------------------------------
+
+
+@dataclass
+class Outcome:
+    rc: int
+    stdout: str
+    stderr: str
+    seconds: float
+    connections: int
+
+
+def _limits() -> None:  # in the child, before exec
+    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
+
+
+def _prepare(case: Case, folder: Path, port: int) -> None:
+    for name, content in case.files.items():
+        path = folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, str):
+            content = content.replace("@PORT@", str(port)).encode()
+        path.write_bytes(content)
+    if case.special == "fifo":
+        os.mkfifo(folder / ("pipe.ini" if case.argv[0] == "facts" else "pipe.yml"))
+        case.argv = [arg.replace("stack.yml", "pipe.yml") for arg in case.argv]
+    elif case.special == "sparse":
+        with open(folder / "big.ini", "wb") as handle:
+            handle.write(GOOD_INI.replace("@PORT@", str(port)).encode())
+            handle.truncate(256 << 20)  # 256 MiB of holes: no disk used
+    elif case.special == "exec":
+        for name in case.files:
+            (folder / name).chmod(0o755)
+    elif case.special == "unreadable":  # root reads any file whatever its mode: /proc/self/mem fails with EIO
+        if os.geteuid() == 0:
+            case.argv = [arg.replace("secret.ini", "/proc/self/mem") for arg in case.argv]
+            case.where = "/proc/self/mem:"
+        for name in case.files:
+            (folder / name).chmod(0)
+
+
+def _run(case: Case, folder: Path, port: int) -> Outcome:
+    _prepare(case, folder, port)
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(folder), "COLUMNS": "120",
+           "PROVISION_HOME": str(folder / ".provision"), "PYTHONPATH": os.environ.get("PYTHONPATH", ""),
+           "LANG": "C.UTF-8"}
+    started = time.monotonic()
+    try:
+        proc = subprocess.run([sys.executable, "-m", "provision", *case.argv], cwd=folder, env=env,
+                              capture_output=True, text=True, errors="replace", timeout=TIME_LIMIT_S,
+                              preexec_fn=_limits, stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired as exc:
+        return Outcome(-1, str(exc.stdout), f"TIMEOUT after {TIME_LIMIT_S}s\n{exc.stderr}", TIME_LIMIT_S, 0)
+    return Outcome(proc.returncode, proc.stdout, proc.stderr, time.monotonic() - started, 0)
+
+
+@pytest.fixture(scope="module")
+def outcomes(tmp_path_factory) -> dict[str, Outcome]:
+    """Every case, run in a few parallel CLI processes, each against its own counting listener."""
+    listeners = {case.id: CountingListener() for case in CASES}
+    root = tmp_path_factory.mktemp("bad_input")
+
+    def one(case: Case) -> tuple[str, Outcome]:
+        folder = root / case.id
+        folder.mkdir()
+        return case.id, _run(case, folder, listeners[case.id].port)
+
+    try:
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            results = dict(pool.map(one, CASES))
+    finally:
+        for listener in listeners.values():
+            listener.close()
+    for case_id, outcome in results.items():
+        outcome.connections = listeners[case_id].count
+    return results
+
+
+def test_corpus_size() -> None:
+    assert len(CASES) >= 80
+    assert len({case.id for case in CASES}) == len(CASES)
+
+
+def _error_lines(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if line.strip()]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
+def test_bad_input(case: Case, outcomes: dict[str, Outcome]) -> None:
+    out = outcomes[case.id]
+    detail = f"rc={out.rc} {out.seconds:.1f}s stderr:\n{out.stderr[-3000:]}"
+    assert "Traceback" not in out.stderr, detail
+    assert out.rc == 4, detail
+    assert out.connections == 0, detail
+    assert out.seconds < TIME_LIMIT_S, detail
+    lines = _error_lines(out.stderr)
+    if case.usage:
+        assert any("Error" in line for line in lines), detail
+        assert len(lines) <= 8, detail
+        assert case.says in out.stderr, detail
+        return
+    assert len(lines) == 1, detail
+    line = lines[0]
+    assert line.startswith("provision: error: "), detail
+    message = line.removeprefix("provision: error: ")
+    if case.where:
+        assert message.startswith(case.where), detail
+        if case.where.endswith(":") and case.where.count(":") >= 2:  # FILE:LINE: names a real line
+            assert message.split(":")[1].isdigit(), detail
+    assert case.says in message, detail
+
+
+def test_listener_counts_connections(tmp_path: Path) -> None:
+    """The control: a good inventory does get connected to, so a zero above means something."""
+    listener = CountingListener()
+    try:
+        case = Case("control", ["facts", "-i", "good.ini"], {"good.ini": GOOD_INI})
+        out = _run(case, tmp_path, listener.port)
+    finally:
+        listener.close()
+    assert out.rc == 3, out.stderr
+    assert listener.count >= 1
