@@ -22,8 +22,7 @@ __all__ = ["MAX_INPUT_BYTES", "VAULT_HEADER", "decode_utf8", "check_text", "is_v
 
 MAX_INPUT_BYTES = 32 << 20  # 32 MiB: far above any real inventory or playbook
 VAULT_HEADER = b"$ANSIBLE_VAULT;"
-VAULT_HINT = ("provision cannot decrypt ansible-vault files; decrypt it first "
-              "(ansible-vault decrypt, or ansible-vault view into a private file)")
+VAULT_HINT = "provision cannot decrypt it (decrypt it first: ansible-vault decrypt, or ansible-vault view into a private file)"
 
 
 def read_input(path: str | Path, what: str, *, error: type[InputError] = InputError) -> bytes:

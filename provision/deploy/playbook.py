@@ -21,7 +21,7 @@ import yaml
 from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, ValidationError,
                       field_validator, model_validator)
 
-from provision.config.input_file import VAULT_HINT, check_text, decode_utf8, read_input
+from provision.config.input_file import check_text, decode_utf8, read_input
 from provision.config.yaml_inventory import (YamlLimitError, YamlMapping, YamlSequence, _PositionLoader, type_name,
                                              yaml_error_parts)
 from provision.errors import InputError
@@ -36,6 +36,26 @@ __all__ = [
 STACK_RE = re.compile(r"[a-z0-9][a-z0-9_-]*")
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")  # services, network and volume keys
 ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+MAX_REPLICAS = 1000
+
+# Docker's image reference grammar (github.com/distribution/reference, regexp.go).
+_ALNUM = r"[a-z0-9]+"
+_PATH_COMPONENT = rf"{_ALNUM}(?:(?:[._]|__|-+){_ALNUM})*"
+_DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
+_DOMAIN = rf"(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*|\[[a-fA-F0-9:]+\])(?::[0-9]+)?"
+_REPOSITORY = rf"(?:{_DOMAIN}/)?{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*"
+_TAG = r"\w[\w.-]{0,127}"
+_DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}"
+IMAGE_RE = re.compile(rf"({_REPOSITORY})(?::{_TAG})?(?:@{_DIGEST})?", re.ASCII)
+
+
+def check_image_reference(value: str) -> str:
+    """An image reference as Docker parses it (``[registry[:port]/]path[:tag][@digest]``)."""
+    match = IMAGE_RE.fullmatch(value)
+    if not match or len(match.group(1)) > 255:
+        raise ValueError(f"invalid image reference {value!r} (Docker's form: [REGISTRY[:PORT]/]NAME[:TAG][@DIGEST], "
+                         "the name in lowercase, the tag at most 128 letters, digits, '_', '.' or '-')")
+    return value
 DEFAULT_HEALTH_TIMEOUT_S = 60.0
 
 
@@ -322,7 +342,7 @@ class PlacementSpec(_Model):
 
 
 class DeploySpec(_Model):
-    replicas: int = Field(1, ge=0)
+    replicas: int = Field(1, ge=0, le=MAX_REPLICAS)
     update_config: Annotated[UpdateConfig, BeforeValidator(_none_as_empty)] = Field(default_factory=UpdateConfig)
     endpoint_mode: Literal["vip", "dnsrr"] = "vip"
     placement: Annotated[PlacementSpec, BeforeValidator(_none_as_empty)] = Field(default_factory=PlacementSpec)
@@ -378,6 +398,11 @@ class Service(_Model):
     deploy: Annotated[DeploySpec, BeforeValidator(_none_as_empty)] = Field(default_factory=DeploySpec)
 
     _name: str = PrivateAttr("")
+
+    @field_validator("image")
+    @classmethod
+    def _image(cls, value: str | None) -> str | None:
+        return None if value is None else check_image_reference(value)
 
     @field_validator("restart")
     @classmethod
@@ -590,7 +615,8 @@ class _Loader(_PositionLoader):
         data.extend(self.construct_sequence(node))
 
     def construct_vault(self, node: yaml.Node):  # type: ignore[no-untyped-def]
-        raise YamlLimitError(None, None, f"an ansible-vault encrypted value ({node.tag}); {VAULT_HINT}", node.start_mark)
+        raise YamlLimitError(None, None, f"an ansible-vault encrypted value ({node.tag}): provision cannot decrypt it "
+                             "(pass secrets through the service's secrets: from the environment)", node.start_mark)
 
 
 _Loader.add_constructor("tag:yaml.org,2002:seq", _Loader.construct_positioned_seq)
@@ -668,11 +694,12 @@ def _short_repr(value: Any, limit: int = 60) -> str:
 
 
 def load_playbook(path: str | Path, *, environ: Mapping[str, str] | None = None,
-                  require_secrets: bool = True) -> Playbook:
+                  require_secrets: bool = True, require_build_contexts: bool = False) -> Playbook:
     """Read and validate a playbook; one InputError (``FILE:LINE: PATH: problem``) on the first problem.
 
     Secrets and ``registry.password_env`` are checked against ``environ`` (default os.environ) only
-    when ``require_secrets`` (deploy needs them, ops commands do not).
+    when ``require_secrets`` (deploy needs them, ops commands do not); build contexts (and their
+    Dockerfiles) must exist when ``require_build_contexts`` (deploy, --check included).
     """
     path = Path(path)
     raw = _read_yaml(path)
@@ -687,7 +714,8 @@ def load_playbook(path: str | Path, *, environ: Mapping[str, str] | None = None,
     except ValidationError as exc:
         raise _pydantic_error(exc, raw, path) from None
     playbook._path = path
-    _CrossChecks(playbook, raw, os.environ if environ is None else environ, require_secrets).run()
+    _CrossChecks(playbook, raw, os.environ if environ is None else environ, require_secrets,
+                 require_build_contexts).run()
     return playbook
 
 
@@ -697,11 +725,13 @@ def load_playbook(path: str | Path, *, environ: Mapping[str, str] | None = None,
 
 
 class _CrossChecks:
-    def __init__(self, playbook: Playbook, raw: Any, environ: Mapping[str, str], require_secrets: bool) -> None:
+    def __init__(self, playbook: Playbook, raw: Any, environ: Mapping[str, str], require_secrets: bool,
+                 require_build_contexts: bool = False) -> None:
         self.p = playbook
         self.raw = raw
         self.environ = environ
         self.require_secrets = require_secrets
+        self.require_build_contexts = require_build_contexts
 
     def fail(self, loc: Loc, message: str) -> InputError:
         return _located(message, loc, self.raw, self.p.path)
@@ -769,6 +799,22 @@ class _CrossChecks:
     def build(self, base: Loc, service: Service) -> None:
         if service.build_on == "remote" and service.build is None:
             raise self.fail((*base, "build_on"), "build_on: remote needs 'build'")
+        if service.build is None or not self.require_build_contexts:
+            return
+        context = service.build.context
+        if "://" in context or context.startswith("git@"):
+            return  # a remote context: the engine fetches it
+        short = isinstance(_raw_get(self.raw, (*base, "build")), str)
+        loc = (*base, "build") if short else (*base, "build", "context")
+        folder = self.p.base_dir / context
+        if not folder.exists():
+            raise self.fail(loc, f"build context {context!r} not found (relative to the playbook)")
+        if not folder.is_dir():
+            raise self.fail(loc, f"build context {context!r} is not a folder")
+        dockerfile = service.build.dockerfile
+        if dockerfile and "://" not in dockerfile and not (folder / dockerfile).is_file():
+            raise self.fail((*base, "build", "dockerfile"),
+                            f"dockerfile {dockerfile!r} not found (relative to the build context)")
 
     def env_files(self, base: Loc, service: Service) -> None:
         written_as_list = isinstance(_raw_get(self.raw, (*base, "env_file")), list)

@@ -26,6 +26,8 @@ def load_targets(inventory_path: str | Path, limit: str | None = None) -> list[T
 
     inventory = load_inventory(path)
     names = inventory.select(limit) if limit else inventory.select("all")
+    if not inventory.hosts:
+        raise InputError("the inventory has no hosts", file=path)
     if limit and not names:
         raise InputError(f"--limit {limit!r} matches no host in the inventory", file=path)
     targets = []
