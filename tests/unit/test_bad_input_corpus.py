@@ -9,6 +9,8 @@ Remote text holding rich markup goes through the real renderer at the end of the
 
 from __future__ import annotations
 
+import io
+import json
 import os
 import resource
 import selectors
@@ -568,3 +570,64 @@ def test_listener_counts_connections(tmp_path: Path) -> None:
         listener.close()
     assert out.rc == 3, out.stderr
     assert listener.count["control"] >= 1
+
+
+# ---------------------------------------------------------------------------
+# Remote text with rich markup: printed as written, never a crash, never a lost report
+# ---------------------------------------------------------------------------
+
+HOSTILE = ["[/]", "[bold]loud[/bold]", "[link=http://evil.example]click[/link]", "[red", "x [/red] y",
+           "[[escaped]]", "\\[not markup]", "[/bold]", "back\\", "[@click=app.quit]q[/]"]
+
+
+def _hostile_report():
+    from provision.report import HostResult, Report, StepResult
+
+    report = Report("run")
+    for index, text in enumerate(HOSTILE):
+        name = f"web{index}"
+        result = HostResult(name, steps=[StepResult("command", "failed", f"exit 1: {text}", 0.1)])
+        result.extra.update({"rc": 1, "stdout": f"{text}\n", "stderr": f"err {text}\n",
+                             "facts": {"os": {"pretty_name": f"Debian {text}"}, "arch": "x86_64", "kernel": text,
+                                       "cpus": 2, "memory_mib": 512, "systemd": True,
+                                       "docker": {"version": text, "running": True}, "gpus": [],
+                                       "nvidia": {"driver": text, "cuda": "12.4"}},
+                             "plan": [{"step": "docker packages", "action": "create", "object": f"svc {text}",
+                                       "reason": text, "commands": [f"echo {text}"], "diff": f"+ {text}"}],
+                             "services": [{"stack": "demo", "service": "web", "replica": 1, "image": text,
+                                           "state": "running", "role": "serving", "health": text,
+                                           "ports": text, "started": text}],
+                             "logs": [{"container": "demo-web-1", "line": text}],
+                             "container": "demo-web-1", "exit_code": 1, "output": text})
+        report.add(result)
+    report.add(HostResult("gone", unreachable="ssh: [/] banner [bold]x"))
+    report.add(HostResult("skip", skipped="[link=x]no gpu[/link] [/]"))
+    return report
+
+
+@pytest.mark.parametrize("terminal", [False, True], ids=["plain", "terminal"])
+def test_markup_in_remote_text_is_printed_as_written(terminal: bool, capsys) -> None:
+    from rich.console import Console
+
+    from provision.cli import app, deploy_cmds, ops_cmds, render
+
+    report = _hostile_report()
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=400, force_terminal=terminal, color_system=None, highlight=False,
+                      soft_wrap=False)
+    progress = render.LiveProgress(console, "run", len(report.hosts))
+    for result in report.hosts.values():
+        progress.host_finished(result)
+    for renderer in (app._render_output, app._render_facts, app._render_plan, deploy_cmds._render_deploy,
+                     ops_cmds._render_status, ops_cmds._render_logs, ops_cmds._render_exec):
+        renderer(console, report)
+    render.recap(console, report, verbose=1)
+    render.emit_json(report)
+    shown = buffer.getvalue()
+    for text in HOSTILE:
+        assert shown.count(text) >= 8, (text, shown)  # progress, recap, output, facts, plan, status, logs, exec
+    assert "ssh: [/] banner [bold]x" in shown and "[link=x]no gpu[/link] [/]" in shown
+    assert "unreachable=1" in shown and "skipped=1" in shown and "failed=10" in shown  # the recap's summary
+    document = json.loads(capsys.readouterr().out)
+    assert [document["hosts"][f"web{i}"]["steps"][0]["message"] for i in range(len(HOSTILE))] == \
+        [f"exit 1: {text}" for text in HOSTILE]
