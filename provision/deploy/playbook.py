@@ -574,10 +574,9 @@ class Playbook(_Model):
 
 def read_env_file(path: Path) -> dict[str, str]:
     """``KEY=VALUE`` lines (``export`` allowed, ``#`` comments and blank lines skipped, quotes stripped)."""
-    try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read env file: {getattr(exc, 'strerror', None) or exc}", file=path) from None
+    data = read_input(path, "env file")
+    check_text(data, path, "env file")
+    lines = decode_utf8(data, path, "env file").splitlines()
     result: dict[str, str] = {}
     for number, raw in enumerate(lines, start=1):
         line = raw.strip()
@@ -820,10 +819,15 @@ class _CrossChecks:
         written_as_list = isinstance(_raw_get(self.raw, (*base, "env_file")), list)
         for index, name in enumerate(service.env_file):
             env_path = self.p.base_dir / name
-            if not env_path.is_file():
-                loc = (*base, "env_file", index) if written_as_list else (*base, "env_file")
+            loc = (*base, "env_file", index) if written_as_list else (*base, "env_file")
+            if not env_path.exists():
                 raise self.fail(loc, f"env file {name!r} not found (relative to the playbook)")
-            read_env_file(env_path)
+            try:
+                read_env_file(env_path)
+            except InputError as exc:
+                if exc.line is None:  # the file as a whole (a directory, a pipe, too large): at the playbook's line
+                    raise self.fail(loc, f"env file {name!r}: {exc.message}") from None
+                raise
 
     def cycles(self) -> None:
         state: dict[str, str] = {}

@@ -162,6 +162,7 @@ CASES: list[Case] = [
     inv("ini-bad-timeout", "inv.ini", GOOD_INI.rstrip() + " ansible_timeout=soon\n", "inv.ini:1:", "ansible_timeout"),
     inv("ini-bad-proxyjump", "inv.ini", GOOD_INI.rstrip() + " ansible_ssh_common_args='-J bastion:port'\n", "inv.ini:1:",
         "ProxyJump"),
+    inv("ini-empty-host-name", "inv.ini", GOOD_INI + "'' ansible_host=127.0.0.1\n", "inv.ini:2:", "empty host name"),
     inv("ini-toml", "inv.toml", "[all]\nhosts = []\n", "inv.toml:", "TOML"),
     inv("ini-executable-script", "inv.sh", "#!/bin/sh\necho '{}'\n", "inv.sh:1:", "executable", special="exec"),
     # -- YAML inventories ---------------------------------------------------------------------------
@@ -300,6 +301,17 @@ CASES: list[Case] = [
        "stack.yml:6:", "./nope"),
     pb("build-context-is-file", service("    build: ./Dockerfile\n"), "stack.yml:4:", "not a folder",
        files={"Dockerfile": "FROM busybox\n"}),
+    pb("env-file-missing", service("    image: busybox\n    env_file: .env\n"), "stack.yml:5:", "not found"),
+    pb("env-file-is-directory", service("    image: busybox\n    env_file: [conf]\n"), "stack.yml:5:", "directory",
+       files={"conf/x": "A=1\n"}),
+    pb("env-file-fifo", service("    image: busybox\n    env_file: [.env]\n"), "stack.yml:5:", "not a regular file",
+       special="env-fifo"),
+    pb("env-file-bad-line", service("    image: busybox\n    env_file: .env\n"), ".env:2:", "KEY=VALUE",
+       files={".env": "A=1\nthis is not a variable\n"}),
+    pb("env-file-not-utf8", service("    image: busybox\n    env_file: .env\n"), ".env:1:", "UTF-8",
+       files={".env": b"A=\xff\n"}),
+    pb("env-file-vault", service("    image: busybox\n    env_file: .env\n"), ".env:1:", "ansible-vault",
+       files={".env": VAULT}),
     pb("playbook-unknown-key", service("    image: busybox\n    imagee: nginx\n"), "stack.yml:5:", "unknown key"),
     pb("playbook-bad-port", service("    image: busybox\n    ports: ['80:x']\n"), "stack.yml:5:", "invalid port"),
     pb("playbook-bad-stack-name", "stack: Demo App\nservices:\n  web: {image: busybox}\n", "stack.yml:1:", "stack"),
@@ -413,6 +425,8 @@ def _prepare(case: Case, folder: Path, port: int) -> list[str]:
     if case.special == "fifo":
         os.mkfifo(folder / ("pipe.ini" if argv[0] == "facts" else "pipe.yml"))
         argv = [arg.replace("stack.yml", "pipe.yml") for arg in argv]
+    elif case.special == "env-fifo":
+        os.mkfifo(folder / ".env")
     elif case.special == "sparse":
         with open(folder / "big.ini", "wb") as handle:
             handle.write(GOOD_INI.replace("@PORT@", str(port)).encode())
