@@ -342,3 +342,16 @@ def select_hosts(inventory: Inventory, pattern: str) -> list[str]:
             present = set(selected)
             selected.extend(name for name in matched if name not in present)
     return list(dict.fromkeys(selected))
+
+
+def unknown_names(inventory: Inventory, pattern: str) -> list[str]:
+    """Plain names (no glob, regex, subscript, ``&`` or ``!``) in ``pattern`` that are neither a
+    host nor a group of the inventory. Ansible warns about them and goes on; a --limit naming a
+    host that does not exist is a typo that would silently leave that host out, so provision refuses."""
+    unknown = []
+    for part in split_host_pattern(pattern):
+        if part[0] in "&!~" or any(char in part for char in _GLOB_OR_REGEX_CHARS):
+            continue
+        if part not in inventory.hosts and part not in inventory.groups:
+            unknown.append(part)
+    return unknown

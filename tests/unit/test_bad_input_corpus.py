@@ -107,7 +107,7 @@ def pb(case_id: str, text: str | bytes, where: str | None, says: str, **extra) -
 
 
 def cli(case_id: str, args: list[str], says: str, *, usage: bool = True, where: str | None = None) -> Case:
-    files = {"good.ini": GOOD_INI, "stack.yml": GOOD_PLAYBOOK}
+    files = {"good.ini": GOOD_INI, "stack.yml": GOOD_PLAYBOOK, "groups.ini": "[web]\n" + GOOD_INI + "[db]\n"}
     return Case(case_id, args, files, where, says, usage=usage)
 
 
@@ -327,10 +327,16 @@ CASES: list[Case] = [
     cli("limit-only-separators", ["facts", "-i", "good.ini", "-l", ",:"], "--limit"),
     cli("limit-empty-on-deploy", ["deploy", "--check", "stack.yml", "-i", "good.ini", "-l", ""], "--limit"),
     cli("limit-empty-on-hosts", ["hosts", "-i", "good.ini", "-l", ""], "--limit"),
-    cli("limit-unknown-host", ["facts", "-i", "good.ini", "-l", "nosuch"], "matches no host", usage=False,
+    cli("limit-unknown-host", ["facts", "-i", "good.ini", "-l", "nosuch"], "not a host or group", usage=False,
+        where="good.ini:"),
+    cli("limit-one-unknown-host", ["facts", "-i", "good.ini", "-l", "web1,nosuch"], "'nosuch' is not a host or group",
+        usage=False, where="good.ini:"),
+    cli("limit-unknown-in-union", ["facts", "-i", "good.ini", "-l", "all:web9"], "'web9'", usage=False,
         where="good.ini:"),
     cli("limit-unclosed-bracket", ["facts", "-i", "good.ini", "-l", "web[0"], "unclosed", usage=False),
     cli("limit-dangling-exclusion", ["facts", "-i", "good.ini", "-l", "all:!"], "missing pattern", usage=False),
+    cli("limit-empty-group", ["facts", "-i", "groups.ini", "-l", "db"], "matches no host", usage=False,
+        where="groups.ini:"),
     cli("limit-bad-regex", ["facts", "-i", "good.ini", "-l", "~web(("], "regular expression", usage=False),
     cli("unknown-option", ["facts", "-i", "good.ini", "--forkz", "2"], "--forkz"),
     cli("unknown-command", ["factz"], "factz"),
