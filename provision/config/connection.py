@@ -165,6 +165,28 @@ def _split_option(option: str) -> tuple[str, str]:
     return (match.group(1), match.group(2).strip()) if match else (option, "")
 
 
+def where(hostvars: dict, key) -> tuple[str | None, int | None]:
+    """(file, line) where ``key`` of a host's merged vars was set, when the inventory knows it."""
+    origins = getattr(hostvars, "origins", None) or {}
+    return origins.get(key, (None, None))
+
+
+def setting_error(host: str, hostvars: dict, key, message: str) -> InventoryError:
+    """``FILE:LINE: host 'h': message`` at the place the var was set."""
+    file, line = where(hostvars, key)
+    return InventoryError(f"host '{host}': {message}", file=file, line=line)
+
+
+def refuse_vaulted(host: str, hostvars: dict, keys) -> None:
+    """A var provision uses that holds an ansible-vault value: it cannot be decrypted here."""
+    from provision.config.yaml_inventory import VaultedText
+
+    for key in keys:
+        if isinstance(hostvars.get(key), VaultedText):
+            raise setting_error(host, hostvars, key, f"{key} is an ansible-vault encrypted value; provision cannot "
+                                "decrypt it (give it in plain text, e.g. in a host_vars file kept private)")
+
+
 def _first_key(hostvars: dict, field_name: str) -> str | None:
     for key in _ALIASES[field_name]:
         if key in hostvars and hostvars[key] is not None:
@@ -180,8 +202,6 @@ def _at(hostvars: dict, *field_names: str):
     except InventoryError as exc:
         if exc.file is not None:
             raise
-        from provision.config.host_settings import where
-
         for field_name in field_names:
             key = _first_key(hostvars, field_name)
             file, line = where(hostvars, key) if key else (None, None)
@@ -193,8 +213,6 @@ def _at(hostvars: dict, *field_names: str):
 def connection_settings(name: str, hostvars: dict) -> ConnectionSettings:
     """Connection settings for one host from its merged vars (defaults as Ansible's); a bad value
     is an InventoryError naming the file and line where it was set."""
-    from provision.config.host_settings import refuse_vaulted
-
     refuse_vaulted(name, hostvars, [key for keys in _ALIASES.values() for key in keys])
     with _at(hostvars, "connection"):
         connection = str(_first(hostvars, "connection") or "ssh")

@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from provision.errors import InventoryError
+from provision.config.connection import refuse_vaulted, setting_error
 
 # Debian package versions ([epoch:]upstream[-revision]); nothing a shell would read specially.
 _DEB_VERSION = re.compile(r"(?:\d+:)?[0-9][A-Za-z0-9.+~-]*")
@@ -29,28 +29,6 @@ def _deb_version(value: str | None, what: str) -> str | None:
     if value is not None and not _DEB_VERSION.fullmatch(value):
         raise ValueError(f"invalid {what} {value!r} (a package version such as 27.3.1 or 5:27.3.1-1~debian.12~bookworm)")
     return value
-
-
-def where(hostvars: dict, key: Any) -> tuple[str | None, int | None]:
-    """(file, line) where ``key`` of a host's merged vars was set, when the inventory knows it."""
-    origins = getattr(hostvars, "origins", None) or {}
-    return origins.get(key, (None, None))
-
-
-def setting_error(host: str, hostvars: dict, key: Any, message: str) -> InventoryError:
-    """``FILE:LINE: host 'h': message`` at the place the var was set."""
-    file, line = where(hostvars, key)
-    return InventoryError(f"host '{host}': {message}", file=file, line=line)
-
-
-def refuse_vaulted(host: str, hostvars: dict, keys: Any) -> None:
-    """A var provision uses that holds an ansible-vault value: it cannot be decrypted here."""
-    from provision.config.yaml_inventory import VaultedText
-
-    for key in keys:
-        if isinstance(hostvars.get(key), VaultedText):
-            raise setting_error(host, hostvars, key, f"{key} is an ansible-vault encrypted value; provision cannot "
-                                "decrypt it (give it in plain text, e.g. in a host_vars file kept private)")
 
 
 class DockerSettings(BaseModel):

@@ -255,6 +255,11 @@ CASES: list[Case] = [
              command=("nvidia", "install")),
     settings("docker-setting-vaulted", {"inv.yml": GOOD_YAML + "      docker_version: " + VAULT_TAGGED},
              "inv.yml:6:", "vault"),
+    settings("swarm-role-unknown", {"inv.yml": GOOD_YAML + "      swarm_role: leader\n"}, "inv.yml:6:", "swarm_role",
+             command=("swarm", "init")),
+    Case("swarm-no-manager", ["swarm", "init", "-i", "good.ini"], {"good.ini": GOOD_INI}, None, "no swarm manager"),
+    Case("swarm-host-in-both-groups", ["swarm", "init", "-i", "inv.ini"],
+         {"inv.ini": "[swarm_managers]\n" + GOOD_INI + "[swarm_workers]\nweb1\n"}, None, "in both"),
     # -- playbooks ----------------------------------------------------------------------------------------
     Case("playbook-missing", ["deploy", "--check", "nope.yml", "-i", "good.ini"], {"good.ini": GOOD_INI},
          "nope.yml:", "not found"),
