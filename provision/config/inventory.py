@@ -434,17 +434,26 @@ def _ignored_in_directory(name: str) -> bool:
     return name.startswith(".") or name in IGNORED_NAMES or name.endswith(IGNORED_EXTENSIONS)
 
 
-def _parse_directory(directory: Path, builder: InventoryBuilder) -> None:
+def _parse_directory(directory: Path, builder: InventoryBuilder, seen: frozenset[str] = frozenset()) -> None:
     """Every entry in sorted order, recursing into subdirectories (whose group_vars/ and
-    host_vars/ are ignored: only those of the top-level source count)."""
+    host_vars/ are ignored: only those of the top-level source count). A folder that links back
+    to one it is inside (a symlink loop) is refused."""
+    seen = _enter(directory, seen)
     for name in sorted(os.listdir(directory)):
         if _ignored_in_directory(name):
             continue
         entry = directory / name
         if entry.is_dir():
-            _parse_directory(entry, builder)
+            _parse_directory(entry, builder, seen)
         elif entry.is_file():
             _parse_file(entry, builder)
+
+
+def _enter(directory: Path, seen: frozenset[str]) -> frozenset[str]:
+    real = os.path.realpath(directory)
+    if real in seen:
+        raise InventoryError("symlink loop: this folder is inside itself", file=directory)
+    return seen | {real}
 
 
 def _parse_file(path: Path, builder: InventoryBuilder) -> None:
@@ -522,9 +531,10 @@ def _vars_files(vars_dir: Path, name: str) -> list[Path]:
     return []
 
 
-def _vars_directory_files(directory: Path) -> list[Path]:
+def _vars_directory_files(directory: Path, seen: frozenset[str] = frozenset()) -> list[Path]:
     """Files of a vars directory in sorted order: subdirectories without an extension are
     walked, files need no extension or a YAML one; hidden and ``~`` names are skipped."""
+    seen = _enter(directory, seen)
     found: list[Path] = []
     for name in sorted(os.listdir(directory)):
         if name.startswith(".") or name.endswith("~"):
@@ -532,7 +542,7 @@ def _vars_directory_files(directory: Path) -> list[Path]:
         entry = directory / name
         extension = os.path.splitext(name)[1]
         if entry.is_dir() and not extension:
-            found.extend(_vars_directory_files(entry))
+            found.extend(_vars_directory_files(entry, seen))
         elif entry.is_file() and extension in ("", *YAML_EXTENSIONS):
             found.append(entry)
     return found

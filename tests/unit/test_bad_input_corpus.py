@@ -218,6 +218,10 @@ CASES: list[Case] = [
         files={"host_vars/web1.yml": "a: 1\nansible_port: 70000\n"}),
     Case("dir-with-bad-member", ["facts", "-i", "invdir"], {"invdir/10-good.ini": GOOD_INI,
          "invdir/20-bad.yml": "all:\n  hosts:\n    web2: [x]\n"}, "invdir/20-bad.yml:3:", "must be a mapping"),
+    Case("dir-symlink-loop", ["facts", "-i", "invdir"], {"invdir/10-good.ini": GOOD_INI}, "invdir/sub/again:",
+         "symlink loop", special="loop"),
+    Case("vars-dir-symlink-loop", ["facts", "-i", "inv.ini"], {"inv.ini": GOOD_INI, "group_vars/all/a.yml": "x: 1\n"},
+         "group_vars/all/again:", "symlink loop", special="vars-loop"),
     # -- inventory paths --------------------------------------------------------------------------------
     Case("inventory-missing", ["facts", "-i", "nope.ini"], {}, "nope.ini:", "not found"),
     Case("inventory-empty-path", ["facts", "-i", ""], {}, None, "inventory", usage=True),
@@ -436,6 +440,11 @@ def _prepare(case: Case, folder: Path, port: int) -> list[str]:
     if case.special == "fifo":
         os.mkfifo(folder / ("pipe.ini" if argv[0] == "facts" else "pipe.yml"))
         argv = [arg.replace("stack.yml", "pipe.yml") for arg in argv]
+    elif case.special == "loop":
+        (folder / "invdir" / "sub").mkdir()
+        (folder / "invdir" / "sub" / "again").symlink_to("..")
+    elif case.special == "vars-loop":
+        (folder / "group_vars" / "all" / "again").symlink_to(".")
     elif case.special == "env-fifo":
         os.mkfifo(folder / ".env")
     elif case.special == "sparse":
