@@ -17,7 +17,10 @@ and ``!vault`` tags. Mappings and sequences come back as :class:`YamlMapping` an
 :class:`YamlSequence`, which remember their line numbers for error messages.
 
 Stricter than Ansible (which warns and skips): a group that is not a mapping, a key other
-than hosts/children/vars in a group, and host vars that are not a mapping are errors.
+than hosts/children/vars in a group, and host vars that are not a mapping are errors. So
+are (Ansible warns and keeps the last) duplicate keys in one mapping, and (Ansible has no
+limit) nesting deeper than 100 levels, aliases that expand to more than a million nodes,
+recursive aliases and integers too long to convert: each with its file and line.
 """
 
 from __future__ import annotations

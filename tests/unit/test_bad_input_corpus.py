@@ -163,6 +163,10 @@ CASES: list[Case] = [
     inv("ini-bad-proxyjump", "inv.ini", GOOD_INI.rstrip() + " ansible_ssh_common_args='-J bastion:port'\n", "inv.ini:1:",
         "ProxyJump"),
     inv("ini-empty-host-name", "inv.ini", GOOD_INI + "'' ansible_host=127.0.0.1\n", "inv.ini:2:", "empty host name"),
+    inv("ini-duplicate-group-var", "inv.ini", GOOD_INI + "[all:vars]\nntp=a\nx=1\nntp=b\n", "inv.ini:5:",
+        "duplicate key 'ntp'"),
+    inv("ini-duplicate-inline-var", "inv.ini", GOOD_INI.rstrip() + " ansible_user=admin\n", "inv.ini:1:",
+        "duplicate key 'ansible_user'"),
     inv("ini-toml", "inv.toml", "[all]\nhosts = []\n", "inv.toml:", "TOML"),
     inv("ini-executable-script", "inv.sh", "#!/bin/sh\necho '{}'\n", "inv.sh:1:", "executable", special="exec"),
     # -- YAML inventories ---------------------------------------------------------------------------
