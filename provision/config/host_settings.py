@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from provision.config.connection import refuse_vaulted, setting_error
+from provision.config.image_ref import check_image_reference
 
 # Debian package versions ([epoch:]upstream[-revision]); nothing a shell would read specially.
 _DEB_VERSION = re.compile(r"(?:\d+:)?[0-9][A-Za-z0-9.+~-]*")
@@ -57,6 +58,11 @@ class DockerSettings(BaseModel):
     @classmethod
     def _version(cls, value):
         return _deb_version(value, "docker_version")
+
+    @field_validator("verify_hello_image")
+    @classmethod
+    def _image(cls, value):
+        return check_image_reference(value)
 
     @property
     def proxy(self) -> dict[str, str]:
@@ -116,6 +122,11 @@ class NvidiaSettings(BaseModel):
     @classmethod
     def _toolkit_version(cls, value):
         return _deb_version(value, "nvidia_toolkit_version")
+
+    @field_validator("verify_gpu_image")
+    @classmethod
+    def _image(cls, value):
+        return check_image_reference(value)
 
     @property
     def proxy(self) -> dict[str, str]:

@@ -21,6 +21,7 @@ import yaml
 from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, ValidationError,
                       field_validator, model_validator)
 
+from provision.config.image_ref import check_image_reference
 from provision.config.input_file import check_text, decode_utf8, read_input
 from provision.config.yaml_inventory import (YamlLimitError, YamlMapping, YamlSequence, _PositionLoader, type_name,
                                              yaml_error_parts)
@@ -38,24 +39,6 @@ NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")  # services, network and vol
 ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 MAX_REPLICAS = 1000
 
-# Docker's image reference grammar (github.com/distribution/reference, regexp.go).
-_ALNUM = r"[a-z0-9]+"
-_PATH_COMPONENT = rf"{_ALNUM}(?:(?:[._]|__|-+){_ALNUM})*"
-_DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
-_DOMAIN = rf"(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*|\[[a-fA-F0-9:]+\])(?::[0-9]+)?"
-_REPOSITORY = rf"(?:{_DOMAIN}/)?{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*"
-_TAG = r"\w[\w.-]{0,127}"
-_DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}"
-IMAGE_RE = re.compile(rf"({_REPOSITORY})(?::{_TAG})?(?:@{_DIGEST})?", re.ASCII)
-
-
-def check_image_reference(value: str) -> str:
-    """An image reference as Docker parses it (``[registry[:port]/]path[:tag][@digest]``)."""
-    match = IMAGE_RE.fullmatch(value)
-    if not match or len(match.group(1)) > 255:
-        raise ValueError(f"invalid image reference {value!r} (Docker's form: [REGISTRY[:PORT]/]NAME[:TAG][@DIGEST], "
-                         "the name in lowercase, the tag at most 128 letters, digits, '_', '.' or '-')")
-    return value
 DEFAULT_HEALTH_TIMEOUT_S = 60.0
 
 

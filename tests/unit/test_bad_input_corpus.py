@@ -263,6 +263,10 @@ CASES: list[Case] = [
              command=("nvidia", "install")),
     settings("docker-setting-vaulted", {"inv.yml": GOOD_YAML + "      docker_version: " + VAULT_TAGGED},
              "inv.yml:6:", "vault"),
+    settings("verify-hello-image-invalid", {"inv.yml": GOOD_YAML + "      verify_hello_image: Hello World\n"},
+             "inv.yml:6:", "invalid image reference", command=("verify",)),
+    settings("verify-gpu-image-invalid", {"inv.yml": GOOD_YAML, "group_vars/all.yml": "verify_gpu_image: 'cuda:'\n"},
+             "group_vars/all.yml:1:", "invalid image reference", command=("bootstrap",)),
     settings("swarm-role-unknown", {"inv.yml": GOOD_YAML + "      swarm_role: leader\n"}, "inv.yml:6:", "swarm_role",
              command=("swarm", "init")),
     Case("swarm-no-manager", ["swarm", "init", "-i", "good.ini"], {"good.ini": GOOD_INI}, None, "no swarm manager"),
@@ -669,3 +673,15 @@ def test_markup_in_remote_text_is_printed_as_written(terminal: bool, capsys) -> 
     document = json.loads(capsys.readouterr().out)
     assert [document["hosts"][f"web{i}"]["steps"][0]["message"] for i in range(len(HOSTILE))] == \
         [f"exit 1: {text}" for text in HOSTILE]
+
+
+@pytest.mark.parametrize("reference", [
+    "busybox", "busybox:1.36", "library/busybox:latest", "nvidia/cuda:12.4.1-base-ubuntu22.04",
+    "ghcr.io/chroma-core/chroma:0.5.5", "localhost:5000/app", "127.0.0.1:5000/team/app:v1_2.3-rc",
+    "registry.example.com:443/a/b/c:TAG", "[::1]:5000/app:1", "my_app__x--y.z/svc:1",
+    "quay.io/org/app@sha256:" + "a" * 64, "app:1@sha256:" + "0123456789abcdef" * 4, "provision-hello/web:1",
+])
+def test_valid_image_references_are_accepted(reference: str) -> None:
+    from provision.config.image_ref import check_image_reference
+
+    assert check_image_reference(reference) == reference
