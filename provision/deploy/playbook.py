@@ -168,6 +168,25 @@ def _command(value: Any) -> Any:
     return value
 
 
+def _host_pattern(value: Any) -> Any:
+    """An Ansible host pattern: not empty (that would not mean "all"), brackets closed."""
+    if value is None or not isinstance(value, str):
+        return value
+    from provision.config.patterns import split_host_pattern
+    from provision.errors import PatternError
+
+    try:
+        parts = split_host_pattern(value)
+    except PatternError as exc:
+        raise ValueError(str(exc)) from None
+    if not parts or any(part in ("&", "!") for part in parts):
+        raise ValueError(f"empty host pattern {value!r} (use 'all' to mean every host)")
+    return value
+
+
+HostPattern = Annotated[str, BeforeValidator(_host_pattern)]
+
+
 def _none_as_empty(value: Any) -> Any:
     return {} if value is None else value
 
@@ -369,7 +388,7 @@ class Service(_Model):
     restart: str = "unless-stopped"
     healthcheck: HealthcheckSpec | None = None
     depends_on: Annotated[list[str], BeforeValidator(_as_list)] = Field(default_factory=list)
-    hosts: str | None = None
+    hosts: HostPattern | None = None
     labels: TextMap = Field(default_factory=dict)
     user: Annotated[str | None, BeforeValidator(_text)] = None
     working_dir: str | None = None
@@ -461,7 +480,7 @@ def _mount(entry: str, playbook: Playbook) -> Mount:
 
 class Playbook(_Model):
     stack: str
-    hosts: str = "all"
+    hosts: HostPattern = "all"
     remote_dir: str | None = None  # filled with /srv/provision/<stack>
     networks: dict[str, Annotated[NetworkSpec, BeforeValidator(_none_as_empty)]] = Field(default_factory=dict)
     volumes: dict[str, Annotated[VolumeSpec, BeforeValidator(_none_as_empty)]] = Field(default_factory=dict)
