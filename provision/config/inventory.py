@@ -60,6 +60,7 @@ INTERNAL_VARS = frozenset({
     "playbook_dir", "play_hosts", "role_name", "role_names", "role_path", "role_uuid",
 })
 PRIORITY_VAR = "ansible_group_priority"
+MAX_HOSTS = 100_000  # bounded memory: far beyond any fleet provision drives from one inventory
 
 
 class Vars(dict):
@@ -151,6 +152,8 @@ class InventoryBuilder:
             raise self._error("empty host name", line)
         host = self.hosts.get(name)
         if host is None:
+            if len(self.hosts) >= MAX_HOSTS:
+                raise self._error(f"too many hosts (more than {MAX_HOSTS} in the inventory)", line)
             host = self.hosts[name] = Host(name)
             if port:
                 host.vars.set("ansible_port", int(port), self.file, line)

@@ -141,6 +141,8 @@ CASES: list[Case] = [
     inv("ini-range-bomb", "inv.ini", "web[0:99999999999] ansible_host=127.0.0.1\n", "inv.ini:1:", "too many hosts"),
     inv("ini-nested-range-bomb", "inv.ini", "n[0:9999]-[0:9999]-[0:9999] ansible_host=127.0.0.1\n", "inv.ini:1:",
         "too many hosts"),
+    inv("ini-many-ranges", "inv.ini", "".join(f"w{i}-[0:49999] ansible_host=127.0.0.1\n" for i in range(3)),
+        "inv.ini:3:", "too many hosts"),
     inv("ini-unterminated-quote", "inv.ini", 'web1 ansible_host="127.0.0.1\n', "inv.ini:1:", "cannot parse host line"),
     inv("ini-token-without-equals", "inv.ini", "web1 ansible_host\n", "inv.ini:1:", "expected key=value"),
     inv("ini-trailing-colon", "inv.ini", "web1: ansible_host=127.0.0.1\n", "inv.ini:1:", "trailing ':'"),
