@@ -456,6 +456,11 @@ def _prepare(case: Case, folder: Path, port: int) -> list[str]:
         if isinstance(content, str):
             content = content.replace("@PORT@", str(port)).encode()
         path.write_bytes(content)
+    # Every host of every inventory connects to the case's listener (unless the case sets its own all vars).
+    for base in (folder, folder / "invdir"):
+        if base.is_dir() and not (base / "group_vars" / "all").exists() and not (base / "group_vars" / "all.yml").exists():
+            (base / "group_vars").mkdir(exist_ok=True)
+            (base / "group_vars" / "all.yml").write_text(f"ansible_host: 127.0.0.1\nansible_port: {port}\n")
     if case.special == "fifo":
         os.mkfifo(folder / ("pipe.ini" if argv[0] == "facts" else "pipe.yml"))
         argv = [arg.replace("stack.yml", "pipe.yml") for arg in argv]
@@ -611,11 +616,13 @@ def test_fresh_process_agrees(case_id: str, outcomes: dict[str, Outcome], tmp_pa
         _error_lines(forked.stderr)[-1].replace(str(tmp_path.parent), "").replace(f"/{case_id}", "", 1) or case.usage
 
 
-def test_listener_counts_connections(tmp_path: Path) -> None:
-    """The control: a good inventory does get connected to, so the zeros above mean something."""
+@pytest.mark.parametrize("inventory", [GOOD_INI, "[web]\nweb1\n"], ids=["host-vars", "group-vars-file"])
+def test_listener_counts_connections(inventory: str, tmp_path: Path) -> None:
+    """The control: a good inventory does get connected to (through its own vars, or through the
+    group_vars/all.yml every case folder gets), so the zeros above mean something."""
     listener = CountingListeners(["control"])
     try:
-        case = Case("control", ["facts", "-i", "good.ini"], {"good.ini": GOOD_INI})
+        case = Case("control", ["facts", "-i", "good.ini"], {"good.ini": inventory})
         out = _run_fresh(_prepare(case, tmp_path, listener.port["control"]), tmp_path)
     finally:
         listener.close()
