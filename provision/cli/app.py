@@ -159,6 +159,7 @@ def facts_command(
 
 
 def _render_facts(console, report) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table(title="facts", title_justify="left")
@@ -170,12 +171,12 @@ def _render_facts(console, report) -> None:
             continue
         docker = f.get("docker")
         nvidia = f.get("nvidia")
-        table.add_row(
-            name, (f.get("os") or {}).get("pretty_name", "?"), str(f.get("arch")), str(f.get("kernel")),
+        table.add_row(*map(escape, (  # remote text, not markup
+            name, str((f.get("os") or {}).get("pretty_name", "?")), str(f.get("arch")), str(f.get("kernel")),
             str(f.get("cpus")), f"{f.get('memory_mib')} MiB", "yes" if f.get("systemd") else "no",
             (f"{docker['version']} ({'running' if docker.get('running') else 'stopped'})" if docker else "-"),
             str(len(f.get("gpus") or [])), (f"{nvidia['driver']} / CUDA {nvidia['cuda']}" if nvidia else "-"),
-        )
+        )))
     console.print(table)
 
 
@@ -205,7 +206,7 @@ def _render_output(console, report) -> None:
     for name, result in report.hosts.items():
         if "rc" not in result.extra:
             continue
-        console.print(f"[bold]{name}[/] | rc={result.extra['rc']} >>")
+        console.print(f"[bold]{escape(name)}[/] | rc={result.extra['rc']} >>")
         for stream in ("stdout", "stderr"):
             text = result.extra[stream].rstrip("\n")
             if text:

@@ -77,7 +77,7 @@ def _render_status(console, report) -> None:
             health = {"healthy": "[green]healthy[/]", "unhealthy": "[red]unhealthy[/]"}.get(r["health"], escape(r["health"]))
             table.add_row(escape(name), escape(service), str(r["replica"]), escape(r["image"]),
                           f"[{style}]{escape(state)}[/]" if style and r["role"] == "serving" else escape(state),
-                          health, escape(r["ports"]), r["started"],
+                          health, escape(r["ports"]), escape(str(r["started"])),
                           style="dim" if r["role"] != "serving" else None)
         console.print(table)
 

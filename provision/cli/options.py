@@ -13,13 +13,39 @@ DEFAULT_INVENTORY = os.environ.get("PROVISION_INVENTORY", "inventories/sandbox.y
 DEFAULT_KNOWN_HOSTS = os.environ.get(
     "PROVISION_KNOWN_HOSTS", os.path.join(os.environ.get("PROVISION_HOME", ".provision"), "known_hosts"))
 
-Inventory = Annotated[Path, typer.Option("-i", "--inventory", help="Inventory file or directory (Ansible INI/YAML). [env: PROVISION_INVENTORY]")]
-Limit = Annotated[Optional[str], typer.Option("-l", "--limit", help="Ansible host pattern: web, 'gpu:&prod', 'all:!db', 'node-*'.")]
+
+
+def _inventory_path(value: str | Path) -> Path:
+    """An empty --inventory is bad input (Path('') would silently be the current folder)."""
+    if isinstance(value, str) and not value.strip():
+        raise typer.BadParameter("the inventory path is empty")
+    return Path(value)
+
+
+def _limit_pattern(value: Optional[str]) -> Optional[str]:
+    """`-l ''` must never mean "all hosts": an empty or separator-only pattern is bad input."""
+    if value is not None and not value.strip().strip(",:").strip():
+        raise typer.BadParameter(f"empty host pattern {value!r} (use 'all' to mean every host)")
+    return value
+
+
+def _known_hosts_path(value: str | Path) -> Path:
+    if isinstance(value, str) and not value.strip():
+        raise typer.BadParameter("the known_hosts path is empty")
+    if Path(value).is_dir():
+        raise typer.BadParameter(f"{str(value)!r} is a directory; give the known_hosts file")
+    return Path(value)
+
+
+Inventory = Annotated[Path, typer.Option("-i", "--inventory", parser=_inventory_path,
+                                         help="Inventory file or directory (Ansible INI/YAML). [env: PROVISION_INVENTORY]")]
+Limit = Annotated[Optional[str], typer.Option("-l", "--limit", callback=_limit_pattern,
+                                              help="Ansible host pattern: web, 'gpu:&prod', 'all:!db', 'node-*'.")]
 Forks = Annotated[int, typer.Option("-f", "--forks", min=1, help="Hosts worked on in parallel.")]
 Check = Annotated[bool, typer.Option("--check", help="Dry run: show what would change, change nothing.")]
 Json = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout (human output goes to stderr).")]
 Verbose = Annotated[int, typer.Option("-v", "--verbose", count=True, help="More detail (repeatable).")]
-KnownHostsPath = Annotated[Path, typer.Option("--known-hosts", help="Project-local known_hosts (trust on first use). [env: PROVISION_KNOWN_HOSTS]")]
+KnownHostsPath = Annotated[Path, typer.Option("--known-hosts", parser=_known_hosts_path, help="Project-local known_hosts (trust on first use). [env: PROVISION_KNOWN_HOSTS]")]
 AcceptNewKeys = Annotated[bool, typer.Option("--accept-new-host-keys", help="Re-record host keys that CHANGED (after a host was rebuilt).")]
 AskBecomePass = Annotated[bool, typer.Option("-K", "--ask-become-pass", help="Prompt for the sudo password (else PROVISION_BECOME_PASSWORD).")]
 

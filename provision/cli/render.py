@@ -1,4 +1,7 @@
-"""Human output: live per-host progress and the recap table. Machine output: the JSON report."""
+"""Human output: live per-host progress and the recap table. Machine output: the JSON report.
+
+Everything that comes from a host or the inventory (messages, command output, container logs,
+names) is text, never rich markup: ``[bold]`` or ``[/]`` in a log line prints as written."""
 
 from __future__ import annotations
 
@@ -6,7 +9,9 @@ import sys
 import threading
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from provision.report import HostResult, Report
 
@@ -47,7 +52,7 @@ class LiveProgress:
             status = result.status
             duration = sum(s.duration_s for s in result.steps)
             detail = f" - {result.message}" if result.message and status in ("failed", "unreachable", "skipped") else ""
-            self.console.print(f"[{STYLE[status]}]{status:>11}[/] {result.name} ({duration:.1f}s){detail}")
+            self.console.print(f"[{STYLE[status]}]{status:>11}[/] {escape(result.name)} ({duration:.1f}s){escape(detail)}")
             if self._status:
                 self._status.update(f"{self.command}: {self.done}/{self.total} hosts done")
 
@@ -58,7 +63,8 @@ def recap(console: Console, report: Report, verbose: int = 0) -> None:
         table.add_column(column)
     for name, result in report.hosts.items():
         steps = ", ".join(f"{s.name}:{s.status}" for s in result.steps) if verbose else str(len(result.steps))
-        table.add_row(name, f"[{STYLE[result.status]}]{result.status}[/]", str(result.changed), steps, result.message)
+        table.add_row(Text(name), Text(result.status, style=STYLE[result.status]), str(result.changed), Text(steps),
+                      Text(result.message))
     console.print(table)
     summary = report.summary()
     console.print(" ".join(f"{k}={v}" for k, v in summary.items()))

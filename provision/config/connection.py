@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import shlex
 from dataclasses import dataclass
@@ -79,6 +80,11 @@ def _first(hostvars: dict, field_name: str):
     return None
 
 
+def _short(value, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
 def as_bool(value, *, name: str, what: str) -> bool:
     """Ansible's boolean coercion (yes/no/true/false/on/off/1/0)."""
     if isinstance(value, bool):
@@ -88,16 +94,16 @@ def as_bool(value, *, name: str, what: str) -> bool:
         return True
     if text in _FALSE:
         return False
-    raise InventoryError(f"host '{name}': {what} must be a boolean, got {value!r}")
+    raise InventoryError(f"host '{name}': {what} must be a boolean, got {_short(value)}")
 
 
 def _as_port(value, *, name: str, what: str) -> int:
     try:
-        port = int(str(value).strip())
+        port = int(str(value).strip()) if not isinstance(value, (list, dict)) else -1
     except ValueError:
         port = -1
     if not 0 < port < 65536:
-        raise InventoryError(f"host '{name}': {what} must be a port number, got {value!r}")
+        raise InventoryError(f"host '{name}': {what} must be a port number, got {_short(value)}")
     return port
 
 
@@ -161,24 +167,76 @@ def _split_option(option: str) -> tuple[str, str]:
     return (match.group(1), match.group(2).strip()) if match else (option, "")
 
 
-def connection_settings(name: str, hostvars: dict) -> ConnectionSettings:
-    """Connection settings for one host from its merged vars (defaults as Ansible's)."""
-    connection = str(_first(hostvars, "connection") or "ssh")
-    if connection in ("paramiko", "smart"):
-        connection = "ssh"
-    if connection not in ("ssh", "local"):
-        raise InventoryError(f"host '{name}': ansible_connection {connection!r} is not supported (ssh or local)")
-    port_value = _first(hostvars, "port")
-    port = _as_port(port_value, name=name, what="ansible_port") if port_value is not None else 22
-    become_value = _first(hostvars, "become")
-    become = as_bool(become_value, name=name, what="ansible_become") if become_value is not None else False
-    common = " ".join(str(v) for v in (_first(hostvars, "common_args"), _first(hostvars, "extra_args")) if v)
-    jumps, proxy_command = parse_ssh_args(common, name=name) if common else ((), None)
-    timeout_value = _first(hostvars, "timeout")
+def where(hostvars: dict, key) -> tuple[str | None, int | None]:
+    """(file, line) where ``key`` of a host's merged vars was set, when the inventory knows it."""
+    origins = getattr(hostvars, "origins", None) or {}
+    return origins.get(key, (None, None))
+
+
+def setting_error(host: str, hostvars: dict, key, message: str) -> InventoryError:
+    """``FILE:LINE: host 'h': message`` at the place the var was set."""
+    file, line = where(hostvars, key)
+    return InventoryError(f"host '{host}': {message}", file=file, line=line)
+
+
+def refuse_vaulted(host: str, hostvars: dict, keys) -> None:
+    """A var provision uses that holds an ansible-vault value: it cannot be decrypted here."""
+    from provision.config.yaml_inventory import VaultedText
+
+    for key in keys:
+        if isinstance(hostvars.get(key), VaultedText):
+            raise setting_error(host, hostvars, key, f"{key} is an ansible-vault encrypted value; provision cannot "
+                                "decrypt it (give it in plain text, e.g. in a host_vars file kept private)")
+
+
+def _first_key(hostvars: dict, field_name: str) -> str | None:
+    for key in _ALIASES[field_name]:
+        if key in hostvars and hostvars[key] is not None:
+            return key
+    return None
+
+
+@contextlib.contextmanager
+def _at(hostvars: dict, *field_names: str):
+    """An InventoryError raised inside names the file and line where the var was set."""
     try:
-        timeout = float(timeout_value) if timeout_value is not None else 10.0
-    except ValueError:
-        raise InventoryError(f"host '{name}': ansible_timeout must be a number, got {timeout_value!r}") from None
+        yield
+    except InventoryError as exc:
+        if exc.file is not None:
+            raise
+        for field_name in field_names:
+            key = _first_key(hostvars, field_name)
+            file, line = where(hostvars, key) if key else (None, None)
+            if file is not None:
+                raise InventoryError(exc.message, file=file, line=line) from None
+        raise
+
+
+def connection_settings(name: str, hostvars: dict) -> ConnectionSettings:
+    """Connection settings for one host from its merged vars (defaults as Ansible's); a bad value
+    is an InventoryError naming the file and line where it was set."""
+    refuse_vaulted(name, hostvars, [key for keys in _ALIASES.values() for key in keys])
+    with _at(hostvars, "connection"):
+        connection = str(_first(hostvars, "connection") or "ssh")
+        if connection in ("paramiko", "smart"):
+            connection = "ssh"
+        if connection not in ("ssh", "local"):
+            raise InventoryError(f"host '{name}': ansible_connection {connection!r} is not supported (ssh or local)")
+    port_value = _first(hostvars, "port")
+    with _at(hostvars, "port"):
+        port = _as_port(port_value, name=name, what="ansible_port") if port_value is not None else 22
+    become_value = _first(hostvars, "become")
+    with _at(hostvars, "become"):
+        become = as_bool(become_value, name=name, what="ansible_become") if become_value is not None else False
+    common = " ".join(str(v) for v in (_first(hostvars, "common_args"), _first(hostvars, "extra_args")) if v)
+    with _at(hostvars, "common_args", "extra_args"):
+        jumps, proxy_command = parse_ssh_args(common, name=name) if common else ((), None)
+    timeout_value = _first(hostvars, "timeout")
+    with _at(hostvars, "timeout"):
+        try:
+            timeout = float(timeout_value) if timeout_value is not None else 10.0
+        except (TypeError, ValueError):
+            raise InventoryError(f"host '{name}': ansible_timeout must be a number, got {_short(timeout_value)}") from None
     key_file = _first(hostvars, "key_file")
     return ConnectionSettings(
         name=name,

@@ -6,11 +6,30 @@ Unknown vars are ignored (an inventory holds many vars for other tools).
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from provision.errors import InventoryError
+from provision.config.connection import refuse_vaulted, setting_error
+from provision.config.image_ref import check_image_reference
+
+# Debian package versions ([epoch:]upstream[-revision]); nothing a shell would read specially.
+_DEB_VERSION = re.compile(r"(?:\d+:)?[0-9][A-Za-z0-9.+~-]*")
+_DRIVER_BRANCH = re.compile(r"[0-9]{3,4}")
+
+
+def _number_as_text(value: Any) -> Any:
+    """YAML/INI numbers (``27``, ``27.3``) as the text they were written as; other types as they are."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
+def _deb_version(value: str | None, what: str) -> str | None:
+    if value is not None and not _DEB_VERSION.fullmatch(value):
+        raise ValueError(f"invalid {what} {value!r} (a package version such as 27.3.1 or 5:27.3.1-1~debian.12~bookworm)")
+    return value
 
 
 class DockerSettings(BaseModel):
@@ -34,7 +53,17 @@ class DockerSettings(BaseModel):
     @field_validator("docker_version", mode="before")
     @classmethod
     def _version_as_text(cls, value):
-        return None if value is None else str(value)
+        return _number_as_text(value)
+
+    @field_validator("docker_version")
+    @classmethod
+    def _version(cls, value):
+        return _deb_version(value, "docker_version")
+
+    @field_validator("verify_hello_image")
+    @classmethod
+    def _image(cls, value):
+        return check_image_reference(value)
 
     @property
     def proxy(self) -> dict[str, str]:
@@ -43,13 +72,19 @@ class DockerSettings(BaseModel):
 
 
 def _validated(model, host: str, hostvars: dict):
-    """The model from a host's vars; the first problem as one line naming host and var (exit 4)."""
+    """The model from a host's vars; the first problem as one line naming the file and line where
+    the var was set, the host and the var (exit 4)."""
+    refuse_vaulted(host, hostvars, model.model_fields)
     try:
-        return model.model_validate(hostvars)
+        return model.model_validate(dict(hostvars))
     except ValidationError as exc:
         first = exc.errors()[0]
         path = ".".join(str(p) for p in first["loc"])
-        raise InventoryError(f"host '{host}': {path}: {first['msg']} (got {first.get('input')!r})") from None
+        message = first["msg"].removeprefix("Value error, ")
+        got = repr(first.get("input"))
+        got = "" if first["type"] == "value_error" else f" (got {got if len(got) <= 80 else got[:77] + '...'})"
+        raise setting_error(host, hostvars, first["loc"][0] if first["loc"] else None,
+                            f"{path}: {message}{got}") from None
 
 
 def docker_settings(host: str, hostvars: dict) -> DockerSettings:
@@ -76,7 +111,24 @@ class NvidiaSettings(BaseModel):
     @field_validator("nvidia_driver_branch", "nvidia_toolkit_version", mode="before")
     @classmethod
     def _as_text(cls, value):
-        return None if value is None else str(value)
+        return _number_as_text(value)
+
+    @field_validator("nvidia_driver_branch")
+    @classmethod
+    def _branch(cls, value):
+        if not _DRIVER_BRANCH.fullmatch(value):
+            raise ValueError(f"invalid nvidia_driver_branch {value!r} (a driver branch number such as 580 or 550)")
+        return value
+
+    @field_validator("nvidia_toolkit_version")
+    @classmethod
+    def _toolkit_version(cls, value):
+        return _deb_version(value, "nvidia_toolkit_version")
+
+    @field_validator("verify_gpu_image")
+    @classmethod
+    def _image(cls, value):
+        return check_image_reference(value)
 
     @property
     def proxy(self) -> dict[str, str]:

@@ -13,6 +13,9 @@ int, ``True`` a bool, ``[1, 2]`` a list, ``'x'`` the string x; anything else sta
 (a ``b'x'`` bytes literal becomes an ``!unsafe`` string, as it does in Ansible).
 Inline vars are split like a shell command line first (so ``b="x y"`` is ``x y``), ``:vars``
 values are taken verbatim after the first ``=``.
+
+Stricter than Ansible, which keeps the last one silently: the same key twice on one host line,
+or twice in one ``[NAME:vars]`` section, is an error with its line.
 """
 
 from __future__ import annotations
@@ -107,6 +110,7 @@ class _IniParser:
         self.group = "ungrouped"
         self.kind = "hosts"
         self.pending: dict[str, _Pending] = {}
+        self.section_vars: dict[str, int] = {}
 
     def error(self, message: str, line: int | None = None) -> InventoryError:
         return InventoryError(message, file=self.path, line=line or self.line)
@@ -139,6 +143,7 @@ class _IniParser:
         if kind not in _SECTION_KINDS:
             raise self.error(f"section [{name}:{kind}] has unknown type '{kind}' (expected hosts, children or vars)")
         self.group, self.kind = name, kind
+        self.section_vars: dict[str, int] = {}  # key -> line, within this [NAME:vars] section
         if not self.builder.has_group(name):
             # [NAME:vars] alone does not declare NAME; remember it and check at the end.
             if kind == "vars" and name not in self.pending:
@@ -182,11 +187,13 @@ class _IniParser:
             if "=" not in token:
                 raise self.error(f"expected key=value host variable, got '{token}'")
             key, value = token.split("=", 1)
+            if key in variables:  # Ansible keeps the last one silently
+                raise self.error(f"duplicate key '{key}' on this host line")
             variables[key] = self._value(key, value)
         for name in names:
             self.builder.add_host(name, self.group, port, line=self.line)
             for key, value in variables.items():
-                self.builder.set_host_var(name, key, value)
+                self.builder.set_host_var(name, key, value, line=self.line)
 
     def _expand(self, pattern: str) -> tuple[list[str], int | None]:
         try:
@@ -206,6 +213,9 @@ class _IniParser:
         if "=" not in text:
             raise self.error(f"expected key=value in [{self.group}:vars], got '{text}'")
         key, value = (part.strip() for part in text.split("=", 1))
+        if key in self.section_vars:  # Ansible keeps the last one silently
+            raise self.error(f"duplicate key '{key}' in [{self.group}:vars] (already set on line {self.section_vars[key]})")
+        self.section_vars[key] = self.line
         self.builder.set_group_var(self.group, key, self._value(key, value), line=self.line)
 
     def _child_line(self, text: str) -> None:

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from provision.config.ini_inventory import parse_ini_inventory
+from provision.config.input_file import check_text, decode_utf8, read_input
 from provision.config.patterns import parse_address, select_hosts
 from provision.config.yaml_inventory import (
     UnsafeText,
@@ -37,7 +38,7 @@ from provision.config.yaml_inventory import (
 )
 from provision.errors import InventoryError, PatternError
 
-__all__ = ["Host", "Group", "Inventory", "InventoryBuilder", "load_inventory"]
+__all__ = ["Host", "Group", "Inventory", "InventoryBuilder", "Vars", "load_inventory"]
 
 # Extensions Ansible reads as YAML (C.YAML_FILENAME_EXTENSIONS); '' is tried first for vars files.
 YAML_EXTENSIONS = (".yml", ".yaml", ".json")
@@ -59,6 +60,36 @@ INTERNAL_VARS = frozenset({
     "playbook_dir", "play_hosts", "role_name", "role_names", "role_path", "role_uuid",
 })
 PRIORITY_VAR = "ansible_group_priority"
+MAX_HOSTS = 100_000  # bounded memory: far beyond any fleet provision drives from one inventory
+
+
+class Vars(dict):
+    """Variables that remember where each was set: ``origins[key] = (file, line)`` (line may be
+    None). Per-host setting errors use it to name the file and line of a bad value."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.origins: dict[Any, tuple[str, int | None]] = {}
+
+    def set(self, key: Any, value: Any, file: Path | str | None, line: int | None) -> None:
+        self[key] = value
+        if file is not None:
+            self.origins[key] = (str(file), line)
+        else:
+            self.origins.pop(key, None)
+
+    def layer(self, other: dict) -> None:
+        """``self |= other``, taking the origins of ``other``'s keys along."""
+        origins = getattr(other, "origins", {})
+        for key, value in other.items():
+            self[key] = value
+            if key in origins:
+                self.origins[key] = origins[key]
+            else:
+                self.origins.pop(key, None)
+
+    def origin(self, key: Any) -> tuple[str | None, int | None]:
+        return self.origins.get(key, (None, None))
 
 
 @dataclass
@@ -66,7 +97,7 @@ class Host:
     """A host as declared in the inventory sources."""
 
     name: str
-    vars: dict = field(default_factory=dict)  # set on the host itself (inline/YAML, host:port), not merged
+    vars: dict = field(default_factory=Vars)  # set on the host itself (inline/YAML, host:port), not merged
     groups: list[str] = field(default_factory=list)  # direct memberships, no 'all', in order of appearance
 
 
@@ -75,7 +106,7 @@ class Group:
     """A group as declared in the inventory sources."""
 
     name: str
-    vars: dict = field(default_factory=dict)  # set in the inventory source (not group_vars/ files)
+    vars: dict = field(default_factory=Vars)  # set in the inventory source (not group_vars/ files)
     hosts: list[str] = field(default_factory=list)  # direct hosts, in order of appearance
     children: list[str] = field(default_factory=list)  # direct child groups, in order of appearance
     parents: list[str] = field(default_factory=list)  # direct parent groups, in order of appearance
@@ -121,9 +152,11 @@ class InventoryBuilder:
             raise self._error("empty host name", line)
         host = self.hosts.get(name)
         if host is None:
+            if len(self.hosts) >= MAX_HOSTS:
+                raise self._error(f"too many hosts (more than {MAX_HOSTS} in the inventory)", line)
             host = self.hosts[name] = Host(name)
             if port:
-                host.vars["ansible_port"] = int(port)
+                host.vars.set("ansible_port", int(port), self.file, line)
         if group is not None and name not in self._members[group]:
             self._members[group].add(name)
             self.groups[group].hosts.append(name)
@@ -169,10 +202,10 @@ class InventoryBuilder:
                 message = f"{PRIORITY_VAR} of group '{group}' must be an integer, got {value!r}"
                 raise self._error(message, line) from None
             return
-        self.groups[group].vars[key] = value
+        self.groups[group].vars.set(key, value, self.file, line)
 
-    def set_host_var(self, host: str, key: str, value: Any) -> None:
-        self.hosts[host].vars[key] = value
+    def set_host_var(self, host: str, key: str, value: Any, *, line: int | None = None) -> None:
+        self.hosts[host].vars.set(key, value, self.file, line)
 
     def reconcile(self) -> None:
         """Ansible's ``reconcile_inventory``: parentless groups become children of 'all';
@@ -284,14 +317,15 @@ class Inventory:
         inventory vars of every group, as in Ansible's default ``precedence`` setting."""
         host = self.hosts[name]
         groups = self.host_groups(name)
-        merged: dict = dict(self.groups["all"].vars)
+        merged = Vars()
+        merged.layer(self.groups["all"].vars)
         for group in groups:
-            merged |= self.groups[group].vars
-        merged |= self._group_file_vars.get("all", {})
+            merged.layer(self.groups[group].vars)
+        merged.layer(self._group_file_vars.get("all", {}))
         for group in groups:
-            merged |= self._group_file_vars.get(group, {})
-        merged |= host.vars
-        merged |= self._host_file_vars.get(name, {})
+            merged.layer(self._group_file_vars.get(group, {}))
+        merged.layer(host.vars)
+        merged.layer(self._host_file_vars.get(name, {}))
         return _without_internal(merged)
 
     def group_vars(self, name: str) -> dict:
@@ -352,7 +386,10 @@ class Inventory:
 
 
 def _without_internal(variables: dict) -> dict:
-    return {key: value for key, value in variables.items() if key not in INTERNAL_VARS}
+    kept = Vars()
+    kept.layer({key: value for key, value in variables.items() if key not in INTERNAL_VARS})
+    kept.origins = {key: where for key, where in getattr(variables, "origins", {}).items() if key in kept}
+    return kept
 
 
 def _graph_line(text: str, depth: int) -> str:
@@ -400,30 +437,37 @@ def _ignored_in_directory(name: str) -> bool:
     return name.startswith(".") or name in IGNORED_NAMES or name.endswith(IGNORED_EXTENSIONS)
 
 
-def _parse_directory(directory: Path, builder: InventoryBuilder) -> None:
+def _parse_directory(directory: Path, builder: InventoryBuilder, seen: frozenset[str] = frozenset()) -> None:
     """Every entry in sorted order, recursing into subdirectories (whose group_vars/ and
-    host_vars/ are ignored: only those of the top-level source count)."""
+    host_vars/ are ignored: only those of the top-level source count). A folder that links back
+    to one it is inside (a symlink loop) is refused."""
+    seen = _enter(directory, seen)
     for name in sorted(os.listdir(directory)):
         if _ignored_in_directory(name):
             continue
         entry = directory / name
         if entry.is_dir():
-            _parse_directory(entry, builder)
+            _parse_directory(entry, builder, seen)
         elif entry.is_file():
             _parse_file(entry, builder)
+
+
+def _enter(directory: Path, seen: frozenset[str]) -> frozenset[str]:
+    real = os.path.realpath(directory)
+    if real in seen:
+        raise InventoryError("symlink loop: this folder is inside itself", file=directory)
+    return seen | {real}
 
 
 def _parse_file(path: Path, builder: InventoryBuilder) -> None:
     """Try the plugins Ansible would, in its order: a YAML inventory for no extension or
     .yml/.yaml/.json (a mapping of groups), else INI (any extension but .toml)."""
     builder.file = path
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise InventoryError(f"cannot read inventory: {exc.strerror}", file=path) from None
+    data = read_input(path, "inventory", error=InventoryError)
     extension = os.path.splitext(path.name)[1]
     if data.startswith(b"#!") and os.access(path, os.X_OK):
         raise InventoryError("executable inventory scripts are not supported", file=path, line=1)
+    check_text(data, path, "inventory", error=InventoryError)
     if extension == ".toml":
         raise InventoryError("TOML inventories are not supported", file=path)
     if extension not in ("", *YAML_EXTENSIONS):
@@ -449,9 +493,7 @@ def _parse_file(path: Path, builder: InventoryBuilder) -> None:
 def _try_yaml(data: bytes, path: Path) -> tuple[Any, InventoryError | None]:
     """The document, or the error that prevented reading it."""
     try:
-        return load_yaml(data.decode("utf-8"), path), None
-    except UnicodeDecodeError:
-        return None, InventoryError("file is not valid UTF-8", file=path)
+        return load_yaml(decode_utf8(data, path, "inventory", error=InventoryError), path), None
     except InventoryError as exc:
         return None, exc
 
@@ -492,9 +534,10 @@ def _vars_files(vars_dir: Path, name: str) -> list[Path]:
     return []
 
 
-def _vars_directory_files(directory: Path) -> list[Path]:
+def _vars_directory_files(directory: Path, seen: frozenset[str] = frozenset()) -> list[Path]:
     """Files of a vars directory in sorted order: subdirectories without an extension are
     walked, files need no extension or a YAML one; hidden and ``~`` names are skipped."""
+    seen = _enter(directory, seen)
     found: list[Path] = []
     for name in sorted(os.listdir(directory)):
         if name.startswith(".") or name.endswith("~"):
@@ -502,7 +545,7 @@ def _vars_directory_files(directory: Path) -> list[Path]:
         entry = directory / name
         extension = os.path.splitext(name)[1]
         if entry.is_dir() and not extension:
-            found.extend(_vars_directory_files(entry))
+            found.extend(_vars_directory_files(entry, seen))
         elif entry.is_file() and extension in ("", *YAML_EXTENSIONS):
             found.append(entry)
     return found
@@ -510,21 +553,20 @@ def _vars_directory_files(directory: Path) -> list[Path]:
 
 def _load_vars_file(path: Path) -> dict:
     """One vars file: a mapping, or empty (ignored)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise InventoryError("vars file is not valid UTF-8", file=path) from None
-    except OSError as exc:
-        raise InventoryError(f"cannot read vars file: {exc.strerror}", file=path) from None
-    if text.startswith("$ANSIBLE_VAULT"):
+    raw = read_input(path, "vars file", error=InventoryError)
+    if raw.startswith(b"$ANSIBLE_VAULT"):
         raise InventoryError("vault-encrypted vars files are not supported", file=path, line=1)
-    data = load_yaml(text, path)
+    check_text(raw, path, "vars file", error=InventoryError)
+    data = load_yaml(decode_utf8(raw, path, "vars file", error=InventoryError), path)
     if not data:
         return {}
     if not isinstance(data, dict):
         line = getattr(data, "line", None) or 1
         raise InventoryError(f"vars file must be a mapping, got {type_name(data)}", file=path, line=line)
-    return dict(data)
+    result = Vars()
+    for key, value in data.items():
+        result.set(key, value, path, data.line_of(key) if hasattr(data, "line_of") else None)
+    return result
 
 
 def _file_vars(base: Path | None, subdir: str, names: Iterable[str]) -> dict[str, dict]:
@@ -536,9 +578,9 @@ def _file_vars(base: Path | None, subdir: str, names: Iterable[str]) -> dict[str
         return {}
     result: dict[str, dict] = {}
     for name in names:
-        merged: dict = {}
+        merged = Vars()
         for path in _vars_files(vars_dir, name):
-            merged |= _load_vars_file(path)
+            merged.layer(_load_vars_file(path))
         if merged:
             result[name] = merged
     return result

@@ -138,6 +138,9 @@ def parse_address(address: str, allow_ranges: bool = False) -> tuple[str, int | 
 # ---------------------------------------------------------------------------
 
 
+MAX_RANGE_HOSTS = 100_000  # hosts one inventory entry may expand to (a typo must not exhaust memory)
+
+
 def _range_values(text: str, start: str, end: str, step_text: str) -> list[str]:
     """The values of one ``[start:end:step]`` range, zero-padded when ``start`` is."""
     try:
@@ -163,7 +166,10 @@ def _range_values(text: str, start: str, end: str, step_text: str) -> list[str]:
         raise HostRangeError(f"invalid host range '{text}': zero-padded start and end must have the same width")
     if first > last:
         raise HostRangeError(f"invalid host range '{text}': start {first} is greater than end {last}")
-    return [str(value).zfill(width) for value in range(first, last + 1, step)]
+    values = range(first, last + 1, step)
+    if len(values) > MAX_RANGE_HOSTS:
+        raise HostRangeError(f"invalid host range '{text}': too many hosts ({len(values)}; at most {MAX_RANGE_HOSTS})")
+    return [str(value).zfill(width) for value in values]
 
 
 def expand_hostname_range(name: str, *, original: str | None = None) -> list[str]:
@@ -189,6 +195,8 @@ def expand_hostname_range(name: str, *, original: str | None = None) -> list[str
     names: list[str] = []
     for value in values:
         names.extend(expand_hostname_range(head + value + tail, original=text))
+        if len(names) > MAX_RANGE_HOSTS:
+            raise HostRangeError(f"invalid host range '{text}': too many hosts (more than {MAX_RANGE_HOSTS})")
     return names
 
 
@@ -334,3 +342,16 @@ def select_hosts(inventory: Inventory, pattern: str) -> list[str]:
             present = set(selected)
             selected.extend(name for name in matched if name not in present)
     return list(dict.fromkeys(selected))
+
+
+def unknown_names(inventory: Inventory, pattern: str) -> list[str]:
+    """Plain names (no glob, regex, subscript, ``&`` or ``!``) in ``pattern`` that are neither a
+    host nor a group of the inventory. Ansible warns about them and goes on; a --limit naming a
+    host that does not exist is a typo that would silently leave that host out, so provision refuses."""
+    unknown = []
+    for part in split_host_pattern(pattern):
+        if part[0] in "&!~" or any(char in part for char in _GLOB_OR_REGEX_CHARS):
+            continue
+        if part not in inventory.hosts and part not in inventory.groups:
+            unknown.append(part)
+    return unknown

@@ -17,7 +17,10 @@ and ``!vault`` tags. Mappings and sequences come back as :class:`YamlMapping` an
 :class:`YamlSequence`, which remember their line numbers for error messages.
 
 Stricter than Ansible (which warns and skips): a group that is not a mapping, a key other
-than hosts/children/vars in a group, and host vars that are not a mapping are errors.
+than hosts/children/vars in a group, and host vars that are not a mapping are errors. So
+are (Ansible warns and keeps the last) duplicate keys in one mapping, and (Ansible has no
+limit) nesting deeper than 100 levels, aliases that expand to more than a million nodes,
+recursive aliases and integers too long to convert: each with its file and line.
 """
 
 from __future__ import annotations
@@ -93,17 +96,57 @@ def type_name(value: Any) -> str:
 # ---------------------------------------------------------------------------
 
 
+MAX_DEPTH = 100  # nesting of mappings and sequences; real inventories and playbooks use under 20
+MAX_ALIAS_EXPANSION = 1_000_000  # nodes that aliases may add when the document is expanded
+
+
+class YamlLimitError(yaml.MarkedYAMLError):
+    """A document provision refuses to expand: too deep, an alias bomb, a recursive alias, a
+    duplicate key, a number too big. Rendered as ``FILE:LINE: problem`` (no "syntax error")."""
+
+
+def _merge_key(node: yaml.Node) -> bool:
+    return node.tag == "tag:yaml.org,2002:merge"
+
+
 class _PositionLoader(yaml.SafeLoader):
-    """SafeLoader building YamlMapping/YamlSequence, with ``!unsafe`` and ``!vault``."""
+    """SafeLoader building YamlMapping/YamlSequence, with ``!unsafe`` and ``!vault``.
+
+    Hardened for untrusted files: nesting deeper than :data:`MAX_DEPTH`, aliases that would
+    expand to more than :data:`MAX_ALIAS_EXPANSION` nodes (a "billion laughs"), recursive
+    aliases, duplicate mapping keys and integers too long to convert are refused with their
+    line (:class:`YamlLimitError`), never a RecursionError, MemoryError or silent overwrite."""
 
     def __init__(self, stream: str) -> None:
         super().__init__(stream)
         self._unsafe_depth = 0
+        self._compose_depth = 0
+
+    # -- composition: depth, alias expansion, recursion -----------------------------------
+
+    def compose_node(self, parent, index):  # type: ignore[no-untyped-def]
+        self._compose_depth += 1
+        try:
+            if self._compose_depth > MAX_DEPTH:
+                mark = self.peek_event().start_mark
+                raise YamlLimitError(None, None, f"the document is nested more than {MAX_DEPTH} levels deep", mark)
+            return super().compose_node(parent, index)
+        finally:
+            self._compose_depth -= 1
+
+    def get_single_node(self):  # type: ignore[no-untyped-def]
+        node = super().get_single_node()
+        if node is not None:
+            _check_expansion(node)
+        return node
+
+    # -- construction -----------------------------------------------------------------------
 
     def construct_positioned_map(self, node: yaml.MappingNode):  # type: ignore[no-untyped-def]
         data = YamlMapping()
         data.line = node.start_mark.line + 1
         yield data
+        self._refuse_duplicate_keys(node)
         data.update(self.construct_mapping(node))  # also resolves '<<' merge keys
         for key_node, _value_node in node.value:
             key = self.construct_object(key_node)
@@ -114,6 +157,30 @@ class _PositionLoader(yaml.SafeLoader):
         data.line = node.start_mark.line + 1
         yield data
         data.extend(self.construct_sequence(node))
+
+    def _refuse_duplicate_keys(self, node: yaml.MappingNode) -> None:
+        """Two equal keys in one mapping are an error (Ansible warns and keeps the last one).
+        Keys brought in by a ``<<`` merge may be overridden: that is what merges are for."""
+        seen: set = set()
+        for key_node, _value in node.value:
+            if _merge_key(key_node) or not isinstance(key_node, yaml.ScalarNode):
+                continue
+            key = self.construct_object(key_node)
+            try:
+                duplicate = key in seen
+                seen.add(key)
+            except TypeError:
+                continue  # unhashable: construct_mapping reports it
+            if duplicate:
+                raise YamlLimitError(None, None, f"duplicate key {str(key)!r} (it is already set above in this mapping)",
+                                     key_node.start_mark)
+
+    def construct_yaml_int(self, node: yaml.ScalarNode) -> int:
+        try:
+            return super().construct_yaml_int(node)
+        except ValueError:
+            raise YamlLimitError(None, None, f"integer too large ({len(node.value)} digits)",
+                                 node.start_mark) from None
 
     def construct_text(self, node: yaml.ScalarNode) -> str:
         value = self.construct_scalar(node)
@@ -144,16 +211,73 @@ class _PositionLoader(yaml.SafeLoader):
 _PositionLoader.add_constructor("tag:yaml.org,2002:map", _PositionLoader.construct_positioned_map)
 _PositionLoader.add_constructor("tag:yaml.org,2002:seq", _PositionLoader.construct_positioned_seq)
 _PositionLoader.add_constructor("tag:yaml.org,2002:str", _PositionLoader.construct_text)
+_PositionLoader.add_constructor("tag:yaml.org,2002:int", _PositionLoader.construct_yaml_int)
 _PositionLoader.add_constructor("!unsafe", _PositionLoader.construct_unsafe)
 _PositionLoader.add_constructor("!vault", _PositionLoader.construct_vault)
 _PositionLoader.add_constructor("!vault-encrypted", _PositionLoader.construct_vault)
 
 
-def _yaml_error(exc: yaml.YAMLError, path: Path) -> InventoryError:
-    """One line: the problem, at the line where the parser noticed it."""
+def _check_expansion(root: yaml.Node) -> None:
+    """Refuse a node graph that aliases make recursive or too large once expanded.
+
+    Aliases share nodes, so the graph stays small while its expansion (what any consumer walking
+    the data sees) can be exponential. Sizes are computed once per node, without recursion."""
+    sizes: dict[int, int] = {}
+    distinct = 0
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    open_nodes: set[int] = set()
+    while stack:
+        node, children_done = stack.pop()
+        key = id(node)
+        if children_done:
+            open_nodes.discard(key)
+            children = _children(node)
+            size = 1 + sum(sizes[id(child)] for child in children)
+            sizes[key] = size
+            distinct += 1
+            if size - distinct > MAX_ALIAS_EXPANSION:
+                raise YamlLimitError(None, None, f"aliases expand this document to more than {MAX_ALIAS_EXPANSION} "
+                                     "nodes (an alias bomb?)", node.start_mark)
+            continue
+        if key in sizes:
+            continue
+        if key in open_nodes:  # reached again while still inside it
+            raise YamlLimitError(None, None, "recursive alias (a node that contains itself)", node.start_mark)
+        open_nodes.add(key)
+        stack.append((node, True))
+        for child in _children(node):
+            if id(child) in open_nodes:
+                raise YamlLimitError(None, None, "recursive alias (a node that contains itself)", child.start_mark)
+            if id(child) not in sizes:
+                stack.append((child, False))
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    return []
+
+
+def yaml_error_parts(exc: yaml.YAMLError, text: str | None = None) -> tuple[str, int | None]:
+    """(message, line) of a YAML error: limits as they are, other problems as syntax errors.
+    A reader error (a character YAML does not allow, such as NUL) gets its line from ``text``."""
+    if isinstance(exc, yaml.reader.ReaderError):
+        line = text.count("\n", 0, exc.position) + 1 if text is not None else None
+        return f"YAML syntax error: character {exc.character!r} is not allowed in YAML", line
     mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
     problem = getattr(exc, "problem", None) or getattr(exc, "context", None) or str(exc)
-    return InventoryError(f"YAML syntax error: {problem}", file=path, line=mark.line + 1 if mark else None)
+    line = mark.line + 1 if mark else None
+    if isinstance(exc, YamlLimitError):
+        return problem, line
+    return f"YAML syntax error: {problem}", line
+
+
+def _yaml_error(exc: yaml.YAMLError, path: Path, text: str | None = None) -> InventoryError:
+    """One line: the problem, at the line where the parser noticed it."""
+    message, line = yaml_error_parts(exc, text)
+    return InventoryError(message, file=path, line=line)
 
 
 def _from_json(value: Any, positions: Any) -> Any:
@@ -189,19 +313,40 @@ def load_yaml(text: str, path: Path) -> Any:
     """Parse a YAML or JSON document like Ansible's ``DataLoader.load``: JSON when it is valid
     JSON, YAML otherwise. Raises :class:`InventoryError` (file:line: YAML syntax error: ...)."""
     try:
-        data = json.loads(text)
-    except ValueError:
-        pass
+        data = json.loads(text, object_pairs_hook=_json_object)
+    except _JsonDuplicateKey as exc:  # the YAML reading below names its line
+        data, duplicate = None, exc
+    except (ValueError, RecursionError):
+        data, duplicate = None, None
     else:
+        duplicate = None
         try:
             positions = yaml.load(text, Loader=_PositionLoader)  # noqa: S506 - a SafeLoader subclass
+        except YamlLimitError as exc:
+            raise _yaml_error(exc, path, text) from None
         except yaml.YAMLError:
             positions = None
         return _from_json(data, positions)
     try:
-        return yaml.load(text, Loader=_PositionLoader)  # noqa: S506 - a SafeLoader subclass
+        loaded = yaml.load(text, Loader=_PositionLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
-        raise _yaml_error(exc, path) from None
+        raise _yaml_error(exc, path, text) from None
+    if duplicate is not None:
+        raise InventoryError(str(duplicate), file=path)
+    return loaded
+
+
+class _JsonDuplicateKey(ValueError):
+    pass
+
+
+def _json_object(pairs: list[tuple[str, Any]]) -> dict:
+    result: dict = {}
+    for key, value in pairs:
+        if key in result:
+            raise _JsonDuplicateKey(f"duplicate key {key!r} (it is already set above in this object)")
+        result[key] = value
+    return result
 
 
 # ---------------------------------------------------------------------------
@@ -281,7 +426,7 @@ class _YamlInventoryParser:
         for name in names:
             self.builder.add_host(name, group, port, line=line)
             for key, value in host_vars.items():
-                self.builder.set_host_var(name, key, value)
+                self.builder.set_host_var(name, key, value, line=_line_of(host_vars, key, line))
 
 
 def _line_of(mapping: Any, key: Any, default: int | None) -> int | None:

@@ -21,7 +21,10 @@ import yaml
 from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, ValidationError,
                       field_validator, model_validator)
 
-from provision.config.yaml_inventory import YamlMapping, YamlSequence, _PositionLoader, type_name
+from provision.config.image_ref import check_image_reference
+from provision.config.input_file import check_text, decode_utf8, read_input
+from provision.config.yaml_inventory import (YamlLimitError, YamlMapping, YamlSequence, _PositionLoader, type_name,
+                                             yaml_error_parts)
 from provision.errors import InputError
 from provision.executor.secret import Secret
 
@@ -34,6 +37,8 @@ __all__ = [
 STACK_RE = re.compile(r"[a-z0-9][a-z0-9_-]*")
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")  # services, network and volume keys
 ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+MAX_REPLICAS = 1000
+
 DEFAULT_HEALTH_TIMEOUT_S = 60.0
 
 
@@ -161,6 +166,25 @@ def _command(value: Any) -> Any:
     if isinstance(value, list):
         return [_text(item) for item in value]
     return value
+
+
+def _host_pattern(value: Any) -> Any:
+    """An Ansible host pattern: not empty (that would not mean "all"), brackets closed."""
+    if value is None or not isinstance(value, str):
+        return value
+    from provision.config.patterns import split_host_pattern
+    from provision.errors import PatternError
+
+    try:
+        parts = split_host_pattern(value)
+    except PatternError as exc:
+        raise ValueError(str(exc)) from None
+    if not parts or any(part in ("&", "!") for part in parts):
+        raise ValueError(f"empty host pattern {value!r} (use 'all' to mean every host)")
+    return value
+
+
+HostPattern = Annotated[str, BeforeValidator(_host_pattern)]
 
 
 def _none_as_empty(value: Any) -> Any:
@@ -320,7 +344,7 @@ class PlacementSpec(_Model):
 
 
 class DeploySpec(_Model):
-    replicas: int = Field(1, ge=0)
+    replicas: int = Field(1, ge=0, le=MAX_REPLICAS)
     update_config: Annotated[UpdateConfig, BeforeValidator(_none_as_empty)] = Field(default_factory=UpdateConfig)
     endpoint_mode: Literal["vip", "dnsrr"] = "vip"
     placement: Annotated[PlacementSpec, BeforeValidator(_none_as_empty)] = Field(default_factory=PlacementSpec)
@@ -364,7 +388,7 @@ class Service(_Model):
     restart: str = "unless-stopped"
     healthcheck: HealthcheckSpec | None = None
     depends_on: Annotated[list[str], BeforeValidator(_as_list)] = Field(default_factory=list)
-    hosts: str | None = None
+    hosts: HostPattern | None = None
     labels: TextMap = Field(default_factory=dict)
     user: Annotated[str | None, BeforeValidator(_text)] = None
     working_dir: str | None = None
@@ -376,6 +400,11 @@ class Service(_Model):
     deploy: Annotated[DeploySpec, BeforeValidator(_none_as_empty)] = Field(default_factory=DeploySpec)
 
     _name: str = PrivateAttr("")
+
+    @field_validator("image")
+    @classmethod
+    def _image(cls, value: str | None) -> str | None:
+        return None if value is None else check_image_reference(value)
 
     @field_validator("restart")
     @classmethod
@@ -451,7 +480,7 @@ def _mount(entry: str, playbook: Playbook) -> Mount:
 
 class Playbook(_Model):
     stack: str
-    hosts: str = "all"
+    hosts: HostPattern = "all"
     remote_dir: str | None = None  # filled with /srv/provision/<stack>
     networks: dict[str, Annotated[NetworkSpec, BeforeValidator(_none_as_empty)]] = Field(default_factory=dict)
     volumes: dict[str, Annotated[VolumeSpec, BeforeValidator(_none_as_empty)]] = Field(default_factory=dict)
@@ -547,10 +576,9 @@ class Playbook(_Model):
 
 def read_env_file(path: Path) -> dict[str, str]:
     """``KEY=VALUE`` lines (``export`` allowed, ``#`` comments and blank lines skipped, quotes stripped)."""
-    try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read env file: {getattr(exc, 'strerror', None) or exc}", file=path) from None
+    data = read_input(path, "env file")
+    check_text(data, path, "env file")
+    lines = decode_utf8(data, path, "env file").splitlines()
     result: dict[str, str] = {}
     for number, raw in enumerate(lines, start=1):
         line = raw.strip()
@@ -587,23 +615,25 @@ class _Loader(_PositionLoader):
         yield data
         data.extend(self.construct_sequence(node))
 
+    def construct_vault(self, node: yaml.Node):  # type: ignore[no-untyped-def]
+        raise YamlLimitError(None, None, f"an ansible-vault encrypted value ({node.tag}): provision cannot decrypt it "
+                             "(pass secrets through the service's secrets: from the environment)", node.start_mark)
+
 
 _Loader.add_constructor("tag:yaml.org,2002:seq", _Loader.construct_positioned_seq)
+_Loader.add_constructor("!vault", _Loader.construct_vault)
+_Loader.add_constructor("!vault-encrypted", _Loader.construct_vault)
 
 
 def _read_yaml(path: Path) -> Any:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError("playbook not found", file=path) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read playbook: {getattr(exc, 'strerror', None) or exc}", file=path) from None
+    data = read_input(path, "playbook")
+    check_text(data, path, "playbook")
+    text = decode_utf8(data, path, "playbook")
     try:
         return yaml.load(text, Loader=_Loader)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-        problem = getattr(exc, "problem", None) or getattr(exc, "context", None) or str(exc)
-        raise InputError(f"YAML syntax error: {problem}", file=path, line=mark.line + 1 if mark else None) from None
+        message, line = yaml_error_parts(exc, text)
+        raise InputError(message, file=path, line=line) from None
 
 
 def _line_at(raw: Any, loc: Loc) -> int | None:
@@ -665,11 +695,12 @@ def _short_repr(value: Any, limit: int = 60) -> str:
 
 
 def load_playbook(path: str | Path, *, environ: Mapping[str, str] | None = None,
-                  require_secrets: bool = True) -> Playbook:
+                  require_secrets: bool = True, require_build_contexts: bool = False) -> Playbook:
     """Read and validate a playbook; one InputError (``FILE:LINE: PATH: problem``) on the first problem.
 
     Secrets and ``registry.password_env`` are checked against ``environ`` (default os.environ) only
-    when ``require_secrets`` (deploy needs them, ops commands do not).
+    when ``require_secrets`` (deploy needs them, ops commands do not); build contexts (and their
+    Dockerfiles) must exist when ``require_build_contexts`` (deploy, --check included).
     """
     path = Path(path)
     raw = _read_yaml(path)
@@ -684,7 +715,8 @@ def load_playbook(path: str | Path, *, environ: Mapping[str, str] | None = None,
     except ValidationError as exc:
         raise _pydantic_error(exc, raw, path) from None
     playbook._path = path
-    _CrossChecks(playbook, raw, os.environ if environ is None else environ, require_secrets).run()
+    _CrossChecks(playbook, raw, os.environ if environ is None else environ, require_secrets,
+                 require_build_contexts).run()
     return playbook
 
 
@@ -694,11 +726,13 @@ def load_playbook(path: str | Path, *, environ: Mapping[str, str] | None = None,
 
 
 class _CrossChecks:
-    def __init__(self, playbook: Playbook, raw: Any, environ: Mapping[str, str], require_secrets: bool) -> None:
+    def __init__(self, playbook: Playbook, raw: Any, environ: Mapping[str, str], require_secrets: bool,
+                 require_build_contexts: bool = False) -> None:
         self.p = playbook
         self.raw = raw
         self.environ = environ
         self.require_secrets = require_secrets
+        self.require_build_contexts = require_build_contexts
 
     def fail(self, loc: Loc, message: str) -> InputError:
         return _located(message, loc, self.raw, self.p.path)
@@ -766,15 +800,36 @@ class _CrossChecks:
     def build(self, base: Loc, service: Service) -> None:
         if service.build_on == "remote" and service.build is None:
             raise self.fail((*base, "build_on"), "build_on: remote needs 'build'")
+        if service.build is None or not self.require_build_contexts:
+            return
+        context = service.build.context
+        if "://" in context or context.startswith("git@"):
+            return  # a remote context: the engine fetches it
+        short = isinstance(_raw_get(self.raw, (*base, "build")), str)
+        loc = (*base, "build") if short else (*base, "build", "context")
+        folder = self.p.base_dir / context
+        if not folder.exists():
+            raise self.fail(loc, f"build context {context!r} not found (relative to the playbook)")
+        if not folder.is_dir():
+            raise self.fail(loc, f"build context {context!r} is not a folder")
+        dockerfile = service.build.dockerfile
+        if dockerfile and "://" not in dockerfile and not (folder / dockerfile).is_file():
+            raise self.fail((*base, "build", "dockerfile"),
+                            f"dockerfile {dockerfile!r} not found (relative to the build context)")
 
     def env_files(self, base: Loc, service: Service) -> None:
         written_as_list = isinstance(_raw_get(self.raw, (*base, "env_file")), list)
         for index, name in enumerate(service.env_file):
             env_path = self.p.base_dir / name
-            if not env_path.is_file():
-                loc = (*base, "env_file", index) if written_as_list else (*base, "env_file")
+            loc = (*base, "env_file", index) if written_as_list else (*base, "env_file")
+            if not env_path.exists():
                 raise self.fail(loc, f"env file {name!r} not found (relative to the playbook)")
-            read_env_file(env_path)
+            try:
+                read_env_file(env_path)
+            except InputError as exc:
+                if exc.line is None:  # the file as a whole (a directory, a pipe, too large): at the playbook's line
+                    raise self.fail(loc, f"env file {name!r}: {exc.message}") from None
+                raise
 
     def cycles(self) -> None:
         state: dict[str, str] = {}

@@ -64,7 +64,8 @@ def load(playbook_path: str | Path, inventory_path: str | Path, limit: str | Non
     from provision.deploy.playbook import load_playbook
     from provision.workflows.targets import load_targets
 
-    playbook = load_playbook(playbook_path, environ=environ, require_secrets=require_secrets)
+    playbook = load_playbook(playbook_path, environ=environ, require_secrets=require_secrets,
+                             require_build_contexts=True)
     targets = load_targets(inventory_path, limit)
     inventory = load_inventory(inventory_path)
     selected = {t.name for t in targets}

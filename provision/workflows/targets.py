@@ -25,7 +25,15 @@ def load_targets(inventory_path: str | Path, limit: str | None = None) -> list[T
     from provision.config.inventory import load_inventory
 
     inventory = load_inventory(path)
+    from provision.config.patterns import unknown_names
+
+    unknown = unknown_names(inventory, limit) if limit else []
+    if unknown:
+        raise InputError(f"--limit {limit!r}: {', '.join(map(repr, unknown))} is not a host or group of the inventory",
+                         file=path)
     names = inventory.select(limit) if limit else inventory.select("all")
+    if not inventory.hosts:
+        raise InputError("the inventory has no hosts", file=path)
     if limit and not names:
         raise InputError(f"--limit {limit!r} matches no host in the inventory", file=path)
     targets = []
