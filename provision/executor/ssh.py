@@ -29,10 +29,16 @@ class SSHExecutor:
         self._lock = threading.Lock()
         self.round_trips = 0
         self.host_key_notes: list[str] = []
+        self._hops: list[tuple[str, object]] = []
 
     # -- connecting -------------------------------------------------------------------------
     def _new_connection(self, host: str, port: int, user: str | None, gateway=None):
+        """One hop. The operator's ~/.ssh/config, /etc/ssh/ssh_config and Fabric's config files are
+        NOT read (an empty SSHConfig, a lazy Config): nothing there can redirect the host, add a
+        ProxyCommand/ProxyJump that bypasses our known_hosts, forward the agent or run `Match exec`.
+        Everything comes from the inventory."""
         from fabric import Config, Connection
+        from paramiko import SSHConfig
 
         s = self.settings
         connect_kwargs: dict = {"banner_timeout": s.timeout, "auth_timeout": s.timeout}
@@ -41,18 +47,34 @@ class SSHExecutor:
 
             connect_kwargs["key_filename"] = os.path.expanduser(s.key_file)
         config = Config(overrides={"run": {"in_stream": False, "hide": True, "warn": True},
-                                   "sudo": {"prompt": SUDO_PROMPT}})
-        connection = Connection(host, user=user, port=port, config=config, gateway=gateway,
+                                   "sudo": {"prompt": SUDO_PROMPT}, "load_ssh_configs": False},
+                        ssh_config=SSHConfig(), lazy=True)
+        connection = Connection(host, user=user, port=port, config=config,
+                                gateway=gateway if gateway is not None else False, forward_agent=False,
                                 connect_timeout=int(s.timeout), connect_kwargs=connect_kwargs)
         self.known_hosts.prepare(connection.client, self.host_key_notes.append)
         return connection
 
     def _build(self):
+        """The target's connection, gatewayed through each jump host in order. `self._hops` keeps
+        (known_hosts name, connection) of every hop, jump hosts first, to tell which one failed."""
         s = self.settings
         gateway = s.proxy_command
+        hops = []
         for jump in s.jumps:
             gateway = self._new_connection(jump.host, jump.port, jump.user or s.user, gateway)
-        return self._new_connection(s.host, s.port, s.user, gateway)
+            hops.append((key_name(jump.host, jump.port), gateway))
+        connection = self._new_connection(s.host, s.port, s.user, gateway)
+        hops.append((key_name(s.host, s.port), connection))
+        self._hops = hops
+        return connection
+
+    def _failed_hop(self) -> str:
+        """The known_hosts name of the first hop that is not connected: where opening stopped."""
+        for name, connection in self._hops:
+            if not connection.is_connected:
+                return name
+        return self._hops[-1][0]
 
     def connect(self):
         """Open (once) and return the Fabric connection; retries transient failures only."""
@@ -60,7 +82,7 @@ class SSHExecutor:
             if self._connection is not None and self._connection.is_connected:
                 return self._connection
             attempt = 0
-            rerecorded = False
+            rerecorded: set[str] = set()
             while True:
                 connection = self._build()
                 try:
@@ -68,12 +90,14 @@ class SSHExecutor:
                     self._connection = connection
                     return connection
                 except Exception as exc:  # classified below; the message says what happened
-                    connection.close()
-                    transient, message = self._classify(exc)
-                    if isinstance(exc, _bad_host_key_type()) and self.known_hosts.accept_changed and not rerecorded:
-                        rerecorded = True
-                        note = self.known_hosts.record(key_name(self.settings.host, self.settings.port),
-                                                       exc.key, replace=True)
+                    failed_hop = self._failed_hop()
+                    for _, hop in reversed(self._hops):  # Fabric leaves gateways (and half-open
+                        hop.client.close()                 # transports of a refused key) open
+                    transient, message = self._classify(exc, failed_hop)
+                    if isinstance(exc, _bad_host_key_type()) and self.known_hosts.accept_changed \
+                            and failed_hop not in rerecorded:
+                        rerecorded.add(failed_hop)  # under the name of the hop that presented it
+                        note = self.known_hosts.record(failed_hop, exc.key, replace=True)
                         if note:
                             self.host_key_notes.append(note)
                         continue
@@ -84,16 +108,18 @@ class SSHExecutor:
                     attempt += 1
                     time.sleep(attempt)
 
-    def _classify(self, exc: Exception) -> tuple[bool, str]:
-        """(transient?, one-line message) for a connect error."""
+    def _classify(self, exc: Exception, hop: str | None = None) -> tuple[bool, str]:
+        """(transient?, one-line message) for a connect error; `hop` is the known_hosts name of the
+        hop that failed (a jump host's own name when the jump host's key changed)."""
         import paramiko
 
         s = self.settings
         target = f"{s.user}@{s.host}:{s.port}"
         if isinstance(exc, paramiko.BadHostKeyException):
-            name = key_name(s.host, s.port)
+            name = hop or key_name(s.host, s.port)
+            role = "" if name == key_name(s.host, s.port) else f"jump host {name} (on the way to {s.host}:{s.port}): "
             return False, (
-                f"host key for {name} has CHANGED: {self.known_hosts.path} records "
+                f"{role}host key for {name} has CHANGED: {self.known_hosts.path} records "
                 f"{self.known_hosts.recorded_fingerprint(name)}, the host presents "
                 f"{exc.key.get_name()} {fingerprint(exc.key)}; refusing to connect. If the host was "
                 "rebuilt, re-run with --accept-new-host-keys to record the new key"
