@@ -107,3 +107,23 @@ def test_a_changed_jump_host_key_is_reported_under_the_jump_hosts_name(tmp_path)
 def test_a_changed_target_key_behind_a_jump_host_names_the_target(tmp_path):
     transient, message = _changed(tmp_path, [True, False])
     assert message.startswith("host key for 10.0.0.9 has CHANGED: ")
+
+
+def test_the_docker_client_reads_no_ssh_config_and_runs_no_ssh(hostile_home, monkeypatch):
+    import subprocess
+
+    from docker.transport import sshconn
+
+    from provision.deploy.remote_docker import docker_client
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("must not be called")
+
+    monkeypatch.setattr(sshconn.SSHHTTPAdapter, "_create_paramiko_client", refuse)
+    monkeypatch.setattr(subprocess, "Popen", refuse)
+    opened = []
+    client = docker_client(lambda: opened.append(1))
+    adapter = client.api.get_adapter("http+docker://ssh/v1.41/version")
+    assert type(adapter).__name__ == "ExecutorSSHAdapter" and adapter.open_ssh_client is not None
+    assert opened == [] and adapter.ssh_client is None  # no I/O until the first request, on the executor's client
+    assert not any(mark.exists() for mark in hostile_home.values())
