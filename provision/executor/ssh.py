@@ -69,12 +69,12 @@ class SSHExecutor:
         self._hops = hops
         return connection
 
-    def _failed_hop(self) -> str:
-        """The known_hosts name of the first hop that is not connected: where opening stopped."""
+    def _failed_hop(self):
+        """(known_hosts name, connection) of the first hop that is not connected: where opening stopped."""
         for name, connection in self._hops:
             if not connection.is_connected:
-                return name
-        return self._hops[-1][0]
+                return name, connection
+        return self._hops[-1]
 
     def connect(self):
         """Open (once) and return the Fabric connection; retries transient failures only."""
@@ -90,10 +90,10 @@ class SSHExecutor:
                     self._connection = connection
                     return connection
                 except Exception as exc:  # classified below; the message says what happened
-                    failed_hop = self._failed_hop()
+                    failed_hop, failed = self._failed_hop()
                     for _, hop in reversed(self._hops):  # Fabric leaves gateways (and half-open
                         hop.client.close()                 # transports of a refused key) open
-                    transient, message = self._classify(exc, failed_hop)
+                    transient, message = self._classify(exc, failed_hop, failed)
                     if isinstance(exc, _bad_host_key_type()) and self.known_hosts.accept_changed \
                             and failed_hop not in rerecorded:
                         rerecorded.add(failed_hop)  # under the name of the hop that presented it
@@ -108,18 +108,27 @@ class SSHExecutor:
                     attempt += 1
                     time.sleep(attempt)
 
-    def _classify(self, exc: Exception, hop: str | None = None) -> tuple[bool, str]:
-        """(transient?, one-line message) for a connect error; `hop` is the known_hosts name of the
-        hop that failed (a jump host's own name when the jump host's key changed)."""
+    def _classify(self, exc: Exception, hop: str | None = None, hop_connection=None) -> tuple[bool, str]:
+        """(transient?, one-line message) for a connect error. `hop` is the known_hosts name of the
+        hop that failed and `hop_connection` its connection: when it is a jump host, the message
+        names the jump host (its key, its address), not the target behind it."""
+        transient, message = self._classify_hop(exc, hop, hop_connection)
+        s = self.settings
+        if hop is not None and hop != key_name(s.host, s.port):
+            message = f"jump host {hop} (on the way to {s.host}:{s.port}): {message}"
+        return transient, message
+
+    def _classify_hop(self, exc: Exception, hop: str | None, hop_connection) -> tuple[bool, str]:
         import paramiko
 
         s = self.settings
-        target = f"{s.user}@{s.host}:{s.port}"
+        host, port, user = ((hop_connection.host, hop_connection.port, hop_connection.user)
+                            if hop_connection is not None else (s.host, s.port, s.user))
+        target = f"{user}@{host}:{port}"
         if isinstance(exc, paramiko.BadHostKeyException):
-            name = hop or key_name(s.host, s.port)
-            role = "" if name == key_name(s.host, s.port) else f"jump host {name} (on the way to {s.host}:{s.port}): "
+            name = hop or key_name(host, port)
             return False, (
-                f"{role}host key for {name} has CHANGED: {self.known_hosts.path} records "
+                f"host key for {name} has CHANGED: {self.known_hosts.path} records "
                 f"{self.known_hosts.recorded_fingerprint(name)}, the host presents "
                 f"{exc.key.get_name()} {fingerprint(exc.key)}; refusing to connect. If the host was "
                 "rebuilt, re-run with --accept-new-host-keys to record the new key"
@@ -128,11 +137,11 @@ class SSHExecutor:
             key = f" with key {s.key_file}" if s.key_file else ""
             return False, f"authentication failed for {target}{key}: {exc}"
         if isinstance(exc, socket.gaierror):
-            return False, f"cannot resolve {s.host}: {exc.strerror}"
+            return False, f"cannot resolve {host}: {exc.strerror}"
         if isinstance(exc, paramiko.ssh_exception.NoValidConnectionsError) or isinstance(exc, ConnectionRefusedError):
-            return True, f"connection refused by {s.host}:{s.port}"
+            return True, f"connection refused by {host}:{port}"
         if isinstance(exc, (socket.timeout, TimeoutError)):
-            return True, f"connection to {s.host}:{s.port} timed out after {s.timeout:g}s"
+            return True, f"connection to {host}:{port} timed out after {s.timeout:g}s"
         if isinstance(exc, (paramiko.SSHException, EOFError, OSError)):
             return True, f"ssh to {target} failed: {exc or type(exc).__name__}"
         return False, f"ssh to {target} failed: {type(exc).__name__}: {exc}"

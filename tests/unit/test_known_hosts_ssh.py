@@ -90,10 +90,11 @@ def _changed(tmp_path, hops_connected: list[bool]):
     recorded, presented = paramiko.ECDSAKey.generate(), paramiko.ECDSAKey.generate()
     known.trust_first_use("[bastion]:2200", recorded)
     executor = SSHExecutor(settings, known)
-    executor._hops = [(name, SimpleNamespace(is_connected=up))
-                      for name, up in zip(["[bastion]:2200", "10.0.0.9"], hops_connected)]
-    hop = executor._failed_hop()
-    return executor._classify(paramiko.BadHostKeyException("bastion", presented, recorded), hop)
+    executor._hops = [(name, SimpleNamespace(is_connected=up, host=host, port=port, user="ops"))
+                      for (name, host, port), up in zip([("[bastion]:2200", "bastion", 2200), ("10.0.0.9", "10.0.0.9", 22)],
+                                                        hops_connected)]
+    hop, connection = executor._failed_hop()
+    return executor._classify(paramiko.BadHostKeyException("bastion", presented, recorded), hop, connection)
 
 
 def test_a_changed_jump_host_key_is_reported_under_the_jump_hosts_name(tmp_path):
@@ -127,3 +128,13 @@ def test_the_docker_client_reads_no_ssh_config_and_runs_no_ssh(hostile_home, mon
     assert type(adapter).__name__ == "ExecutorSSHAdapter" and adapter.open_ssh_client is not None
     assert opened == [] and adapter.ssh_client is None  # no I/O until the first request, on the executor's client
     assert not any(mark.exists() for mark in hostile_home.values())
+
+
+def test_an_unreachable_jump_host_is_named_as_such(tmp_path):
+    settings = connection_settings("web", {"ansible_host": "10.0.0.9", "ansible_user": "ops",
+                                           "ansible_ssh_common_args": "-o ProxyJump=bastion:2200"})
+    executor = SSHExecutor(settings, KnownHosts(tmp_path / "known_hosts"))
+    executor._build()
+    hop, connection = executor._failed_hop()
+    assert executor._classify(ConnectionRefusedError(), hop, connection) == (
+        True, "jump host [bastion]:2200 (on the way to 10.0.0.9:22): connection refused by bastion:2200")
