@@ -75,7 +75,7 @@ class KnownHosts:
 
         on_record receives a one-line note for the report each time a key is recorded."""
         client.get_host_keys().update(self.load())
-        client.set_missing_host_key_policy(_TrustOnFirstUse(self, on_record))
+        client.set_missing_host_key_policy(_policy_class()(self, on_record))
 
     def trust_first_use(self, name: str, key) -> str | None:
         """A key presented by a host this connection had no record of: recorded when the file still
@@ -171,24 +171,36 @@ class _Flock:
         self.handle.close()
 
 
-def _policy_base():
+_POLICY = None
+_POLICY_LOCK = threading.Lock()
+
+
+def _policy_class():
+    """Built on first use, so that importing this module (the CLI's defaults do) imports no paramiko."""
+    global _POLICY
+    with _POLICY_LOCK:
+        if _POLICY is None:
+            _POLICY = _define_policy()
+    return _POLICY
+
+
+def _define_policy():
     import paramiko
 
-    return paramiko.MissingHostKeyPolicy
+    class TrustOnFirstUse(paramiko.MissingHostKeyPolicy):
+        """paramiko calls this for a name the client had no key for when it loaded the file (changed
+        keys of known names raise BadHostKeyException in paramiko itself). The file may have gained
+        an entry since (a concurrent first connection): trust_first_use compares with it and raises
+        BadHostKeyException when it differs, so paramiko refuses the connection."""
 
+        def __init__(self, known_hosts: KnownHosts, on_record: Callable[[str], None] | None) -> None:
+            self.known_hosts = known_hosts
+            self.on_record = on_record
 
-class _TrustOnFirstUse(_policy_base()):
-    """paramiko calls this for a name the client had no key for when it loaded the file (changed
-    keys of known names raise BadHostKeyException in paramiko itself). The file may have gained an
-    entry since (a concurrent first connection): trust_first_use compares with it and raises
-    BadHostKeyException when it differs, so paramiko refuses the connection."""
+        def missing_host_key(self, client, hostname, key) -> None:
+            note = self.known_hosts.trust_first_use(hostname, key)
+            if note and self.on_record:
+                self.on_record(note)
+            client.get_host_keys().add(hostname, key.get_name(), key)
 
-    def __init__(self, known_hosts: KnownHosts, on_record: Callable[[str], None] | None) -> None:
-        self.known_hosts = known_hosts
-        self.on_record = on_record
-
-    def missing_host_key(self, client, hostname, key) -> None:
-        note = self.known_hosts.trust_first_use(hostname, key)
-        if note and self.on_record:
-            self.on_record(note)
-        client.get_host_keys().add(hostname, key.get_name(), key)
+    return TrustOnFirstUse

@@ -49,6 +49,15 @@ def test_provision_known_hosts_wins(tmp_path, monkeypatch):
     assert default_path() == tmp_path / "kh"
 
 
+def test_importing_the_module_imports_no_paramiko():
+    """The CLI's option defaults use default_path: `--help` must stay light."""
+    import subprocess
+    import sys
+
+    code = "import sys, provision.executor.known_hosts as k; k.default_path(); print('paramiko' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "False\n"
+
+
 def test_an_explicit_path_is_kept_as_given(tmp_path):
     assert KnownHosts(tmp_path / "x").path == tmp_path / "x"
 

@@ -8,7 +8,7 @@ import paramiko
 import pytest
 
 from provision.config.connection import connection_settings
-from provision.executor.known_hosts import KnownHosts, _TrustOnFirstUse
+from provision.executor.known_hosts import KnownHosts, _policy_class
 from provision.executor.ssh import SSHExecutor
 
 
@@ -63,7 +63,7 @@ def test_ssh_and_fabric_config_files_are_not_read(tmp_path, hostile_home):
     assert connection.gateway is False and connection.forward_agent is False
     assert connection.ssh_config == {"hostname": "10.0.0.9"}  # paramiko's lookup of an empty config
     assert connection.connect_kwargs["key_filename"] == [str(tmp_path / "id")]
-    assert isinstance(connection.client._policy, _TrustOnFirstUse)
+    assert isinstance(connection.client._policy, _policy_class())
     assert not any(mark.exists() for mark in hostile_home.values())
 
 
@@ -77,7 +77,7 @@ def test_every_jump_hop_is_checked_against_the_same_known_hosts(tmp_path, hostil
     assert first.gateway is False and (first.host, first.user) == ("b1", "a")
     assert (second.host, second.port, second.user) == ("b2", 2200, "ops")
     for _, hop in executor._hops:
-        assert isinstance(hop.client._policy, _TrustOnFirstUse)
+        assert isinstance(hop.client._policy, _policy_class())
         assert hop.client._policy.known_hosts is executor.known_hosts
         assert hop.forward_agent is False and hop.ssh_config == {"hostname": hop.host}
     assert not any(mark.exists() for mark in hostile_home.values())
