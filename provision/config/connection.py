@@ -6,9 +6,20 @@ import contextlib
 import getpass
 import shlex
 from dataclasses import dataclass
+from typing import Callable, Optional
 
 from provision.config.timeouts import Timeouts, timeouts
 from provision.errors import InventoryError
+
+# Where a host's variable is written, for `FILE:LINE:` in messages: locate(var) -> (file, line) or None.
+# "inventory_hostname" stands for the host's own declaration. Supplied by whoever loaded the inventory.
+Locate = Callable[[str], Optional[tuple]]
+
+# Host names, addresses (IPv4, IPv6 with a %zone) and user names: letters, digits and these only.
+# Everything else (shell metacharacters, quotes, whitespace, control characters, '@' or '/' in a
+# host, ...) can never name a host or a login, and a value that starts with '-' reads as an option.
+_HOST_EXTRA = frozenset("._-:%")
+_USER_EXTRA = frozenset("._-@")
 
 # Ansible's names, first wins; the ansible_ssh_* forms are Ansible's older aliases.
 _ALIASES = {
@@ -107,7 +118,32 @@ def _as_port(value, *, name: str, what: str) -> int:
     return port
 
 
-def parse_jump(spec: str, *, name: str) -> tuple[Jump, ...]:
+def bad_value(value: str, *, user: bool) -> str | None:
+    """Why `value` cannot be a host name/address (user=False) or a login name (user=True); None if fine."""
+    what = "user name" if user else "host name or address"
+    if not value:
+        return f"an empty {what}"
+    if value.startswith("-"):
+        return f"a {what} may not start with '-'"
+    extra = _USER_EXTRA if user else _HOST_EXTRA
+    for ch in value:
+        if not (ch.isalnum() or ch in extra):
+            kind = ("a control character" if not ch.isprintable() else
+                    "whitespace" if ch.isspace() else f"{ch!r}")
+            return f"{kind} is not allowed in a {what} (shell metacharacters, whitespace and control characters are refused)"
+    return None
+
+
+def _checked(value: str, *, name: str, var: str, user: bool, locate: Locate | None = None) -> str:
+    problem = bad_value(value, user=user)
+    if problem:
+        where = locate(var) if locate else None
+        file, line = where if where else (None, None)
+        raise InventoryError(f"host '{name}': {var} {value!r}: {problem}", file=file, line=line)
+    return value
+
+
+def parse_jump(spec: str, *, name: str, locate: Locate | None = None, var: str = "ProxyJump") -> tuple[Jump, ...]:
     """`[user@]host[:port][,[user@]host[:port]...]` as in ssh's ProxyJump / -J."""
     jumps = []
     for part in spec.split(","):
@@ -122,16 +158,29 @@ def parse_jump(spec: str, *, name: str) -> tuple[Jump, ...]:
             port = _as_port(port_text, name=name, what="ProxyJump port")
         if not host:
             raise InventoryError(f"host '{name}': invalid ProxyJump {spec!r}")
+        _checked(host, name=name, var=f"{var} host", user=False, locate=_as(locate, var))
+        if user:
+            _checked(user, name=name, var=f"{var} user", user=True, locate=_as(locate, var))
         jumps.append(Jump(host=host, port=port, user=user or None))
     return tuple(jumps)
 
 
-def parse_ssh_args(args: str, *, name: str) -> tuple[tuple[Jump, ...], str | None]:
-    """ProxyJump (`-J x`, `-o ProxyJump=x`) and ProxyCommand from ansible_ssh_common_args."""
+def _as(locate: Locate | None, var: str) -> Locate | None:
+    """A locate that answers for `var` whatever it is asked (a jump host's position is its variable's)."""
+    return (lambda _: locate(var)) if locate else None
+
+
+def parse_ssh_args(args: str, *, name: str, locate: Locate | None = None,
+                   var: str = "ansible_ssh_common_args") -> tuple[tuple[Jump, ...], str | None]:
+    """ProxyJump (`-J x`, `-o ProxyJump=x`) and ProxyCommand from ansible_ssh_common_args.
+
+    Every other option is ignored, as is the operator's ~/.ssh/config: provision never runs ssh,
+    so `LocalCommand`, `PermitLocalCommand`, `Match exec`, `StrictHostKeyChecking`, `-F` and the
+    like have no effect. ProxyCommand here is the inventory's own (run without a shell)."""
     try:
         words = shlex.split(args)
     except ValueError as exc:
-        raise InventoryError(f"host '{name}': ansible_ssh_common_args: {exc}") from None
+        raise InventoryError(f"host '{name}': {var}: {exc}") from None
     jumps: tuple[Jump, ...] = ()
     proxy_command = None
     i = 0
@@ -139,11 +188,11 @@ def parse_ssh_args(args: str, *, name: str) -> tuple[tuple[Jump, ...], str | Non
         word = words[i]
         option = None
         if word == "-J" and i + 1 < len(words):
-            jumps = parse_jump(words[i + 1], name=name)
+            jumps = parse_jump(words[i + 1], name=name, locate=_as(locate, var), var="ProxyJump")
             i += 2
             continue
         if word.startswith("-J") and len(word) > 2:
-            jumps = parse_jump(word[2:], name=name)
+            jumps = parse_jump(word[2:], name=name, locate=_as(locate, var), var="ProxyJump")
         elif word == "-o" and i + 1 < len(words):
             option = words[i + 1]
             i += 1
@@ -152,7 +201,7 @@ def parse_ssh_args(args: str, *, name: str) -> tuple[tuple[Jump, ...], str | Non
         if option:
             key, value = _split_option(option)
             if key.lower() == "proxyjump" and value.lower() != "none":
-                jumps = parse_jump(value, name=name)
+                jumps = parse_jump(value, name=name, locate=_as(locate, var), var="ProxyJump")
             elif key.lower() == "proxycommand" and value.lower() != "none":
                 proxy_command = value
         i += 1
@@ -212,9 +261,25 @@ def _at(hostvars: dict, *field_names: str):
         raise
 
 
-def connection_settings(name: str, hostvars: dict) -> ConnectionSettings:
+def _source_of(hostvars: dict, field_name: str) -> str:
+    """The variable a setting came from (the first alias that is set), for messages."""
+    for key in _ALIASES[field_name]:
+        if key in hostvars and hostvars[key] is not None:
+            return key
+    return _ALIASES[field_name][0]
+
+
+def connection_settings(name: str, hostvars: dict, locate: Locate | None = None) -> ConnectionSettings:
     """Connection settings for one host from its merged vars (defaults as Ansible's); a bad value
-    is an InventoryError naming the file and line where it was set."""
+    is an InventoryError naming the file and line where it was set.
+
+    Host and user values that could never name a host or a login (shell metacharacters, whitespace,
+    control characters, a leading '-') are refused as bad input; `locate(var)` gives the error its
+    FILE:LINE (default: where the inventory recorded the var)."""
+    if locate is None:
+        def locate(var: str):
+            file, line = where(hostvars, var)
+            return (file, line) if file else None
     refuse_vaulted(name, hostvars, [key for keys in _ALIASES.values() for key in keys])
     with _at(hostvars, "connection"):
         connection = str(_first(hostvars, "connection") or "ssh")
@@ -229,8 +294,15 @@ def connection_settings(name: str, hostvars: dict) -> ConnectionSettings:
     with _at(hostvars, "become"):
         become = as_bool(become_value, name=name, what="ansible_become") if become_value is not None else False
     common = " ".join(str(v) for v in (_first(hostvars, "common_args"), _first(hostvars, "extra_args")) if v)
+    jumps: tuple[Jump, ...] = ()
+    proxy_command = None
     with _at(hostvars, "common_args", "extra_args"):
-        jumps, proxy_command = parse_ssh_args(common, name=name) if common else ((), None)
+        for field_name in ("common_args", "extra_args"):  # extra args come later, as on ssh's command line
+            args = _first(hostvars, field_name)
+            if args:
+                more_jumps, more_proxy = parse_ssh_args(str(args), name=name, locate=locate,
+                                                        var=_source_of(hostvars, field_name))
+                jumps, proxy_command = more_jumps or jumps, more_proxy or proxy_command
     timeout_value = _first(hostvars, "timeout")
     with _at(hostvars, "timeout"):
         try:
@@ -238,14 +310,23 @@ def connection_settings(name: str, hostvars: dict) -> ConnectionSettings:
         except (TypeError, ValueError):
             raise InventoryError(f"host '{name}': ansible_timeout must be a number, got {_short(timeout_value)}") from None
     key_file = _first(hostvars, "key_file")
+    host_value = _first(hostvars, "host")  # empty values mean "not set", as before
+    host = _checked(str(host_value or name), name=name, user=False, locate=locate,
+                    var=_source_of(hostvars, "host") if host_value else "inventory_hostname")
+    user_value = _first(hostvars, "user")
+    user = (_checked(str(user_value), name=name, var=_source_of(hostvars, "user"), user=True, locate=locate)
+            if user_value else getpass.getuser())
+    become_user_value = _first(hostvars, "become_user")
+    become_user = (_checked(str(become_user_value), name=name, var=_source_of(hostvars, "become_user"), user=True,
+                            locate=locate) if become_user_value else "root")
     return ConnectionSettings(
         name=name,
-        host=str(_first(hostvars, "host") or name),
+        host=host,
         port=port,
-        user=str(_first(hostvars, "user") or getpass.getuser()),
+        user=user,
         key_file=str(key_file) if key_file else None,
         become=become,
-        become_user=str(_first(hostvars, "become_user") or "root"),
+        become_user=become_user,
         connection=connection,
         jumps=jumps,
         proxy_command=proxy_command,

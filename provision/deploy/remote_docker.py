@@ -7,6 +7,10 @@ the same connection (so the same known_hosts file, TOFU policy, key, ProxyJump a
 every other step) carries one `docker system dial-stdio` channel per pooled HTTP connection.
 That is exactly what the SDK's ssh:// transport does, minus the second trust step.
 
+Neither the `ssh` binary nor the operator's `~/.ssh/config` is involved: the SDK is built in its
+shell-out mode only because that mode constructs without I/O (its paramiko mode parses
+~/.ssh/config, HostName/ProxyCommand included), and its adapter is replaced before any request.
+
 No I/O happens until the first API call (the executor connects lazily).
 """
 

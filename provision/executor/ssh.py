@@ -33,10 +33,16 @@ class SSHExecutor:
         self.round_trips = 0
         self.host_key_notes: list[str] = []
         self._watchdog: Watchdog | None = None
+        self._hops: list[tuple[str, object]] = []
 
     # -- connecting -------------------------------------------------------------------------
     def _new_connection(self, host: str, port: int, user: str | None, gateway=None):
+        """One hop. The operator's ~/.ssh/config, /etc/ssh/ssh_config and Fabric's config files are
+        NOT read (an empty SSHConfig, a lazy Config): nothing there can redirect the host, add a
+        ProxyCommand/ProxyJump that bypasses our known_hosts, forward the agent or run `Match exec`.
+        Everything comes from the inventory."""
         from fabric import Config, Connection
+        from paramiko import SSHConfig
 
         s = self.settings
         connect_kwargs: dict = {"banner_timeout": s.timeout, "auth_timeout": s.timeout}
@@ -45,18 +51,34 @@ class SSHExecutor:
 
             connect_kwargs["key_filename"] = os.path.expanduser(s.key_file)
         config = Config(overrides={"run": {"in_stream": False, "hide": True, "warn": True},
-                                   "sudo": {"prompt": SUDO_PROMPT}})
-        connection = Connection(host, user=user, port=port, config=config, gateway=gateway,
+                                   "sudo": {"prompt": SUDO_PROMPT}, "load_ssh_configs": False},
+                        ssh_config=SSHConfig(), lazy=True)
+        connection = Connection(host, user=user, port=port, config=config,
+                                gateway=gateway if gateway is not None else False, forward_agent=False,
                                 connect_timeout=int(s.timeout), connect_kwargs=connect_kwargs)
         self.known_hosts.prepare(connection.client, self.host_key_notes.append)
         return connection
 
     def _build(self):
+        """The target's connection, gatewayed through each jump host in order. `self._hops` keeps
+        (known_hosts name, connection) of every hop, jump hosts first, to tell which one failed."""
         s = self.settings
         gateway = s.proxy_command
+        hops = []
         for jump in s.jumps:
             gateway = self._new_connection(jump.host, jump.port, jump.user or s.user, gateway)
-        return self._new_connection(s.host, s.port, s.user, gateway)
+            hops.append((key_name(jump.host, jump.port), gateway))
+        connection = self._new_connection(s.host, s.port, s.user, gateway)
+        hops.append((key_name(s.host, s.port), connection))
+        self._hops = hops
+        return connection
+
+    def _failed_hop(self):
+        """(known_hosts name, connection) of the first hop that is not connected: where opening stopped."""
+        for name, connection in self._hops:
+            if not connection.is_connected:
+                return name, connection
+        return self._hops[-1]
 
     def connect(self):
         """Open (once) and return the Fabric connection; retries transient failures only."""
@@ -64,7 +86,7 @@ class SSHExecutor:
             if self._connection is not None and self._connection.is_connected:
                 return self._connection
             attempt = 0
-            rerecorded = False
+            rerecorded: set[str] = set()
             while True:
                 connection = self._build()
                 try:
@@ -73,12 +95,14 @@ class SSHExecutor:
                     self._start_watchdog(connection)
                     return connection
                 except Exception as exc:  # classified below; the message says what happened
-                    connection.close()
-                    transient, message = self._classify(exc)
-                    if isinstance(exc, _bad_host_key_type()) and self.known_hosts.accept_changed and not rerecorded:
-                        rerecorded = True
-                        note = self.known_hosts.record(key_name(self.settings.host, self.settings.port),
-                                                       exc.key, replace=True)
+                    failed_hop, failed = self._failed_hop()
+                    for _, hop in reversed(self._hops):  # Fabric leaves gateways (and half-open
+                        hop.client.close()                 # transports of a refused key) open
+                    transient, message = self._classify(exc, failed_hop, failed)
+                    if isinstance(exc, _bad_host_key_type()) and self.known_hosts.accept_changed \
+                            and failed_hop not in rerecorded:
+                        rerecorded.add(failed_hop)  # under the name of the hop that presented it
+                        note = self.known_hosts.record(failed_hop, exc.key, replace=True)
                         if note:
                             self.host_key_notes.append(note)
                         continue
@@ -89,14 +113,25 @@ class SSHExecutor:
                     attempt += 1
                     time.sleep(attempt)
 
-    def _classify(self, exc: Exception) -> tuple[bool, str]:
-        """(transient?, one-line message) for a connect error."""
+    def _classify(self, exc: Exception, hop: str | None = None, hop_connection=None) -> tuple[bool, str]:
+        """(transient?, one-line message) for a connect error. `hop` is the known_hosts name of the
+        hop that failed and `hop_connection` its connection: when it is a jump host, the message
+        names the jump host (its key, its address), not the target behind it."""
+        transient, message = self._classify_hop(exc, hop, hop_connection)
+        s = self.settings
+        if hop is not None and hop != key_name(s.host, s.port):
+            message = f"jump host {hop} (on the way to {s.host}:{s.port}): {message}"
+        return transient, message
+
+    def _classify_hop(self, exc: Exception, hop: str | None, hop_connection) -> tuple[bool, str]:
         import paramiko
 
         s = self.settings
-        target = f"{s.user}@{s.host}:{s.port}"
+        host, port, user = ((hop_connection.host, hop_connection.port, hop_connection.user)
+                            if hop_connection is not None else (s.host, s.port, s.user))
+        target = f"{user}@{host}:{port}"
         if isinstance(exc, paramiko.BadHostKeyException):
-            name = key_name(s.host, s.port)
+            name = hop or key_name(host, port)
             return False, (
                 f"host key for {name} has CHANGED: {self.known_hosts.path} records "
                 f"{self.known_hosts.recorded_fingerprint(name)}, the host presents "
@@ -107,11 +142,11 @@ class SSHExecutor:
             key = f" with key {s.key_file}" if s.key_file else ""
             return False, f"authentication failed for {target}{key}: {exc}"
         if isinstance(exc, socket.gaierror):
-            return False, f"cannot resolve {s.host}: {exc.strerror}"
+            return False, f"cannot resolve {host}: {exc.strerror}"
         if isinstance(exc, paramiko.ssh_exception.NoValidConnectionsError) or isinstance(exc, ConnectionRefusedError):
-            return True, f"connection refused by {s.host}:{s.port}"
+            return True, f"connection refused by {host}:{port}"
         if isinstance(exc, (socket.timeout, TimeoutError)):
-            return True, f"connection to {s.host}:{s.port} timed out after {s.timeout:g}s"
+            return True, f"connection to {host}:{port} timed out after {s.timeout:g}s"
         if isinstance(exc, (paramiko.SSHException, EOFError, OSError)):
             return True, f"ssh to {target} failed: {exc or type(exc).__name__}"
         return False, f"ssh to {target} failed: {type(exc).__name__}: {exc}"
@@ -227,6 +262,11 @@ class SSHExecutor:
             if self._connection is not None:
                 self._connection.close()
                 self._connection = None
+            for _, hop in reversed(self._hops):  # Fabric leaves jump-host connections open
+                try:
+                    hop.client.close()
+                except Exception:  # closing is best effort: the hop may be gone already
+                    pass
 
 
 def _bad_host_key_type():

@@ -45,3 +45,53 @@ def test_bad_connection_vars(hostvars, message):
     with pytest.raises(InventoryError) as err:
         connection_settings("h", hostvars)
     assert str(err.value) == message
+
+
+META = "shell metacharacters, whitespace and control characters are refused"
+
+
+@pytest.mark.parametrize("name, hostvars, message", [
+    ("h", {"ansible_host": "10.0.0.1;touch /tmp/x"}, f"ansible_host '10.0.0.1;touch /tmp/x': ';' is not allowed in a host name or address ({META})"),
+    ("h", {"ansible_host": "$(id)"}, f"ansible_host '$(id)': '$' is not allowed in a host name or address ({META})"),
+    ("h", {"ansible_ssh_host": "`id`"}, f"ansible_ssh_host '`id`': '`' is not allowed in a host name or address ({META})"),
+    ("h", {"ansible_host": "web 1"}, f"ansible_host 'web 1': whitespace is not allowed in a host name or address ({META})"),
+    ("h", {"ansible_host": "web1\n"}, f"ansible_host 'web1\\n': a control character is not allowed in a host name or address ({META})"),
+    ("h", {"ansible_host": "a\x1b[31m"}, f"ansible_host 'a\\x1b[31m': a control character is not allowed in a host name or address ({META})"),
+    ("h", {"ansible_host": "-oProxyCommand=touch"}, "ansible_host '-oProxyCommand=touch': a host name or address may not start with '-'"),
+    ("h", {"ansible_host": "root@web"}, f"ansible_host 'root@web': '@' is not allowed in a host name or address ({META})"),
+    ("h", {"ansible_host": "web|nc"}, f"ansible_host 'web|nc': '|' is not allowed in a host name or address ({META})"),
+    ("web&", {}, f"inventory_hostname 'web&': '&' is not allowed in a host name or address ({META})"),
+    ("h", {"ansible_user": "root;id"}, f"ansible_user 'root;id': ';' is not allowed in a user name ({META})"),
+    ("h", {"ansible_ssh_user": "ro ot"}, f"ansible_ssh_user 'ro ot': whitespace is not allowed in a user name ({META})"),
+    ("h", {"ansible_user": "-lroot"}, "ansible_user '-lroot': a user name may not start with '-'"),
+    ("h", {"ansible_become_user": "root'x"}, f"ansible_become_user \"root'x\": \"'\" is not allowed in a user name ({META})"),
+    ("h", {"ansible_ssh_common_args": "-J 'b1;id'"}, f"ProxyJump host 'b1;id': ';' is not allowed in a host name or address ({META})"),
+    ("h", {"ansible_ssh_common_args": "-o ProxyJump=o$x@b1"}, f"ProxyJump user 'o$x': '$' is not allowed in a user name ({META})"),
+    ("h", {"ansible_ssh_extra_args": "-o 'ProxyJump=b1 b2'"}, f"ProxyJump host 'b1 b2': whitespace is not allowed in a host name or address ({META})"),
+])
+def test_host_and_user_values_that_could_reach_a_shell_are_bad_input(name, hostvars, message):
+    with pytest.raises(InventoryError) as err:
+        connection_settings(name, hostvars)
+    assert str(err.value) == f"host '{name}': {message}"
+    assert err.value.exit_code == 4 and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("hostvars, host, user", [
+    ({"ansible_host": "fe80::1%eth0", "ansible_user": "svc.deploy"}, "fe80::1%eth0", "svc.deploy"),
+    ({"ansible_host": "gpu_01.dc-1.example.com", "ansible_user": "ops@corp.example"}, "gpu_01.dc-1.example.com", "ops@corp.example"),
+    ({"ansible_host": "10.0.0.5", "ansible_user": "_svc-1"}, "10.0.0.5", "_svc-1"),
+    ({"ansible_host": "", "ansible_user": ""}, "h", None),  # empty means unset, as before
+])
+def test_ordinary_host_and_user_values_pass(hostvars, host, user):
+    s = connection_settings("h", hostvars)
+    assert s.host == host and (user is None or s.user == user)
+
+
+def test_locate_gives_the_error_its_file_and_line():
+    where = {"ansible_user": ("inv.yml", 7), "ansible_ssh_common_args": ("group_vars/all.yml", 3)}
+    with pytest.raises(InventoryError) as err:
+        connection_settings("h", {"ansible_user": "a b"}, locate=where.get)
+    assert str(err.value).startswith("inv.yml:7: host 'h': ansible_user 'a b': whitespace")
+    with pytest.raises(InventoryError) as err:
+        connection_settings("h", {"ansible_ssh_common_args": "-J x;y"}, locate=where.get)
+    assert str(err.value).startswith("group_vars/all.yml:3: host 'h': ProxyJump host 'x;y': ';'")
