@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import difflib
 import json
-import shlex
+from provision.commands.argv import quote
 
 PATH = "/etc/docker/daemon.json"
 
@@ -51,7 +51,7 @@ def clashes(config: dict) -> list[str]:
 
 def validate_snippet(path: str) -> str:
     """Validate a candidate config with dockerd where it can (--validate, Docker >= 23), else as JSON."""
-    q = shlex.quote(path)
+    q = quote(path, "daemon.json candidate path")
     return (
         f"if dockerd --help 2>/dev/null | grep -q -- '--validate'; then dockerd --validate --config-file {q}; "
         f"elif command -v python3 >/dev/null; then python3 -m json.tool {q} >/dev/null; else true; fi"

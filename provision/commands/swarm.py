@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import shlex
 
+from provision.commands.argv import args
+
 MANAGER_PORT = 2377  # the swarm's cluster management port (TCP)
 GPU_LABEL = "provision.gpu"  # node label set on GPU nodes: `--constraint node.labels.provision.gpu==true`
 ROLES = ("manager", "worker")
@@ -26,7 +28,7 @@ def info() -> list[str]:
 
 def init(advertise_addr: str) -> list[str]:
     """Create a swarm with this node as its first manager (an IP, IP:PORT or interface name)."""
-    return ["docker", "swarm", "init", "--advertise-addr", advertise_addr]
+    return args(["docker", "swarm", "init", "--advertise-addr", advertise_addr], "swarm_advertise_addr")
 
 
 def _role(role: str) -> str:
@@ -64,11 +66,12 @@ def node_labels() -> str:
 
 
 def label_add(node_id: str, key: str = GPU_LABEL, value: str = "true") -> list[str]:
-    return ["docker", "node", "update", "--label-add", f"{key}={value}", node_id]
+    """`--` before the node: a node ID is never read as an option."""
+    return args(["docker", "node", "update", "--label-add", f"{key}={value}", "--", node_id], "node label")
 
 
 def label_rm(node_id: str, key: str = GPU_LABEL) -> list[str]:
-    return ["docker", "node", "update", "--label-rm", key, node_id]
+    return args(["docker", "node", "update", "--label-rm", key, "--", node_id], "node label")
 
 
 def default_route() -> str:

@@ -103,3 +103,45 @@ def test_credentials_in_urls_are_redacted_wherever_shown():
 
     assert redact("env https_proxy=http://bob:s3cret@proxy:3128 curl https://u:p@mirror/x") == (
         "env https_proxy=http://***:***@proxy:3128 curl https://***:***@mirror/x")
+
+
+# -- hostile values (tests/e2e/test_command_quoting.py drives them on a sandbox host) -------------
+def test_hostile_values_are_quoted_as_one_argument():
+    assert apt.install(["a'b", "$(id)"]) == (
+        f"env DEBIAN_FRONTEND=noninteractive apt-get -q -y {LOCK} install --no-install-recommends 'a'\"'\"'b' '$(id)'")
+    assert apt.update(proxy={"https_proxy": "http://u:p`id`@proxy"}) == (
+        f"env DEBIAN_FRONTEND=noninteractive 'https_proxy=http://u:p`id`@proxy' apt-get -q -y {LOCK} update")
+    assert daemon_json.validate_snippet("/etc/docker/daemon json;x") == (
+        "if dockerd --help 2>/dev/null | grep -q -- '--validate'; then dockerd --validate --config-file "
+        "'/etc/docker/daemon json;x'; elif command -v python3 >/dev/null; then python3 -m json.tool "
+        "'/etc/docker/daemon json;x' >/dev/null; else true; fi")
+
+
+def test_a_url_that_curl_would_read_as_an_option_is_refused():
+    env = "env DEBIAN_FRONTEND=noninteractive"
+    with pytest.raises(ValueError, match="^key URL starts with '-': it would be read as an option, not a URL$"):
+        docker_repo.fetch_key("-K/etc/shadow", docker_repo.KEYRING, env)
+    with pytest.raises(ValueError, match=r"^key URL contains the control character '\\n'"):
+        docker_repo.key_digest_snippet("https://x/gpg\nhttps://evil/gpg", env)
+
+
+def test_sources_file_refuses_a_value_that_would_add_a_field():
+    assert docker_repo.sources_content("debian", "bookworm", "amd64", "https://mirror.example/d é") == (
+        "Types: deb\nURIs: https://mirror.example/d é\nSuites: bookworm\nComponents: stable\nArchitectures: amd64\n"
+        "Signed-By: /etc/apt/keyrings/docker.asc\n")
+    with pytest.raises(ValueError, match=r"^docker_repo_url contains the control character '\\n' \(at offset 17\)"):
+        docker_repo.sources_content("debian", "bookworm", "amd64", "https://mirror.x/\nTrusted: yes")
+    with pytest.raises(ValueError, match="^suite contains the control character"):
+        docker_repo.sources_content("debian", "bookworm\r", "amd64")
+
+
+def test_write_file_refuses_relative_paths_and_non_octal_modes():
+    assert write_file("/etc/a b/$(x)", "", mode="0600", backup=False) == (
+        "install -d -m 0755 \"$(dirname '/etc/a b/$(x)')\" && printf %s '' | base64 -d > '/etc/a b/$(x).provision-tmp' "
+        "&& chmod 0600 '/etc/a b/$(x).provision-tmp' && mv -f '/etc/a b/$(x).provision-tmp' '/etc/a b/$(x)'")
+    with pytest.raises(ValueError, match="^file path must be absolute, not '-rf'$"):
+        write_file("-rf", "x")
+    with pytest.raises(ValueError, match=r"^file mode must be octal digits like 0644, not '0644; id'$"):
+        write_file("/etc/x", "x", mode="0644; id")
+    with pytest.raises(ValueError, match="NUL byte"):
+        write_file("/etc/x", "x", stamp="a\0")

@@ -145,13 +145,21 @@ def test_command_lines():
         'docker API: POST /swarm/join {"AdvertiseAddr": "172.19.0.5", "JoinToken": "<worker-join-token>", '
         '"ListenAddr": "0.0.0.0:2377", "RemoteAddrs": ["172.19.0.4:2377"]}')
     assert as_shell(cmd.label_add("ay19339ew27y3s7d94kwue24q")) == (
-        "docker node update --label-add provision.gpu=true ay19339ew27y3s7d94kwue24q")
+        "docker node update --label-add provision.gpu=true -- ay19339ew27y3s7d94kwue24q")
     assert as_shell(cmd.label_rm("ay19339ew27y3s7d94kwue24q")) == (
-        "docker node update --label-rm provision.gpu ay19339ew27y3s7d94kwue24q")
+        "docker node update --label-rm provision.gpu -- ay19339ew27y3s7d94kwue24q")
     assert cmd.node_labels() == (
         "docker node ls -q | xargs -r docker node inspect --format '{{.ID}} {{.Spec.Role}} {{json .Spec.Labels}}'")
     assert cmd.default_route() == "ip -4 route show default"
     assert cmd.global_ipv4_addresses() == "ip -o -4 addr show scope global"
+
+
+def test_hostile_values_stay_one_argument_and_a_node_is_never_an_option():
+    assert as_shell(cmd.init("-x $(id)")) == "docker swarm init --advertise-addr '-x $(id)'"
+    assert as_shell(cmd.label_add("--force", "a b", "`id`")) == "docker node update --label-add 'a b=`id`' -- --force"
+    assert as_shell(cmd.label_rm("-q", "k;x")) == "docker node update --label-rm 'k;x' -- -q"
+    with pytest.raises(ValueError, match="^swarm_advertise_addr contains a NUL byte"):
+        cmd.init("eth0\0")
 
 
 def test_describe_join_refuses_an_unknown_role():
@@ -394,10 +402,10 @@ def test_member_in_a_pending_or_error_state_is_refused():
 def test_gpu_label_plan():
     node = "ay19339ew27y3s7d94kwue24q"
     add = wf.label_plan(node, {}, True, "2 NVIDIA GPU(s) found")
-    assert isinstance(add, Change) and add.commands == [f"docker node update --label-add provision.gpu=true {node}"]
+    assert isinstance(add, Change) and add.commands == [f"docker node update --label-add provision.gpu=true -- {node}"]
     assert isinstance(wf.label_plan(node, {"provision.gpu": "true"}, True, ""), NoChange)
     rm = wf.label_plan(node, {"provision.gpu": "true", "zone": "a"}, False, "inventory sets gpu: false")
-    assert rm.commands == [f"docker node update --label-rm provision.gpu {node}"]
+    assert rm.commands == [f"docker node update --label-rm provision.gpu -- {node}"]
     assert wf.label_plan(node, {"zone": "a"}, False, "no NVIDIA GPU") is None
 
 
@@ -492,7 +500,7 @@ def test_fresh_hosts_leader_inits_then_worker_joins_and_gets_the_gpu_label():
     report, commands = _run(executors, engines=engines)
     assert commands["sbx1"][1] == "set -e\ndocker swarm init --advertise-addr 172.19.0.5"
     assert commands["sbx1"][2] == facts.cluster_probe()
-    assert commands["sbx1"][3] == f"set -e\ndocker node update --label-add provision.gpu=true {joined}"
+    assert commands["sbx1"][3] == f"set -e\ndocker node update --label-add provision.gpu=true -- {joined}"
     assert len(commands["sbx1"]) == 4 and len(commands["sbx2"]) == 2  # probe, (API join), probe for the node ID
     # the tokens are read from the leader's engine and the join is the member's engine's API call
     assert engines["sbx1"].calls == [("inspect_swarm", {})]
@@ -520,7 +528,7 @@ def test_check_mode_runs_only_the_probes():
     assert [p["commands"] for p in plan] == [
         ['docker API: POST /swarm/join {"AdvertiseAddr": "172.19.0.5", "JoinToken": "<worker-join-token>", '
          '"ListenAddr": "0.0.0.0:2377", "RemoteAddrs": ["172.19.0.5:2377"]}'],
-        ["docker node update --label-add provision.gpu=true '<node-id>'"]]
+        ["docker node update --label-add provision.gpu=true -- '<node-id>'"]]
 
 
 def test_second_run_changes_nothing():
