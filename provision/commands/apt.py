@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shlex
 
 from provision.commands.argv import join, quote
 

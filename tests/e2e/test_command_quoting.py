@@ -28,7 +28,7 @@ import hashlib
 import inspect
 import json
 import shlex
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 import pytest
