@@ -5,7 +5,8 @@ an operator or a playbook can influence (paths, package names, URLs, proxies, im
 lock holders, audit entries, labels, advertise addresses ...), hostile values — quotes, `$(id)`,
 backticks, `;`, `&&`, newlines, CR, backslashes, globs, `~`, a leading `-`, unicode, very long
 strings — are put through the builder, and the command it returns is run on ONE sandbox host over
-provision's own SSH executor (one connection), as the Applier runs it (`set -e`, as root). Then:
+provision's own SSH executor (one connection), as the Applier runs it (`set -e`, as root), under both
+shells a command meets: bash (a root login's shell) and dash (`sudo ... sh -c` when becoming root). Then:
 
 - programs that must not really run here (apt-get, docker, curl, gpg, nvidia-ctk, ...) are replaced
   on PATH by a recording shim that writes the argv and proxy environment it received, NUL-separated,
@@ -110,11 +111,11 @@ def _b64(text: str) -> bytes:
     return base64.b64decode(text.strip() or "")
 
 
-def _parse(stdout: str, n_reads: int) -> Run:
+def _parse(stdout: str, n_reads: int, shell: str) -> Run:
     fields: dict[str, str] = {}
     for line in stdout.splitlines():
-        if line.startswith("@@"):
-            key, _, value = line[2:].partition(" ")
+        if line.startswith(f"@@{shell}."):
+            key, _, value = line[len(shell) + 3:].partition(" ")
             fields[key] = value
     tree = {}
     for entry in _b64(fields.get("tree", "")).split(b"\0"):
@@ -387,25 +388,30 @@ BUILDERS: dict[str, Case | str] = {
 CASES = {key: case for key, case in BUILDERS.items() if isinstance(case, Case)}
 
 
+SHELLS = ("bash", "sh")  # the login shell of a root login (bash here), and `sudo ... sh -c` of become (dash)
+
+
 def harness(case: Case, v: str) -> tuple[str, int]:
-    """The one script a run sends: setup, the builder's command as the Applier runs it, the evidence."""
+    """The one script a run sends: for each shell, setup, the builder's command as the Applier runs it
+    (`set -e` + the command; under sudo's `sh -c` for become), then the evidence, tagged with the shell."""
     reads = case.reads(v, WORK)
-    lines = [
-        f"M={META}; W={WORK}",
-        'rm -rf "$W" "$M/run" && mkdir -p "$W" "$M/run" && cd "$W" || exit 99',
-        'export PATH="$M/shims:$PATH" SP_LOG="$M/run/log"; : > "$SP_LOG"',
-        case.setup(v, WORK) or ":",
-        "( set -e",
-        case.call(v, WORK),
-        ') > "$M/run/out" 2> "$M/run/err"; rc=$?',
-        "cd /",
-        'printf "@@rc %s\\n" "$rc"',
-        'for f in out err log; do printf "@@%s " "$f"; base64 -w0 "$M/run/$f"; echo; done',
-        "printf '@@tree '; (cd \"$W\" && find . -mindepth 1 -printf '%y %m %P\\0') | base64 -w0; echo",
-    ]
-    for i, path in enumerate(reads):
-        lines.append(f"printf '@@f{i} '; base64 -w0 -- {_q(path)} 2>/dev/null || printf -- -; echo")
-    lines.append(case.after(v, WORK) or ":")
+    command = "set -e\n" + case.call(v, WORK)
+    lines = [f"M={META}; W={WORK}"]
+    for shell in SHELLS:
+        run = f"( {command}\n)" if shell == "bash" else f"sh -c {_q(command)}"
+        lines += [
+            'rm -rf "$W" "$M/run" && mkdir -p "$W" "$M/run" && cd "$W" || exit 99',
+            'export PATH="$M/shims:$PATH" SP_LOG="$M/run/log"; : > "$SP_LOG"',
+            case.setup(v, WORK) or ":",
+            f'{run} > "$M/run/out" 2> "$M/run/err"; rc=$?',
+            "cd /",
+            f'printf "@@{shell}.rc %s\\n" "$rc"',
+            f'for f in out err log; do printf "@@{shell}.%s " "$f"; base64 -w0 "$M/run/$f"; echo; done',
+            f"printf '@@{shell}.tree '; (cd \"$W\" && find . -mindepth 1 -printf '%y %m %P\\0') | base64 -w0; echo",
+        ]
+        for i, path in enumerate(reads):
+            lines.append(f"printf '@@{shell}.f{i} '; base64 -w0 -- {_q(path)} 2>/dev/null || printf -- -; echo")
+        lines.append(case.after(v, WORK) or ":")
     return "\n".join(lines) + "\n", len(reads)
 
 
@@ -429,7 +435,9 @@ def hostile():
     return st.one_of(
         st.lists(st.one_of(st.sampled_from(NASTY), st.text(text, max_size=3)), min_size=1, max_size=8).map("".join),
         st.text(text, max_size=40),
-        st.tuples(st.sampled_from(NASTY), st.integers(500, 3000)).map(lambda t: t[0] * t[1]),  # very long
+        # very long (up to ~3 KB: a quote grows 17-fold through two layers of quoting, and one command,
+        # `bash -c SCRIPT` at sshd, must stay under the kernel's 128 KiB limit for one argument)
+        st.tuples(st.sampled_from(NASTY), st.integers(200, 800)).map(lambda t: t[0] * t[1]),
     )
 
 
@@ -464,7 +472,7 @@ def test_arbitrary_strings_arrive_literally(host, key):
 
     case = CASES[key]
 
-    @settings(max_examples=10, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    @settings(max_examples=12, deadline=None, database=None, suppress_health_check=list(HealthCheck))
     @given(hostile())
     def prop(v: str) -> None:
         if case.refuses(v):
@@ -474,7 +482,13 @@ def test_arbitrary_strings_arrive_literally(host, key):
         script, n_reads = harness(case, v)
         result = host.run(script, become=True, timeout=60)
         assert result.ok, f"harness failed ({result.exit_code}): {result.stderr}"
-        case.check(_parse(result.stdout, n_reads), v, WORK)
+        for shell in SHELLS:
+            run = _parse(result.stdout, n_reads, shell)
+            try:
+                case.check(run, v, WORK)
+            except BaseException as exc:
+                exc.add_note(f"under {shell}: rc {run.rc}, stderr {run.err!r}")
+                raise
 
     for value in EXAMPLES:
         prop = example(value)(prop)
