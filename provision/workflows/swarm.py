@@ -47,9 +47,9 @@ from provision.report import HostResult, Report, StepResult
 from provision.workflows.applier import Applier
 from provision.workflows.fanout import RunOptions, _Silent, fan_out, make_executor, run_on_host
 from provision.workflows.ops import docker_for
+from provision.workflows.targets import Target, load_targets
 
 DockerFactory = Callable[[Executor], Any]  # an executor → its docker.DockerClient (over its SSH connection)
-from provision.workflows.targets import Target, load_targets
 
 MANAGERS_GROUP = "swarm_managers"
 WORKERS_GROUP = "swarm_workers"
@@ -333,7 +333,7 @@ def _join(applier: Applier, step: Change, docker_factory: DockerFactory, executo
         message = _docker_error(exc, [token])
         if message is None:
             raise
-        applier.result.steps.append(StepResult(step.step, "failed", f"docker swarm join: {message}",
+        applier.result.steps.append(StepResult(step.step, "failed", f"swarm join (Engine API): {message}",
                                                time.monotonic() - start))
         applier.failed = True
         return False

@@ -561,7 +561,7 @@ def test_a_refused_join_is_a_failed_step_that_never_shows_the_token():
     report, commands = _run(executors, engines=engines)
     step = report.hosts["sbx2"].steps[0]
     assert (step.name, step.status) == ("swarm", "failed")
-    assert step.message == "docker swarm join: invalid join token ********"
+    assert step.message == "swarm join (Engine API): invalid join token ********"
     assert "SWMTKN" not in json.dumps(report.to_dict())
     assert len(commands["sbx2"]) == 1 and engines["sbx2"].closed == 1  # no probe after a failed join
     assert report.exit_code() == 2
