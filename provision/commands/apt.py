@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import shlex
+
+from provision.commands.argv import join, quote
 
 DEFAULT_LOCK_TIMEOUT = 600  # fresh cloud VMs hold the dpkg lock for minutes during first-boot upgrades
 
@@ -15,7 +16,7 @@ def env_prefix(proxy: dict[str, str] | None = None) -> str:
     for key in PROXY_VARS:
         if proxy and proxy.get(key):
             pairs.append(f"{key}={proxy[key]}")
-    return shlex.join(["env", *pairs])
+    return join(["env", *pairs], "proxy setting")
 
 
 def apt_get(*args: str, lock_timeout: int = DEFAULT_LOCK_TIMEOUT, proxy: dict[str, str] | None = None) -> str:
@@ -25,7 +26,7 @@ def apt_get(*args: str, lock_timeout: int = DEFAULT_LOCK_TIMEOUT, proxy: dict[st
         "-o", "Dpkg::Options::=--force-confdef",
         "-o", "Dpkg::Options::=--force-confold",
     ]
-    return env_prefix(proxy) + " " + shlex.join(["apt-get", "-q", "-y", *options, *args])
+    return env_prefix(proxy) + " " + join(["apt-get", "-q", "-y", *options, *args], "apt-get argument")
 
 
 def update(lock_timeout: int = DEFAULT_LOCK_TIMEOUT, proxy: dict[str, str] | None = None) -> str:
@@ -43,15 +44,15 @@ def remove(packages: list[str], lock_timeout: int = DEFAULT_LOCK_TIMEOUT, purge:
 
 
 def hold(packages: list[str]) -> str:
-    return shlex.join(["apt-mark", "hold", *packages])
+    return join(["apt-mark", "hold", *packages], "package name")
 
 
 def unhold(packages: list[str]) -> str:
-    return shlex.join(["apt-mark", "unhold", *packages])
+    return join(["apt-mark", "unhold", *packages], "package name")
 
 
 def madison(package: str) -> str:
-    return shlex.join(["apt-cache", "madison", package])
+    return join(["apt-cache", "madison", package], "package name")
 
 
 def parse_madison(text: str) -> list[str]:
@@ -77,7 +78,7 @@ def resolve_version(wanted: str, available: list[str]) -> str | None:
 
 def dpkg_lock_holder_script(path: str = "/var/lib/dpkg/lock-frontend") -> str:
     """Print `PID COMMAND` of the process holding dpkg's lock (read from /proc/locks), or nothing."""
-    quoted = shlex.quote(path)
+    quoted = quote(path, "dpkg lock path")
     return (
         f"[ -e {quoted} ] || exit 0; inode=$(stat -c %i {quoted}); "
         "awk -v ino=\"$inode\" '{split($6, a, \":\"); if (a[3] == ino) print $5}' /proc/locks | "

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import difflib
 import json
-import shlex
+from provision.commands.argv import quote
 
 PATH = "/etc/docker/daemon.json"
 
@@ -51,7 +51,7 @@ def clashes(config: dict) -> list[str]:
 
 def validate_snippet(path: str) -> str:
     """Validate a candidate config with dockerd where it can (--validate, Docker >= 23), else as JSON."""
-    q = shlex.quote(path)
+    q = quote(path, "daemon.json candidate path")
     return (
         f"if dockerd --help 2>/dev/null | grep -q -- '--validate'; then dockerd --validate --config-file {q}; "
         f"elif command -v python3 >/dev/null; then python3 -m json.tool {q} >/dev/null; else true; fi"
@@ -66,8 +66,8 @@ def restart_or_restore(backup: str | None) -> str:
     """Restart docker to apply a new daemon.json; when dockerd does not come up with it, put the previous
     daemon.json back (from `backup`, or remove the file when there was none), start docker again, and fail
     quoting dockerd's own error from the journal."""
-    q = shlex.quote(PATH)
-    restore = f"mv -f {shlex.quote(backup)} {q}" if backup else f"rm -f {q}"
+    q = quote(PATH)
+    restore = f"mv -f {quote(backup, 'backup path')} {q}" if backup else f"rm -f {q}"
     return (
         "if ! systemctl restart docker.service; then "
         "err=$(journalctl -u docker.service -n 60 --no-pager -o cat 2>/dev/null "

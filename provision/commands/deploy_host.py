@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import shlex
 
+from provision.commands.argv import quote
+
 STATE_DIR = "/var/lib/provision"
 LOCK_DIR = f"{STATE_DIR}/deploy.lock"
 AUDIT_LOG = "/var/log/provision/audit.log"
@@ -42,11 +44,11 @@ def sync_folder(folder: str, archive: str, digest: str, marker: str) -> str:
     """Unpack an uploaded tar of a bind-mount folder when its digest (kept in `marker`) changed.
 
     Files the host added to the folder are kept; files in the archive overwrite theirs."""
-    d, a, m, h = (shlex.quote(x) for x in (folder, archive, marker, digest))
+    d, a, m, h = (quote(x, "bind folder sync value") for x in (folder, archive, marker, digest))
     marker_dir = shlex.quote(marker.rsplit("/", 1)[0])
     return (f"mkdir -p {d} {marker_dir} && if [ \"$(cat {m} 2>/dev/null)\" = {h} ]; then echo unchanged; "
-            f"else tar -xf {a} -C {d} && printf '%s\\n' {h} > {m} && echo synced; fi; rm -f {a}")
+            f"else tar --no-unquote -xf {a} -C {d} && printf '%s\\n' {h} > {m} && echo synced; fi; rm -f {a}")
 
 
 def make_dirs(paths: list[str]) -> str:
-    return "mkdir -p -- " + " ".join(shlex.quote(p) for p in paths)
+    return "mkdir -p -- " + " ".join(quote(p, "folder path") for p in paths)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import shlex
 
+from provision.commands.argv import join, one_line, quote, url as checked_url
+
 KEYRING_DIR = "/etc/apt/keyrings"
 KEYRING = "/etc/apt/keyrings/docker.asc"
 SOURCES = "/etc/apt/sources.list.d/docker.sources"
@@ -43,7 +45,12 @@ def gpg_url(distro: str, override: str | None = None, repo_override: str | None 
 
 
 def sources_content(distro: str, suite: str, arch: str, url: str | None = None) -> str:
-    """The deb822 docker.sources file of docs.docker.com, with Architectures."""
+    """The deb822 docker.sources file of docs.docker.com, with Architectures.
+
+    Every value must be one line: a newline in a URL would add a field of its own (`Trusted: yes`)."""
+    for value, what in ((distro, "distribution"), (suite, "suite"), (arch, "architecture"),
+                        (repo_url(distro, url), "docker_repo_url")):
+        one_line(value, what)
     return (
         "Types: deb\n"
         f"URIs: {repo_url(distro, url)}\n"
@@ -56,12 +63,13 @@ def sources_content(distro: str, suite: str, arch: str, url: str | None = None) 
 
 def fetch_key(url: str, dest: str, env: str) -> str:
     """Download the repository key to a temp file, check it is an OpenPGP key, then move it into place."""
-    tmp = dest + ".provision-new"
+    tmp, dest_q = quote(dest + ".provision-new", "key path"), quote(dest, "key path")
+    url_q = quote(checked_url(url, "key URL"))
     return (
         f"install -m 0755 -d {KEYRING_DIR} && "
-        f"{env} curl -fsSL --retry 3 --retry-connrefused -o {shlex.quote(tmp)} {shlex.quote(url)} && "
-        f"grep -q 'BEGIN PGP PUBLIC KEY BLOCK' {shlex.quote(tmp)} && "
-        f"chmod a+r {shlex.quote(tmp)} && mv -f {shlex.quote(tmp)} {shlex.quote(dest)}"
+        f"{env} curl -fsSL --retry 3 --retry-connrefused -o {tmp} {url_q} && "
+        f"grep -q 'BEGIN PGP PUBLIC KEY BLOCK' {tmp} && "
+        f"chmod a+r {tmp} && mv -f {tmp} {dest_q}"
     )
 
 
@@ -73,14 +81,14 @@ def key_digest_snippet(url: str, env: str) -> str:
 
     A __DISTRO__ in the URL is replaced on the host by os-release's ID (ubuntu/debian)."""
     return (
-        f'. /etc/os-release; url=$(printf %s {shlex.quote(url)} | sed "s|{DISTRO_PLACEHOLDER}|$ID|"); '
+        f'. /etc/os-release; url=$(printf %s {quote(checked_url(url, "key URL"))} | sed "s|{DISTRO_PLACEHOLDER}|$ID|"); '
         f't=$(mktemp) && {env} curl -fsSL --retry 2 --max-time 30 -o "$t" "$url"; rc=$?; '
         "[ $rc = 0 ] && sha256sum < \"$t\" | cut -d' ' -f1; rm -f \"$t\"; exit $rc"
     )
 
 
 def remove_stale_files(paths: list[str]) -> str:
-    return shlex.join(["rm", "-f", "--", *paths])
+    return join(["rm", "-f", "--", *paths], "stale file path")
 
 
 def index_versions(url: str, suite: str, arch: str, env: str, package: str = "docker-ce") -> str:
@@ -88,4 +96,4 @@ def index_versions(url: str, suite: str, arch: str, env: str, package: str = "do
     the repository is configured: planning only (apt still verifies what it installs)."""
     index = f"{url.rstrip('/')}/dists/{suite}/stable/binary-{arch}/Packages"
     awk = f'/^Package: /{{p=$2}} /^Version: /{{if (p=="{package}") print $2}}'
-    return f"{env} curl -fsSL --max-time 60 {shlex.quote(index)} | awk {shlex.quote(awk)}"
+    return f"{env} curl -fsSL --max-time 60 {quote(checked_url(index, 'repository URL'))} | awk {shlex.quote(awk)}"

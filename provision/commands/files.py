@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import base64
+import re
 import shlex
+
+from provision.commands.argv import UnsafeValue, quote
+
+_MODE = re.compile(r"[0-7]{3,4}")
 
 
 def write_file(path: str, content: str, mode: str = "0644", backup: bool = True, stamp: str = "",
@@ -14,13 +19,18 @@ def write_file(path: str, content: str, mode: str = "0644", backup: bool = True,
 
     With backup, an existing file is first copied to PATH.provision-bak-STAMP, with the new file's mode.
     keep_one_backup: older backups of PATH are removed once the new file is in place, so files that hold
-    credentials do not pile up copies of them."""
-    q = shlex.quote(path)
+    credentials do not pile up copies of them. The path must be absolute (so no word of it is ever read
+    as an option) and the mode octal digits."""
+    if not isinstance(path, str) or not path.startswith("/"):
+        raise UnsafeValue(f"file path must be absolute, not {path!r}")
+    if not _MODE.fullmatch(mode):
+        raise UnsafeValue(f"file mode must be octal digits like 0644, not {mode!r}")
+    q = quote(path, "file path")
     tmp = shlex.quote(path + ".provision-tmp")
     data = base64.b64encode(content.encode()).decode()
     parts = [f"install -d -m 0755 \"$(dirname {q})\""]
     if backup:
-        bak = shlex.quote(f"{path}.provision-bak-{stamp}")
+        bak = quote(f"{path}.provision-bak-{stamp}", "backup stamp")
         parts.append(f"if [ -e {q} ]; then cp -p {q} {bak} && chmod {mode} {bak}; fi")
     parts.append(f"printf %s {shlex.quote(data)} | base64 -d > {tmp}")
     parts.append(f"chmod {mode} {tmp}")

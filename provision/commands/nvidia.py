@@ -5,8 +5,7 @@ Pure builders: no I/O. (Groundwork for issue 4: the operations that use them are
 
 from __future__ import annotations
 
-import shlex
-
+from provision.commands.argv import args, join, quote, url
 from provision.commands.files import write_file
 
 TOOLKIT_KEYRING = "/usr/share/keyrings/nvidia-container-toolkit-keyring.gpg"
@@ -31,22 +30,22 @@ def toolkit_list_url(base: str | None = None) -> str:
 
 def fetch_toolkit_key(env: str, base: str | None = None) -> str:
     """The key, dearmored into /usr/share/keyrings, through a temp file (never a half-written keyring)."""
-    tmp = shlex.quote(TOOLKIT_KEYRING + ".provision-new")
-    return (f"{env} curl -fsSL --retry 3 {shlex.quote(toolkit_key_url(base))} | gpg --batch --yes --dearmor -o {tmp} "
+    tmp = quote(TOOLKIT_KEYRING + ".provision-new")
+    return (f"{env} curl -fsSL --retry 3 {quote(url(toolkit_key_url(base), 'nvidia_repo_url'))} | gpg --batch --yes --dearmor -o {tmp} "
             f"&& chmod a+r {tmp} && mv -f {tmp} {TOOLKIT_KEYRING}")
 
 
 def fetch_toolkit_list(env: str, base: str | None = None) -> str:
     """NVIDIA's list file with signed-by added, as the install guide's sed does; written atomically."""
-    tmp = shlex.quote(TOOLKIT_LIST + ".provision-new")
-    return (f"{env} curl -fsSL --retry 3 {shlex.quote(toolkit_list_url(base))} | "
+    tmp = quote(TOOLKIT_LIST + ".provision-new")
+    return (f"{env} curl -fsSL --retry 3 {quote(url(toolkit_list_url(base), 'nvidia_repo_url'))} | "
             f"sed 's#deb https://#deb [signed-by={TOOLKIT_KEYRING}] https://#g' > {tmp} "
             f"&& grep -q '^deb ' {tmp} && mv -f {tmp} {TOOLKIT_LIST}")
 
 
 def toolkit_package_specs(version: str | None) -> list[str]:
     """The four packages, pinned together when a version is given (e.g. 1.19.0-1)."""
-    return [f"{p}={version}" if version else p for p in TOOLKIT_PACKAGES]
+    return args((f"{p}={version}" if version else p for p in TOOLKIT_PACKAGES), "nvidia_toolkit_version")
 
 
 def runtime_configure(default_runtime: bool = False) -> str:
@@ -55,7 +54,7 @@ def runtime_configure(default_runtime: bool = False) -> str:
 
 
 def cdi_generate(output: str = CDI_SPEC) -> str:
-    return shlex.join(["nvidia-ctk", "cdi", "generate", f"--output={output}"])
+    return join(["nvidia-ctk", "cdi", "generate", f"--output={output}"], "CDI spec path")
 
 
 def open_modules_supported(pci_ids: list[str]) -> bool:
@@ -69,8 +68,8 @@ def open_modules_supported(pci_ids: list[str]) -> bool:
 def driver_packages(branch: str, *, nvswitch: bool, open_modules: bool = False) -> tuple[str, list[str]]:
     """(`ubuntu-drivers install --gpgpu nvidia:<branch>-server[-open]`, the matching apt packages)."""
     flavour = f"{branch}-server-open" if open_modules else f"{branch}-server"
-    install = shlex.join(["ubuntu-drivers", "install", "--gpgpu", f"nvidia:{flavour}"])
-    extra = [f"nvidia-utils-{branch}-server", f"nvidia-compute-utils-{branch}-server"]  # nvidia-smi, nvidia-persistenced
+    install = join(["ubuntu-drivers", "install", "--gpgpu", f"nvidia:{flavour}"], "nvidia_driver_branch")
+    extra = args([f"nvidia-utils-{branch}-server", f"nvidia-compute-utils-{branch}-server"], "nvidia_driver_branch")  # nvidia-smi, nvidia-persistenced
     if nvswitch:  # Fabric Manager and NSCQ only where NVSwitch exists: the service fails without one
         extra += [f"nvidia-fabricmanager-{branch}", f"libnvidia-nscq-{branch}"]
     return install, extra
@@ -95,8 +94,9 @@ def blacklist_nouveau_if_loaded() -> str:
 
 
 def gpu_test_command(image: str) -> str:
-    return shlex.join(["docker", "run", "--rm", "--gpus", "all", image, "nvidia-smi",
-                       "--query-gpu=index,uuid,name,memory.total", "--format=csv,noheader"])
+    """`--` before the image: an image value is never read as an option of `docker run`."""
+    return join(["docker", "run", "--rm", "--gpus", "all", "--", image, "nvidia-smi",
+                 "--query-gpu=index,uuid,name,memory.total", "--format=csv,noheader"], "verify_gpu_image")
 
 
 def parse_gpu_test_output(text: str) -> list[dict]:

@@ -176,17 +176,14 @@ def _first_line(text: str) -> str:
 @dataclass
 class ClusterState:
     info: SwarmInfo | None = None
-    tokens: dict[str, Secret] = field(default_factory=dict)  # role → join token
     nodes: dict[str, tuple[str, dict[str, str]]] = field(default_factory=dict)  # node ID → (role, labels)
     error: str | None = None
 
 
-def cluster_probe(token_roles: list[str]) -> str:
-    """Run on a manager: its swarm state, the join tokens of token_roles, every node with its labels."""
-    sections = [("swarm", as_shell(cmd.info()))]
-    sections += [(f"token_{role}", as_shell(cmd.join_token(role))) for role in token_roles]
-    sections.append(("nodes", cmd.node_labels()))
-    return probe_script(sections)
+def cluster_probe() -> str:
+    """Run on a manager: its swarm state and every node with its labels. The join tokens are not
+    read here (they would travel as a command's output): see parse_join_tokens."""
+    return probe_script([("swarm", as_shell(cmd.info())), ("nodes", cmd.node_labels())])
 
 
 def parse_cluster(output: str) -> ClusterState:
@@ -201,10 +198,13 @@ def parse_cluster(output: str) -> ClusterState:
         state.nodes = parse_node_labels(s["nodes"].text if "nodes" in s else "")
     except (ValueError, AttributeError) as exc:
         state.error = str(exc)
-        return state
-    for name, section in s.items():
-        if name.startswith("token_"):
-            token = section.text.strip().splitlines()[-1] if section.text.strip() else ""
-            if token:
-                state.tokens[name[len("token_"):]] = Secret(token)
     return state
+
+
+def parse_join_tokens(inspect: object) -> dict[str, Secret]:
+    """role → join token, from the Engine API's `GET /swarm` on a manager (`JoinTokens: {Worker,
+    Manager}`), read over the leader's SSH connection; each wrapped in a Secret."""
+    tokens = inspect.get("JoinTokens") if isinstance(inspect, dict) else None
+    if not isinstance(tokens, dict):
+        return {}
+    return {role: Secret(str(tokens[role.capitalize()])) for role in cmd.ROLES if tokens.get(role.capitalize())}

@@ -8,10 +8,14 @@ Order of work:
    when the `gpu` var does not decide whether it is a GPU node);
 2. the leader: the first manager (inventory order) that already manages a swarm, else the first
    manager. It initialises the swarm when it has none, then, in the same connection, one round trip
-   reads the cluster: its ID, the manager address, the join tokens needed, every node and its labels;
+   reads the cluster: its ID, the manager address, every node and its labels; when a member must
+   join, the join tokens are read through the Docker Engine API (`GET /swarm`) over the same SSH
+   connection;
 3. every other member in parallel: joins with the manager or worker token when it is in no swarm,
    is ok when it is already in THIS swarm, fails (and is left alone) when it is in another one:
-   provision never leaves or forces;
+   provision never leaves or forces. The join is the Engine API's `POST /swarm/join` over the
+   member's own SSH connection: the token travels in the request body, never on a command line
+   (where /proc, `ps` and sudo's log would show it); --check and --json show a placeholder;
 4. GPU nodes get the node label `provision.gpu=true` (removed from nodes that are not GPU nodes),
    set from the leader, so services can be constrained with `node.labels.provision.gpu==true`.
 
@@ -25,9 +29,10 @@ from __future__ import annotations
 
 import shlex
 import threading
+import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Literal
+from typing import Any, Callable, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -37,11 +42,14 @@ from provision.errors import InputError
 from provision.executor.base import Command, CommandResult, Executor
 from provision.executor.secret import Secret
 from provision.facts import swarm as facts
-from provision.operations.base import Change, NoChange, Refusal
+from provision.operations.base import Change, NoChange, Refusal, redact
 from provision.report import HostResult, Report, StepResult
 from provision.workflows.applier import Applier
 from provision.workflows.fanout import RunOptions, _Silent, fan_out, make_executor, run_on_host
+from provision.workflows.ops import docker_for
 from provision.workflows.targets import Target, load_targets
+
+DockerFactory = Callable[[Executor], Any]  # an executor → its docker.DockerClient (over its SSH connection)
 
 MANAGERS_GROUP = "swarm_managers"
 WORKERS_GROUP = "swarm_workers"
@@ -220,10 +228,8 @@ def member_plan(probed: Probed, role: str, cluster: Cluster) -> tuple[Change | N
         return NoChange(STEP, f"already a {actual} of this swarm (node {info.node_id}, {info.node_addr})"), notes
     if probed.advertise is None:
         return Refusal(STEP, probed.advertise_why), []
-    token = cluster.tokens.get(role)
-    shown = token.reveal() if token else cmd.TOKEN_PLACEHOLDER.format(role=role)
     return Change(STEP, f"joining as {role} via {cluster.join_addr}, advertising {probed.advertise}",
-                  [shlex.join(cmd.join(shown, cluster.join_addr, probed.advertise))]), []
+                  [cmd.describe_join(role, cluster.join_addr, probed.advertise)]), []
 
 
 def label_plan(node_id: str | None, labels: dict[str, str], gpu: bool, gpu_why: str) -> Change | NoChange | None:
@@ -276,12 +282,70 @@ def _probe(executor: Executor, target: Target) -> Probed:
     return Probed(state, gpu, gpu_why, advertise, advertise_why)
 
 
-def _read_cluster(executor: Executor, token_roles: list[str]) -> facts.ClusterState:
-    return facts.parse_cluster(executor.run(facts.cluster_probe(token_roles), become=True).stdout)
+def _read_cluster(executor: Executor) -> facts.ClusterState:
+    return facts.parse_cluster(executor.run(facts.cluster_probe(), become=True).stdout)
+
+
+def _docker_error(exc: Exception, secrets: list[Secret]) -> str | None:
+    """One line for an error of the docker SDK or its transport (never a token); None for others."""
+    import docker.errors
+    import requests.exceptions
+
+    if not isinstance(exc, (docker.errors.DockerException, requests.exceptions.RequestException)):
+        return None
+    text = str(getattr(exc, "explanation", None) or exc or type(exc).__name__).strip()
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret.reveal(), "********")
+    line = text.splitlines()[0][:300] if text else type(exc).__name__
+    if isinstance(exc, requests.exceptions.ConnectionError):
+        line = f"the Docker engine does not answer over SSH: {line}"
+    return redact(line)
+
+
+def _read_tokens(docker_factory: DockerFactory, executor: Executor) -> dict[str, Secret]:
+    """The join tokens, through the leader's Engine API (`GET /swarm`) over its SSH connection."""
+    client = docker_factory(executor)
+    try:
+        return facts.parse_join_tokens(client.api.inspect_swarm())
+    finally:
+        client.close()
+
+
+def _join(applier: Applier, step: Change, docker_factory: DockerFactory, executor: Executor, token: Secret | None,
+          manager_addr: str, advertise: str) -> bool:
+    """Apply the join step: the Engine API's `POST /swarm/join` on the member (the token in the body).
+
+    The step as the Applier records it (changed or failed, with the duration); True when joined."""
+    if applier.check or applier.failed:
+        return applier.apply(step)
+    start = time.monotonic()
+    if not token:
+        applier.result.steps.append(StepResult(step.step, "failed", "the leader gave no join token for this role"))
+        applier.failed = True
+        return False
+    body = cmd.join_request(token.reveal(), manager_addr, advertise)
+    client = docker_factory(executor)
+    try:
+        client.api.join_swarm(remote_addrs=body["RemoteAddrs"], join_token=body["JoinToken"],
+                              listen_addr=body["ListenAddr"], advertise_addr=body["AdvertiseAddr"])
+    except Exception as exc:
+        message = _docker_error(exc, [token])
+        if message is None:
+            raise
+        applier.result.steps.append(StepResult(step.step, "failed", f"swarm join (Engine API): {message}",
+                                               time.monotonic() - start))
+        applier.failed = True
+        return False
+    finally:
+        client.close()
+    applier.result.steps.append(StepResult(step.step, "changed", redact(step.reason), time.monotonic() - start))
+    return True
 
 
 def init_swarm(targets: list[Target], options: RunOptions,
-               executor_factory: Callable[[Target, RunOptions], Executor] = make_executor) -> Report:
+               executor_factory: Callable[[Target, RunOptions], Executor] = make_executor,
+               docker_factory: DockerFactory = docker_for) -> Report:
     """Form (or check) the swarm of the targets' roles; one HostResult per target, in inventory order."""
     manager_target(targets)  # bad input before any connection
     progress = options.progress
@@ -322,8 +386,8 @@ def init_swarm(targets: list[Target], options: RunOptions,
             token_roles = sorted({roles[n] for n, p in probed.items()
                                   if n != leader and p.state.info is not None and p.state.info.state == facts.INACTIVE})
             holder: dict[str, Cluster] = {}
-            result = run_on_host(by_name[leader], _leader_work(probed[leader], token_roles, options.check, holder),
-                                 quiet, kept)
+            result = run_on_host(by_name[leader], _leader_work(probed[leader], token_roles, options.check, holder,
+                                                               docker_factory), quiet, kept)
             final[leader] = result
             cluster = holder.get("cluster")
         # 3. the others
@@ -337,7 +401,7 @@ def init_swarm(targets: list[Target], options: RunOptions,
                                                                                       f"is not available ({why})"))
         elif rest:
             leader_executor = executors[leader]
-            work = _member_work(probed, roles, cluster, leader_executor, options.check)
+            work = _member_work(probed, roles, cluster, leader_executor, options.check, docker_factory)
             final.update(fan_out("swarm join", rest, work, quiet, kept).hosts)
     finally:
         for executor in executors.values():
@@ -351,7 +415,8 @@ def init_swarm(targets: list[Target], options: RunOptions,
     return report
 
 
-def _leader_work(probed: Probed, token_roles: list[str], check: bool, holder: dict[str, Cluster]):
+def _leader_work(probed: Probed, token_roles: list[str], check: bool, holder: dict[str, Cluster],
+                 docker_factory: DockerFactory):
     def work(target: Target, executor: Executor) -> HostResult:
         result = HostResult(target.name)
         applier = Applier(executor, result, check)
@@ -363,15 +428,29 @@ def _leader_work(probed: Probed, token_roles: list[str], check: bool, holder: di
         if check and initialised:  # the swarm is only planned
             cluster = Cluster(target.name, cmd.join_address(probed.advertise or "<advertise-addr>"))
         else:
-            read = _read_cluster(executor, [] if check else token_roles)
-            if read.error or read.info is None or not read.info.is_manager:
-                why = read.error or "the node is not a manager after init"
+            read = _read_cluster(executor)
+            why = read.error or (None if read.info is not None and read.info.is_manager
+                                 else "the node is not a manager after init")
+            tokens: dict[str, Secret] = {}
+            if why is None and token_roles and not check:
+                try:
+                    tokens = _read_tokens(docker_factory, executor)
+                except Exception as exc:
+                    why = _docker_error(exc, [])
+                    if why is None:
+                        raise
+                    why = f"reading the join tokens: {why}"
+                missing = [role for role in token_roles if role not in tokens]
+                if why is None and missing:
+                    why = f"the engine gave no {' or '.join(missing)} join token"
+            if why is not None:
                 result.steps.append(StepResult(STEP, "failed", f"cannot read the swarm from {target.name}: {why}"))
                 _finish(result, applier, {"role": "manager", "leader": True})
                 return result
             info = read.info
             cluster = Cluster(target.name, info.manager_addr, info.cluster_id, set(read.nodes),
-                              {node: labels for node, (_, labels) in read.nodes.items()}, read.tokens)
+                              {node: labels for node, (_, labels) in read.nodes.items()},
+                              {role: tokens[role] for role in token_roles})
         holder["cluster"] = cluster
         node_id = info.node_id if info.active else None
         label = label_plan(node_id, cluster.labels.get(node_id or "", {}), probed.gpu, probed.gpu_why)
@@ -386,7 +465,7 @@ def _leader_work(probed: Probed, token_roles: list[str], check: bool, holder: di
 
 
 def _member_work(probed: dict[str, Probed], roles: dict[str, str | None], cluster: Cluster, leader_executor: Executor,
-                 check: bool):
+                 check: bool, docker_factory: DockerFactory):
     def work(target: Target, executor: Executor) -> HostResult:
         p = probed[target.name]
         role = roles[target.name] or "worker"
@@ -394,7 +473,11 @@ def _member_work(probed: dict[str, Probed], roles: dict[str, str | None], cluste
         applier = Applier(executor, result, check)
         step, notes = member_plan(p, role, cluster)
         applier.notes.extend(notes)
-        joined = applier.apply(step)
+        if isinstance(step, Change):
+            joined = _join(applier, step, docker_factory, executor, cluster.tokens.get(role), cluster.join_addr,
+                           p.advertise or "")
+        else:
+            joined = applier.apply(step)
         info = p.state.info
         extra = {"role": role, "leader": False, "cluster_id": cluster.cluster_id or None, "gpu": p.gpu}
         if applier.failed or info is None:

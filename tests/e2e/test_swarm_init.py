@@ -1,12 +1,13 @@
 """`provision swarm init` end to end on its own fleet `e2e-swarm`: sbx1 (swarm_managers) and sbx2
 (swarm_workers, a SIMULATED GPU host whose `gpu` var is removed, so its facts decide the GPU label).
-Docker is installed first with `provision docker install`. The tests run in file order."""
+provision logs in as the non-root `sandbox` user and becomes root through sudo (as on most cloud
+images), so every command it runs as root goes through sudo's log. Docker is installed first with
+`provision docker install`. The tests run in file order."""
 
 from __future__ import annotations
 
 import subprocess
-
-from pathlib import Path
+import time
 
 import pytest
 import yaml
@@ -25,6 +26,10 @@ def swarm_fleet(tmp_path_factory):
         children["gpu"]["hosts"]["sbx2"].pop("gpu")  # the facts (simulated nvidia-smi) must find the GPU
         children["swarm_managers"] = {"hosts": {"sbx1": None}}
         children["swarm_workers"] = {"hosts": {"sbx2": None}}
+        doc["all"]["vars"].update(ansible_user="sandbox", ansible_become=True)
+        for host in ("sbx1", "sbx2"):  # test setup, not provision: passwordless sudo, as cloud images have it
+            docker_exec(fleet, host, "echo 'sandbox ALL=(ALL:ALL) NOPASSWD: ALL' > /etc/sudoers.d/90-cloud-user "
+                                     "&& chmod 0440 /etc/sudoers.d/90-cloud-user")
         inventory = fleet.write_inventory(fleet.home / "swarm.yml", doc)
         installed = cli("docker", "install", "-i", str(inventory), "--known-hosts", str(fleet.home / "known_hosts"),
                         timeout=600)
@@ -32,6 +37,60 @@ def swarm_fleet(tmp_path_factory):
         yield fleet, inventory
     finally:
         down()
+
+
+def docker_exec(fleet, host: str, script: str, *, detach: bool = False) -> str:
+    """Test setup and inspection as root inside the sandbox host (never through provision)."""
+    proc = subprocess.run(["/usr/bin/docker", "exec", *(["-d"] if detach else []), fleet.container(host),
+                           "sh", "-c", script], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+# Records every distinct command line (/proc/PID/cmdline) seen on the host while it runs: the place
+# where a token given as an argument would show (as it would in `ps`, /proc and audit logs).
+ARGV_WATCH = r"""
+import os, time
+seen, out = set(), open("/run/sp-argv.log", "w")
+while not os.path.exists("/run/sp-argv.stop"):
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                line = open("/proc/%s/cmdline" % pid, "rb").read()
+            except OSError:
+                continue
+            if line and line not in seen:
+                seen.add(line)
+                out.write(line.replace(b"\0", b" ").decode("utf-8", "replace") + "\n")
+                out.flush()
+    time.sleep(0.005)
+out.write("@@stopped\n")
+out.close()
+"""
+
+
+def poll(check, what: str, deadline_s: float = 30):
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.05)
+    pytest.fail(f"timed out waiting for {what}")
+
+
+def start_argv_watch(fleet, host: str) -> None:
+    docker_exec(fleet, host, "rm -f /run/sp-argv.log /run/sp-argv.stop")
+    docker_exec(fleet, host, f"exec python3 -c '{ARGV_WATCH}'", detach=True)
+    poll(lambda: "sp-argv" in docker_exec(fleet, host, "cat /run/sp-argv.log 2>/dev/null || true"),
+         f"the argv watcher on {host}")
+
+
+def stop_argv_watch(fleet, host: str) -> list[str]:
+    docker_exec(fleet, host, "touch /run/sp-argv.stop")
+    text = poll(lambda: (lambda t: t if "@@stopped" in t else "")(docker_exec(fleet, host, "cat /run/sp-argv.log")),
+                f"the argv watcher on {host} to stop")
+    return text.splitlines()
 
 
 def swarm(swarm_fleet, *args):
@@ -53,17 +112,36 @@ def test_check_on_fresh_hosts_is_a_no_op(swarm_fleet):
                               fleet.container("sbx1")], capture_output=True, text=True).stdout.strip()
     assert leader["plan"][0]["commands"][0] == f"docker swarm init --advertise-addr {address}"
     assert [p["step"] for p in worker["plan"]] == ["swarm", "gpu label"]
-    assert "--token '<worker-join-token>'" in worker["plan"][0]["commands"][0]
+    assert worker["plan"][0]["commands"][0].startswith("docker API: POST /swarm/join ")
+    assert '"JoinToken": "<worker-join-token>"' in worker["plan"][0]["commands"][0]
     assert "GPU(s) found" in worker["plan"][1]["reason"]
     assert (node_state(fleet, "sbx1"), node_state(fleet, "sbx2")) == ("inactive", "inactive")
 
 
-def test_init_forms_a_two_node_swarm_with_the_gpu_label(swarm_fleet):
+def test_init_forms_a_two_node_swarm_with_the_gpu_label_and_no_token_in_argv_or_logs(swarm_fleet):
     fleet, _ = swarm_fleet
-    proc, doc = swarm(swarm_fleet)
+    for host in ("sbx1", "sbx2"):
+        start_argv_watch(fleet, host)
+    try:
+        proc, doc = swarm(swarm_fleet)
+    finally:
+        seen = {host: stop_argv_watch(fleet, host) for host in ("sbx1", "sbx2")}
     assert proc.returncode == 0, proc.stderr
     assert doc["summary"]["changed"] == 2
     assert "SWMTKN" not in proc.stdout + proc.stderr  # join tokens are never shown
+    sudo_logs = {host: docker_exec(fleet, host, "journalctl --no-pager -o cat _COMM=sudo") for host in ("sbx1", "sbx2")}
+    for host in ("sbx1", "sbx2"):
+        # no command line carried a token, and sudo's log (journald; auth.log where rsyslog writes one) has none ...
+        assert [line for line in seen[host] if "SWMTKN" in line] == []
+        assert [line for line in sudo_logs[host].splitlines() if "SWMTKN" in line] == []
+    for host in ("sbx1", "sbx2"):
+        # ... while both saw provision's commands (the Engine API's dial-stdio, through sudo)
+        assert any("sudo -n docker system dial-stdio" in line for line in seen[host]), seen[host]
+        assert "COMMAND=/usr/bin/docker system dial-stdio" in sudo_logs[host]
+        # nor anything else in the journal or under /var/log (process accounting, where installed, keeps
+        # only a 16-byte command name per process, never arguments: it cannot hold a token)
+        assert docker_exec(fleet, host, "journalctl --no-pager -o cat | grep -c SWMTKN || true").strip() == "0"
+        assert docker_exec(fleet, host, "grep -rl SWMTKN /var/log || true").strip() == ""
     sbx1 = fleet.testinfra("sbx1")
     nodes = sbx1.check_output("docker node ls --format '{{.Hostname}} {{.ManagerStatus}}'").splitlines()
     assert sorted(line.strip() for line in nodes) == ["sbx1 Leader", "sbx2"]
@@ -76,6 +154,7 @@ def test_init_forms_a_two_node_swarm_with_the_gpu_label(swarm_fleet):
 def test_second_run_changes_nothing(swarm_fleet):
     proc, doc = swarm(swarm_fleet)
     assert proc.returncode == 0, proc.stderr
+    assert "SWMTKN" not in proc.stdout + proc.stderr
     assert doc["summary"] == {"ok": 2, "changed": 0, "failed": 0, "unreachable": 0, "skipped": 0}
     assert [s["name"] for s in doc["hosts"]["sbx2"]["steps"]] == ["swarm", "gpu label"]
 

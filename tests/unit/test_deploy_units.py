@@ -40,7 +40,7 @@ def test_audit_line_is_quoted_and_appended():
 def test_sync_folder_unpacks_only_on_a_new_digest():
     assert deploy_host.sync_folder("/srv/p/ml/data", "/tmp/a.tar", "d1", "/srv/p/ml/.provision-sync/x") == (
         "mkdir -p /srv/p/ml/data /srv/p/ml/.provision-sync && if [ \"$(cat /srv/p/ml/.provision-sync/x 2>/dev/null)\" = d1 ]; "
-        "then echo unchanged; else tar -xf /tmp/a.tar -C /srv/p/ml/data && printf '%s\\n' d1 > /srv/p/ml/.provision-sync/x "
+        "then echo unchanged; else tar --no-unquote -xf /tmp/a.tar -C /srv/p/ml/data && printf '%s\\n' d1 > /srv/p/ml/.provision-sync/x "
         "&& echo synced; fi; rm -f /tmp/a.tar")
 
 

@@ -159,3 +159,67 @@ def test_with_timeout_wraps_a_command_so_the_host_ends_it():
 
     assert with_timeout("echo 'a b'; sleep 9", 600) == "timeout -k 10 600 sh -c 'echo '\"'\"'a b'\"'\"'; sleep 9'"
     assert with_timeout(["ls", "-l"], 2.5) == "timeout -k 10 3 sh -c 'ls -l'"
+
+
+# -- hostile values (tests/e2e/test_command_quoting.py drives them on a sandbox host) -------------
+def test_hostile_values_are_quoted_as_one_argument():
+    assert apt.install(["a'b", "$(id)"]) == (
+        f"env DEBIAN_FRONTEND=noninteractive apt-get -q -y {LOCK} install --no-install-recommends 'a'\"'\"'b' '$(id)'")
+    assert apt.update(proxy={"https_proxy": "http://u:p`id`@proxy"}) == (
+        f"env DEBIAN_FRONTEND=noninteractive 'https_proxy=http://u:p`id`@proxy' apt-get -q -y {LOCK} update")
+    assert daemon_json.validate_snippet("/etc/docker/daemon json;x") == (
+        "if dockerd --help 2>/dev/null | grep -q -- '--validate'; then dockerd --validate --config-file "
+        "'/etc/docker/daemon json;x'; elif command -v python3 >/dev/null; then python3 -m json.tool "
+        "'/etc/docker/daemon json;x' >/dev/null; else true; fi")
+
+
+def test_a_url_that_curl_would_read_as_an_option_is_refused():
+    env = "env DEBIAN_FRONTEND=noninteractive"
+    with pytest.raises(ValueError, match="^key URL starts with '-': it would be read as an option, not a URL$"):
+        docker_repo.fetch_key("-K/etc/shadow", docker_repo.KEYRING, env)
+    with pytest.raises(ValueError, match=r"^key URL contains the control character '\\n'"):
+        docker_repo.key_digest_snippet("https://x/gpg\nhttps://evil/gpg", env)
+
+
+def test_sources_file_refuses_a_value_that_would_add_a_field():
+    assert docker_repo.sources_content("debian", "bookworm", "amd64", "https://mirror.example/d é") == (
+        "Types: deb\nURIs: https://mirror.example/d é\nSuites: bookworm\nComponents: stable\nArchitectures: amd64\n"
+        "Signed-By: /etc/apt/keyrings/docker.asc\n")
+    with pytest.raises(ValueError, match=r"^docker_repo_url contains the control character '\\n' \(at offset 17\)"):
+        docker_repo.sources_content("debian", "bookworm", "amd64", "https://mirror.x/\nTrusted: yes")
+    with pytest.raises(ValueError, match="^suite contains the control character"):
+        docker_repo.sources_content("debian", "bookworm\r", "amd64")
+
+
+def test_write_file_refuses_relative_paths_and_non_octal_modes():
+    assert write_file("/etc/a b/$(x)", "", mode="0600", backup=False) == (
+        "install -d -m 0755 \"$(dirname '/etc/a b/$(x)')\" && printf %s '' | base64 -d > '/etc/a b/$(x).provision-tmp' "
+        "&& chmod 0600 '/etc/a b/$(x).provision-tmp' && mv -f '/etc/a b/$(x).provision-tmp' '/etc/a b/$(x)'")
+    with pytest.raises(ValueError, match="^file path must be absolute, not '-rf'$"):
+        write_file("-rf", "x")
+    with pytest.raises(ValueError, match=r"^file mode must be octal digits like 0644, not '0644; id'$"):
+        write_file("/etc/x", "x", mode="0644; id")
+    with pytest.raises(ValueError, match="NUL byte"):
+        write_file("/etc/x", "x", stamp="a\0")
+
+
+def test_detached_apt_units_are_named_safely_and_wait_for_their_status():
+    from provision.commands import detached
+
+    assert detached.unit_name("2026-12-01 10:00:00", "Docker packages; $(id)") == (
+        "provision-apt-20261201100000-docker-packages-id")
+    text = detached.run_detached("provision-apt-1-x", "set -e\napt-get install x\n", "provision: x")
+    assert "systemd-run --quiet --collect --unit=provision-apt-1-x '--description=provision: x'" in text
+    assert "apt-get" not in text  # the script travels base64-encoded into a 0700 file, not on the unit's command line
+    assert text.startswith("install -d -m 0700 /var/lib/provision/runs && ")
+    assert detached.repair_snippet([], 60, "env DEBIAN_FRONTEND=noninteractive").startswith(
+        "env DEBIAN_FRONTEND=noninteractive dpkg --force-confdef --force-confold --configure -a && ")
+    assert "while systemctl is-active -q \"$u\" && [ $w -lt 60 ]" in detached.repair_snippet(["provision-apt-1-x"], 60, "env")
+
+
+def test_dpkg_state_parser():
+    from provision.facts import dpkg_state
+
+    assert not dpkg_state.parse("").needs_repair
+    state = dpkg_state.parse("interrupted=updates\nunit=provision-apt-1-docker-packages.service\n")
+    assert state.interrupted and state.units == ["provision-apt-1-docker-packages.service"] and state.needs_repair

@@ -52,7 +52,7 @@ def test_ubuntu_driver_packages(nvswitch, extra):
 
 def test_gpu_test_container_and_comparison():
     assert nvidia.gpu_test_command("nvidia/cuda:12.4.1-base-ubuntu22.04") == (
-        "docker run --rm --gpus all nvidia/cuda:12.4.1-base-ubuntu22.04 nvidia-smi "
+        "docker run --rm --gpus all -- nvidia/cuda:12.4.1-base-ubuntu22.04 nvidia-smi "
         "--query-gpu=index,uuid,name,memory.total --format=csv,noheader")
     rows = nvidia.parse_gpu_test_output("0, GPU-aaa, NVIDIA H100 80GB HBM3, 81559 MiB\n1, GPU-bbb, NVIDIA H100 80GB HBM3, 81559 MiB\n")
     assert [r["uuid"] for r in rows] == ["GPU-aaa", "GPU-bbb"] and rows[0]["name"] == "NVIDIA H100 80GB HBM3"
@@ -75,3 +75,25 @@ def test_known_failures_get_a_fix(error, fix_start):
         assert advice is None
     else:
         assert advice.startswith(fix_start)
+
+
+# -- hostile values (tests/e2e/test_command_quoting.py drives them on a sandbox host) -------------
+def test_an_image_is_never_read_as_an_option():
+    assert nvidia.gpu_test_command("--privileged") == (
+        "docker run --rm --gpus all -- --privileged nvidia-smi --query-gpu=index,uuid,name,memory.total "
+        "--format=csv,noheader")
+
+
+def test_hostile_branch_and_version_stay_one_argument():
+    install, extra = nvidia.driver_packages("580 $(id)", nvswitch=False)
+    assert install == "ubuntu-drivers install --gpgpu 'nvidia:580 $(id)-server'"
+    assert extra == ["nvidia-utils-580 $(id)-server", "nvidia-compute-utils-580 $(id)-server"]
+    with pytest.raises(ValueError, match="^nvidia_toolkit_version contains a NUL byte"):
+        nvidia.toolkit_package_specs("1.0\0")
+
+
+def test_a_repo_url_curl_would_read_as_an_option_is_refused():
+    with pytest.raises(ValueError, match="^nvidia_repo_url starts with '-'"):
+        nvidia.fetch_toolkit_key(ENV, "--config=/etc/shadow")
+    with pytest.raises(ValueError, match="^nvidia_repo_url contains the control character"):
+        nvidia.fetch_toolkit_list(ENV, "https://mirror/\nx")

@@ -138,23 +138,39 @@ def test_command_lines():
     assert as_shell(cmd.info()) == "docker info --format '{{json .Swarm}}'"
     assert as_shell(cmd.init("172.19.0.4")) == "docker swarm init --advertise-addr 172.19.0.4"
     assert as_shell(cmd.init("eth0")) == "docker swarm init --advertise-addr eth0"
-    assert as_shell(cmd.join_token("worker")) == "docker swarm join-token -q worker"
-    assert as_shell(cmd.join_token("manager")) == "docker swarm join-token -q manager"
-    assert as_shell(cmd.join("SWMTKN-1-abc-def", "172.19.0.4:2377", "172.19.0.5")) == (
-        "docker swarm join --token SWMTKN-1-abc-def --advertise-addr 172.19.0.5 172.19.0.4:2377")
+    assert cmd.join_request("SWMTKN-1-abc-def", "172.19.0.4:2377", "172.19.0.5") == {
+        "RemoteAddrs": ["172.19.0.4:2377"], "ListenAddr": "0.0.0.0:2377", "JoinToken": "SWMTKN-1-abc-def",
+        "AdvertiseAddr": "172.19.0.5"}
+    assert cmd.describe_join("worker", "172.19.0.4:2377", "172.19.0.5") == (
+        'docker API: POST /swarm/join {"AdvertiseAddr": "172.19.0.5", "JoinToken": "<worker-join-token>", '
+        '"ListenAddr": "0.0.0.0:2377", "RemoteAddrs": ["172.19.0.4:2377"]}')
     assert as_shell(cmd.label_add("ay19339ew27y3s7d94kwue24q")) == (
-        "docker node update --label-add provision.gpu=true ay19339ew27y3s7d94kwue24q")
+        "docker node update --label-add provision.gpu=true -- ay19339ew27y3s7d94kwue24q")
     assert as_shell(cmd.label_rm("ay19339ew27y3s7d94kwue24q")) == (
-        "docker node update --label-rm provision.gpu ay19339ew27y3s7d94kwue24q")
+        "docker node update --label-rm provision.gpu -- ay19339ew27y3s7d94kwue24q")
     assert cmd.node_labels() == (
         "docker node ls -q | xargs -r docker node inspect --format '{{.ID}} {{.Spec.Role}} {{json .Spec.Labels}}'")
     assert cmd.default_route() == "ip -4 route show default"
     assert cmd.global_ipv4_addresses() == "ip -o -4 addr show scope global"
 
 
-def test_join_token_refuses_an_unknown_role():
+def test_hostile_values_stay_one_argument_and_a_node_is_never_an_option():
+    assert as_shell(cmd.init("-x $(id)")) == "docker swarm init --advertise-addr '-x $(id)'"
+    assert as_shell(cmd.label_add("--force", "a b", "`id`")) == "docker node update --label-add 'a b=`id`' -- --force"
+    assert as_shell(cmd.label_rm("-q", "k;x")) == "docker node update --label-rm 'k;x' -- -q"
+    with pytest.raises(ValueError, match="^swarm_advertise_addr contains a NUL byte"):
+        cmd.init("eth0\0")
+
+
+def test_describe_join_refuses_an_unknown_role():
     with pytest.raises(ValueError):
-        cmd.join_token("leader")
+        cmd.describe_join("leader", "172.19.0.4:2377", "172.19.0.5")
+
+
+def test_no_builder_puts_a_join_token_on_a_command_line():
+    public = [name for name in dir(cmd) if not name.startswith("_") and callable(getattr(cmd, name))]
+    assert "join" not in public and "join_token" not in public  # the CLI forms (token in argv) are gone
+    assert "join-token" not in facts.cluster_probe() and "SWMTKN" not in facts.cluster_probe()
 
 
 @pytest.mark.parametrize("addr, expected", [
@@ -221,14 +237,24 @@ def test_parse_cluster_capture_with_two_managers():
     assert cluster.info.remote_managers[0] == ("etvfwzooc9r1zj6qzxoq8nmi9", "172.19.0.5:2377")
     assert cluster.info.manager_addr == "172.19.0.4:2377"
     assert cluster.info.cluster_id == "63bdd74m0fz9w1ejf2ikt1gxb"
-    assert {role: token.reveal() for role, token in cluster.tokens.items()} == {
-        "manager": TOKEN_MANAGER, "worker": TOKEN_WORKER}
-    assert "SWMTKN" not in repr(cluster.tokens)
     assert cluster.nodes == {
         "j2idnb194qn4gpc9vrixksks9": ("manager", {}),
         "e6gwj6zbxmov9cujxwq3i5mmv": ("worker", {"provision.gpu": "true"}),
         "etvfwzooc9r1zj6qzxoq8nmi9": ("manager", {"provision.gpu": "true"}),
     }
+
+
+# `GET /swarm` on a manager (docker SDK `client.api.inspect_swarm()`), trimmed; secrets replaced by REDACTED
+INSPECT_SWARM = {"ID": "ledsd6ijd26jr97zd4jnyitq8", "Version": {"Index": 10},
+                 "JoinTokens": {"Worker": TOKEN_WORKER, "Manager": TOKEN_MANAGER}, "RootRotationInProgress": False}
+
+
+def test_parse_join_tokens_from_the_engine_api():
+    tokens = facts.parse_join_tokens(INSPECT_SWARM)
+    assert {role: token.reveal() for role, token in tokens.items()} == {"manager": TOKEN_MANAGER, "worker": TOKEN_WORKER}
+    assert "SWMTKN" not in repr(tokens)
+    assert facts.parse_join_tokens({"ID": "x"}) == {} and facts.parse_join_tokens(None) == {}
+    assert facts.parse_join_tokens({"JoinTokens": {"Worker": "", "Manager": TOKEN_MANAGER}}).keys() == {"manager"}
 
 
 def test_parse_node_labels_capture():
@@ -240,8 +266,8 @@ def test_parse_node_labels_capture():
 
 def test_cluster_probe_failure_is_reported():
     broken = output(("swarm", section(MANAGER, "swarm"), 0),
-                    ("token_worker", "Error response from daemon: This node is not a swarm manager.", 1))
-    assert facts.parse_cluster(broken).error == "token_worker: Error response from daemon: This node is not a swarm manager."
+                    ("nodes", "Error response from daemon: This node is not a swarm manager.", 1))
+    assert facts.parse_cluster(broken).error == "nodes: Error response from daemon: This node is not a swarm manager."
 
 
 @pytest.mark.parametrize("route, addrs, expected", [
@@ -335,11 +361,12 @@ def test_leader_plan():
 def test_member_joins_with_the_token_of_its_role():
     step, notes = wf.member_plan(_probed(INACTIVE), "worker", THIS)
     assert isinstance(step, Change) and notes == []
-    assert step.commands == [f"docker swarm join --token {TOKEN_WORKER} --advertise-addr 172.19.0.5 172.19.0.4:2377"]
-    assert TOKEN_WORKER not in step.reason
+    # the token is used only by the API call, never in what the plan/report shows
+    assert step.commands == [cmd.describe_join("worker", "172.19.0.4:2377", "172.19.0.5")]
+    assert TOKEN_WORKER not in step.reason + repr(step.commands)
     planned = wf.Cluster("sbx1", "172.19.0.4:2377")  # --check before the init: no token exists yet
     step, _ = wf.member_plan(_probed(INACTIVE), "manager", planned)
-    assert step.commands == ["docker swarm join --token '<manager-join-token>' --advertise-addr 172.19.0.5 172.19.0.4:2377"]
+    assert step.commands == [cmd.describe_join("manager", "172.19.0.4:2377", "172.19.0.5")]
 
 
 def test_member_already_in_this_swarm_is_ok():
@@ -375,10 +402,10 @@ def test_member_in_a_pending_or_error_state_is_refused():
 def test_gpu_label_plan():
     node = "ay19339ew27y3s7d94kwue24q"
     add = wf.label_plan(node, {}, True, "2 NVIDIA GPU(s) found")
-    assert isinstance(add, Change) and add.commands == [f"docker node update --label-add provision.gpu=true {node}"]
+    assert isinstance(add, Change) and add.commands == [f"docker node update --label-add provision.gpu=true -- {node}"]
     assert isinstance(wf.label_plan(node, {"provision.gpu": "true"}, True, ""), NoChange)
     rm = wf.label_plan(node, {"provision.gpu": "true", "zone": "a"}, False, "inventory sets gpu: false")
-    assert rm.commands == [f"docker node update --label-rm provision.gpu {node}"]
+    assert rm.commands == [f"docker node update --label-rm provision.gpu -- {node}"]
     assert wf.label_plan(node, {"zone": "a"}, False, "no NVIDIA GPU") is None
 
 
@@ -429,10 +456,39 @@ class Scripted:
 PROBE, CLUSTER = r"ip -4 route show default", r"docker node ls -q"
 
 
-def _run(executors: dict[str, Scripted], check: bool = False):
+@dataclass
+class FakeEngine:
+    """The Engine API calls of the workflow (docker SDK `client.api`), recorded; the join can fail."""
+
+    swarm: dict = field(default_factory=lambda: dict(INSPECT_SWARM))
+    join_error: Exception | None = None
+    calls: list[tuple[str, dict]] = field(default_factory=list)
+    closed: int = 0
+
+    @property
+    def api(self):
+        return self
+
+    def inspect_swarm(self):
+        self.calls.append(("inspect_swarm", {}))
+        return self.swarm
+
+    def join_swarm(self, **kwargs):
+        self.calls.append(("join_swarm", kwargs))
+        if self.join_error:
+            raise self.join_error
+        return True
+
+    def close(self):
+        self.closed += 1
+
+
+def _run(executors: dict[str, Scripted], check: bool = False, engines: dict[str, FakeEngine] | None = None):
     targets = [_t("sbx1", swarm_role="manager", gpu=False), _t("sbx2", swarm_role="worker", gpu=True),
                _t("other")]
-    report = wf.init_swarm(targets, RunOptions(check=check), executor_factory=lambda t, o: executors[t.name])
+    engines = engines if engines is not None else {}
+    report = wf.init_swarm(targets, RunOptions(check=check), executor_factory=lambda t, o: executors[t.name],
+                           docker_factory=lambda executor: engines.setdefault(executor.name, FakeEngine()))
     return report, {name: list(e.commands) for name, e in executors.items()}
 
 
@@ -440,13 +496,18 @@ def test_fresh_hosts_leader_inits_then_worker_joins_and_gets_the_gpu_label():
     joined = facts.parse(WORKER).info.node_id
     executors = {"sbx1": Scripted("sbx1", [(CLUSTER, [CLUSTER_TWO_MANAGERS]), (PROBE, [INACTIVE])]),
                  "sbx2": Scripted("sbx2", [(PROBE, [INACTIVE, WORKER])])}
-    report, commands = _run(executors)
+    engines: dict[str, FakeEngine] = {}
+    report, commands = _run(executors, engines=engines)
     assert commands["sbx1"][1] == "set -e\ndocker swarm init --advertise-addr 172.19.0.5"
-    assert "join-token -q worker" in commands["sbx1"][2] and "join-token -q manager" not in commands["sbx1"][2]
-    assert commands["sbx1"][3] == f"set -e\ndocker node update --label-add provision.gpu=true {joined}"
-    assert commands["sbx2"][1] == (f"set -e\ndocker swarm join --token {TOKEN_WORKER} --advertise-addr 172.19.0.5 "
-                                   "172.19.0.4:2377")
-    assert len(commands["sbx1"]) == 4 and len(commands["sbx2"]) == 3  # probe, join, probe for the node ID
+    assert commands["sbx1"][2] == facts.cluster_probe()
+    assert commands["sbx1"][3] == f"set -e\ndocker node update --label-add provision.gpu=true -- {joined}"
+    assert len(commands["sbx1"]) == 4 and len(commands["sbx2"]) == 2  # probe, (API join), probe for the node ID
+    # the tokens are read from the leader's engine and the join is the member's engine's API call
+    assert engines["sbx1"].calls == [("inspect_swarm", {})]
+    assert engines["sbx2"].calls == [("join_swarm", {"remote_addrs": ["172.19.0.4:2377"], "join_token": TOKEN_WORKER,
+                                                     "listen_addr": "0.0.0.0:2377", "advertise_addr": "172.19.0.5"})]
+    assert engines["sbx1"].closed == engines["sbx2"].closed == 1
+    assert not any("SWMTKN" in c for cs in commands.values() for c in cs)  # no command line carries a token
     doc = report.to_dict()
     assert [s["name"] for s in doc["hosts"]["sbx1"]["steps"]] == ["swarm"]
     assert [(s["name"], s["status"]) for s in doc["hosts"]["sbx2"]["steps"]] == [("swarm", "changed"), ("gpu label", "changed")]
@@ -459,21 +520,26 @@ def test_fresh_hosts_leader_inits_then_worker_joins_and_gets_the_gpu_label():
 
 def test_check_mode_runs_only_the_probes():
     executors = {"sbx1": Scripted("sbx1", [(PROBE, [INACTIVE])]), "sbx2": Scripted("sbx2", [(PROBE, [INACTIVE])])}
-    report, commands = _run(executors, check=True)
+    engines: dict[str, FakeEngine] = {}
+    report, commands = _run(executors, check=True, engines=engines)
     assert all(len(c) == 1 and PROBE in c[0] for c in commands.values())
+    assert engines == {}  # --check never opens the Engine API (no token is read)
     plan = report.to_dict()["hosts"]["sbx2"]["plan"]
     assert [p["commands"] for p in plan] == [
-        ["docker swarm join --token '<worker-join-token>' --advertise-addr 172.19.0.5 172.19.0.5:2377"],
-        ["docker node update --label-add provision.gpu=true '<node-id>'"]]
+        ['docker API: POST /swarm/join {"AdvertiseAddr": "172.19.0.5", "JoinToken": "<worker-join-token>", '
+         '"ListenAddr": "0.0.0.0:2377", "RemoteAddrs": ["172.19.0.5:2377"]}'],
+        ["docker node update --label-add provision.gpu=true -- '<node-id>'"]]
 
 
 def test_second_run_changes_nothing():
     cluster = output(("swarm", section(MANAGER, "swarm"), 0), ("token_worker", "x", 0), ("nodes", NODES_LABELLED.strip(), 0))
     executors = {"sbx1": Scripted("sbx1", [(CLUSTER, [cluster]), (PROBE, [MANAGER])]),
                  "sbx2": Scripted("sbx2", [(PROBE, [WORKER])])}
-    report, commands = _run(executors)
+    engines: dict[str, FakeEngine] = {}
+    report, commands = _run(executors, engines=engines)
     assert report.summary() == {"ok": 2, "changed": 0, "failed": 0, "unreachable": 0, "skipped": 1}
     assert not any(c.startswith("set -e") for cs in commands.values() for c in cs)
+    assert engines == {}  # nobody joins: no token is read
     assert [s.name for s in report.hosts["sbx2"].steps] == ["swarm", "gpu label"]
 
 
@@ -483,3 +549,29 @@ def test_a_failed_leader_skips_the_others():
     assert report.hosts["sbx1"].status == "failed"
     assert report.hosts["sbx2"].status == "skipped" and "swarm leader sbx1 is not available" in report.hosts["sbx2"].skipped
     assert report.exit_code() == 2 and len(commands["sbx2"]) == 1
+
+
+def test_a_refused_join_is_a_failed_step_that_never_shows_the_token():
+    import docker.errors
+
+    executors = {"sbx1": Scripted("sbx1", [(CLUSTER, [CLUSTER_TWO_MANAGERS]), (PROBE, [INACTIVE])]),
+                 "sbx2": Scripted("sbx2", [(PROBE, [INACTIVE])])}
+    refused = docker.errors.APIError("500 Server Error", explanation=f"invalid join token {TOKEN_WORKER}")
+    engines = {"sbx2": FakeEngine(join_error=refused)}
+    report, commands = _run(executors, engines=engines)
+    step = report.hosts["sbx2"].steps[0]
+    assert (step.name, step.status) == ("swarm", "failed")
+    assert step.message == "swarm join (Engine API): invalid join token ********"
+    assert "SWMTKN" not in json.dumps(report.to_dict())
+    assert len(commands["sbx2"]) == 1 and engines["sbx2"].closed == 1  # no probe after a failed join
+    assert report.exit_code() == 2
+
+
+def test_leader_without_a_token_fails_and_the_members_are_skipped():
+    executors = {"sbx1": Scripted("sbx1", [(CLUSTER, [CLUSTER_TWO_MANAGERS]), (PROBE, [INACTIVE])]),
+                 "sbx2": Scripted("sbx2", [(PROBE, [INACTIVE])])}
+    engines = {"sbx1": FakeEngine(swarm={"ID": "x"})}
+    report, commands = _run(executors, engines=engines)
+    assert report.hosts["sbx1"].steps[-1].message == "cannot read the swarm from sbx1: the engine gave no worker join token"
+    assert report.hosts["sbx2"].status == "skipped"
+    assert "sbx2" not in engines
