@@ -183,18 +183,13 @@ def prune_work(all_: bool) -> HostWork:
 
 def _locked(executor: Executor, target: Target, action: str, stack: str | None, fn) -> HostResult:
     """Run fn() under the host's deploy lock (a running deploy refuses it), with an audit-log line."""
-    from provision.workflows.deploy import HostLock
+    from provision.workflows.host_lock import HostLock
 
     record = HostResult(target.name)
-    lock = HostLock(executor, stack or "*", record, action=action)
-    lock.take()
-    result = None
-    try:
+    with HostLock(executor, action, stack=stack or "*", result=record):
         result = fn()
-        return result
-    finally:
-        record.steps = list(result.steps) if result is not None else [StepResult(action, "failed", "error")]
-        lock.release("", {})
+        record.steps = list(result.steps)
+    return result
 
 
 def df_work(target: Target, executor: Executor) -> HostResult:
