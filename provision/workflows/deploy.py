@@ -31,7 +31,8 @@ from provision.deploy.container_spec import (LABEL_REPLICA, LABEL_SERVICE, LABEL
 from provision.errors import HostError, InputError
 from provision.executor.base import Executor
 from provision.report import HostResult, Report, StepResult
-from provision.workflows.fanout import INTERRUPT, RunOptions, fan_out
+from provision.workflows.fanout import RunOptions, fan_out
+from provision.workflows.interrupt import INTERRUPT
 from provision.workflows.host_lock import HostLock
 from provision.workflows.targets import Target
 

@@ -205,3 +205,26 @@ def df_work(target: Target, executor: Executor) -> HostResult:
                                                          time.monotonic() - start)],
                           extra={"df": usage})
     return _with_docker("df", target, executor, run)
+
+
+# -- unlock ------------------------------------------------------------------------------------------
+def lock_holder_work(target: Target, executor: Executor) -> HostResult:
+    """Read-only: who holds the host lock (extra["lock"]: {"held", "holder", "text"})."""
+    from provision.workflows.host_lock import read_holder
+
+    start = time.monotonic()
+    held = read_holder(executor)
+    return HostResult(target.name, steps=[StepResult("lock", "ok", held.describe(), time.monotonic() - start)],
+                      extra={"lock": {"held": held.held, "holder": held.holder, "text": held.text}})
+
+
+def unlock_work(seen: dict[str, dict]):
+    """Break each host's lock if it still holds exactly what `lock_holder_work` saw (and was shown)."""
+    from provision.workflows.host_lock import Held, break_lock
+
+    def work(target: Target, executor: Executor) -> HostResult:
+        found = seen.get(target.name) or {"held": False}
+        step = break_lock(executor, Held(found["held"], found.get("text", ""), found.get("holder")))
+        return HostResult(target.name, steps=[step])
+
+    return work
