@@ -121,6 +121,9 @@ def apply(client, current, desired: Desired) -> Outcome:
     if problem:
         return Outcome("refused", problem, None, failed=True)
     action, reason = decide(current, desired)
+    if action in ("keep", "start") and _get(client, desired.name + NEXT) is not None:
+        _remove_if_exists(client, desired.name + NEXT)  # left by a killed run (checked ours above)
+        reason += f"; removed {desired.name + NEXT} left by an interrupted run"
     if action == "keep":
         return Outcome("keep", reason, current.id)
     if action == "start":
