@@ -445,7 +445,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         sys.stderr.write("provision: interrupted\n")
-        _exit_now(INTERRUPT.exit_code or 130)
+        _exit_now(INTERRUPT.exit_code or 128 + (INTERRUPT.raised or 2))
     sys.exit(code if isinstance(code, int) else 0)
 
 

@@ -15,7 +15,6 @@ import contextlib
 import hashlib
 import io
 import os
-import shlex
 import tarfile
 import time
 import uuid
@@ -155,7 +154,7 @@ def host_work(context: DeployContext):
                 host.run()
             finally:
                 lock.note(playbook=str(context.playbook.path), services=host.actions,
-                          **({"result": "interrupted"} if host.was_interrupted else {}))
+                          **({"result": "interrupted"} if host.was_interrupted or INTERRUPT.requested else {}))
         return result
 
     return work

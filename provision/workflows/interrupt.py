@@ -39,7 +39,8 @@ class Interrupt:
         self.reset()
 
     def reset(self) -> None:
-        self.signum: int | None = None
+        self.signum: int | None = None  # the signal that requested a graceful stop
+        self.raised: int | None = None  # the last signal turned into KeyboardInterrupt
         self.count = 0
         self._event = threading.Event()
         self._graceful = 0  # > 0 while a fan-out runs in the main thread
@@ -61,7 +62,7 @@ class Interrupt:
                              "and release what they hold (press Ctrl-C again to exit at once)\n")
             sys.stderr.flush()
             return
-        self.signum = self.signum or signum
+        self.raised = signum  # not a requested stop: whoever catches KeyboardInterrupt decides (logs -f: done)
         raise KeyboardInterrupt
 
     def request(self, signum: int = signal.SIGINT) -> None:
