@@ -576,6 +576,8 @@ def rollback_work(service_ref: str, health_timeout: float = 60.0):
     stack, _, service = service_ref.rpartition("/")
 
     def work(target: Target, executor: Executor) -> HostResult:
+        import docker.errors
+
         result = HostResult(target.name)
         client = engine(executor)
         filters = {"label": [f"{LABEL_SERVICE}={service}"] + ([f"{LABEL_STACK}={stack}"] if stack else [])}
@@ -596,8 +598,14 @@ def rollback_work(service_ref: str, health_timeout: float = 60.0):
                     INTERRUPT.check(f"rollback {container.name}")
                     order = "stop-first" if _publishes_host_ports(container) else "start-first"
                     started = time.monotonic()
-                    outcome = rollout.rollback(client, container, container.name, health_timeout, order,
-                                               stop=lambda: INTERRUPT.requested)
+                    try:
+                        outcome = rollout.rollback(client, container, container.name, health_timeout, order,
+                                                   stop=lambda: INTERRUPT.requested)
+                    except docker.errors.APIError as exc:  # the serving container was put back first
+                        result.steps.append(StepResult(f"rollback {container.name}", "failed",
+                                                       f"docker: {rollout.api_message(exc)}", time.monotonic() - started))
+                        outcomes.setdefault(service, []).append("failed")
+                        break
                     outcomes.setdefault(service, []).append("failed" if outcome.failed else outcome.action)
                     status = "failed" if outcome.failed else "changed"
                     result.steps.append(StepResult(f"rollback {container.name}", status, outcome.message,  # type: ignore[arg-type]

@@ -69,12 +69,14 @@ def deploy(fleet, path: Path, *extra, cwd: Path):
 
 
 class Background:
-    """`provision deploy --json` running in the background; its output collected by threads."""
+    """`provision deploy PATH --json ...` (or another command: `command=[...]`) running in the background;
+    its output collected by threads."""
 
-    def __init__(self, fleet, path: Path, *extra, cwd: Path) -> None:
+    def __init__(self, fleet, path: Path | None, *extra, cwd: Path, command: list[str] | None = None) -> None:
         env = {k: v for k, v in os.environ.items() if k != "PROVISION_BECOME_PASSWORD"}
         env["PROVISION_HOME"] = str(fleet.home)
-        self.proc = subprocess.Popen([sys.executable, "-m", "provision", *args(fleet, "deploy", str(path), "--json", *extra)],
+        command = command or ["deploy", str(path)]
+        self.proc = subprocess.Popen([sys.executable, "-m", "provision", *args(fleet, *command, "--json", *extra)],
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=cwd)
         self.pid = self.proc.pid
         self.out: list[str] = []
@@ -246,6 +248,29 @@ def test_docker_error_mid_stop_first_rollout_restores_the_old_container(fleet, p
     assert now[f"{stack}-web-1"] == (before["sbx1"], "running") and f"{stack}-web-1.next" not in now
     assert answers(fleet, "sbx1", f"{stack}-web-1")
     assert "provision" in host_exec(fleet, "sbx1", "curl", "-fsS", "http://127.0.0.1:8093/").lower()
+    assert lock_free(fleet, "sbx1")
+
+
+def test_docker_error_mid_rollback_puts_the_serving_container_back(fleet, project):
+    stack = "rbk"
+    # both versions take a few seconds to become healthy: a window to inject the error in
+    slow = {"ports": ["8094:80"], "command": ["sh", "-c", "sleep 6; exec httpd -f -p 80 -h /var/www"]}
+    deployed(fleet, project, stack, slow)
+    proc, doc = deploy(fleet, playbook(project, stack, {**slow, "environment": {"V": "2"}}), "-l", "sbx1", cwd=project)
+    assert proc.returncode == 0, proc.stderr
+    serving = containers(fleet, "sbx1")[f"{stack}-web-1"][0]
+    assert f"{stack}-web-1.previous" in containers(fleet, "sbx1")
+    run = Background(fleet, None, "-l", "sbx1", cwd=project, command=["rollback", "web"])
+    run.wait_for(lambda: (containers(fleet, "sbx1").get(f"{stack}-web-1.previous", ("", ""))[1] == "running"
+                          and containers(fleet, "sbx1")[f"{stack}-web-1"][1] == "exited"),
+                 "the stop-first rollback (serving one stopped, previous starting)")
+    host_exec(fleet, "sbx1", "docker", "rm", "-f", f"{stack}-web-1.previous")  # the engine's API now errors
+    returncode, stdout, stderr = run.finish()
+    assert returncode == 2, stderr
+    assert json.loads(stdout)["hosts"]["sbx1"]["steps"][-1]["message"].startswith("docker: ")
+    now = containers(fleet, "sbx1")
+    assert now[f"{stack}-web-1"] == (serving, "running") and f"{stack}-web-1.next" not in now
+    wait_for(lambda: answers(fleet, "sbx1", f"{stack}-web-1"), "the restored container to answer")
     assert lock_free(fleet, "sbx1")
 
 
