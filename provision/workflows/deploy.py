@@ -7,6 +7,13 @@ images (shipped registry-less, pulled, or built on the host), then each service 
 order is reconciled by its labels (keep / create / replace with a health-gated rollout) and
 containers of services no longer in the playbook are removed. Every run appends a line to the
 host's audit log. `--check` computes the same plan and changes nothing.
+
+Faults: after Ctrl-C/SIGTERM a host in flight stops at its next step boundary (a health wait in
+progress rolls back: NAME.next removed, the old container serving) and releases its lock; hosts
+not yet started are reported "not started: interrupted"; the shipping registry is stopped after the
+last host (workflows.interrupt). A same-named container that is not this stack's is refused, never
+touched (deploy.rollout). A bind-folder sync that fails is a failed step and stops the host before
+any service; relative bind mounts stay inside the playbook's folder and remote_dir.
 """
 
 from __future__ import annotations

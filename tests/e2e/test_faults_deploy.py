@@ -229,25 +229,33 @@ def test_second_ctrl_c_exits_at_once_and_still_releases_the_lock(fleet, project)
 
 
 # -- rollouts -----------------------------------------------------------------------------------------
-def test_docker_error_mid_stop_first_rollout_restores_the_old_container(fleet, project):
-    stack = "restore"
-    ports = {"ports": ["8093:80"]}  # a fixed host port: stop-first
+# the engine's API errors (the container it waits on vanishes), or the SSH connection drops (sshd's
+# session processes for provision's connection are killed on the host)
+INJECT = {"api": ["docker", "rm", "-f", "{stack}-web-1.next"], "ssh": ["pkill", "-f", "^sshd: root"]}
+
+
+@pytest.mark.parametrize("fault", ["api", "ssh"])
+def test_an_error_mid_stop_first_rollout_restores_the_old_container(fleet, project, fault):
+    stack = f"restore{fault}"
+    ports = {"ports": ["8093:80" if fault == "api" else "8095:80"]}  # a fixed host port: stop-first
     before = deployed(fleet, project, stack, ports)
     path = playbook(project, stack, {**ports, "environment": {"V": "2"}, "healthcheck": NEVER_READY})
     run = Background(fleet, path, "-l", "sbx1", cwd=project)
     run.wait_for(lambda: (containers(fleet, "sbx1").get(f"{stack}-web-1.next", ("", ""))[1] == "running"
                           and containers(fleet, "sbx1")[f"{stack}-web-1"][1] == "exited"),
                  "the stop-first rollout (old stopped, new starting)")
-    host_exec(fleet, "sbx1", "docker", "rm", "-f", f"{stack}-web-1.next")  # the engine's API now errors
+    host_exec(fleet, "sbx1", *[arg.format(stack=stack) for arg in INJECT[fault]])
     returncode, stdout, stderr = run.finish()
     assert returncode == 2, stderr
-    doc = json.loads(stdout)
-    step = doc["hosts"]["sbx1"]["steps"][-1]
-    assert step["status"] == "failed" and step["message"].startswith("docker: "), step  # the engine's error, re-raised
+    step = json.loads(stdout)["hosts"]["sbx1"]["steps"][-1]
+    assert step["status"] == "failed", step  # the error, re-raised after the restore
+    if fault == "api":
+        assert step["message"].startswith("docker: "), step
     now = containers(fleet, "sbx1")
     assert now[f"{stack}-web-1"] == (before["sbx1"], "running") and f"{stack}-web-1.next" not in now
     assert answers(fleet, "sbx1", f"{stack}-web-1")
-    assert "provision" in host_exec(fleet, "sbx1", "curl", "-fsS", "http://127.0.0.1:8093/").lower()
+    port = ports["ports"][0].split(":")[0]
+    assert "provision" in host_exec(fleet, "sbx1", "curl", "-fsS", f"http://127.0.0.1:{port}/").lower()
     assert lock_free(fleet, "sbx1")
 
 
@@ -260,18 +268,24 @@ def test_docker_error_mid_rollback_puts_the_serving_container_back(fleet, projec
     assert proc.returncode == 0, proc.stderr
     serving = containers(fleet, "sbx1")[f"{stack}-web-1"][0]
     assert f"{stack}-web-1.previous" in containers(fleet, "sbx1")
-    run = Background(fleet, None, "-l", "sbx1", cwd=project, command=["rollback", "web"])
+    previous = containers(fleet, "sbx1")[f"{stack}-web-1.previous"][0]
+    host_exec(fleet, "sbx1", "docker", "pull", "-q", "hello-world")
+    run = Background(fleet, None, "-l", "sbx1", cwd=project, command=["rollback", f"{stack}/web"])
     run.wait_for(lambda: (containers(fleet, "sbx1").get(f"{stack}-web-1.previous", ("", ""))[1] == "running"
                           and containers(fleet, "sbx1")[f"{stack}-web-1"][1] == "exited"),
                  "the stop-first rollback (serving one stopped, previous starting)")
-    host_exec(fleet, "sbx1", "docker", "rm", "-f", f"{stack}-web-1.previous")  # the engine's API now errors
+    # a name the swap needs is taken meanwhile: the engine refuses the rename (409) once previous is healthy
+    host_exec(fleet, "sbx1", "docker", "create", "--name", f"{stack}-web-1.next", "hello-world")
     returncode, stdout, stderr = run.finish()
     assert returncode == 2, stderr
-    assert json.loads(stdout)["hosts"]["sbx1"]["steps"][-1]["message"].startswith("docker: ")
+    message = json.loads(stdout)["hosts"]["sbx1"]["steps"][-1]["message"]
+    assert message.startswith("docker: ") and "is already in use" in message, message
     now = containers(fleet, "sbx1")
-    assert now[f"{stack}-web-1"] == (serving, "running") and f"{stack}-web-1.next" not in now
+    assert now[f"{stack}-web-1"] == (serving, "running")
+    assert now[f"{stack}-web-1.previous"] == (previous, "exited")
     wait_for(lambda: answers(fleet, "sbx1", f"{stack}-web-1"), "the restored container to answer")
     assert lock_free(fleet, "sbx1")
+    host_exec(fleet, "sbx1", "docker", "rm", "-f", f"{stack}-web-1.next")
 
 
 def test_a_foreign_container_under_provisions_name_is_refused_untouched(fleet, project):
