@@ -192,6 +192,13 @@ def _restore(client, current, new, name: str, was_running: bool) -> None:
         _quietly(current.start)
 
 
+def abandon(client, current, name: str, was_running: bool) -> None:
+    """For an exit at once (a second Ctrl-C) while a rollout of NAME may be in flight in another
+    thread: remove NAME.next and put the old container back under NAME, running if it was. Best effort."""
+    _quietly(lambda: _remove_if_exists(client, name + NEXT))
+    _restore(client, current, None, name, was_running)
+
+
 def _quietly(action) -> bool:
     try:
         action()

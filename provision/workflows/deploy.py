@@ -500,7 +500,13 @@ class HostDeploy:
             else:
                 self.change(label, f"{action} {cname}: {reason}", action=action)
             return
-        outcome = rollout.apply(self.client, current, desired)
+        was_running = current is not None and current.status == "running"
+        held = INTERRUPT.hold(f"{self.target.name} {cname}{rollout.NEXT}",
+                              lambda: rollout.abandon(self.client, current, cname, was_running))
+        try:
+            outcome = rollout.apply(self.client, current, desired)
+        finally:
+            INTERRUPT.drop(held)
         self.actions.setdefault(service.name, []).append(outcome.action)
         if outcome.container_id:
             self.containers.setdefault(service.name, []).append(outcome.container_id[:12])

@@ -6,8 +6,9 @@ starts (each is reported "not started: interrupted"), hosts in flight stop at th
 boundary (workflows ask `INTERRUPT.requested` / `INTERRUPT.check()`), so their `finally` blocks
 release what they hold (host locks, `NAME.next` containers), and the CLI exits 128+signal (130 for
 SIGINT, 143 for SIGTERM) after the partial report. A second signal raises KeyboardInterrupt in the
-main thread: the fan-out releases what is still registered with `INTERRUPT.hold()` (best effort,
-bounded by RELEASE_TIMEOUT_S) and the CLI exits at once. Outside a fan-out nothing on a host is
+main thread: the fan-out releases what is still registered with `INTERRUPT.hold()` (host locks,
+rollouts in flight: NAME.next removed, the old container back; best effort, in parallel, bounded by
+RELEASE_TIMEOUT_S) and the CLI exits at once. Outside a fan-out nothing on a host is
 held, and a signal raises KeyboardInterrupt straight away.
 
 Light on imports on purpose: the CLI installs the handlers before any heavy module is loaded.

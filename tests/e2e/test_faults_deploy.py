@@ -221,8 +221,10 @@ def test_second_ctrl_c_exits_at_once_and_still_releases_the_lock(fleet, project)
     assert returncode == 130, stderr
     assert time.monotonic() - started < 20
     assert lock_free(fleet, "sbx1") and lock_free(fleet, "sbx2")
+    now = containers(fleet, "sbx1")
+    assert f"{stack}-web-1.next" not in now and now[f"{stack}-web-1"][1] == "running"
     assert registries(project) == []
-    # the next deploy cleans up whatever the hard exit left (a NAME.next) and converges
+    # the next deploy converges
     proc, doc = deploy(fleet, playbook(project, stack), cwd=project)
     assert proc.returncode == 0, proc.stderr
     assert f"{stack}-web-1.next" not in containers(fleet, "sbx1")
