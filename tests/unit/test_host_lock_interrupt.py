@@ -152,3 +152,37 @@ def test_a_second_signal_releases_what_hosts_hold_within_a_bound():
     INTERRUPT.hold("stuck", lambda: threading.Event().wait(5))
     assert INTERRUPT.release_held(timeout=0.2) == ["stuck"]
     assert released == ["h1"]
+
+
+def test_folder_archive_drops_special_bits_and_refuses_symlinks_out_of_the_folder(tmp_path):
+    import io
+    import tarfile
+
+    from provision.errors import InputError
+    from provision.workflows.deploy import folder_archive
+
+    (tmp_path / "d").mkdir()
+    tool = tmp_path / "d" / "tool"
+    tool.write_text("#!/bin/sh\n")
+    tool.chmod(0o6755)
+    (tmp_path / "d" / "inside").symlink_to("tool")  # stays in the folder: fine
+    data, _ = folder_archive(tmp_path / "d")
+    members = {m.name: m for m in tarfile.open(fileobj=io.BytesIO(data)).getmembers()}
+    assert members["tool"].mode == 0o755 and (members["tool"].uid, members["tool"].gid) == (0, 0)
+    assert members["inside"].issym()
+    (tmp_path / "d" / "escape").symlink_to("../../etc")
+    with pytest.raises(InputError, match="escape is a symlink to ../../etc, outside"):
+        folder_archive(tmp_path / "d")
+
+
+def test_relative_bind_mounts_may_not_leave_the_playbook_folder_or_remote_dir(tmp_path):
+    from provision.deploy.playbook import load_playbook
+    from provision.errors import InputError
+    from provision.workflows.deploy import check_bind_sources
+
+    path = tmp_path / "p.yml"
+    path.write_text("stack: s\nservices:\n  web:\n    image: x:1\n    volumes: ['./data:/data', './a/../b:/b']\n")
+    check_bind_sources(load_playbook(path, environ={}))
+    path.write_text("stack: s\nservices:\n  web:\n    image: x:1\n    volumes: ['./data/../../../etc:/etc-host']\n")
+    with pytest.raises(InputError, match="relative bind mount must name a folder inside"):
+        check_bind_sources(load_playbook(path, environ={}))
