@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -19,7 +20,7 @@ from provision.cli.ops_cmds import register as register_ops
 
 EXIT_CODES_HELP = (
     "Exit codes: 0 all hosts ok/changed, 2 a host failed, 3 a host was unreachable (and none failed), "
-    "4 bad input (nothing was touched), 1 other errors."
+    "4 bad input (nothing was touched), 1 other errors, 130 interrupted (Ctrl-C; 143 for SIGTERM)."
 )
 
 app = typer.Typer(
@@ -77,14 +78,16 @@ def _become_password(o: opt.HostOptions, needed: bool):
 
 
 def _finish(report, console, o: opt.HostOptions, extra_render=None) -> None:
+    """Render the (possibly partial) report and exit: 128+signal after an interrupt, else the report's code."""
     from provision.cli.render import emit_json, recap
+    from provision.workflows.interrupt import INTERRUPT
 
     if extra_render:  # to the terminal, or to stderr with --json
         extra_render(console, report)
     recap(console, report, o.verbose)
     if o.json:
         emit_json(report)
-    raise typer.Exit(report.exit_code())
+    raise typer.Exit(INTERRUPT.exit_code or report.exit_code())
 
 
 # -- hosts ----------------------------------------------------------------------------------
@@ -418,9 +421,16 @@ def _click_exceptions():
 
 
 def main(argv: list[str] | None = None) -> None:
+    """The exit boundary. Interrupts: while hosts are being worked on, the first Ctrl-C/SIGTERM stops
+    at step boundaries and the partial report ends with 130/143 (see workflows.fanout); otherwise,
+    and at the second one, KeyboardInterrupt lands here and the process exits at once (os._exit: the
+    worker threads still in flight are not waited for; what they held was released, bounded)."""
     from provision.errors import EXIT_BAD_INPUT, ProvisionError
+    from provision.workflows.interrupt import INTERRUPT
 
     click_errors = _click_exceptions()
+    if threading.current_thread() is threading.main_thread():
+        INTERRUPT.install()
     try:
         code = app(args=argv, prog_name="provision", standalone_mode=False)
     except click_errors.UsageError as exc:
@@ -436,8 +446,17 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         sys.stderr.write("provision: interrupted\n")
-        sys.exit(130)
+        _exit_now(INTERRUPT.exit_code or 128 + (INTERRUPT.raised or 2))
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _exit_now(code: int) -> None:
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:  # a closed pipe: nothing more to say
+            pass
+    os._exit(code)
 
 
 if __name__ == "__main__":  # pragma: no cover

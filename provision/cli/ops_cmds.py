@@ -1,4 +1,4 @@
-"""Day-2 commands on deployed stacks: status, logs, exec, down, prune, df.
+"""Day-2 commands on deployed stacks: status, logs, exec, down, prune, df; and unlock.
 
 Registered on the main app by `register(app)`. As in app.py, heavy modules are imported inside
 the commands; the per-host work lives in provision.workflows.ops, the docker calls in
@@ -312,6 +312,47 @@ def _render_df(console, report) -> None:
     console.print(table)
 
 
+# -- unlock ---------------------------------------------------------------------------------
+def unlock_command(
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation (needed with --json).")] = False,
+    inventory: opt.Inventory = Path(opt.DEFAULT_INVENTORY), limit: opt.Limit = None, forks: opt.Forks = 10,
+    json_: opt.Json = False, verbose: opt.Verbose = 0,
+    known_hosts: opt.KnownHostsPath = Path(opt.DEFAULT_KNOWN_HOSTS), accept_new_host_keys: opt.AcceptNewKeys = False,
+    ask_become_pass: opt.AskBecomePass = False,
+) -> None:
+    """Break a stale host lock left by a run that was killed (a deploy, rollback, down, prune, ...).
+
+    Shows each host's lock holder and since when first, asks (or --yes), then removes the lock only
+    if it still holds exactly what was shown, and records the break in the host's audit log.
+    Never break the lock of a run that is still going."""
+    from rich.markup import escape
+
+    from provision.cli.app import _finish, _run_on_hosts
+    from provision.errors import InputError
+    from provision.workflows.ops import lock_holder_work, unlock_work
+    from provision.workflows.targets import load_targets
+
+    o = _collect(locals())
+    load_targets(o.inventory, o.limit)  # bad input: exit 4 here
+    if o.json and not yes:
+        raise InputError("unlock breaks host locks: pass --yes to confirm (--json never prompts)")
+    report, console = _run_on_hosts("unlock", o, lock_holder_work)
+    seen = {name: r.extra["lock"] for name, r in report.hosts.items() if "lock" in r.extra}
+    held = {name: lock for name, lock in seen.items() if lock["held"]}
+    for name, result in report.hosts.items():
+        if "lock" in result.extra:
+            console.print(f"[bold]{escape(name)}[/]: {escape(result.steps[0].message)}")
+    if not held or report.exit_code():
+        _finish(report, console, o)
+    if not yes and not typer.confirm(f"break the lock on {len(held)} host(s) ({', '.join(held)})? Only if no run "
+                                     "is still going on them", err=True):
+        typer.echo("not confirmed: no lock was broken", err=True)
+        raise typer.Exit(1)
+    o.limit = ",".join(held)
+    report, console = _run_on_hosts("unlock", o, unlock_work(held))
+    _finish(report, console, o)
+
+
 def register(app: typer.Typer) -> None:
     """Add the day-2 commands to the `provision` app."""
     app.command("status")(status_command)
@@ -320,3 +361,4 @@ def register(app: typer.Typer) -> None:
     app.command("down")(down_command)
     app.command("prune")(prune_command)
     app.command("df")(df_command)
+    app.command("unlock")(unlock_command)

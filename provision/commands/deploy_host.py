@@ -1,8 +1,9 @@
-"""Shell snippets for the deploy's per-host bookkeeping: the deploy lock and the audit log.
+"""Shell snippets for the per-host bookkeeping: the host lock, the audit log and bind-folder syncs.
 
 Pure: each function returns a command string; values are quoted with shlex. The lock is a
 directory (mkdir is atomic) holding a `holder` file that says who took it and when; it is released
-only by the token that took it. The audit log is append-only JSON lines.
+only by the token that took it, or broken deliberately (`provision unlock`) only while it still
+holds the exact holder the operator was shown. The audit log is append-only JSON lines.
 """
 
 from __future__ import annotations
@@ -10,12 +11,14 @@ from __future__ import annotations
 import json
 import shlex
 
-from provision.commands.argv import quote
+from provision.commands.argv import join, quote
 
 STATE_DIR = "/var/lib/provision"
 LOCK_DIR = f"{STATE_DIR}/deploy.lock"
 AUDIT_LOG = "/var/log/provision/audit.log"
-LOCK_HELD_RC = 17  # exit status of acquire_lock when another deploy holds the lock
+LOCK_HELD_RC = 17  # exit status of acquire_lock when another run holds the lock
+LOCK_CHANGED_RC = 18  # exit status of break_lock when the lock no longer holds what was shown
+OUTSIDE_RC = 3  # exit status of sync_folder when the folder resolves outside remote_dir
 
 
 def acquire_lock(holder: dict) -> str:
@@ -32,6 +35,21 @@ def release_lock(token: str) -> str:
     return (f"if grep -qF {shlex.quote(token)} {lock}/holder 2>/dev/null; then rm -rf {lock}; fi")
 
 
+def read_lock() -> str:
+    """`held` then the holder file's text when the lock is held (an empty holder when the run that
+    took it died between mkdir and writing it); `free` when it is not."""
+    lock = shlex.quote(LOCK_DIR)
+    return f"if [ -d {lock} ]; then echo held; cat {lock}/holder 2>/dev/null || true; else echo free; fi"
+
+
+def break_lock(holder_text: str) -> str:
+    """Remove the lock only when its holder file still reads exactly `holder_text` (what the operator
+    was shown); exit LOCK_CHANGED_RC when it changed (released, or taken again by a new run)."""
+    lock = shlex.quote(LOCK_DIR)
+    return (f"if [ -d {lock} ] && [ \"$(cat {lock}/holder 2>/dev/null)\" = {quote(holder_text, 'lock holder')} ]; "
+            f"then rm -rf {lock}; else exit {LOCK_CHANGED_RC}; fi")
+
+
 def append_audit(entry: dict) -> str:
     """Append one JSON line to the audit log (created 0600, owned by root)."""
     log = shlex.quote(AUDIT_LOG)
@@ -40,14 +58,31 @@ def append_audit(entry: dict) -> str:
             f"( umask 077; printf '%s\\n' {line} >> {log} )")
 
 
-def sync_folder(folder: str, archive: str, digest: str, marker: str) -> str:
+def read_sync_marker(marker: str) -> str:
+    """The digest last synced into a bind folder (empty when never synced)."""
+    return f"cat {quote(marker, 'sync marker path')} 2>/dev/null || true"
+
+
+def sync_folder(folder: str, archive: str, digest: str, marker: str, root: str) -> str:
     """Unpack an uploaded tar of a bind-mount folder when its digest (kept in `marker`) changed.
 
-    Files the host added to the folder are kept; files in the archive overwrite theirs."""
-    d, a, m, h = (quote(x, "bind folder sync value") for x in (folder, archive, marker, digest))
+    Files the host added to the folder are kept; files in the archive overwrite theirs. Refused (exit
+    OUTSIDE_RC) when the folder resolves outside `root` (remote_dir), through `..` or a symlink on the
+    host. Owners and setuid/setgid bits are not kept (root's umask applies). Any failure (mkdir, tar,
+    the marker) is the command's exit status; the uploaded archive is removed on every path."""
+    d, a, m, h, r = (quote(x, "bind folder sync value") for x in (folder, archive, marker, digest, root))
     marker_dir = shlex.quote(marker.rsplit("/", 1)[0])
-    return (f"mkdir -p {d} {marker_dir} && if [ \"$(cat {m} 2>/dev/null)\" = {h} ]; then echo unchanged; "
-            f"else tar --no-unquote -xf {a} -C {d} && printf '%s\\n' {h} > {m} && echo synced; fi; rm -f {a}")
+    inside = (f"mkdir -p {d} {marker_dir} && if [ \"$(cat {m} 2>/dev/null)\" = {h} ]; then echo unchanged; "
+              f"else tar --no-unquote --no-same-owner --no-same-permissions -xf {a} -C {d} && printf '%s\\n' {h} > {m} "
+              f"&& echo synced; fi")
+    outside = quote(f"{folder} resolves outside {root} (through .. or a symlink): refusing to write there",
+                    "bind folder sync value")
+    return (f"rc=0; case \"$(realpath -m -- {d})/\" in \"$(realpath -m -- {r})\"/*) {{ {inside}; }} || rc=$? ;; "
+            f"*) echo {outside} >&2; rc={OUTSIDE_RC} ;; esac; rm -f {a}; exit $rc")
+
+
+def make_temp(prefix: str = "/tmp/provision-sync.") -> str:
+    return join(["mktemp", prefix + "XXXXXXXXXX"], "temp file prefix")
 
 
 def make_dirs(paths: list[str]) -> str:

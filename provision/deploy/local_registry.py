@@ -3,8 +3,9 @@
 Images are pushed here by the local engine (only layers the registry lacks travel) and pulled by
 each host through a reverse SSH tunnel (see provision.deploy.shipping). No external registry.
 
-Preferred: Debian's `docker-registry` binary (distribution 2.8) run as a subprocess with a minimal
-generated config; storage lives under a persistent state dir so unchanged layers are never pushed
+Preferred: Debian's `docker-registry` binary (distribution 2.8) run as a subprocess (in its own
+session, so a Ctrl-C in the terminal does not kill it while hosts still pull; it dies with
+provision, even a killed one, through PR_SET_PDEATHSIG) with a minimal generated config; storage lives under a persistent state dir so unchanged layers are never pushed
 twice. Fallback: the `registry:2` image, if the local engine already has it. Docker engines allow
 plain-HTTP registries on 127.0.0.0/8 without any configuration, on both ends.
 """
@@ -118,8 +119,11 @@ class LocalRegistry:
         config.write_text(registry_config(storage, port))
         env = {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")}  # they override the config
         with open(self.state_dir / "registry.log", "wb") as log:
+            # its own session: the terminal's Ctrl-C reaches provision only, which stops the registry
+            # last, after every host has pulled; it still dies with provision if provision is killed
             self._process = subprocess.Popen([str(self.binary), "serve", str(config)], stdin=subprocess.DEVNULL,
-                                             stdout=log, stderr=subprocess.STDOUT, env=env)
+                                             stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+                                             preexec_fn=_die_with_parent)
 
     def _wait_ready(self, port: int, *, last: bool) -> bool:
         """True once the subprocess serves; False (process reaped) if it died and may be retried."""
@@ -192,6 +196,17 @@ class LocalRegistry:
         if container is not None:
             _remove_quietly(container)
         self.port = None
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+    """Linux: SIGTERM the registry when provision dies (kill -9 included), so none is left behind."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 def _published_port(attrs: dict) -> int:

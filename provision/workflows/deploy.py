@@ -7,18 +7,21 @@ images (shipped registry-less, pulled, or built on the host), then each service 
 order is reconciled by its labels (keep / create / replace with a health-gated rollout) and
 containers of services no longer in the playbook are removed. Every run appends a line to the
 host's audit log. `--check` computes the same plan and changes nothing.
+
+Faults: after Ctrl-C/SIGTERM a host in flight stops at its next step boundary (a health wait in
+progress rolls back: NAME.next removed, the old container serving) and releases its lock; hosts
+not yet started are reported "not started: interrupted"; the shipping registry is stopped after the
+last host (workflows.interrupt). A same-named container that is not this stack's is refused, never
+touched (deploy.rollout). A bind-folder sync that fails is a failed step and stops the host before
+any service; relative bind mounts stay inside the playbook's folder and remote_dir.
 """
 
 from __future__ import annotations
 
 import contextlib
-import getpass
 import hashlib
 import io
-import json
 import os
-import shlex
-import socket
 import tarfile
 import time
 import uuid
@@ -35,6 +38,8 @@ from provision.errors import HostError, InputError
 from provision.executor.base import Executor
 from provision.report import HostResult, Report, StepResult
 from provision.workflows.fanout import RunOptions, fan_out
+from provision.workflows.interrupt import INTERRUPT
+from provision.workflows.host_lock import HostLock
 from provision.workflows.targets import Target
 
 SPEC_LABEL = "io.provision.spec"
@@ -75,6 +80,7 @@ def load(playbook_path: str | Path, inventory_path: str | Path, limit: str | Non
         for host in inventory.select(pattern):
             if host in selected:
                 services_by_host[host].append(name)
+    check_bind_sources(playbook)
     stack_hosts = set(inventory.select(playbook.hosts)) | {h for h, s in services_by_host.items() if s}
     targets = [t for t in targets if t.name in stack_hosts]
     if not targets:
@@ -82,6 +88,25 @@ def load(playbook_path: str | Path, inventory_path: str | Path, limit: str | Non
                          f"(hosts: {playbook.hosts!r}{', --limit ' + repr(limit) if limit else ''})",
                          file=playbook.path)
     return playbook, targets, services_by_host
+
+
+def check_bind_sources(playbook) -> None:
+    """Relative bind mounts stay inside the playbook's folder here and inside remote_dir on the host
+    (`./a/../../etc` is refused as bad input, before any connection)."""
+    import posixpath
+
+    root = posixpath.normpath(playbook.remote_dir)
+    base = Path(os.path.normpath(playbook.base_dir))
+    for name in playbook.ordered_services():
+        for mount in playbook.services[name].mounts(playbook):
+            if mount.kind != "bind" or mount.local_source is None:
+                continue
+            inside_remote = (mount.source.rstrip("/") + "/").startswith(root.rstrip("/") + "/")
+            if not inside_remote or not Path(mount.local_source).is_relative_to(base):
+                raise InputError(f"services.{name}.volumes: a relative bind mount must name a folder inside the "
+                                 f"playbook's folder ({base}) and so inside remote_dir ({root}) on the host; "
+                                 f"it resolves to {mount.local_source} here and {mount.source} there",
+                                 file=playbook.path)
 
 
 def read_secrets(playbook, environ: Mapping[str, str]) -> dict[str, str]:
@@ -131,57 +156,16 @@ def host_work(context: DeployContext):
         if context.check:
             host.run()
             return result
-        host.lock()
-        try:
-            host.run()
-        finally:
-            host.audit_and_unlock()
+        with HostLock(executor, "deploy", stack=context.playbook.stack, run_id=context.run_id,
+                      result=result) as lock:
+            try:
+                host.run()
+            finally:
+                lock.note(playbook=str(context.playbook.path), services=host.actions,
+                          **({"result": "interrupted"} if host.was_interrupted or INTERRUPT.requested else {}))
         return result
 
     return work
-
-
-class HostLock:
-    """The host's deploy lock (refused, naming holder and since when, if held) and, on release, one
-    audit-log line. Released on every exit path by the `finally` of whoever took it."""
-
-    def __init__(self, executor: Executor, stack: str, result: HostResult, *, action: str = "deploy",
-                 run_id: str | None = None) -> None:
-        self.executor, self.stack, self.result, self.action = executor, stack, result, action
-        self.token = run_id or uuid.uuid4().hex[:12]
-        self.by = f"{getpass.getuser()}@{socket.gethostname()}"
-        self.taken = False
-
-    def take(self) -> None:
-        holder = {"token": self.token, "by": self.by, "pid": os.getpid(), "stack": self.stack,
-                  "action": self.action, "since": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-        outcome = self.executor.run(deploy_host.acquire_lock(holder), become=True)
-        if outcome.exit_code == deploy_host.LOCK_HELD_RC:
-            try:
-                held = json.loads(outcome.stdout.strip().splitlines()[-1])
-            except (ValueError, IndexError):
-                held = {}
-            raise HostError(f"another deploy holds the lock {deploy_host.LOCK_DIR}: {held.get('by', '?')} "
-                            f"({held.get('action', 'deploy')} of stack {held.get('stack', '?')}, pid "
-                            f"{held.get('pid', '?')}) since {held.get('since', '?')}; if no deploy is running, "
-                            "remove that folder")
-        if not outcome.ok:
-            raise HostError(f"cannot take the deploy lock: {outcome.error_line()}")
-        self.taken = True
-        self.result.steps.append(StepResult("lock", "ok", f"deploy lock taken ({deploy_host.LOCK_DIR})"))
-
-    def release(self, playbook: str, changes: Mapping[str, object]) -> None:
-        if not self.taken:
-            return
-        failed = any(step.status == "failed" for step in self.result.steps)
-        entry = {"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "action": self.action, "stack": self.stack,
-                 "playbook": playbook, "by": self.by, "run": self.token, "result": "failed" if failed else "ok",
-                 "services": dict(changes)}
-        try:
-            self.executor.run(deploy_host.append_audit(entry), become=True)
-        finally:
-            self.executor.run(deploy_host.release_lock(self.token), become=True)
-            self.taken = False
 
 
 def engine(executor: Executor):
@@ -211,6 +195,7 @@ class HostDeploy:
         self.actions: dict[str, list[str]] = {}
         self.containers: dict[str, list[str]] = {}
         self.failed = False
+        self.was_interrupted = False
         self.plan: list[dict] = []
 
     # steps ---------------------------------------------------------------------------------------
@@ -221,6 +206,10 @@ class HostDeploy:
         self.result.steps.append(StepResult(name, status, message, duration))  # type: ignore[arg-type]
         if status == "failed":
             self.failed = True
+
+    def interrupted(self, before: str) -> None:
+        self.step("interrupted", "failed", f"stopped before {before}: the operator interrupted the run")
+        self.was_interrupted = True
 
     def change(self, name: str, message: str, started: float | None = None, **plan) -> None:
         if self.c.check:
@@ -236,6 +225,9 @@ class HostDeploy:
         for work in (self.networks, self.volumes, self.bind_folders, self.images, self.services_rollout, self.orphans):
             if self.failed:
                 break
+            if INTERRUPT.requested:  # a step boundary: stop here, the lock is released by the caller
+                self.interrupted(work.__name__.replace("_", " ").strip())
+                break
             try:
                 work()
             except docker.errors.APIError as exc:  # the engine refused: this host's step fails, others go on
@@ -245,15 +237,6 @@ class HostDeploy:
                                          for name in self.services}
         if self.c.check:
             self.result.extra["plan"] = self.plan
-
-    # lock and audit ----------------------------------------------------------------------------------
-    def lock(self) -> None:
-        self.host_lock = HostLock(self.executor, self.p.stack, self.result, run_id=self.c.run_id)
-        self.host_lock.take()
-
-    def audit_and_unlock(self) -> None:
-        if getattr(self, "host_lock", None) is not None:
-            self.host_lock.release(str(self.p.path), self.actions)
 
     # networks, volumes, bind folders ---------------------------------------------------------------
     def needed_networks(self) -> list[tuple[str, object]]:
@@ -352,22 +335,30 @@ class HostDeploy:
             outcome = self.executor.run(deploy_host.make_dirs([mount.source]), become=True)
             self._expect(outcome, label, "exists (no local folder to sync)", started)
             return
-        archive, digest = folder_archive(local)
+        try:
+            archive, digest = folder_archive(local)
+        except InputError as exc:
+            self.step(label, "failed", str(exc))
+            return
         marker = sync_marker(self.p.remote_dir, mount.source)
-        synced = self.executor.run(f"cat {shlex.quote(marker)} 2>/dev/null || true", become=True).stdout.strip()
+        synced = self.executor.run(deploy_host.read_sync_marker(marker), become=True).stdout.strip()
         if synced == digest:  # nothing to send
             self.step(label, "ok", f"in sync with {local}", started)
             return
         if self.c.check:
             self.change(label, f"sync from {local} (content changed)")
             return
-        made = self.executor.run("mktemp /tmp/provision-sync.XXXXXXXXXX")  # as the login user, who uploads
+        made = self.executor.run(deploy_host.make_temp())  # as the login user, who uploads
         if not made.ok:
             self.step(label, "failed", f"mktemp: {made.error_line()}")
             return
         remote_tmp = made.stdout.strip()
         self.executor.connect().put(io.BytesIO(archive), remote_tmp)
-        outcome = self.executor.run(deploy_host.sync_folder(mount.source, remote_tmp, digest, marker), become=True)
+        outcome = self.executor.run(deploy_host.sync_folder(mount.source, remote_tmp, digest, marker,
+                                                            self.p.remote_dir), become=True)
+        if outcome.ok and outcome.stdout.strip().splitlines()[-1:] == ["unchanged"]:
+            self.step(label, "ok", f"in sync with {local}", started)
+            return
         self._expect(outcome, label, f"synced from {local}", started, changed=True)
 
     def _expect(self, outcome, label: str, message: str, started: float, changed: bool = False) -> None:
@@ -478,6 +469,9 @@ class HostDeploy:
             service = self.p.services[name]
             specs = container_specs(self.p, name, self.image_ids.get(name) or "")
             for spec in specs:
+                if INTERRUPT.requested:
+                    self.interrupted(f"service {service.name}[{spec.replica}]")
+                    return
                 self._replica(service, spec)
                 if self.failed:
                     return
@@ -493,7 +487,12 @@ class HostDeploy:
             create_kwargs=lambda n: create_kwargs(spec, self.client.api, name=n, secret_values=self.c.secrets,
                                                   hash=digest),
             extra_networks=[(net, [service.name]) for net in extra_networks(spec)],
-            order=service.rollout_order, health_timeout=service.health_timeout_s)
+            order=service.rollout_order, health_timeout=service.health_timeout_s, stack=self.p.stack,
+            stop=lambda: INTERRUPT.requested)
+        refused = rollout.foreign_names(self.client, desired)
+        if refused:  # never renamed, stopped or removed, under --check too
+            self.step(label, "failed", refused, started)
+            return
         action, reason = rollout.decide(current, desired)
         if self.c.check:
             self.actions.setdefault(service.name, []).append(action)
@@ -502,11 +501,19 @@ class HostDeploy:
             else:
                 self.change(label, f"{action} {cname}: {reason}", action=action)
             return
-        outcome = rollout.apply(self.client, current, desired)
+        was_running = current is not None and current.status == "running"
+        held = INTERRUPT.hold(f"{self.target.name} {cname}{rollout.NEXT}",
+                              lambda: rollout.abandon(self.client, current, cname, was_running))
+        try:
+            outcome = rollout.apply(self.client, current, desired)
+        finally:
+            INTERRUPT.drop(held)
         self.actions.setdefault(service.name, []).append(outcome.action)
         if outcome.container_id:
             self.containers.setdefault(service.name, []).append(outcome.container_id[:12])
-        if outcome.failed:
+        if outcome.failed and outcome.action == "refused":
+            self.step(label, "failed", outcome.message, started)
+        elif outcome.failed:
             self.step(label, "failed", f"rolled back: {outcome.message}", started)
             self.result.extra["rolled_back"] = True
         elif outcome.action == "keep":
@@ -547,13 +554,22 @@ def _get(client, name: str):
 
 
 def folder_archive(folder: Path) -> tuple[bytes, str]:
-    """A reproducible tar of a folder (sorted, mtimes and owners zeroed) and its sha256."""
+    """A reproducible tar of a folder (sorted, mtimes and owners zeroed, setuid/setgid/sticky bits
+    dropped) and its sha256. A symlink that leads outside the folder is refused (InputError): what it
+    points to on the host is not what it points to here."""
     buffer = io.BytesIO()
+    root = folder.resolve()
     with tarfile.open(fileobj=buffer, mode="w") as tar:
         for path in sorted(folder.rglob("*")):
+            if path.is_symlink():
+                target = (path.parent / os.readlink(path)).resolve()
+                if os.path.isabs(os.readlink(path)) or not target.is_relative_to(root):
+                    raise InputError(f"{path} is a symlink to {os.readlink(path)}, outside {folder}: "
+                                     "refusing to sync it (copy the file in instead)")
             info = tar.gettarinfo(str(path), arcname=str(path.relative_to(folder)))
             info.mtime, info.uid, info.gid, info.uname, info.gname = 0, 0, 0, "root", "root"
-            if path.is_file():
+            info.mode &= 0o777
+            if info.isreg():
                 with path.open("rb") as handle:
                     tar.addfile(info, handle)
             else:
@@ -574,6 +590,8 @@ def rollback_work(service_ref: str, health_timeout: float = 60.0):
     stack, _, service = service_ref.rpartition("/")
 
     def work(target: Target, executor: Executor) -> HostResult:
+        import docker.errors
+
         result = HostResult(target.name)
         client = engine(executor)
         filters = {"label": [f"{LABEL_SERVICE}={service}"] + ([f"{LABEL_STACK}={stack}"] if stack else [])}
@@ -587,20 +605,27 @@ def rollback_work(service_ref: str, health_timeout: float = 60.0):
             result.steps.append(StepResult("rollback", "failed", f"service {service!r} exists in stacks "
                                            f"{', '.join(stacks)}: name one as STACK/SERVICE"))
             return result
-        lock = HostLock(executor, stacks[0], result, action=f"rollback {service}")
-        lock.take()
         outcomes: dict[str, list[str]] = {}
-        try:
-            for container in sorted(serving, key=lambda c: c.name):
-                order = "stop-first" if _publishes_host_ports(container) else "start-first"
-                started = time.monotonic()
-                outcome = rollout.rollback(client, container, container.name, health_timeout, order)
-                outcomes.setdefault(service, []).append("failed" if outcome.failed else outcome.action)
-                status = "failed" if outcome.failed else "changed"
-                result.steps.append(StepResult(f"rollback {container.name}", status, outcome.message,  # type: ignore[arg-type]
-                                               time.monotonic() - started))
-        finally:
-            lock.release("", outcomes)
+        with HostLock(executor, f"rollback {service}", stack=stacks[0], result=result) as lock:
+            try:
+                for container in sorted(serving, key=lambda c: c.name):
+                    INTERRUPT.check(f"rollback {container.name}")
+                    order = "stop-first" if _publishes_host_ports(container) else "start-first"
+                    started = time.monotonic()
+                    try:
+                        outcome = rollout.rollback(client, container, container.name, health_timeout, order,
+                                                   stop=lambda: INTERRUPT.requested)
+                    except docker.errors.APIError as exc:  # the serving container was put back first
+                        result.steps.append(StepResult(f"rollback {container.name}", "failed",
+                                                       f"docker: {rollout.api_message(exc)}", time.monotonic() - started))
+                        outcomes.setdefault(service, []).append("failed")
+                        break
+                    outcomes.setdefault(service, []).append("failed" if outcome.failed else outcome.action)
+                    status = "failed" if outcome.failed else "changed"
+                    result.steps.append(StepResult(f"rollback {container.name}", status, outcome.message,  # type: ignore[arg-type]
+                                                   time.monotonic() - started))
+            finally:
+                lock.note(services=outcomes)
         return result
 
     return work

@@ -2,6 +2,8 @@
 
 One failing or unreachable host never stops the others. Each host gets one executor (one SSH
 connection, opened lazily and reused by every step), closed on every exit path.
+
+Interrupts: see provision.workflows.interrupt (no queued host starts after the first Ctrl-C).
 """
 
 from __future__ import annotations
@@ -16,9 +18,11 @@ from provision.executor.base import Executor
 from provision.executor.known_hosts import DEFAULT_PATH, KnownHosts
 from provision.executor.secret import Secret
 from provision.report import HostResult, Report, StepResult
+from provision.workflows.interrupt import INTERRUPT, NOT_STARTED, Interrupted
 from provision.workflows.targets import Target
 
 HostWork = Callable[[Target, Executor], HostResult]
+
 
 
 class Progress(Protocol):
@@ -55,10 +59,16 @@ def make_executor(target: Target, options: RunOptions) -> Executor:
 
 def run_on_host(target: Target, work: HostWork, options: RunOptions,
                 executor_factory: Callable[[Target, RunOptions], Executor] = make_executor) -> HostResult:
+    if INTERRUPT.requested:  # queued when the operator interrupted: never started
+        result = HostResult(target.name, skipped=NOT_STARTED)
+        options.progress.host_finished(result)
+        return result
     options.progress.host_started(target.name)
     executor = executor_factory(target, options)
     try:
         result = work(target, executor)
+    except Interrupted as exc:
+        result = HostResult(target.name, steps=[StepResult("interrupted", "failed", str(exc))])
     except HostUnreachable as exc:
         result = HostResult(target.name, unreachable=str(exc))
     except HostError as exc:
@@ -84,11 +94,18 @@ def fan_out(command: str, targets: list[Target], work: HostWork, options: RunOpt
     if not targets:
         return report
     results: dict[str, HostResult] = {}
-    with ThreadPoolExecutor(max_workers=max(1, min(options.forks, len(targets)))) as pool:
-        futures = {pool.submit(run_on_host, t, work, options, executor_factory): t for t in targets}
-        for future in as_completed(futures):
-            result = future.result()
-            results[result.name] = result
+    pool = ThreadPoolExecutor(max_workers=max(1, min(options.forks, len(targets))))
+    with INTERRUPT.graceful():
+        try:
+            futures = {pool.submit(run_on_host, t, work, options, executor_factory): t for t in targets}
+            for future in as_completed(futures):
+                result = future.result()
+                results[result.name] = result
+        except KeyboardInterrupt:  # the second signal: release what hosts hold (bounded), exit at once
+            pool.shutdown(wait=False, cancel_futures=True)
+            INTERRUPT.release_held()
+            raise
+    pool.shutdown(wait=True)
     for target in targets:  # inventory order, whatever order they finished in
         report.add(results[target.name])
     return report

@@ -183,18 +183,13 @@ def prune_work(all_: bool) -> HostWork:
 
 def _locked(executor: Executor, target: Target, action: str, stack: str | None, fn) -> HostResult:
     """Run fn() under the host's deploy lock (a running deploy refuses it), with an audit-log line."""
-    from provision.workflows.deploy import HostLock
+    from provision.workflows.host_lock import HostLock
 
     record = HostResult(target.name)
-    lock = HostLock(executor, stack or "*", record, action=action)
-    lock.take()
-    result = None
-    try:
+    with HostLock(executor, action, stack=stack or "*", result=record):
         result = fn()
-        return result
-    finally:
-        record.steps = list(result.steps) if result is not None else [StepResult(action, "failed", "error")]
-        lock.release("", {})
+        record.steps = list(result.steps)
+    return result
 
 
 def df_work(target: Target, executor: Executor) -> HostResult:
@@ -210,3 +205,26 @@ def df_work(target: Target, executor: Executor) -> HostResult:
                                                          time.monotonic() - start)],
                           extra={"df": usage})
     return _with_docker("df", target, executor, run)
+
+
+# -- unlock ------------------------------------------------------------------------------------------
+def lock_holder_work(target: Target, executor: Executor) -> HostResult:
+    """Read-only: who holds the host lock (extra["lock"]: {"held", "holder", "text"})."""
+    from provision.workflows.host_lock import read_holder
+
+    start = time.monotonic()
+    held = read_holder(executor)
+    return HostResult(target.name, steps=[StepResult("lock", "ok", held.describe(), time.monotonic() - start)],
+                      extra={"lock": {"held": held.held, "holder": held.holder, "text": held.text}})
+
+
+def unlock_work(seen: dict[str, dict]):
+    """Break each host's lock if it still holds exactly what `lock_holder_work` saw (and was shown)."""
+    from provision.workflows.host_lock import Held, break_lock
+
+    def work(target: Target, executor: Executor) -> HostResult:
+        found = seen.get(target.name) or {"held": False}
+        step = break_lock(executor, Held(found["held"], found.get("text", ""), found.get("holder")))
+        return HostResult(target.name, steps=[step])
+
+    return work

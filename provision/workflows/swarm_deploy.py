@@ -322,11 +322,11 @@ def _manager_work(run: _Run):
     def work(target: Target, executor: Executor) -> HostResult:
         import docker.errors
 
-        from provision.workflows.deploy import HostLock
+        from provision.workflows.host_lock import HostLock
 
         result = HostResult(target.name)
         stack = _Stack(run, _client(executor), result)
-        lock = HostLock(executor, run.loaded.playbook.stack, result, action="deploy --swarm")
+        lock = HostLock(executor, "deploy --swarm", stack=run.loaded.playbook.stack, result=result)
         if not run.check:
             lock.take()
         try:
@@ -341,8 +341,9 @@ def _manager_work(run: _Run):
             result.steps.append(StepResult("swarm", "failed", f"docker: {api_message(exc)}"))
         finally:
             if not run.check:
-                lock.release(str(run.loaded.playbook.path), {k: [v] for k, v in stack.summary.items()}
-                             if isinstance(stack.summary, dict) else {})
+                lock.note(playbook=str(run.loaded.playbook.path),
+                          services={k: [v] for k, v in stack.summary.items()} if isinstance(stack.summary, dict) else {})
+                lock.release()
         result.extra["swarm"] = {"manager": target.name, "services": stack.summary}
         if run.check:
             result.extra["plan"] = stack.plan

@@ -37,11 +37,26 @@ def test_audit_line_is_quoted_and_appended():
                        + shlex.quote('{"stack": "it\'s"}') + " >> /var/log/provision/audit.log )")
 
 
-def test_sync_folder_unpacks_only_on_a_new_digest():
-    assert deploy_host.sync_folder("/srv/p/ml/data", "/tmp/a.tar", "d1", "/srv/p/ml/.provision-sync/x") == (
+def test_sync_folder_unpacks_only_on_a_new_digest_and_fails_as_a_step():
+    # inside remote_dir only; owners and setuid bits not kept; any failure is the exit status; archive always removed
+    assert deploy_host.sync_folder("/srv/p/ml/data", "/tmp/a.tar", "d1", "/srv/p/ml/.provision-sync/x", "/srv/p/ml") == (
+        "rc=0; case \"$(realpath -m -- /srv/p/ml/data)/\" in \"$(realpath -m -- /srv/p/ml)\"/*) { "
         "mkdir -p /srv/p/ml/data /srv/p/ml/.provision-sync && if [ \"$(cat /srv/p/ml/.provision-sync/x 2>/dev/null)\" = d1 ]; "
-        "then echo unchanged; else tar --no-unquote -xf /tmp/a.tar -C /srv/p/ml/data && printf '%s\\n' d1 > /srv/p/ml/.provision-sync/x "
-        "&& echo synced; fi; rm -f /tmp/a.tar")
+        "then echo unchanged; else tar --no-unquote --no-same-owner --no-same-permissions -xf /tmp/a.tar -C /srv/p/ml/data "
+        "&& printf '%s\\n' d1 > /srv/p/ml/.provision-sync/x && echo synced; fi; } || rc=$? ;; "
+        "*) echo '/srv/p/ml/data resolves outside /srv/p/ml (through .. or a symlink): refusing to write there' >&2; "
+        "rc=3 ;; esac; rm -f /tmp/a.tar; exit $rc")
+
+
+def test_lock_read_and_deliberate_break_commands():
+    assert deploy_host.read_lock() == (
+        "if [ -d /var/lib/provision/deploy.lock ]; then echo held; cat /var/lib/provision/deploy.lock/holder "
+        "2>/dev/null || true; else echo free; fi")
+    assert deploy_host.break_lock('{"by": "ana"}') == (
+        "if [ -d /var/lib/provision/deploy.lock ] && [ \"$(cat /var/lib/provision/deploy.lock/holder 2>/dev/null)\" = "
+        "'{\"by\": \"ana\"}' ]; then rm -rf /var/lib/provision/deploy.lock; else exit 18; fi")
+    assert deploy_host.read_sync_marker("/srv/p/.provision-sync/x") == "cat /srv/p/.provision-sync/x 2>/dev/null || true"
+    assert deploy_host.make_temp() == "mktemp /tmp/provision-sync.XXXXXXXXXX"
 
 
 @pytest.mark.parametrize("name,domain", [

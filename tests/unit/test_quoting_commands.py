@@ -88,7 +88,7 @@ def test_refusals_never_quote_the_value():
 def test_nul_in_each_kind_of_value_is_refused():
     for call in (lambda: apt.install(["docker-ce\0"]), lambda: apt.madison("x\0"), lambda: apt.hold(["\0"]),
                  lambda: apt.update(proxy={"http_proxy": "\0"}), lambda: apt.dpkg_lock_holder_script("/x\0"),
-                 lambda: deploy_host.make_dirs(["/srv/\0"]), lambda: deploy_host.sync_folder("/a\0", "/b", "c", "/d/e"),
+                 lambda: deploy_host.make_dirs(["/srv/\0"]), lambda: deploy_host.sync_folder("/a\0", "/b", "c", "/d/e", "/a"),
                  lambda: docker_repo.remove_stale_files(["/x\0"]), lambda: files.write_file("/x\0", "c"),
                  lambda: nvidia.gpu_test_command("img\0"), lambda: nvidia.driver_packages("580\0", nvswitch=False),
                  lambda: nvidia.toolkit_package_specs("1.0\0"), lambda: nvidia.cdi_generate("/x\0"),
