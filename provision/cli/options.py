@@ -9,9 +9,10 @@ from typing import Annotated, Optional
 
 import typer
 
+from provision.executor.known_hosts import default_path as default_known_hosts
+
 DEFAULT_INVENTORY = os.environ.get("PROVISION_INVENTORY", "inventories/sandbox.yml")
-DEFAULT_KNOWN_HOSTS = os.environ.get(
-    "PROVISION_KNOWN_HOSTS", os.path.join(os.environ.get("PROVISION_HOME", ".provision"), "known_hosts"))
+DEFAULT_KNOWN_HOSTS = str(default_known_hosts())  # $PROVISION_KNOWN_HOSTS, $PROVISION_HOME/, ~/.provision/
 
 
 

@@ -53,6 +53,9 @@ class LiveProgress:
             duration = sum(s.duration_s for s in result.steps)
             detail = f" - {result.message}" if result.message and status in ("failed", "unreachable", "skipped") else ""
             self.console.print(f"[{STYLE[status]}]{status:>11}[/] {escape(result.name)} ({duration:.1f}s){escape(detail)}")
+            for step in result.steps:  # a key trusted on first use is news at any verbosity
+                if step.name == "host key":
+                    self.console.print(f"{'host key':>11} {result.name}: {step.message}", markup=False)
             if self._status:
                 self._status.update(f"{self.command}: {self.done}/{self.total} hosts done")
 

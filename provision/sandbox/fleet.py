@@ -343,9 +343,10 @@ def _remove_host(client, host: SandboxHost, paths: Paths) -> None:
 
 def _forget_host_key(paths: Paths, port: int) -> None:
     """A sandbox host on this port is gone: its recorded key must not be mistaken for a changed key."""
-    from provision.executor.known_hosts import KnownHosts, key_name
+    from provision.executor.known_hosts import KnownHosts, default_path, key_name
 
-    KnownHosts(paths.known_hosts).forget(key_name("127.0.0.1", port))
+    for known_hosts in {paths.known_hosts, default_path()}:  # the fleet's, and the CLI's default
+        KnownHosts(known_hosts).forget(key_name("127.0.0.1", port))
 
 
 INVENTORY_HEADER = "# Written by `provision sandbox up`"

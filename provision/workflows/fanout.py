@@ -15,7 +15,7 @@ from typing import Callable, Protocol
 
 from provision.errors import HostError, HostUnreachable
 from provision.executor.base import Executor
-from provision.executor.known_hosts import DEFAULT_PATH, KnownHosts
+from provision.executor.known_hosts import KnownHosts
 from provision.executor.secret import Secret
 from provision.report import HostResult, Report, StepResult
 from provision.workflows.interrupt import INTERRUPT, NOT_STARTED, Interrupted
@@ -42,7 +42,7 @@ class _Silent:
 class RunOptions:
     forks: int = 10
     check: bool = False
-    known_hosts: KnownHosts = field(default_factory=lambda: KnownHosts(DEFAULT_PATH))
+    known_hosts: KnownHosts = field(default_factory=KnownHosts)
     become_password: Secret | None = None
     progress: Progress = field(default_factory=_Silent)
 
@@ -51,7 +51,7 @@ def make_executor(target: Target, options: RunOptions) -> Executor:
     if target.settings.connection == "local":
         from provision.executor.local import LocalExecutor
 
-        return LocalExecutor(target.name, target.settings.become_user)
+        return LocalExecutor(target.name, target.settings.become_user, target.settings.timeouts.command)
     from provision.executor.ssh import SSHExecutor
 
     return SSHExecutor(target.settings, options.known_hosts, become_password=options.become_password)

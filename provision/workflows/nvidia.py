@@ -11,7 +11,7 @@ from pathlib import Path
 
 from provision.commands import apt, daemon_json, nvidia
 from provision.config.host_settings import NvidiaSettings, nvidia_settings
-from provision.errors import HostUnreachable
+from provision.errors import HostKeyChanged, HostUnreachable
 from provision.executor.base import Executor
 from provision.facts import nvidia_host
 from provision.operations import dpkg
@@ -131,6 +131,10 @@ def _reboot(target: Target, executor: Executor, result: HostResult, settings: Nv
         time.sleep(2)
         try:
             marker = executor.run(nvidia_host.boot_marker_snippet()).stdout.strip()
+        except HostKeyChanged as exc:  # back, but not as the host it was: never "did not come back"
+            result.steps.append(StepResult("reboot", "failed", f"the host came back with a different host key: {exc}",
+                                           time.monotonic() - start))
+            return False
         except HostUnreachable:
             executor.close()
             continue

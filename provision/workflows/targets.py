@@ -39,5 +39,6 @@ def load_targets(inventory_path: str | Path, limit: str | None = None) -> list[T
     targets = []
     for name in names:
         hostvars = inventory.host_vars(name)
-        targets.append(Target(name, connection_settings(name, hostvars), hostvars))
+        # FILE: for a bad host/user value (the inventory keeps no per-variable lines yet: FILE:LINE needs them)
+        targets.append(Target(name, connection_settings(name, hostvars, locate=lambda _var: (path, None)), hostvars))
     return targets

@@ -157,8 +157,6 @@ def test_a_changed_jump_host_key_is_reported_and_re_recorded_under_the_jump_host
     assert cli_json(*args)[0].returncode == 0
 
 
-@pytest.mark.xfail(strict=True, reason="needs the CLI to print 'host key' steps at default verbosity "
-                                       "(provision/cli/render.py, see the hostkeys branch report)")
 def test_a_newly_recorded_key_is_shown_at_default_verbosity(kfleet, tmp_path):
     kh = tmp_path / "kh"
     inv = _inventory(kfleet, tmp_path / "inv.yml", {"sbx2": _direct(kfleet, "sbx2")})
