@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Callable
 
 from provision.commands import detached
 from provision.errors import HostUnreachable
@@ -26,6 +27,7 @@ class Applier:
     notes: list[str] = field(default_factory=list)
     plan: list[dict] = field(default_factory=list)
     stamp: str = "run"  # names this run's detached units (provision-apt-STAMP-STEP)
+    before_first_change: Callable[[], None] | None = None  # e.g. take the host lock (not in --check)
 
     def refuse_before_changes(self, items: list[Change | NoChange | Refusal]) -> bool:
         """A refusal known before the first change changes nothing: when any planned item refuses,
@@ -55,6 +57,9 @@ class Applier:
                               "commands": [describe_command(c) for c in item.commands], "diff": redact(item.diff)})
             self.result.steps.append(StepResult(item.step, "changed", f"would: {redact(item.reason)}"))
             return True
+        if self.before_first_change is not None:  # raises (HostLocked) before anything changes
+            hook, self.before_first_change = self.before_first_change, None
+            hook()
         start = time.monotonic()
         script = "set -e\n" + "\n".join(item.commands)
         if item.detached:  # apt/dpkg: a dropped connection must not kill dpkg half-way

@@ -17,6 +17,7 @@ from provision.operations import dpkg
 from provision.operations.base import Change, NoChange, Refusal
 from provision.report import HostResult, StepResult
 from provision.workflows.applier import Applier
+from provision.workflows.host_lock import HostLock
 from provision.workflows.targets import Target
 
 WAITING_STATES = ("running", "not started", "not run")
@@ -48,49 +49,50 @@ def install_work(check: bool, stamp: str):
     def work(target: Target, executor: Executor) -> HostResult:
         settings = docker_settings(target.name, target.hostvars)
         result = HostResult(target.name)
-        applier = Applier(executor, result, check, stamp=stamp)
-        state = probe_state(executor, settings)
-        applier.apply(op.preflight(state))
-        if applier.failed:  # refused before any change
-            return result
-        if state.dpkg.needs_repair:  # a run cut mid-apt: finish and repair it first, then look again
-            applier.apply(dpkg.repair(state.dpkg, lock_timeout=settings.apt_lock_timeout,
-                                      apt_timeout=settings.apt_timeout, proxy=settings.proxy))
-            if applier.failed or check:
-                return result
+        with HostLock(executor, 'docker install', result=result, lazy=True) as lock:
+            applier = Applier(executor, result, check, stamp=stamp, before_first_change=lock.ensure)
             state = probe_state(executor, settings)
-        if not check:
-            _wait_cloud_init(applier, state, settings)
-        conflicts = op.conflicting_packages(state, settings)
-        repo = op.repository(state, settings, stamp)
-        config = op.daemon_config_change(state, settings, stamp)
-        if isinstance(conflicts, Change):  # plan the packages as they will be once those are removed
-            state.packages = {k: v for k, v in state.packages.items() if k not in docker_repo.CONFLICTING}
-        repo_ready = not isinstance(repo, Change)
-        available = _available(executor, settings) if repo_ready else _index_versions(executor, state, settings)
-        packages = op.packages(state, settings, available)
-        if applier.refuse_before_changes([conflicts, repo, config, packages, op.users(state, settings)]):
+            applier.apply(op.preflight(state))
+            if applier.failed:  # refused before any change
+                return result
+            if state.dpkg.needs_repair:  # a run cut mid-apt: finish and repair it first, then look again
+                applier.apply(dpkg.repair(state.dpkg, lock_timeout=settings.apt_lock_timeout,
+                                          apt_timeout=settings.apt_timeout, proxy=settings.proxy))
+                if applier.failed or check:
+                    return result
+                state = probe_state(executor, settings)
+            if not check:
+                _wait_cloud_init(applier, state, settings)
+            conflicts = op.conflicting_packages(state, settings)
+            repo = op.repository(state, settings, stamp)
+            config = op.daemon_config_change(state, settings, stamp)
+            if isinstance(conflicts, Change):  # plan the packages as they will be once those are removed
+                state.packages = {k: v for k, v in state.packages.items() if k not in docker_repo.CONFLICTING}
+            repo_ready = not isinstance(repo, Change)
+            available = _available(executor, settings) if repo_ready else _index_versions(executor, state, settings)
+            packages = op.packages(state, settings, available)
+            if applier.refuse_before_changes([conflicts, repo, config, packages, op.users(state, settings)]):
+                return result
+            if not check and not applier.failed and any(isinstance(x, Change) for x in (conflicts, repo, packages)):
+                _wait_dpkg_lock(applier, settings)
+            applier.apply(conflicts)
+            applier.apply(repo)
+            config_changed = applier.apply(config)
+            if not repo_ready and not check and not applier.failed:  # pins resolve once the repository is in place
+                packages = op.packages(state, settings, _available(executor, settings))
+            installed = applier.apply(packages)
+            if installed:  # the report says which versions landed
+                versions = executor.run("dpkg-query -W -f='${Package} ${Version}\\n' " + " ".join(docker_repo.PACKAGES),
+                                        become=True).stdout.split("\n")
+                result.steps[-1].message += " → " + ", ".join(v for v in versions if v.strip())
+            applier.apply(op.hold(state, settings, installed))
+            applier.apply(op.users(state, settings))
+            applier.apply(op.service(state, config_changed, installed, stamp))
+            if applier.notes:
+                result.extra["notes"] = applier.notes
+            if check:
+                result.extra["plan"] = applier.plan
             return result
-        if not check and not applier.failed and any(isinstance(x, Change) for x in (conflicts, repo, packages)):
-            _wait_dpkg_lock(applier, settings)
-        applier.apply(conflicts)
-        applier.apply(repo)
-        config_changed = applier.apply(config)
-        if not repo_ready and not check and not applier.failed:  # pins resolve once the repository is in place
-            packages = op.packages(state, settings, _available(executor, settings))
-        installed = applier.apply(packages)
-        if installed:  # the report says which versions landed
-            versions = executor.run("dpkg-query -W -f='${Package} ${Version}\\n' " + " ".join(docker_repo.PACKAGES),
-                                    become=True).stdout.split("\n")
-            result.steps[-1].message += " → " + ", ".join(v for v in versions if v.strip())
-        applier.apply(op.hold(state, settings, installed))
-        applier.apply(op.users(state, settings))
-        applier.apply(op.service(state, config_changed, installed, stamp))
-        if applier.notes:
-            result.extra["notes"] = applier.notes
-        if check:
-            result.extra["plan"] = applier.plan
-        return result
 
     return work
 
@@ -176,30 +178,31 @@ def uninstall_work(check: bool, purge_data: bool):
     def work(target: Target, executor: Executor) -> HostResult:
         settings = docker_settings(target.name, target.hostvars)
         result = HostResult(target.name)
-        applier = Applier(executor, result, check, stamp=time.strftime("%Y%m%d%H%M%S"))
-        state = probe_state(executor, settings)
-        present = [p for p in docker_repo.PACKAGES + ["docker-ce-rootless-extras"] if p in state.packages]
-        if present:
-            applier.apply(Change("docker packages", f"purging {', '.join(present)}",
-                                 [apt.unhold(present) + " >/dev/null", apt.remove(present, settings.apt_lock_timeout, purge=True)],
-                                 timeout=settings.apt_timeout, detached=True))
-        else:
-            applier.apply(NoChange("docker packages", "not installed"))
-        repo_files = [f for f, present_ in ((docker_repo.SOURCES, state.sources is not None),
-                                            (docker_repo.KEYRING, state.keyring_sha is not None)) if present_]
-        if repo_files:
-            applier.apply(Change("docker repository", f"removing {', '.join(repo_files)}",
-                                 [shlex.join(["rm", "-f", *repo_files])]))
-        else:
-            applier.apply(NoChange("docker repository", "not configured"))
-        if purge_data:
-            applier.apply(Change("docker data", "deleting /var/lib/docker and /var/lib/containerd (--purge-data)",
-                                 ["rm -rf /var/lib/docker /var/lib/containerd"]))
-        else:
-            applier.apply(NoChange("docker data", "/var/lib/docker kept (use --purge-data to delete images, "
-                                                  "containers and volumes)"))
-        if check:
-            result.extra["plan"] = applier.plan
-        return result
+        with HostLock(executor, 'docker uninstall', result=result, lazy=True) as lock:
+            applier = Applier(executor, result, check, stamp=time.strftime("%Y%m%d%H%M%S"), before_first_change=lock.ensure)
+            state = probe_state(executor, settings)
+            present = [p for p in docker_repo.PACKAGES + ["docker-ce-rootless-extras"] if p in state.packages]
+            if present:
+                applier.apply(Change("docker packages", f"purging {', '.join(present)}",
+                                     [apt.unhold(present) + " >/dev/null", apt.remove(present, settings.apt_lock_timeout, purge=True)],
+                                     timeout=settings.apt_timeout, detached=True))
+            else:
+                applier.apply(NoChange("docker packages", "not installed"))
+            repo_files = [f for f, present_ in ((docker_repo.SOURCES, state.sources is not None),
+                                                (docker_repo.KEYRING, state.keyring_sha is not None)) if present_]
+            if repo_files:
+                applier.apply(Change("docker repository", f"removing {', '.join(repo_files)}",
+                                     [shlex.join(["rm", "-f", *repo_files])]))
+            else:
+                applier.apply(NoChange("docker repository", "not configured"))
+            if purge_data:
+                applier.apply(Change("docker data", "deleting /var/lib/docker and /var/lib/containerd (--purge-data)",
+                                     ["rm -rf /var/lib/docker /var/lib/containerd"]))
+            else:
+                applier.apply(NoChange("docker data", "/var/lib/docker kept (use --purge-data to delete images, "
+                                                      "containers and volumes)"))
+            if check:
+                result.extra["plan"] = applier.plan
+            return result
 
     return work

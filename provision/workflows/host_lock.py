@@ -15,7 +15,9 @@ Use it as a context manager around the work:
 Arguments: `executor` (the host's), `action` (what the audit line and a refused run will name),
 and optionally `stack` (default "*"), `run_id` (one id shared by a run's hosts), `result` (a
 HostResult: the lock is reported as a step, and a failed step makes the audit result "failed").
-`take()`/`release()` exist for callers that cannot use `with`.
+`take()`/`release()` exist for callers that cannot use `with`. With `lazy=True` entering takes
+nothing: the first `ensure()` takes the lock (install workflows call it right before their first
+change, so a no-op run or --check costs no lock round trips), and leaving releases it if taken.
 
 A held lock is never broken silently, not even when its holder is clearly gone (a run killed with
 -9, a laptop that lost power): the refusal names the holder and since when and says how to break it
@@ -66,8 +68,9 @@ def now() -> str:
 
 class HostLock:
     def __init__(self, executor: Executor, action: str, *, stack: str = "*", run_id: str | None = None,
-                 result: HostResult | None = None) -> None:
+                 result: HostResult | None = None, lazy: bool = False) -> None:
         self.executor, self.action, self.stack, self.result = executor, action, stack, result
+        self.lazy = lazy
         self.token = run_id or uuid.uuid4().hex[:12]
         self.by = operator()
         self.taken = False
@@ -76,8 +79,14 @@ class HostLock:
 
     # -- with ---------------------------------------------------------------------------------
     def __enter__(self) -> HostLock:
-        self.take()
+        if not self.lazy:
+            self.take()
         return self
+
+    def ensure(self) -> None:
+        """Take the lock unless this run holds it already."""
+        if not self.taken:
+            self.take()
 
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is None:

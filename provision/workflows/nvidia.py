@@ -19,6 +19,7 @@ from provision.operations import nvidia_install as op
 from provision.operations.base import Change, Refusal
 from provision.report import HostResult, StepResult
 from provision.workflows.applier import Applier
+from provision.workflows.host_lock import HostLock
 from provision.workflows.targets import Target
 
 
@@ -50,7 +51,14 @@ def install_work(check: bool, stamp: str, reboot: bool):
 
 def stage(target: Target, executor: Executor, result: HostResult, check: bool, stamp: str, reboot: bool,
           facts: dict | None = None) -> None:
-    """The NVIDIA stage, appended to result (also used by bootstrap)."""
+    """The NVIDIA stage, appended to result (also used by bootstrap), under the host lock from its first
+    change on (it restarts docker)."""
+    with HostLock(executor, "nvidia install", result=result, lazy=True) as lock:
+        _stage(target, executor, result, check, stamp, reboot, facts, lock)
+
+
+def _stage(target: Target, executor: Executor, result: HostResult, check: bool, stamp: str, reboot: bool,
+           facts: dict | None, lock: HostLock) -> None:
     settings = nvidia_settings(target.name, target.hostvars)
     facts = facts if facts is not None else _facts(executor, target)
     gpu, why = op.is_gpu_host(facts, settings)
@@ -61,7 +69,7 @@ def stage(target: Target, executor: Executor, result: HostResult, check: bool, s
         result.steps.append(StepResult("gpu", "failed", "Docker is not installed: run `provision docker install` "
                                                          "first (`provision bootstrap` does both)"))
         return
-    applier = Applier(executor, result, check, stamp=stamp)
+    applier = Applier(executor, result, check, stamp=stamp, before_first_change=lock.ensure)
     driver_plan = op.driver(facts, settings)
     if isinstance(driver_plan, Change) and (facts.get("os") or {}).get("id") == "ubuntu":
         listing = executor.run(nvidia.pending_kernels_command(apt.env_prefix(settings.proxy)), become=True)
@@ -74,7 +82,7 @@ def stage(target: Target, executor: Executor, result: HostResult, check: bool, s
             return
     if isinstance(driver_plan, Change) and facts.get("reboot_required"):
         # a pending reboot (a newer kernel, say) comes first: the driver's modules build for the kernel that runs
-        if not _reboot(target, executor, result, settings, check, reboot):
+        if not _reboot(target, executor, result, settings, check, reboot, lock):
             return
         facts = _facts(executor, target)
         driver_plan = op.driver(facts, settings)
@@ -82,7 +90,7 @@ def stage(target: Target, executor: Executor, result: HostResult, check: bool, s
     if applier.failed:
         return
     if driver_changed or facts.get("reboot_required"):
-        if not _reboot(target, executor, result, settings, check, reboot):
+        if not _reboot(target, executor, result, settings, check, reboot, lock):
             return
         facts = _facts(executor, target)
     state = _state(executor, settings)
@@ -108,7 +116,7 @@ def stage(target: Target, executor: Executor, result: HostResult, check: bool, s
 
 
 def _reboot(target: Target, executor: Executor, result: HostResult, settings: NvidiaSettings,
-            check: bool, reboot: bool) -> bool:
+            check: bool, reboot: bool, lock: HostLock | None = None) -> bool:
     """True when the stage may go on (rebooted and back); False when the host ends with 'reboot required'."""
     if check:
         result.steps.append(StepResult("reboot", "changed", "would reboot (reboot required)" if reboot
@@ -122,6 +130,8 @@ def _reboot(target: Target, executor: Executor, result: HostResult, settings: Nv
         result.steps.append(StepResult("reboot", "failed", "reboot required, but this host is the machine provision runs on: "
                                                            "reboot it yourself, then re-run"))
         return False
+    if lock is not None:
+        lock.ensure()  # a reboot changes the host as much as any step
     start = time.monotonic()
     before = executor.run(nvidia_host.boot_marker_snippet()).stdout.strip()
     executor.run("nohup sh -c 'sleep 1; systemctl reboot' >/dev/null 2>&1 &", become=True)

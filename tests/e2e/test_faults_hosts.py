@@ -17,6 +17,7 @@ test changes is its own host's, and every test puts back what it broke).
 
 from __future__ import annotations
 
+import json
 import subprocess
 import time
 from pathlib import Path
@@ -343,3 +344,34 @@ def test_a_become_password_run_keeps_the_script_off_argv_and_leaves_tmpfs_clean(
     assert f"{marker}\\nroot" in proc.stdout  # the output, JSON-escaped
     assert marker not in argv_seen and faults_fleet.become_password not in argv_seen
     assert _on(faults_fleet, "sbx1", "ls /dev/shm | grep -c provision").stdout.strip() == "0"
+
+
+def test_docker_install_takes_the_host_lock_before_its_first_change(faults_fleet, tmp_path):
+    """A run that would change the engine is refused while another run holds the host's lock (a deploy, or
+    a killed run's stale lock); a no-op run needs no lock; `provision unlock` breaks it deliberately."""
+    host = faults_fleet.testinfra("sbx2")
+    proc, doc = provision_json(faults_fleet, tmp_path, "docker", "install", limit="sbx2")
+    assert proc.returncode == 0, proc.stderr
+    holder = '{"action": "deploy", "by": "ana@laptop", "pid": 999999, "since": "2026-12-01T10:00:00+0000", ' \
+             '"stack": "ml", "token": "t0k3n"}'
+    host.run(f"mkdir -p /var/lib/provision/deploy.lock && printf '%s\\n' '{holder}' > /var/lib/provision/deploy.lock/holder")
+    before = host.file("/etc/docker/daemon.json").content_string
+    try:
+        proc, doc = provision_json(faults_fleet, tmp_path, "docker", "install", limit="sbx2")  # no-op: no lock needed
+        assert proc.returncode == 0 and doc["hosts"]["sbx2"]["changed"] == 0, proc.stderr
+        change = {"sbx2": {"docker_daemon": {"max-concurrent-downloads": 4}}}
+        proc, doc = provision_json(faults_fleet, tmp_path, "docker", "install", limit="sbx2", hostvars=change)
+        assert proc.returncode == 2, proc.stderr
+        message = json.dumps(doc["hosts"]["sbx2"])
+        assert "another run holds the host lock" in message and "ana@laptop" in message and "provision unlock" in message
+        assert host.file("/etc/docker/daemon.json").content_string == before  # refused before any change
+        unlock = subprocess.run(_cli_argv(faults_fleet, tmp_path, {}, "unlock", "--yes", "-l", "sbx2"),
+                                capture_output=True, text=True, timeout=120)
+        assert unlock.returncode == 0, unlock.stderr
+        assert "broke" in host.file("/var/log/provision/audit.log").content_string
+        proc, doc = provision_json(faults_fleet, tmp_path, "docker", "install", limit="sbx2", hostvars=change)
+        assert proc.returncode == 0, proc.stderr
+        assert not host.file("/var/lib/provision/deploy.lock").exists  # released after the change
+    finally:
+        host.run("rm -rf /var/lib/provision/deploy.lock")
+        provision_json(faults_fleet, tmp_path, "docker", "install", limit="sbx2")

@@ -1,0 +1,107 @@
+"""The Docker install workflow's sequencing, with the recording executor (exact commands, in order):
+a converged host (no lock, no change), a fresh host (lock taken right before the first change, apt work
+detached, audit line and release at the end), a refusal known before any change (nothing run, no lock),
+a host locked by another run (refused before any change), an interrupted dpkg (repaired first)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from provision.commands import deploy_host, detached
+from provision.config.connection import connection_settings
+from provision.errors import HostError
+from provision.executor.fake import RecordingExecutor
+from provision.facts.dpkg_state import DpkgState
+from provision.workflows import docker
+from provision.workflows.targets import Target
+from tests.unit.test_docker_install_plan import configured, fresh
+
+
+def target(**hostvars) -> Target:
+    return Target("h1", connection_settings("h1", {"ansible_host": "127.0.0.1", **hostvars}), hostvars)
+
+
+def run(monkeypatch, states, executor=None, **hostvars):
+    """Run install_work with probe_state answering `states` in turn; returns (result, executor)."""
+    states = list(states)
+    monkeypatch.setattr(docker, "probe_state", lambda ex, settings: states.pop(0))
+    executor = executor or RecordingExecutor("h1")
+    result = docker.install_work(False, "T")(target(**hostvars), executor)
+    return result, executor
+
+
+def kinds(executor: RecordingExecutor) -> list[str]:
+    """Each recorded command, named by what it is."""
+    names = []
+    for shell, _ in executor.commands:
+        if shell.startswith("waited=0"):
+            names.append("wait dpkg lock")
+        elif deploy_host.LOCK_DIR in shell and "mkdir" in shell and "holder" in shell and "grep" not in shell:
+            names.append("take lock")
+        elif "audit.log" in shell:
+            names.append("audit")
+        elif "grep -qF" in shell and deploy_host.LOCK_DIR in shell:
+            names.append("release lock")
+        elif "systemd-run" in shell:
+            names.append("detached: " + shell.split("--unit=")[1].split()[0])
+        elif shell.startswith("set -e"):
+            names.append("change: " + shell.splitlines()[1][:40].strip())
+        else:
+            names.append(shell[:40].strip())
+    return names
+
+
+def test_a_converged_host_runs_nothing_and_takes_no_lock(monkeypatch):
+    result, ex = run(monkeypatch, [configured()])
+    assert ex.commands == [] and result.changed == 0
+    assert [s.status for s in result.steps] == ["ok"] * len(result.steps)
+
+
+def test_a_fresh_host_takes_the_lock_right_before_the_first_change_and_runs_apt_detached(monkeypatch):
+    result, ex = run(monkeypatch, [fresh()])
+    assert result.status == "changed", result.steps
+    assert kinds(ex) == [
+        "wait dpkg lock", "take lock",
+        "change: install -m 0755 -d /etc/apt/keyrings &&",  # docker repository (key, sources, apt-get update)
+        "change: install -d -m 0755 \"$(dirname /etc/docke",  # daemon.json
+        "detached: provision-apt-T-docker-packages",
+        "dpkg-query -W -f='${Package} ${Version}\\",  # which versions landed (for the report)
+        "change: systemctl enable --now docker",
+        "audit", "release lock"]
+    names = [s.name for s in result.steps]
+    assert names.index("lock") == names.index("docker repository") - 1  # taken right before the first change
+    audit = json.loads(ex.commands[-2][0].split("printf '%s\\n' ")[1].split(" >>")[0].strip("'"))
+    assert audit["action"] == "docker install" and audit["result"] == "ok"
+
+
+def test_a_refusal_known_before_any_change_runs_nothing_and_takes_no_lock(monkeypatch):
+    ex = RecordingExecutor("h1")
+    ex.respond(r"curl -fsSL --max-time 60 .*/Packages", stdout="5:27.3.1-1~debian.12~bookworm\n")
+    result, ex = run(monkeypatch, [configured(packages={"docker.io": "20.10", "containerd": "1.6"}, keyring_sha=None,
+                                              sources=None)], executor=ex, docker_version="9.9.9")
+    assert result.status == "failed"
+    assert [s.name for s in result.steps if s.status == "failed"] == ["docker packages"]
+    assert "nothing was changed" in result.steps[-1].message
+    assert kinds(ex) == ["env DEBIAN_FRONTEND=noninteractive curl"]  # read the index, changed nothing
+
+
+def test_a_host_locked_by_another_run_is_refused_before_any_change(monkeypatch):
+    ex = RecordingExecutor("h1")
+    holder = {"by": "ana@laptop", "pid": 1, "action": "deploy", "stack": "ml", "since": "2026-12-01T10:00:00+0000"}
+    ex.respond(r"if mkdir /var/lib/provision/deploy.lock", stdout=json.dumps(holder) + "\n",
+               exit_code=deploy_host.LOCK_HELD_RC)
+    with pytest.raises(HostError, match="another run holds the host lock .*ana@laptop .*provision unlock -l h1"):
+        run(monkeypatch, [fresh()], executor=ex)
+    assert kinds(ex) == ["wait dpkg lock", "take lock"]  # nothing after the refused lock
+
+
+def test_an_interrupted_dpkg_is_repaired_first_then_the_host_is_probed_again(monkeypatch):
+    broken = configured(dpkg=DpkgState(interrupted=True, units=["provision-apt-S-docker-packages.service"]))
+    result, ex = run(monkeypatch, [broken, configured()])
+    assert kinds(ex) == ["take lock", "detached: provision-apt-T-dpkg-state", "audit", "release lock"]
+    assert result.steps[2].name == "dpkg state" and result.steps[2].status == "changed"
+    assert "provision-apt-S-docker-packages.service" in result.steps[2].message
+    script = ex.commands[1][0]
+    assert detached.RUN_DIR in script
