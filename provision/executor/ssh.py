@@ -41,9 +41,12 @@ class SSHExecutor:
         NOT read (an empty SSHConfig, a lazy Config): nothing there can redirect the host, add a
         ProxyCommand/ProxyJump that bypasses our known_hosts, forward the agent or run `Match exec`.
         Everything comes from the inventory."""
-        from fabric import Config, Connection
+        from fabric import Config
         from paramiko import SSHConfig
 
+        from provision.executor.proxy import connection_class
+
+        Connection = connection_class()
         s = self.settings
         connect_kwargs: dict = {"banner_timeout": s.timeout, "auth_timeout": s.timeout}
         if s.key_file:
