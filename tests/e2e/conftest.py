@@ -81,6 +81,8 @@ def _start_fleet(tmp_path_factory, name: str, hosts: int, gpu_hosts: int = 0):
     gpu_args = ("--gpu-hosts", str(gpu_hosts)) if gpu_hosts else ()
     up = cli("sandbox", "up", "--hosts", str(hosts), *gpu_args, "--fleet", name, "--inventory-out", str(inventory),
              env=env, timeout=900)
+    if up.returncode != 0:  # leave nothing half-started behind for the next session to trip over
+        cli("sandbox", "down", "--fleet", name, "--inventory-out", str(inventory), env=env)
     assert up.returncode == 0, up.stderr
     doc = yaml.safe_load(inventory.read_text())
     ports = {host: hv["ansible_port"] for host, hv in doc["all"]["children"]["sandbox"]["hosts"].items()}
