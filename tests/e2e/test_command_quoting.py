@@ -208,7 +208,7 @@ def _check_sync(run: Run, v: str, w: str) -> None:
 def _check_write(run: Run, v: str, w: str) -> None:
     _ok(run)
     path, bak = name(v), f"{name(v)}.provision-bak-{name(v, 's')}"
-    assert run.tree == {path: ("f", "600"), bak: ("f", "644")}
+    assert run.tree == {path: ("f", "600"), bak: ("f", "600")}  # the backup gets the new mode (secrets)
     assert run.reads == [v.encode(), b"old\n"]
 
 
