@@ -188,8 +188,10 @@ class LocalRegistry:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        # an interrupt (Ctrl-C, SIGTERM) stops at once; a finished or failed deploy collects garbage first
-        self.stop(collect=exc_type is None or issubclass(exc_type, Exception))
+        # an interrupted run (Ctrl-C, SIGTERM) stops at once; a finished or failed deploy collects garbage first
+        from provision.workflows.interrupt import INTERRUPT
+
+        self.stop(collect=(exc_type is None or issubclass(exc_type, Exception)) and not INTERRUPT.requested)
 
     # -- starting --------------------------------------------------------------------------
     def start(self) -> int:
@@ -340,13 +342,15 @@ class LocalRegistry:
         distribution's garbage collector (`garbage-collect --delete-untagged`) to reclaim their blobs.
         Skipped (and said so in `collected`) while another deploy's registry serves the same storage."""
         exclusive = False
-        if collect and self.port is not None and self.how == "binary" and self._process is not None:
-            exclusive = self._try_exclusive()
-            if exclusive:
-                self.collected = {"deleted": self._delete_dropped()}
-            else:
-                self.collected = {"skipped": "another deploy is using the registry storage"}
-        self._stop_serving()
+        try:
+            if collect and self.port is not None and self.how == "binary" and self._process is not None:
+                exclusive = self._try_exclusive()
+                if exclusive:
+                    self.collected = {"deleted": self._delete_dropped()}
+                else:
+                    self.collected = {"skipped": "another deploy is using the registry storage"}
+        finally:
+            self._stop_serving()
         try:
             if exclusive:
                 self.collected.update(self._garbage_collect())
@@ -411,7 +415,7 @@ class LocalRegistry:
         try:
             proc = subprocess.run([str(self.binary), "garbage-collect", "--delete-untagged", str(self._config)],
                                   stdin=subprocess.DEVNULL, capture_output=True, text=True, env=_registry_env(),
-                                  timeout=GC_TIMEOUT, preexec_fn=_private_umask)
+                                  timeout=GC_TIMEOUT, start_new_session=True, preexec_fn=_die_with_parent)
         except (OSError, subprocess.TimeoutExpired) as exc:
             return {"gc": f"failed: {exc}"}
         if proc.returncode != 0:
@@ -479,10 +483,6 @@ def _flocked(path: Path):
 
 def _registry_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")}  # they override the config
-
-
-def _private_umask() -> None:  # pragma: no cover - runs in the child between fork and exec
-    os.umask(0o077)
 
 
 def _tar(files: dict[str, bytes]) -> bytes:

@@ -82,7 +82,7 @@ def stage(local_client, registry_port: int, name: str, auth: dict | None = None)
         image = local_client.images.get(name)
     except docker.errors.ImageNotFound:
         raise ProvisionError(f"image {name} is not in the local Docker engine; build or pull it first") from None
-    if image.id.split(":", 1)[-1].startswith(name.split(":", 1)[-1]):
+    if _is_image_id(name, image.id):
         raise ProvisionError(f"image {name} is an image id: ship images by name (repository[:tag])")
     repository, tag = staging_reference(name, image.id)
     target = f"127.0.0.1:{registry_port}/{repository}"
@@ -92,6 +92,12 @@ def stage(local_client, registry_port: int, name: str, auth: dict | None = None)
     finally:
         _untag(local_client, f"{target}:{tag}")
     return StagedImage(name, image.id, int(image.attrs.get("Size") or 0), repository, tag, auth)
+
+
+def _is_image_id(name: str, image_id: str) -> bool:
+    """`name` is (a prefix of) the image's id, `sha256:` or not, rather than a repository[:tag]."""
+    bare = name.removeprefix("sha256:")
+    return bool(bare) and all(c in "0123456789abcdef" for c in bare) and image_id.split(":", 1)[-1].startswith(bare)
 
 
 def _push(local_client, target: str, tag: str, name: str, auth: dict | None) -> None:

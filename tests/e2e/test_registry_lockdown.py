@@ -289,3 +289,24 @@ def test_storage_is_garbage_collected_and_a_no_change_redeploy_ships_nothing(fle
     assert step["status"] == "ok" and "nothing sent" in step["message"]
     assert "shipped_bytes" not in json.dumps(doc)
     assert blobs(storage) == present  # the no-change redeploy kept and added nothing
+
+
+def test_keep_policy_keeps_the_last_two_deploys_tags_and_collects_the_rest(local, tmp_path):
+    """No host needed: three deploys of tags 1, 2, 3 of one repository through the real registry and GC."""
+    from provision.deploy.shipping import staged_images
+    from provision.sandbox.engine import local_docker
+
+    state = tmp_path / "registry"
+    repository = "provision/provision-rg/tags"
+    seen = {}
+    for tag in ("1", "2", "3"):
+        name = f"provision-rg/tags:{tag}"
+        build(local, name, tag.encode() * 1024 + os.urandom(256 * 1024))
+        with staged_images([name], local_docker, state_dir=state) as (port, staged):
+            assert staged[name].tag == tag and anonymous(port, "") == 401
+        seen[tag] = manifest_blobs(state / "storage", repository, tag)
+    present = blobs(state / "storage")
+    assert not (seen["1"] - seen["2"] - seen["3"]) & present  # the oldest deploy's own blobs are gone
+    assert seen["2"] | seen["3"] <= present  # the last two deploys' images are kept
+    tags = state / "storage" / "docker" / "registry" / "v2" / "repositories" / repository / "_manifests" / "tags"
+    assert sorted(p.name for p in tags.iterdir()) == ["2", "3"]
