@@ -8,6 +8,18 @@ session, so a Ctrl-C in the terminal does not kill it while hosts still pull; it
 provision, even a killed one, through PR_SET_PDEATHSIG) with a minimal generated config; storage lives under a persistent state dir so unchanged layers are never pushed
 twice. Fallback: the `registry:2` image, if the local engine already has it. Docker engines allow
 plain-HTTP registries on 127.0.0.0/8 without any configuration, on both ends.
+
+Locked down: distribution's htpasswd auth with a random per-run login (`Credentials`; only its bcrypt
+hash is written), so any request without it (another local user, anything on a host that reaches a
+tunnel's port) gets 401; engines get the login per request (`auth_config`), never stored. The state
+dir is 0700 and its files 0600 (tightened when an older run left them looser; the registry runs with
+umask 077). Garbage collection after a deploy that ran to its end: the manifests the keep policy
+drops (`keep_policy`: per repository the tags of the last KEEP_DEPLOYS deploys, within 30 days) are
+deleted through the API, then, the registry stopped, `docker-registry garbage-collect
+--delete-untagged` reclaims their blobs (and those of re-pushed tags). Concurrent deploys from one
+folder share the storage under a shared flock; collection needs it exclusively, else it is skipped.
+The container fallback is locked down too, but not garbage-collected (its volume is shared by every
+folder on that engine).
 """
 
 from __future__ import annotations

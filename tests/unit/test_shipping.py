@@ -411,3 +411,57 @@ def test_ship_to_hosts_reports_every_failed_host_after_all_finish(monkeypatch):
 ])
 def test_only_an_id_reference_counts_as_an_image_id(name, is_id):
     assert sh._is_image_id(name, ID) is is_id  # a tag that happens to start the id is still a name
+
+
+def test_the_container_fallback_demands_the_login_too(tmp_path, monkeypatch):
+    """No registry:2 image here: a fake engine records what the fallback asks of it."""
+    import io
+    import tarfile
+
+    import bcrypt
+
+    calls = {}
+
+    class Container:
+        attrs = {"NetworkSettings": {"Ports": {"5000/tcp": [{"HostIp": "127.0.0.1", "HostPort": "41000"}]}}}
+
+        def put_archive(self, path, data):
+            calls["archive"] = (path, data)
+
+        def start(self):
+            calls["started"] = True
+
+        def reload(self):
+            pass
+
+        def remove(self, force=False):
+            calls["removed"] = True
+
+    class Engine:
+        class images:
+            @staticmethod
+            def get(name):
+                return object()
+
+        class containers:
+            @staticmethod
+            def create(image, **kwargs):
+                calls["create"] = (image, kwargs)
+                return Container()
+
+    checked = []
+    monkeypatch.setattr(lr, "answers", lambda port, credentials=None: checked.append((port, credentials)) or True)
+    registry = lr.LocalRegistry(tmp_path / "reg", binary=tmp_path / "no-binary", client_factory=Engine)
+    assert registry.start() == 41000 and registry.how == "container" and calls["started"]
+    environment = calls["create"][1]["environment"]
+    assert environment["REGISTRY_AUTH"] == "htpasswd" and environment["REGISTRY_AUTH_HTPASSWD_PATH"] == "/auth/htpasswd"
+    assert calls["create"][1]["ports"] == {"5000/tcp": ("127.0.0.1",)}
+    with tarfile.open(fileobj=io.BytesIO(calls["archive"][1])) as tar:
+        member = tar.getmember("auth/htpasswd")
+        user, hashed = tar.extractfile(member).read().rstrip(b"\n").split(b":", 1)
+    assert member.mode == 0o600 and user == b"provision"
+    assert bcrypt.checkpw(registry.credentials.password.encode(), hashed)
+    assert registry.credentials.password not in repr(calls)
+    assert checked == [(41000, registry.credentials)]
+    registry.stop(collect=True)
+    assert calls["removed"] and registry.port is None
