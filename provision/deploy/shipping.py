@@ -1,7 +1,8 @@
 """Registry-less image shipping: local engine → local registry → reverse SSH tunnel → each host's engine.
 
 1. `stage`: the local engine tags an image `127.0.0.1:<port>/provision/<repo>:<tag>` and pushes it to
-   the operator's LocalRegistry; only layers the registry lacks are uploaded.
+   the operator's LocalRegistry; only layers the registry lacks are uploaded. The registry answers only to
+   the run's random login, which every engine gets per request (`auth_config`), never stored.
 2. `ship`: over the host's existing SSH connection, `ReverseTunnel` makes the HOST's
    127.0.0.1:<remote port> reach that registry, and the host's engine pulls from it; its engine
    downloads only the layers it lacks. The pulled image id is checked, tagged as the image's name,
@@ -11,6 +12,7 @@ Docker engines treat registries on 127.0.0.0/8 as plain-HTTP without configurati
 
 from __future__ import annotations
 
+import contextlib
 import select
 import socket
 import threading
@@ -18,7 +20,7 @@ import time
 import weakref
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Self
 
 from provision.errors import ProvisionError
@@ -69,33 +71,40 @@ class StagedImage:
     size: int
     repository: str  # path inside the registry, e.g. provision/myapp
     tag: str
+    auth: dict | None = field(default=None, repr=False, compare=False)  # the registry's login (never shown)
 
 
-def stage(local_client, registry_port: int, name: str) -> StagedImage:
-    """Push the local image `name` to the local registry (only missing layers travel)."""
+def stage(local_client, registry_port: int, name: str, auth: dict | None = None) -> StagedImage:
+    """Push the local image `name` to the local registry (only missing layers travel), with its login."""
     import docker.errors
 
     try:
         image = local_client.images.get(name)
     except docker.errors.ImageNotFound:
         raise ProvisionError(f"image {name} is not in the local Docker engine; build or pull it first") from None
-    if image.id.split(":", 1)[-1].startswith(name.split(":", 1)[-1]):
+    if _is_image_id(name, image.id):
         raise ProvisionError(f"image {name} is an image id: ship images by name (repository[:tag])")
     repository, tag = staging_reference(name, image.id)
     target = f"127.0.0.1:{registry_port}/{repository}"
     image.tag(target, tag)
     try:
-        _push(local_client, target, tag, name)
+        _push(local_client, target, tag, name, auth)
     finally:
         _untag(local_client, f"{target}:{tag}")
-    return StagedImage(name, image.id, int(image.attrs.get("Size") or 0), repository, tag)
+    return StagedImage(name, image.id, int(image.attrs.get("Size") or 0), repository, tag, auth)
 
 
-def _push(local_client, target: str, tag: str, name: str) -> None:
+def _is_image_id(name: str, image_id: str) -> bool:
+    """`name` is (a prefix of) the image's id, `sha256:` or not, rather than a repository[:tag]."""
+    bare = name.removeprefix("sha256:")
+    return bool(bare) and all(c in "0123456789abcdef" for c in bare) and image_id.split(":", 1)[-1].startswith(bare)
+
+
+def _push(local_client, target: str, tag: str, name: str, auth: dict | None) -> None:
     import docker.errors
 
     try:
-        for event in local_client.api.push(target, tag=tag, stream=True, decode=True):
+        for event in local_client.api.push(target, tag=tag, stream=True, decode=True, auth_config=auth):
             if "error" in event:
                 raise ProvisionError(f"pushing {name} to the local registry failed: {event['error']}")
     except docker.errors.APIError as exc:
@@ -304,7 +313,7 @@ def _pull(host_client, remote: str, staged: StagedImage, report: Callable[[], No
     import docker.errors
 
     try:
-        for event in host_client.api.pull(remote, tag=staged.tag, stream=True, decode=True):
+        for event in host_client.api.pull(remote, tag=staged.tag, stream=True, decode=True, auth_config=staged.auth):
             if "error" in event:
                 raise ProvisionError(f"the host could not pull {staged.name} from the tunnel: {event['error']}")
             report()
@@ -365,3 +374,18 @@ def _bound(progress, host: str, name: str) -> Callable[[int], None] | None:
     if progress is None:
         return None
     return lambda sent: progress(host, name, sent)
+
+
+# -- one deploy's registry -----------------------------------------------------------------
+@contextlib.contextmanager
+def staged_images(names: list[str], local_client_factory, *, state_dir=None):
+    """The locked-down local registry for one deploy, with every image in `names` pushed to it: yields
+    (port, {name: StagedImage}). When the deploy ends (even with failed hosts) the keep policy's leftovers
+    are garbage-collected; on an interrupt the registry just stops. It is stopped in every case."""
+    from provision.deploy.local_registry import DEFAULT_STATE_DIR, LocalRegistry
+
+    with LocalRegistry(DEFAULT_STATE_DIR if state_dir is None else state_dir) as registry:
+        local = local_client_factory()
+        staged = {name: stage(local, registry.port, name, registry.auth_config) for name in names}
+        registry.record([(s.repository, s.tag) for s in staged.values()])
+        yield registry.port, staged

@@ -140,11 +140,9 @@ def staged_images(sources: Mapping[str, image_sources.ImageSource], check: bool)
         yield None, {}
         return
     from provision.deploy import shipping
-    from provision.deploy.local_registry import LocalRegistry
 
-    with LocalRegistry() as registry:
-        local = image_sources.local_client()
-        yield registry.port, {name: shipping.stage(local, registry.port, name) for name in shipped}
+    with shipping.staged_images(shipped, image_sources.local_client) as (port, staged):
+        yield port, staged
 
 
 # -- per host ----------------------------------------------------------------------------------------

@@ -99,9 +99,9 @@ def on_host(fleet, host: str, image: str, *command: str) -> str:
     return proc.stdout
 
 
-def last_layer_size(port: int, repository: str, tag: str) -> int:
-    request = urllib.request.Request(f"http://127.0.0.1:{port}/v2/{repository}/manifests/{tag}",
-                                     headers={"Accept": MANIFEST_V2})
+def last_layer_size(registry, repository: str, tag: str) -> int:
+    request = urllib.request.Request(f"http://127.0.0.1:{registry.port}/v2/{repository}/manifests/{tag}",
+                                     headers={"Accept": MANIFEST_V2, "Authorization": registry.credentials.header()})
     with urllib.request.urlopen(request, timeout=5) as response:
         return json.loads(response.read())["layers"][-1]["size"]
 
@@ -110,9 +110,9 @@ def test_local_registry_serves_on_loopback_and_stops(tmp_path):
     registry = lr.LocalRegistry(tmp_path / "state")
     with registry:
         port = registry.port
-        assert registry.how == "binary" and lr.answers(port)
+        assert registry.how == "binary" and lr.answers(port, registry.credentials) and not lr.answers(port)
         process = registry._process
-    assert process.poll() is not None and not lr.answers(port)
+    assert process.poll() is not None and not lr.answers(port, registry.credentials)
     assert (tmp_path / "state" / "storage").is_dir()
 
 
@@ -122,7 +122,7 @@ RESULTS: dict[str, dict[str, ShipResult]] = {}
 
 def test_first_ship_reaches_both_hosts_in_parallel(ship_fleet, hosts, local, registry):
     build(local, "v1", BASE, TOP1)
-    staged = stage(local, registry.port, f"{REPO}:v1")
+    staged = stage(local, registry.port, f"{REPO}:v1", registry.auth_config)
     assert staged.repository == f"provision/{REPO}" and staged.tag == "v1"
     progress: list[tuple[str, int]] = []
     results = ship_to_hosts(hosts, [staged], registry.port, forks=2,
@@ -143,8 +143,8 @@ def test_first_ship_reaches_both_hosts_in_parallel(ship_fleet, hosts, local, reg
 
 def test_changing_only_the_top_layer_sends_only_that_layer(ship_fleet, hosts, local, registry):
     build(local, "v2", BASE, TOP2)
-    staged = stage(local, registry.port, f"{REPO}:v2")
-    layer = last_layer_size(registry.port, staged.repository, staged.tag)
+    staged = stage(local, registry.port, f"{REPO}:v2", registry.auth_config)
+    layer = last_layer_size(registry, staged.repository, staged.tag)
     results = ship_to_hosts(hosts, [staged], registry.port, forks=2)
     for host, _, _ in hosts:
         (result,) = results[host]
@@ -156,7 +156,7 @@ def test_changing_only_the_top_layer_sends_only_that_layer(ship_fleet, hosts, lo
 
 
 def test_unchanged_image_costs_nothing(ship_fleet, hosts, local, registry):
-    staged = stage(local, registry.port, f"{REPO}:v2")
+    staged = stage(local, registry.port, f"{REPO}:v2", registry.auth_config)
     for host, transport, client in hosts:
         result = ship(transport, client, staged, registry.port)
         print(f"v2 again {host}: sent {result.bytes_sent} B")
@@ -165,7 +165,7 @@ def test_unchanged_image_costs_nothing(ship_fleet, hosts, local, registry):
 
 def test_same_layers_new_config_sends_only_metadata(ship_fleet, hosts, local, registry):
     build(local, "v3", BASE, TOP2, label="two")  # a new image id whose layers every host already has
-    staged = stage(local, registry.port, f"{REPO}:v3")
+    staged = stage(local, registry.port, f"{REPO}:v3", registry.auth_config)
     for host, transport, client in hosts:
         result = ship(transport, client, staged, registry.port)
         print(f"v3 {host}: sent {result.bytes_sent} B of a {staged.size} B image")
@@ -180,5 +180,5 @@ def test_registry_storage_persists_across_restarts(local, registry):
     state = registry.state_dir
     registry.stop()
     with lr.LocalRegistry(state) as again:
-        layer = last_layer_size(again.port, f"provision/{REPO}", "v2")
+        layer = last_layer_size(again, f"provision/{REPO}", "v2")
         assert layer > 2 * 1024 * 1024

@@ -53,6 +53,172 @@ def test_registry_config_is_minimal_and_loopback_only(tmp_path):
     assert "auth" not in doc  # the packaged config's broken htpasswd auth is not carried over
 
 
+def test_registry_config_with_htpasswd_demands_the_login(tmp_path):
+    doc = yaml.safe_load(lr.registry_config(tmp_path / "storage", 41234, htpasswd=tmp_path / "htpasswd"))
+    assert doc["auth"] == {"htpasswd": {"realm": "provision", "path": str(tmp_path / "htpasswd")}}
+    assert doc["http"]["addr"] == "127.0.0.1:41234"
+
+
+def test_credentials_are_random_hidden_and_bcrypt_hashed():
+    import base64
+
+    import bcrypt
+
+    one, two = lr.Credentials.random(), lr.Credentials.random()
+    assert one.password != two.password and len(one.password) == 43 and one.username == "provision"
+    assert one.password not in repr(one) and one.password not in str(one)
+    user, hashed = one.htpasswd().rstrip(b"\n").split(b":", 1)
+    assert user == b"provision" and hashed.startswith(b"$2") and one.password.encode() not in hashed
+    assert bcrypt.checkpw(one.password.encode(), hashed) and not bcrypt.checkpw(two.password.encode(), hashed)
+    assert one.auth_config == {"username": "provision", "password": one.password}
+    assert base64.b64decode(one.header().removeprefix("Basic ")).decode() == f"provision:{one.password}"
+    staged = sh.StagedImage("a:1", ID, 1, "provision/a", "1", one.auth_config)
+    assert one.password not in repr(staged)
+
+
+def test_private_storage_is_created_private_and_tightened_when_loose(tmp_path):
+    import os
+    import stat
+
+    def mode(path):
+        return stat.S_IMODE(path.stat().st_mode)
+
+    old = os.umask(0)
+    try:
+        fresh = lr.private_dir(tmp_path / "a" / "registry")
+        lr.write_private(fresh / "config.yml", b"x")
+    finally:
+        os.umask(old)
+    assert mode(fresh) == 0o700 and mode(fresh / "config.yml") == 0o600
+    loose = tmp_path / "loose"
+    loose.mkdir()
+    (loose / "htpasswd").write_text("old")
+    os.chmod(loose, 0o777)
+    os.chmod(loose / "htpasswd", 0o666)
+    lr.private_dir(loose)
+    lr.write_private(loose / "htpasswd", b"new")
+    assert mode(loose) == 0o700 and mode(loose / "htpasswd") == 0o600 and (loose / "htpasswd").read_text() == "new"
+
+
+DAY = 24 * 3600.0
+
+
+def test_keep_policy_keeps_the_last_two_deploys_per_repository_within_30_days():
+    now = 100 * DAY
+    index = {"provision/app": {"1": now - 3 * DAY, "2": now - 2 * DAY, "3": now},
+             "provision/db": {"old": now - 31 * DAY},
+             "provision/web": {"latest": now - DAY}}
+    assert lr.keep_policy(index, now) == {("provision/app", "3"), ("provision/app", "2"), ("provision/web", "latest")}
+    assert lr.keep_policy(index, now, keep=1) == {("provision/app", "3"), ("provision/web", "latest")}
+
+
+class FakeRegistryAPI:
+    """The registry's tags and manifests (tag → digest); records deletions."""
+
+    tags_by_repo: dict = {}
+    deleted: list = []
+
+    def __init__(self, port, credentials) -> None:
+        pass
+
+    def repositories(self):
+        return list(self.tags_by_repo)
+
+    def tags(self, repository):
+        return list(self.tags_by_repo[repository])
+
+    def digest(self, repository, tag):
+        return self.tags_by_repo[repository][tag]
+
+    def delete(self, repository, digest):
+        self.deleted.append((repository, digest))
+
+
+def test_collection_deletes_what_the_policy_drops_but_never_a_kept_manifest(tmp_path, monkeypatch):
+    import json
+
+    now = 100 * DAY
+    registry = lr.LocalRegistry(tmp_path / "reg", clock=lambda: now)
+    registry.how, registry.port = "binary", 5000
+    lr.private_dir(registry.state_dir)
+    (registry.state_dir / "deploys.json").write_text(json.dumps(
+        {"provision/app": {"1": now - 3 * DAY, "2": now - 2 * DAY, "3": now}}))
+    monkeypatch.setattr(FakeRegistryAPI, "tags_by_repo", {
+        "provision/app": {"1": "sha256:d1", "2": "sha256:d2", "3": "sha256:d3", "again-3": "sha256:d3"},
+        "provision/gone": {"latest": "sha256:g"}})  # pushed before any record: nothing keeps it
+    monkeypatch.setattr(FakeRegistryAPI, "deleted", [])
+    monkeypatch.setattr(lr, "RegistryAPI", FakeRegistryAPI)
+    dropped = registry._delete_dropped()
+    assert dropped == ["provision/app:1", "provision/gone:latest"]  # again-3 shares 3's manifest: kept
+    assert FakeRegistryAPI.deleted == [("provision/app", "sha256:d1"), ("provision/gone", "sha256:g")]
+    assert json.loads((registry.state_dir / "deploys.json").read_text()) == {
+        "provision/app": {"2": now - 2 * DAY, "3": now}}
+
+
+def test_an_interrupted_or_aborted_run_stops_without_collecting(tmp_path, monkeypatch):
+    from provision.workflows.interrupt import INTERRUPT
+
+    calls = []
+    registry = lr.LocalRegistry(tmp_path / "reg")
+    monkeypatch.setattr(registry, "stop", lambda collect=False: calls.append(collect))
+    registry.__exit__(None, None, None)
+    registry.__exit__(ProvisionError, ProvisionError("a host failed"), None)
+    registry.__exit__(KeyboardInterrupt, KeyboardInterrupt(), None)
+    monkeypatch.setattr(type(INTERRUPT), "requested", property(lambda self: True))
+    registry.__exit__(None, None, None)
+    assert calls == [True, True, False, False]
+
+
+class FakePushAPI:
+    def __init__(self) -> None:
+        self.calls = []
+
+    def push(self, repository, tag=None, stream=False, decode=False, auth_config=None):
+        self.calls.append(("push", repository, tag, auth_config))
+        return iter([{"status": "Pushed"}])
+
+    def remove_image(self, reference, noprune=False):
+        self.calls.append(("untag", reference))
+
+
+class FakeLocal:
+    def __init__(self) -> None:
+        self.api = FakePushAPI()
+        outer = self
+
+        class Image:
+            id = ID
+            attrs = {"Size": 10}
+
+            @staticmethod
+            def tag(repository, tag):
+                outer.api.calls.append(("tag", repository, tag))
+
+        class Images:
+            @staticmethod
+            def get(name):
+                return Image
+
+        self.images = Images
+
+
+def test_stage_pushes_with_the_registry_login_and_ship_pulls_with_it(monkeypatch):
+    auth = {"username": "provision", "password": "p" * 43}
+    local = FakeLocal()
+    staged = sh.stage(local, 5000, "myapp:2", auth)
+    assert ("push", "127.0.0.1:5000/provision/myapp", "2", auth) in local.api.calls and staged.auth == auth
+    pulled = []
+
+    class HostAPI:
+        @staticmethod
+        def pull(repository, tag=None, stream=False, decode=False, auth_config=None):
+            pulled.append((repository, tag, auth_config))
+            return iter([])
+
+    sh._pull(type("Host", (), {"api": HostAPI})(), "127.0.0.1:40000/provision/myapp", staged, lambda: None)
+    assert pulled == [("127.0.0.1:40000/provision/myapp", "2", auth)]
+
+
 def test_local_registry_does_no_io_until_started(tmp_path):
     registry = lr.LocalRegistry(tmp_path / "reg", client_factory=lambda: pytest.fail("no engine call"))
     assert registry.port is None and not (tmp_path / "reg").exists()
@@ -237,3 +403,65 @@ def test_ship_to_hosts_reports_every_failed_host_after_all_finish(monkeypatch):
     with pytest.raises(sh.ShipFailed, match="h2: tunnel refused") as info:
         sh.ship_to_hosts([("h1", "good", None), ("h2", "bad", None)], staged, 5000, forks=4)
     assert list(info.value.results) == ["h1"] and list(info.value.failures) == ["h2"]
+
+
+@pytest.mark.parametrize("name, is_id", [
+    ("ab12cd", True), ("sha256:ab12cd34ef56", True), (ID, True),
+    ("myapp:ab12", False), ("provision-rg/tags:a", False), ("ab12cd:1", False), ("ffff", False), ("", False),
+])
+def test_only_an_id_reference_counts_as_an_image_id(name, is_id):
+    assert sh._is_image_id(name, ID) is is_id  # a tag that happens to start the id is still a name
+
+
+def test_the_container_fallback_demands_the_login_too(tmp_path, monkeypatch):
+    """No registry:2 image here: a fake engine records what the fallback asks of it."""
+    import io
+    import tarfile
+
+    import bcrypt
+
+    calls = {}
+
+    class Container:
+        attrs = {"NetworkSettings": {"Ports": {"5000/tcp": [{"HostIp": "127.0.0.1", "HostPort": "41000"}]}}}
+
+        def put_archive(self, path, data):
+            calls["archive"] = (path, data)
+
+        def start(self):
+            calls["started"] = True
+
+        def reload(self):
+            pass
+
+        def remove(self, force=False):
+            calls["removed"] = True
+
+    class Engine:
+        class images:
+            @staticmethod
+            def get(name):
+                return object()
+
+        class containers:
+            @staticmethod
+            def create(image, **kwargs):
+                calls["create"] = (image, kwargs)
+                return Container()
+
+    checked = []
+    monkeypatch.setattr(lr, "answers", lambda port, credentials=None: checked.append((port, credentials)) or True)
+    registry = lr.LocalRegistry(tmp_path / "reg", binary=tmp_path / "no-binary", client_factory=Engine)
+    assert registry.start() == 41000 and registry.how == "container" and calls["started"]
+    environment = calls["create"][1]["environment"]
+    assert environment["REGISTRY_AUTH"] == "htpasswd" and environment["REGISTRY_AUTH_HTPASSWD_PATH"] == "/auth/htpasswd"
+    assert calls["create"][1]["ports"] == {"5000/tcp": ("127.0.0.1",)}
+    with tarfile.open(fileobj=io.BytesIO(calls["archive"][1])) as tar:
+        member = tar.getmember("auth/htpasswd")
+        user, hashed = tar.extractfile(member).read().rstrip(b"\n").split(b":", 1)
+    assert member.mode == 0o600 and user == b"provision"
+    assert bcrypt.checkpw(registry.credentials.password.encode(), hashed)
+    assert registry.credentials.password not in repr(calls)
+    assert checked == [(41000, registry.credentials)]
+    registry.stop(collect=True)
+    assert calls["removed"] and registry.port is None
