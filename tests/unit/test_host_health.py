@@ -97,3 +97,75 @@ def test_lock_wait_messages():
     waited = facts.parse_lock_wait("3|free|77 apt-get install foo\n")
     assert facts.lock_message(waited, 600) == "waited 3s for the dpkg lock held by pid 77 (apt-get install foo)"
     assert facts.lock_message(facts.parse_lock_wait("0|free|\n"), 600) == "free"
+
+
+# -- the workflows that use them, with the recording executor ----------------------------------------------
+def _target(name: str, **hostvars):
+    from provision.config.connection import connection_settings
+    from provision.workflows.targets import Target
+
+    return Target(name, connection_settings(name, {"ansible_user": "root"}), hostvars)
+
+
+class _Client:
+    """The docker SDK's client as far as the free-space check asks it (no image on the host)."""
+
+    def __init__(self, root: str = "/var/lib/docker") -> None:
+        self.root = root
+        self.images = self
+
+    def info(self) -> dict:
+        return {"DockerRootDir": self.root}
+
+    def get(self, name):
+        import docker.errors
+
+        raise docker.errors.ImageNotFound(name)
+
+
+def _host_deploy(fake, target):
+    from provision.report import HostResult
+    from provision.workflows.deploy import DeployContext, HostDeploy
+
+    context = DeployContext(playbook=None, services_by_host={target.name: ["web"]},
+                            sources={"web": images.ImageSource("example/web:1", images.PULL)}, secrets={},
+                            environ={}, check=False)
+    return HostDeploy(context, target, fake, _Client(), HostResult(target.name))
+
+
+def test_deploy_refuses_before_fetching_any_image_when_the_docker_root_is_nearly_full():
+    from provision.executor.fake import RecordingExecutor
+
+    fake = RecordingExecutor("h1")
+    fake.respond(r"^df ", DF)
+    host = _host_deploy(fake, _target("h1", deploy_min_free_mb=16))
+    host.images()
+    assert [c for c, _ in fake.commands] == ["df -P -k -- /var/lib/docker"]
+    [step] = host.result.steps
+    assert (step.name, step.status) == ("disk space", "failed") and host.failed
+    assert step.message.startswith("h1: /var/lib/docker has 5.4 MiB free, the image(s) need about 16.0 MiB")
+
+
+def test_deploy_goes_on_when_there_is_room():
+    from provision.executor.fake import RecordingExecutor
+
+    fake = RecordingExecutor("h1")
+    fake.respond(r"^df ", DF)
+    host = _host_deploy(fake, _target("h1", deploy_min_free_mb=4))
+    assert host.enough_space() is True
+    assert host.result.steps[0].message == "/var/lib/docker: 5.4 MiB free (about 4.0 MiB needed)"
+
+
+def test_verify_says_the_daemon_is_stopped_and_how_to_start_it():
+    from provision.executor.fake import RecordingExecutor
+    from provision.workflows.docker import verify_work
+
+    fake = RecordingExecutor("h1")
+    fake.respond(r"^docker version", exit_code=1,
+                 stderr="Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?")
+    fake.respond(r"^systemctl show", UNITS)
+    result = verify_work(_target("h1"), fake)
+    assert [c for c, _ in fake.commands][1] == cmd.docker_units()
+    [step] = result.steps
+    assert step.name == "docker version" and step.status == "failed"
+    assert step.message.startswith("the Docker daemon on h1 is not running")
