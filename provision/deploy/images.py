@@ -147,3 +147,27 @@ def pull_auth(playbook, name: str, environ) -> dict | None:
 
 def _strip_scheme(server: str) -> str:
     return server.split("://", 1)[-1].rstrip("/")
+
+
+# -- free space on the host before a pull or ship --------------------------------------------------
+DEFAULT_MIN_FREE_MB = 512  # the least free space under Docker's data root before any image is fetched
+EXTRACTION_FACTOR = 1.5  # an image's size on disk, plus its compressed layers while they are extracted
+
+
+def min_free_mb(host: str, hostvars: dict) -> int:
+    """`deploy_min_free_mb` (host or group var): bad values are bad input (file and line, exit 4)."""
+    from provision.config.connection import setting_error
+
+    value = hostvars.get("deploy_min_free_mb", DEFAULT_MIN_FREE_MB)
+    text = str(value).strip()
+    if isinstance(value, bool) or not text.isdigit():
+        raise setting_error(host, hostvars, "deploy_min_free_mb",
+                            f"deploy_min_free_mb: must be a whole number of MiB >= 0 (got {value!r})")
+    return int(text)
+
+
+def space_needed(sizes_to_fetch: list[int | None], min_free: int) -> int:
+    """Bytes that must be free under Docker's data root to fetch these images (None: a size not known
+    before the pull): the larger of the configured minimum and their sizes × EXTRACTION_FACTOR."""
+    known = sum(size for size in sizes_to_fetch if size)
+    return max(min_free * 1024 * 1024, int(known * EXTRACTION_FACTOR))

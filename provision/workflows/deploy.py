@@ -29,13 +29,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Mapping
 
-from provision.commands import deploy_host
+from provision.commands import deploy_host, host_health
 from provision.deploy import images as image_sources
 from provision.deploy import rollout
 from provision.deploy.container_spec import (LABEL_REPLICA, LABEL_SERVICE, LABEL_STACK,
                                              container_specs, create_kwargs, extra_networks, spec_hash)
-from provision.errors import HostError, InputError
+from provision.errors import HostError, InputError, ProvisionError
 from provision.executor.base import Executor
+from provision.facts import host_health as health
 from provision.report import HostResult, Report, StepResult
 from provision.workflows.fanout import RunOptions, fan_out
 from provision.workflows.interrupt import INTERRUPT
@@ -81,6 +82,8 @@ def load(playbook_path: str | Path, inventory_path: str | Path, limit: str | Non
             if host in selected:
                 services_by_host[host].append(name)
     check_bind_sources(playbook)
+    for target in targets:  # bad per-host settings are bad input, found before any connection
+        image_sources.min_free_mb(target.name, target.hostvars)
     stack_hosts = set(inventory.select(playbook.hosts)) | {h for h, s in services_by_host.items() if s}
     targets = [t for t in targets if t.name in stack_hosts]
     if not targets:
@@ -149,7 +152,7 @@ def staged_images(sources: Mapping[str, image_sources.ImageSource], check: bool)
 def host_work(context: DeployContext):
     def work(target: Target, executor: Executor) -> HostResult:
         result = HostResult(target.name)
-        client = engine(executor)
+        client = engine(executor, target.name)
         host = HostDeploy(context, target, executor, client, result)
         if context.check:
             host.run()
@@ -166,8 +169,9 @@ def host_work(context: DeployContext):
     return work
 
 
-def engine(executor: Executor):
-    """The host's Docker engine over its SSH connection, checked to answer (a clear error if not)."""
+def engine(executor: Executor, host: str | None = None):
+    """The host's Docker engine over its SSH connection, checked to answer (a clear error if not: Docker
+    missing, or its daemon stopped and how to start it)."""
     import requests.exceptions
 
     from provision.workflows.ops import docker_for
@@ -176,9 +180,20 @@ def engine(executor: Executor):
     try:
         client.ping()
     except requests.exceptions.ConnectionError as exc:
-        raise HostError("the Docker engine does not answer over SSH (installed and running? see "
-                        f"`provision docker install`): {str(exc).splitlines()[0][:200]}") from None
+        raise HostError(engine_problem(host or getattr(executor, "name", "the host"), executor, exc)) from None
     return client
+
+
+def engine_problem(host: str, executor: Executor, exc: Exception) -> str:
+    """The message for an engine that did not answer over SSH."""
+    from provision.workflows.docker import daemon_problem
+
+    try:
+        problem = daemon_problem(host, executor)
+    except ProvisionError:  # the host went away meanwhile: the generic message below
+        problem = None
+    return problem or ("the Docker engine does not answer over SSH (installed and running? see "
+                       f"`provision docker install`): {str(exc).splitlines()[0][:200]}")
 
 
 class HostDeploy:
@@ -369,6 +384,8 @@ class HostDeploy:
     def images(self) -> None:
         self.image_ids: dict[str, str | None] = {}
         done: dict[str, str | None] = {}
+        if not self.enough_space():
+            return
         for name in self.services:
             source = self.c.sources[name]
             key = f"{source.how}:{source.name}"
@@ -377,6 +394,40 @@ class HostDeploy:
                 if self.failed:
                     return
             self.image_ids[name] = done[key]
+
+    def enough_space(self) -> bool:
+        """Before any image is pulled, shipped or built: does the filesystem under Docker's data root have
+        room for them? If not the step fails here, before any container is touched (old ones keep serving)."""
+        started = time.monotonic()
+        fetch: dict[str, int | None] = {}
+        for name in self.services:
+            source = self.c.sources[name]
+            if source.how == image_sources.SHIP:
+                if not hasattr(self.executor, "connect"):  # connection=local: the same engine built it
+                    continue
+                if image_sources.local_image_id(self.client, source.name) == source.local_id and source.local_id:
+                    continue  # present on the host: nothing travels
+                staged = self.c.staged.get(source.name)
+                fetch[source.name] = getattr(staged, "size", None)
+            else:  # pulled (again, in case the tag moved) or built on the host: size unknown beforehand
+                fetch.setdefault(source.name, None)
+        if not fetch:
+            return True
+        needed = image_sources.space_needed(list(fetch.values()),
+                                            image_sources.min_free_mb(self.target.name, self.target.hostvars))
+        root = self.client.info().get("DockerRootDir") or "/var/lib/docker"
+        out = self.executor.run(host_health.free_space(root), timeout=60)
+        free = health.parse_free_space(out.stdout) if out.ok else None
+        if free is None:
+            self.step("disk space", "failed", f"cannot read the free space of {root}: {out.error_line()}")
+            return False
+        refusal = health.space_shortfall(self.target.name, root, free, needed)
+        if refusal:
+            self.step("disk space", "failed", refusal, started)
+            return False
+        self.step("disk space", "ok", f"{root}: {health.human(free.available)} free "
+                                      f"(about {health.human(needed)} needed)", started)
+        return True
 
     def _image(self, service_name: str, source) -> str | None:
         started = time.monotonic()
@@ -591,7 +642,7 @@ def rollback_work(service_ref: str, health_timeout: float = 60.0):
         import docker.errors
 
         result = HostResult(target.name)
-        client = engine(executor)
+        client = engine(executor, target.name)
         filters = {"label": [f"{LABEL_SERVICE}={service}"] + ([f"{LABEL_STACK}={stack}"] if stack else [])}
         serving = [c for c in client.containers.list(all=True, filters=filters)
                    if not c.name.endswith((rollout.PREVIOUS, rollout.NEXT))]

@@ -8,9 +8,10 @@ from __future__ import annotations
 import shlex
 import time
 
-from provision.commands import apt, docker_repo
+from provision.commands import apt, docker_repo, host_health
 from provision.config.host_settings import DockerSettings, docker_settings
 from provision.executor.base import Executor
+from provision.facts import host_health as health
 from provision.facts.docker_host import DockerHostState, parse, probe
 from provision.operations import docker_install as op
 from provision.operations import dpkg
@@ -129,20 +130,16 @@ def _wait_cloud_init(applier: Applier, state: DockerHostState, settings: DockerS
 
 
 def _wait_dpkg_lock(applier: Applier, settings: DockerSettings) -> None:
-    """Wait (up to apt_lock_timeout) for dpkg's lock; say who held it and for how long."""
-    holder = apt.dpkg_lock_holder_script()
-    script = (
-        f"waited=0; who=''; while h=$({holder}); [ -n \"$h\" ]; do who=$h; "
-        f"[ $waited -ge {settings.apt_lock_timeout} ] && break; sleep 1; waited=$((waited+1)); done; "
-        "printf '%s|%s\\n' \"$waited\" \"$who\""
-    )
+    """Wait (up to apt_lock_timeout) for dpkg's lock; say who held it and for how long. Still held after
+    that: the step fails naming the holder, before anything changed."""
     start = time.monotonic()
-    out = applier.executor.run(script, become=True)
-    waited, _, who = out.stdout.strip().partition("|")
-    if who and waited.isdigit() and int(waited) > 0:
-        applier.ok("dpkg lock", f"waited {waited}s for the dpkg lock held by pid {who.strip()}", start)
+    out = applier.executor.run(host_health.wait_dpkg_lock(settings.apt_lock_timeout), become=True,
+                               timeout=settings.apt_lock_timeout + 60)
+    lock = health.parse_lock_wait(out.stdout)
+    if lock.held:
+        applier.apply(Refusal("dpkg lock", health.lock_message(lock, settings.apt_lock_timeout)))
     else:
-        applier.ok("dpkg lock", "free", start)
+        applier.ok("dpkg lock", health.lock_message(lock, settings.apt_lock_timeout), start)
 
 
 # -- verify ---------------------------------------------------------------------------------
@@ -160,7 +157,9 @@ def verify_work(target: Target, executor: Executor) -> HostResult:
         out = executor.run(command, become=True, timeout=300)
         duration = time.monotonic() - start
         if not out.ok:
-            result.steps.append(StepResult(name, "failed", f"{out.error_line()} (exit {out.exit_code})", duration))
+            problem = daemon_problem(target.name, executor) if name == "docker version" else None
+            result.steps.append(StepResult(name, "failed", problem or f"{out.error_line()} (exit {out.exit_code})",
+                                           duration))
             break
         text = out.stdout.strip()
         if name == "hello-world":
@@ -171,6 +170,15 @@ def verify_work(target: Target, executor: Executor) -> HostResult:
             text = " / ".join(lines[:2])
         result.steps.append(StepResult(name, "ok", text, duration))
     return result
+
+
+def daemon_problem(host: str, executor: Executor) -> str | None:
+    """Asked once the engine did not answer: is Docker missing or its daemon stopped? (None: neither, or
+    the units cannot be read: the caller keeps its own message.)"""
+    out = executor.run(host_health.docker_units(), timeout=60)
+    if not out.stdout.strip():
+        return None
+    return health.daemon_problem(host, health.parse_docker_units(out.stdout))
 
 
 # -- uninstall ------------------------------------------------------------------------------

@@ -45,8 +45,9 @@ def _with_docker(name: str, target: Target, executor: Executor, fn) -> HostResul
     except docker.errors.DockerException as exc:
         raise HostError(f"docker: {_short(exc)}") from None
     except requests.exceptions.ConnectionError as exc:  # `docker system dial-stdio` found no engine
-        raise HostError(f"the Docker engine does not answer over SSH (installed and running? see `provision "
-                        f"docker install`): {_short(exc)}") from None
+        from provision.workflows.deploy import engine_problem
+
+        raise HostError(engine_problem(target.name, executor, exc)) from None
     finally:
         try:
             client.close()

@@ -247,6 +247,11 @@ BUILDERS: dict[str, Case | str] = {
         lambda r, v, w: (_ok(r), r.only("stat").argv == ["-c", "%i", f"{w}/{name(v)}"] or pytest.fail("argv")),
         setup=lambda v, w: f"touch -- {_q(name(v))}"),
     "apt.parse_madison": "a parser of command output, builds no command",
+    # host health probes
+    "host_health.free_space": "its only string is the DockerRootDir the host's own engine reports (no operator "
+                              "string); absolute, NUL-checked and quoted by argv.join (unit test)",
+    "host_health.docker_units": "a fixed command, takes no string",
+    "host_health.wait_dpkg_lock": "takes only an int (validated; unit test), no string",
     "apt.resolve_version": "pure version matching, builds no command",
     # daemon.json
     "daemon_json.validate_snippet": Case(
