@@ -56,6 +56,20 @@ def cli_json(*args: str, **kwargs) -> tuple[subprocess.CompletedProcess, dict]:
         pytest.fail(f"stdout is not one JSON document (exit {proc.returncode}):\n{proc.stdout}\n--- stderr:\n{proc.stderr}")
 
 
+def wait_for(predicate, timeout: float = 30, what: str = "condition", interval: float = 0.2):
+    """Poll `predicate` until it returns something truthy (returned), failing after `timeout` seconds: the
+    e2e tests synchronise with the sandbox this way, never by sleeping a fixed time."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    pytest.fail(f"timed out after {timeout:g}s waiting for {what}")
+
+
 def _engine_available() -> str | None:
     try:
         from provision.sandbox.engine import local_docker

@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.e2e.conftest import _start_fleet, cli_json
+from tests.e2e.conftest import _start_fleet, cli_json, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -53,16 +53,6 @@ def provision_json(fleet, tmp_path, *args, all_vars=None, hostvars=None, limit=N
     limit_args = ("-l", limit) if limit else ()
     return cli_json(*args, "-i", inventory(fleet, tmp_path, all_vars, hostvars), "--known-hosts",
                     str(fleet.home / "known_hosts"), *limit_args, timeout=timeout)
-
-
-def wait_for(predicate, timeout: float = 30, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    pytest.fail(f"timed out after {timeout}s waiting for {what}")
 
 
 def docker(*args: str) -> subprocess.CompletedProcess:

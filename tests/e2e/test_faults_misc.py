@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.e2e.conftest import _start_fleet, cli, cli_json
+from tests.e2e.conftest import _start_fleet, cli, cli_json, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -74,13 +74,7 @@ def sh(fleet, host: str, script: str, check: bool = True) -> subprocess.Complete
 
 
 def poll(predicate, what: str, timeout: float = 120.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.3)
-    pytest.fail(f"timed out waiting for {what}")
+    return wait_for(predicate, timeout, what, interval=0.3)
 
 
 def steps(doc: dict, host: str) -> dict[str, dict]:

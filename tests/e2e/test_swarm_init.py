@@ -7,12 +7,11 @@ images), so every command it runs as root goes through sudo's log. Docker is ins
 from __future__ import annotations
 
 import subprocess
-import time
 
 import pytest
 import yaml
 
-from tests.e2e.conftest import _start_fleet, cli, cli_json
+from tests.e2e.conftest import _start_fleet, cli, cli_json, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -70,13 +69,7 @@ out.close()
 
 
 def poll(check, what: str, deadline_s: float = 30):
-    deadline = time.monotonic() + deadline_s
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.05)
-    pytest.fail(f"timed out waiting for {what}")
+    return wait_for(check, deadline_s, what, interval=0.05)
 
 
 def start_argv_watch(fleet, host: str) -> None:
