@@ -70,7 +70,8 @@ def _run_while(fleet, tmp_path, marker: str, cut, restore):
     """`provision run` a 12 s command on sbx1 and sbx2; cut sbx1 once its command runs; restore afterwards."""
     import sys
 
-    command = f"sleep 12; echo {marker}"
+    naptime = f"12.{time.monotonic_ns() % 100000:05d}"  # a sleep of its own, to find on the host
+    command = f"sleep {naptime}; echo {marker}"
 
     argv = [sys.executable, "-m", "provision", "run", command, "--json", "-l", "sbx1:sbx2",
             "-i", inventory(fleet, tmp_path, KEEPALIVE),
@@ -78,7 +79,8 @@ def _run_while(fleet, tmp_path, marker: str, cut, restore):
     start = time.monotonic()
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        wait_for(lambda: running(fleet, "sbx1", f"sleep 12; echo {marker}"), what="the command on sbx1")
+        # the command's text is not in any argv (it travels on stdin); its `sleep` is
+        wait_for(lambda: running(fleet, "sbx1", f"^sleep {naptime}$"), what="the command on sbx1")
         cut()
         out, err = proc.communicate(timeout=60)
     finally:
@@ -132,7 +134,7 @@ def test_a_command_past_its_timeout_is_ended_on_the_host(faults_fleet, tmp_path)
     assert proc.returncode == 2, proc.stderr
     step = doc["hosts"]["sbx2"]["steps"][-1]
     assert step["status"] == "failed" and "timed out after 2s" in step["message"]
-    assert not running(faults_fleet, "sbx2", "sleep 47")  # the host ended it: nothing lingers
+    assert not running(faults_fleet, "sbx2", "^sleep 47$")  # the host ended it: nothing lingers
 
 
 def test_a_refusal_known_before_any_change_changes_nothing(faults_fleet, tmp_path):
