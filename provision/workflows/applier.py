@@ -27,7 +27,8 @@ class Applier:
     notes: list[str] = field(default_factory=list)
     plan: list[dict] = field(default_factory=list)
     stamp: str = "run"  # names this run's detached units (provision-apt-STAMP-STEP)
-    before_first_change: Callable[[], None] | None = None  # e.g. take the host lock (not in --check)
+    before_change: Callable[[], None] | None = None  # before each real change (not in --check): the host
+    # lock's ensure(), which takes the lock the first time (and again after a reboot released it)
 
     def refuse_before_changes(self, items: list[Change | NoChange | Refusal]) -> bool:
         """A refusal known before the first change changes nothing: when any planned item refuses,
@@ -57,9 +58,8 @@ class Applier:
                               "commands": [describe_command(c) for c in item.commands], "diff": redact(item.diff)})
             self.result.steps.append(StepResult(item.step, "changed", f"would: {redact(item.reason)}"))
             return True
-        if self.before_first_change is not None:  # raises (HostLocked) before anything changes
-            hook, self.before_first_change = self.before_first_change, None
-            hook()
+        if self.before_change is not None:  # raises (HostLocked) before anything changes
+            self.before_change()
         start = time.monotonic()
         script = "set -e\n" + "\n".join(item.commands)
         if item.detached:  # apt/dpkg: a dropped connection must not kill dpkg half-way

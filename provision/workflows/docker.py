@@ -51,7 +51,7 @@ def install_work(check: bool, stamp: str):
         settings = docker_settings(target.name, target.hostvars)
         result = HostResult(target.name)
         with HostLock(executor, 'docker install', result=result, lazy=True) as lock:
-            applier = Applier(executor, result, check, stamp=stamp, before_first_change=lock.ensure)
+            applier = Applier(executor, result, check, stamp=stamp, before_change=lock.ensure)
             state = probe_state(executor, settings)
             applier.apply(op.preflight(state))
             if applier.failed:  # refused before any change
@@ -187,7 +187,7 @@ def uninstall_work(check: bool, purge_data: bool):
         settings = docker_settings(target.name, target.hostvars)
         result = HostResult(target.name)
         with HostLock(executor, 'docker uninstall', result=result, lazy=True) as lock:
-            applier = Applier(executor, result, check, stamp=time.strftime("%Y%m%d%H%M%S"), before_first_change=lock.ensure)
+            applier = Applier(executor, result, check, stamp=time.strftime("%Y%m%d%H%M%S"), before_change=lock.ensure)
             state = probe_state(executor, settings)
             present = [p for p in docker_repo.PACKAGES + ["docker-ce-rootless-extras"] if p in state.packages]
             if present:

@@ -95,7 +95,15 @@ class HostLock:
             outcome = "interrupted"
         else:
             outcome = "failed"
-        self.release(outcome=outcome)
+        try:
+            self.release(outcome=outcome)
+        except HostError as error:  # the host went away (a reboot that never returned, a cut network)
+            if self.result is None and exc_type is None:
+                raise
+            if self.result is not None:  # keep the report: say the lock stays, and how to break it
+                self.result.steps.append(StepResult(
+                    "lock", "failed", f"could not release the host lock {LOCK_PATH} ({error}); it stays until "
+                                      f"`provision unlock -l {self.executor.name}` once the host answers"))
 
     # -- take / release ---------------------------------------------------------------------
     def holder(self) -> dict[str, Any]:

@@ -69,7 +69,7 @@ def _stage(target: Target, executor: Executor, result: HostResult, check: bool, 
         result.steps.append(StepResult("gpu", "failed", "Docker is not installed: run `provision docker install` "
                                                          "first (`provision bootstrap` does both)"))
         return
-    applier = Applier(executor, result, check, stamp=stamp, before_first_change=lock.ensure)
+    applier = Applier(executor, result, check, stamp=stamp, before_change=lock.ensure)
     driver_plan = op.driver(facts, settings)
     if isinstance(driver_plan, Change) and (facts.get("os") or {}).get("id") == "ubuntu":
         listing = executor.run(nvidia.pending_kernels_command(apt.env_prefix(settings.proxy)), become=True)
@@ -130,8 +130,9 @@ def _reboot(target: Target, executor: Executor, result: HostResult, settings: Nv
         result.steps.append(StepResult("reboot", "failed", "reboot required, but this host is the machine provision runs on: "
                                                            "reboot it yourself, then re-run"))
         return False
-    if lock is not None:
-        lock.ensure()  # a reboot changes the host as much as any step
+    if lock is not None:  # no other run may be changing the host when it reboots; but a host that never
+        lock.ensure()     # comes back must not keep a lock: released here, taken again by the next change
+        lock.release()
     start = time.monotonic()
     before = executor.run(nvidia_host.boot_marker_snippet()).stdout.strip()
     executor.run("nohup sh -c 'sleep 1; systemctl reboot' >/dev/null 2>&1 &", become=True)

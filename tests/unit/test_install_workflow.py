@@ -105,3 +105,23 @@ def test_an_interrupted_dpkg_is_repaired_first_then_the_host_is_probed_again(mon
     assert "provision-apt-S-docker-packages.service" in result.steps[2].message
     script = ex.commands[1][0]
     assert detached.RUN_DIR in script
+
+
+def test_a_host_gone_before_the_lock_is_released_keeps_the_report_and_says_the_lock_stays():
+    from provision.errors import HostUnreachable
+    from provision.report import HostResult, StepResult
+    from provision.workflows.host_lock import HostLock
+
+    class GoneAfterTaking(RecordingExecutor):
+        def run(self, command, *, become=False, timeout=None):
+            if len(self.commands) >= 1:
+                self.commands.append((str(command), become))
+                raise HostUnreachable("connection refused by 127.0.0.1:2222")
+            return super().run(command, become=become, timeout=timeout)
+
+    result = HostResult("h1")
+    with HostLock(GoneAfterTaking("h1"), "nvidia install", result=result, lazy=True) as lock:
+        lock.ensure()
+        result.steps.append(StepResult("reboot", "failed", "the host did not come back within 10s"))
+    assert [(s.name, s.status) for s in result.steps] == [("lock", "ok"), ("reboot", "failed"), ("lock", "failed")]
+    assert "provision unlock -l h1" in result.steps[-1].message
