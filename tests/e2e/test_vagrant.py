@@ -8,7 +8,6 @@ exercised here (no usable VM hypervisor); they are for users' machines.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
