@@ -70,6 +70,58 @@ def wait_for(predicate, timeout: float = 30, what: str = "condition", interval: 
     pytest.fail(f"timed out after {timeout:g}s waiting for {what}")
 
 
+class BackgroundCli:
+    """`python -m provision ARGS` running in the background (a deploy to interrupt, to hold at a point),
+    its output collected by threads; the tests wait on it with a deadline, never a fixed sleep."""
+
+    def __init__(self, *args: str, env: dict | None = None, cwd: Path | None = None) -> None:
+        import threading
+
+        full_env = {k: v for k, v in os.environ.items() if k != "PROVISION_BECOME_PASSWORD"}
+        full_env.update(env or {})
+        self.proc = subprocess.Popen([sys.executable, "-m", "provision", *args], stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True, env=full_env, cwd=cwd)
+        self.pid = self.proc.pid
+        self.out: list[str] = []
+        self.err: list[str] = []
+        self.readers = [threading.Thread(target=lambda s=stream, into=into: into.extend(iter(s.readline, "")),
+                                         daemon=True)
+                        for stream, into in ((self.proc.stdout, self.out), (self.proc.stderr, self.err))]
+        for reader in self.readers:
+            reader.start()
+
+    @property
+    def stderr(self) -> str:
+        return "".join(self.err)
+
+    def wait_for(self, predicate, what: str, timeout: float = 120.0):
+        """wait_for, failing at once (with the output) when provision exits first."""
+        def ready():
+            value = predicate()
+            if not value and self.proc.poll() is not None:
+                self.finish()
+                pytest.fail(f"provision exited ({self.proc.returncode}) before {what}:\n{''.join(self.out)}\n"
+                            f"{self.stderr}")
+            return value
+        try:
+            return wait_for(ready, timeout, what)
+        except BaseException:  # timed out (pytest's Failed is a BaseException): leave nothing running
+            if self.proc.poll() is None:
+                self.proc.kill()
+            raise
+
+    def finish(self, timeout: float = 120) -> tuple[int, str, str]:
+        try:
+            self.proc.wait(timeout=timeout)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait()
+        for reader in self.readers:
+            reader.join(10)
+        return self.proc.returncode, "".join(self.out), self.stderr
+
+
 def _engine_available() -> str | None:
     try:
         from provision.sandbox.engine import local_docker

@@ -14,15 +14,13 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
-import threading
 import time
 from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.e2e.conftest import _start_fleet, cli, cli_json
+from tests.e2e.conftest import BackgroundCli, _start_fleet, cli, cli_json
 
 pytestmark = pytest.mark.e2e
 
@@ -68,56 +66,10 @@ def deploy(fleet, path: Path, *extra, cwd: Path):
                     timeout=600)
 
 
-class Background:
-    """`provision deploy PATH --json ...` (or another command: `command=[...]`) running in the background;
-    its output collected by threads."""
-
-    def __init__(self, fleet, path: Path | None, *extra, cwd: Path, command: list[str] | None = None) -> None:
-        env = {k: v for k, v in os.environ.items() if k != "PROVISION_BECOME_PASSWORD"}
-        env["PROVISION_HOME"] = str(fleet.home)
-        command = command or ["deploy", str(path)]
-        self.proc = subprocess.Popen([sys.executable, "-m", "provision", *args(fleet, *command, "--json", *extra)],
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=cwd)
-        self.pid = self.proc.pid
-        self.out: list[str] = []
-        self.err: list[str] = []
-        self.readers = [threading.Thread(target=self._read, args=(stream, into), daemon=True)
-                        for stream, into in ((self.proc.stdout, self.out), (self.proc.stderr, self.err))]
-        for reader in self.readers:
-            reader.start()
-
-    @staticmethod
-    def _read(stream, into: list[str]) -> None:
-        for line in iter(stream.readline, ""):
-            into.append(line)
-
-    @property
-    def stderr(self) -> str:
-        return "".join(self.err)
-
-    def finish(self, timeout: float = 120) -> tuple[int, str, str]:
-        try:
-            self.proc.wait(timeout=timeout)
-        finally:
-            if self.proc.poll() is None:
-                self.proc.kill()
-                self.proc.wait()
-        for reader in self.readers:
-            reader.join(10)
-        return self.proc.returncode, "".join(self.out), self.stderr
-
-    def wait_for(self, predicate, what: str, timeout: float = 120.0):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            value = predicate()
-            if value:
-                return value
-            if self.proc.poll() is not None:
-                self.finish()
-                pytest.fail(f"provision exited ({self.proc.returncode}) before {what}:\n{''.join(self.out)}\n{self.stderr}")
-            time.sleep(0.2)
-        self.proc.kill()
-        pytest.fail(f"timed out waiting for {what}:\n{self.stderr}")
+def Background(fleet, path: Path | None, *extra, cwd: Path, command: list[str] | None = None) -> BackgroundCli:
+    """`provision deploy PATH --json ...` (or another command: `command=[...]`) running in the background."""
+    command = command or ["deploy", str(path)]
+    return BackgroundCli(*args(fleet, *command, "--json", *extra), env={"PROVISION_HOME": str(fleet.home)}, cwd=cwd)
 
 
 def host_exec(fleet, host: str, *argv: str, check: bool = True) -> str:

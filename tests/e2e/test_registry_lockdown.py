@@ -19,10 +19,7 @@ import re
 import socket
 import stat
 import subprocess
-import sys
 import tarfile
-import threading
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -30,7 +27,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.e2e.conftest import _start_fleet, cli, cli_json
+from tests.e2e.conftest import BackgroundCli, _start_fleet, cli, cli_json
 
 pytestmark = pytest.mark.e2e
 
@@ -134,45 +131,9 @@ def leaked(htpasswd: bytes, *texts: str) -> list[str]:
     return sorted(found)
 
 
-class Background:
+def Background(fleet, path: Path, cwd: Path) -> BackgroundCli:
     """`provision deploy ... --json` running in the background, its output collected."""
-
-    def __init__(self, fleet, path: Path, cwd: Path) -> None:
-        env = {k: v for k, v in os.environ.items() if k != "PROVISION_BECOME_PASSWORD"}
-        env["PROVISION_HOME"] = str(fleet.home)
-        self.proc = subprocess.Popen([sys.executable, "-m", "provision", *deploy_args(fleet, path)], cwd=cwd, env=env,
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        self.out: list[str] = []
-        self.err: list[str] = []
-        self.readers = [threading.Thread(target=lambda s=s, into=into: into.extend(iter(s.readline, "")), daemon=True)
-                        for s, into in ((self.proc.stdout, self.out), (self.proc.stderr, self.err))]
-        for reader in self.readers:
-            reader.start()
-
-    def wait_for(self, predicate, what: str, timeout: float = 180.0):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            value = predicate()
-            if value:
-                return value
-            if self.proc.poll() is not None:
-                self.finish()
-                pytest.fail(f"provision exited ({self.proc.returncode}) before {what}:\n{''.join(self.out)}"
-                            f"\n{''.join(self.err)}")
-            time.sleep(0.2)
-        self.proc.kill()
-        pytest.fail(f"timed out waiting for {what}:\n{''.join(self.err)}")
-
-    def finish(self, timeout: float = 180) -> tuple[int, str, str]:
-        try:
-            self.proc.wait(timeout=timeout)
-        finally:
-            if self.proc.poll() is None:
-                self.proc.kill()
-                self.proc.wait()
-        for reader in self.readers:
-            reader.join(10)
-        return self.proc.returncode, "".join(self.out), "".join(self.err)
+    return BackgroundCli(*deploy_args(fleet, path), env={"PROVISION_HOME": str(fleet.home)}, cwd=cwd)
 
 
 def test_registry_is_locked_down_private_and_gone_after_the_deploy(fleet, local, tmp_path):
@@ -194,7 +155,7 @@ def test_registry_is_locked_down_private_and_gone_after_the_deploy(fleet, local,
         out = host_sh(fleet, "docker ps --filter label=io.provision.stack=rglock --format '{{.Names}}'").stdout
         return out.split()[0] if out.split() else None
 
-    container = run.wait_for(held_container, "the deploy to wait on the held healthcheck")
+    container = run.wait_for(held_container, "the deploy to wait on the held healthcheck", timeout=180)
     try:
         port = int(re.search(r"addr: 127\.0\.0\.1:(\d+)", (state / "config.yml").read_text()).group(1))
         htpasswd = (state / "htpasswd").read_bytes()
@@ -233,7 +194,7 @@ def test_registry_is_locked_down_private_and_gone_after_the_deploy(fleet, local,
             executor.close()
     finally:
         host_sh(fleet, f"docker exec {container} touch /tmp/release", check=False)
-    code, out, err = run.finish()
+    code, out, err = run.finish(180)
     assert code == 0, out + err
     doc = json.loads(out)
     steps = {s["name"]: s for s in doc["hosts"][HOST]["steps"]}
