@@ -210,7 +210,8 @@ def test_host_rebooted_mid_install_is_reported_with_its_step_then_rerun_converge
                                 *args(fleet)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environ)
     try:
         # apt (detached as a systemd unit) is installing Docker's packages: reboot the host under it
-        poll(lambda: sh(fleet, "sbx2", "pgrep -x dpkg || pgrep -f '[a]pt-get.* install .*docker-ce'",
+        poll(lambda: sh(fleet, "sbx2", "systemctl list-units --plain --no-legend --state=active 'provision-apt-*-docker-packages.service' "
+                        "| grep -q .",
                         check=False).returncode == 0
              or install.poll() is not None, "apt to start installing", timeout=600)
         assert install.poll() is None, "the install finished before the reboot could be injected"
