@@ -2,7 +2,7 @@
 
 `docker.DockerClient(base_url="ssh://user@host:port")` in paramiko mode opens its own SSH
 connection, trusts only `~/.ssh/known_hosts` and knows nothing of jump hosts or our keys. Here
-the SDK's own SSH adapter classes are given the paramiko client of the host's executor instead:
+the SDK's own SSH adapter classes are given the paramiko transport of the host's executor instead:
 the same connection (so the same known_hosts file, TOFU policy, key, ProxyJump and retries as
 every other step) carries one `docker system dial-stdio` channel per pooled HTTP connection.
 That is exactly what the SDK's ssh:// transport does, minus the second trust step.
@@ -29,26 +29,33 @@ def dial_command(sudo: bool = False) -> str:
     return shlex.join(["sudo", "-n", *DIAL] if sudo else DIAL)
 
 
-def docker_client(open_ssh_client: Callable[[], object], *, sudo: bool = False, timeout: int = 300,
+def docker_client(open_transport: Callable[[], object], *, sudo: bool = False, timeout: int = 300,
                   max_pool_size: int = 4):
-    """A `docker.DockerClient` whose requests ride the SSH connection `open_ssh_client()` returns."""
+    """A `docker.DockerClient` whose requests ride the paramiko Transport `open_transport()` returns."""
     import docker
 
     client = docker.DockerClient(base_url="ssh://provision", version=API_VERSION, use_ssh_client=True,
                                  timeout=timeout)  # shell-out mode: constructs without any I/O
-    adapter = _adapter_class()(open_ssh_client, dial_command(sudo), timeout, max_pool_size)
+    adapter = _adapter_class()(open_transport, dial_command(sudo), timeout, max_pool_size)
     client.api._custom_adapter = adapter
     client.api.mount("http+docker://ssh", adapter)
     return client
 
 
-def for_executor(executor, *, timeout: int = 300):
-    """The Docker client of a host reached by an SSHExecutor. With `become` and a login user other
-    than the become user, `sudo -n` runs dial-stdio (passwordless sudo needed); otherwise the login
-    user needs access to the Docker socket (root, or the `docker` group: see `docker_users`)."""
-    settings = executor.settings
+def client_for(executor, settings, *, timeout: int = 300):
+    """The Docker client of a host: over its executor's SSH connection (the Docker SSH transport), or the
+    machine's own engine for an executor that has no SSH transport (`ansible_connection=local`).
+
+    Connects first, so an unreachable host raises HostUnreachable before any docker call. With `become`
+    and a login user other than the become user, `sudo -n` runs dial-stdio (passwordless sudo needed);
+    otherwise the login user needs the Docker socket (root, or the `docker` group: see `docker_users`)."""
+    executor.open()
+    if executor.ssh_transport() is None:
+        import docker
+
+        return docker.from_env(version=API_VERSION, timeout=timeout)
     sudo = bool(settings.become) and settings.needs_sudo
-    return docker_client(lambda: executor.connect().client, sudo=sudo, timeout=timeout)
+    return docker_client(executor.ssh_transport, sudo=sudo, timeout=timeout)
 
 
 _ADAPTER = None
@@ -81,18 +88,19 @@ def _define_adapter():
             self.sock = channel
 
     class DialPool(sshconn.SSHConnectionPool):
-        def __init__(self, ssh_client, dial: str, timeout: int, maxsize: int) -> None:
-            super().__init__(ssh_client=ssh_client, timeout=timeout, maxsize=maxsize)
+        def __init__(self, transport, dial: str, timeout: int, maxsize: int) -> None:
+            super().__init__(ssh_client=None, timeout=timeout, maxsize=maxsize)
+            self.ssh_transport = transport
             self.dial = dial
 
         def _new_conn(self):
             return DialConnection(self.ssh_transport, self.dial, self.timeout)
 
     class ExecutorSSHAdapter(sshconn.SSHHTTPAdapter):
-        """The SDK's SSH adapter on a borrowed, already-trusted paramiko client."""
+        """The SDK's SSH adapter on a borrowed, already-trusted paramiko transport."""
 
-        def __init__(self, open_ssh_client, dial: str, timeout: int, max_pool_size: int) -> None:
-            self.open_ssh_client = open_ssh_client
+        def __init__(self, open_transport, dial: str, timeout: int, max_pool_size: int) -> None:
+            self.open_transport = open_transport
             self.dial = dial
             self.ssh_client = None
             self.ssh_params = {}
@@ -111,8 +119,8 @@ def _define_adapter():
                 transport = pool.ssh_transport if pool else None
                 if pool and transport is not None and transport.is_active():
                     return pool
-                ssh_client = self.open_ssh_client()  # the executor reconnects if it has to
-                pool = DialPool(ssh_client, self.dial, self.timeout, self.max_pool_size)
+                transport = self.open_transport()  # the executor reconnects if it has to
+                pool = DialPool(transport, self.dial, self.timeout, self.max_pool_size)
                 self.pools["ssh"] = pool
             return pool
 

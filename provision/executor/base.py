@@ -91,4 +91,20 @@ class Executor(Protocol):
         every executor. The command's text travels on stdin, never in argv (see SCRIPT_FROM_STDIN)."""
         ...
 
+    def open(self) -> None:
+        """Connect now (once): raises HostUnreachable / HostKeyChanged before any work starts. Executors
+        without a connection (local, recording) do nothing."""
+        ...
+
+    def put(self, data: bytes, path: str, *, mode: int = 0o600) -> None:
+        """Write `data` to `path` on the host as the login user (not become), created with `mode` before
+        any byte is written. Raises HostUnreachable when the host is gone, OSError when it refuses."""
+        ...
+
+    def ssh_transport(self):
+        """The host's live paramiko Transport (opening the connection if needed), or None for an executor
+        that does not reach its host over SSH: the capability the Docker SSH transport and image shipping's
+        reverse tunnel need. Callers decide what None means for them (the local engine, nothing to ship)."""
+        ...
+
     def close(self) -> None: ...

@@ -14,6 +14,7 @@ class RecordingExecutor:
     responses: list[tuple[str, CommandResult]] = field(default_factory=list)  # (regex, result)
     commands: list[tuple[str, bool]] = field(default_factory=list)  # (shell string, become)
     timeouts: list[float | None] = field(default_factory=list)
+    puts: list[tuple[str, bytes, int]] = field(default_factory=list)  # (path, data, mode)
 
     def respond(self, pattern: str, stdout: str = "", exit_code: int = 0, stderr: str = "") -> None:
         self.responses.append((pattern, CommandResult(pattern, exit_code, stdout, stderr)))
@@ -26,6 +27,15 @@ class RecordingExecutor:
             if re.search(pattern, shell):
                 return CommandResult(shell, result.exit_code, result.stdout, result.stderr)
         return CommandResult(shell, 0)
+
+    def open(self) -> None:
+        pass
+
+    def put(self, data: bytes, path: str, *, mode: int = 0o600) -> None:
+        self.puts.append((path, bytes(data), mode))
+
+    def ssh_transport(self):
+        return None
 
     def close(self) -> None:
         pass

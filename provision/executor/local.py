@@ -33,6 +33,29 @@ class LocalExecutor:
             raise
         return CommandResult(script, proc.returncode, stdout, stderr)
 
+    def open(self) -> None:
+        pass
+
+    def put(self, data: bytes, path: str, *, mode: int = 0o600) -> None:
+        """Written beside `path` (created with `mode`), then renamed over it: never half a file."""
+        import os
+
+        tmp = f"{path}.provision-{os.getpid()}"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+            os.replace(tmp, path)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except FileNotFoundError:
+                pass
+            raise
+
+    def ssh_transport(self):
+        return None
+
     def close(self) -> None:
         pass
 

@@ -116,6 +116,29 @@ class SSHExecutor:
                     attempt += 1
                     time.sleep(attempt)
 
+    def open(self) -> None:
+        self.connect()
+
+    def ssh_transport(self):
+        return self.connect().client.get_transport()
+
+    def put(self, data: bytes, path: str, *, mode: int = 0o600) -> None:
+        """Over SFTP as the login user: the file is created and chmod-ed before any byte is written."""
+        connection = self.connect()
+        self.round_trips += 1
+        try:
+            sftp = connection.sftp()
+            with sftp.open(path, "wb") as handle:
+                sftp.chmod(path, mode)
+                handle.write(data)
+        except (EOFError, OSError) as exc:
+            if isinstance(exc, OSError) and not isinstance(exc, (ConnectionError, TimeoutError)) \
+                    and connection.is_connected:
+                raise  # the host refused (no such folder, permission): the caller says what it means
+            self._mark_dead(f"connection lost: {exc or type(exc).__name__}")
+            self._raise_if_dead(f"put {path}")
+            raise
+
     def _classify(self, exc: Exception, hop: str | None = None, hop_connection=None) -> tuple[bool, str]:
         """(transient?, one-line message) for a connect error. `hop` is the known_hosts name of the
         hop that failed and `hop_connection` its connection: when it is a jump host, the message

@@ -152,7 +152,7 @@ def staged_images(sources: Mapping[str, image_sources.ImageSource], check: bool)
 def host_work(context: DeployContext):
     def work(target: Target, executor: Executor) -> HostResult:
         result = HostResult(target.name)
-        client = engine(executor, target.name)
+        client = engine(target, executor)
         host = HostDeploy(context, target, executor, client, result)
         if context.check:
             host.run()
@@ -169,18 +169,18 @@ def host_work(context: DeployContext):
     return work
 
 
-def engine(executor: Executor, host: str | None = None):
+def engine(target: Target, executor: Executor):
     """The host's Docker engine over its SSH connection, checked to answer (a clear error if not: Docker
     missing, or its daemon stopped and how to start it)."""
     import requests.exceptions
 
-    from provision.workflows.ops import docker_for
+    from provision.deploy.remote_docker import client_for
 
-    client = docker_for(executor)
+    client = client_for(executor, target.settings)
     try:
         client.ping()
     except requests.exceptions.ConnectionError as exc:
-        raise HostError(engine_problem(host or getattr(executor, "name", "the host"), executor, exc)) from None
+        raise HostError(engine_problem(target.name, executor, exc)) from None
     return client
 
 
@@ -366,7 +366,7 @@ class HostDeploy:
             self.step(label, "failed", f"mktemp: {made.error_line()}")
             return
         remote_tmp = made.stdout.strip()
-        self.executor.connect().put(io.BytesIO(archive), remote_tmp)
+        self.executor.put(archive, remote_tmp)
         outcome = self.executor.run(deploy_host.sync_folder(mount.source, remote_tmp, digest, marker,
                                                             self.p.remote_dir), become=True)
         if outcome.ok and outcome.stdout.strip().splitlines()[-1:] == ["unchanged"]:
@@ -446,7 +446,7 @@ class HostDeploy:
             from provision.deploy import shipping
 
             staged = self.c.staged[source.name]
-            shipped = shipping.ship(self.executor.connect().client.get_transport(), self.client, staged,
+            shipped = shipping.ship(self.executor.ssh_transport(), self.client, staged,
                                     self.c.registry_port, progress=self._progress(source.name))
             if shipped.skipped:
                 self.step(label, "ok", "present on the host (nothing sent)", started)
@@ -642,7 +642,7 @@ def rollback_work(service_ref: str, health_timeout: float = 60.0):
         import docker.errors
 
         result = HostResult(target.name)
-        client = engine(executor, target.name)
+        client = engine(target, executor)
         filters = {"label": [f"{LABEL_SERVICE}={service}"] + ([f"{LABEL_STACK}={stack}"] if stack else [])}
         serving = [c for c in client.containers.list(all=True, filters=filters)
                    if not c.name.endswith((rollout.PREVIOUS, rollout.NEXT))]

@@ -17,27 +17,15 @@ HostWork = Callable[[Target, Executor], HostResult]
 LineSink = Callable[[str, str, str], None]  # (host, container, line)
 
 
-def docker_for(executor: Executor):
-    """The host's docker client: over its SSH connection, or the local engine for connection=local."""
-    if hasattr(executor, "connect"):
-        from provision.deploy.remote_docker import for_executor
-
-        executor.connect()  # HostUnreachable here, before any docker call
-        return for_executor(executor)
-    import docker
-
-    from provision.deploy.remote_docker import API_VERSION
-
-    return docker.from_env(version=API_VERSION, timeout=300)
-
-
 def _with_docker(name: str, target: Target, executor: Executor, fn) -> HostResult:
     """Open the client, run fn(client) -> HostResult, turn docker errors into a failed step."""
     import docker.errors
     import requests.exceptions
 
     start = time.monotonic()
-    client = docker_for(executor)
+    from provision.deploy.remote_docker import client_for
+
+    client = client_for(executor, target.settings)  # HostUnreachable here, before any docker call
     try:
         return fn(client)
     except InputError as exc:  # e.g. an ambiguous service name on this host

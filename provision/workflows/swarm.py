@@ -46,10 +46,9 @@ from provision.operations.base import Change, NoChange, Refusal, redact
 from provision.report import HostResult, Report, StepResult
 from provision.workflows.applier import Applier
 from provision.workflows.fanout import RunOptions, _Silent, fan_out, make_executor, run_on_host
-from provision.workflows.ops import docker_for
 from provision.workflows.targets import Target, load_targets
 
-DockerFactory = Callable[[Executor], Any]  # an executor → its docker.DockerClient (over its SSH connection)
+DockerFactory = Callable[[Target, Executor], Any]  # a host → its docker.DockerClient (over its SSH connection)
 
 MANAGERS_GROUP = "swarm_managers"
 WORKERS_GROUP = "swarm_workers"
@@ -303,16 +302,16 @@ def _docker_error(exc: Exception, secrets: list[Secret]) -> str | None:
     return redact(line)
 
 
-def _read_tokens(docker_factory: DockerFactory, executor: Executor) -> dict[str, Secret]:
+def _read_tokens(docker_factory: DockerFactory, target: Target, executor: Executor) -> dict[str, Secret]:
     """The join tokens, through the leader's Engine API (`GET /swarm`) over its SSH connection."""
-    client = docker_factory(executor)
+    client = docker_factory(target, executor)
     try:
         return facts.parse_join_tokens(client.api.inspect_swarm())
     finally:
         client.close()
 
 
-def _join(applier: Applier, step: Change, docker_factory: DockerFactory, executor: Executor, token: Secret | None,
+def _join(applier: Applier, step: Change, docker_factory: DockerFactory, target: Target, executor: Executor, token: Secret | None,
           manager_addr: str, advertise: str) -> bool:
     """Apply the join step: the Engine API's `POST /swarm/join` on the member (the token in the body).
 
@@ -325,7 +324,7 @@ def _join(applier: Applier, step: Change, docker_factory: DockerFactory, executo
         applier.failed = True
         return False
     body = cmd.join_request(token.reveal(), manager_addr, advertise)
-    client = docker_factory(executor)
+    client = docker_factory(target, executor)
     try:
         client.api.join_swarm(remote_addrs=body["RemoteAddrs"], join_token=body["JoinToken"],
                               listen_addr=body["ListenAddr"], advertise_addr=body["AdvertiseAddr"])
@@ -345,9 +344,14 @@ def _join(applier: Applier, step: Change, docker_factory: DockerFactory, executo
 
 def init_swarm(targets: list[Target], options: RunOptions,
                executor_factory: Callable[[Target, RunOptions], Executor] = make_executor,
-               docker_factory: DockerFactory = docker_for) -> Report:
+               docker_factory: DockerFactory | None = None) -> Report:
     """Form (or check) the swarm of the targets' roles; one HostResult per target, in inventory order."""
     manager_target(targets)  # bad input before any connection
+    if docker_factory is None:
+        from provision.deploy.remote_docker import client_for
+
+        def docker_factory(target: Target, executor: Executor):
+            return client_for(executor, target.settings)
     progress = options.progress
     quiet = replace(options, progress=_Silent())
     roles = {t.name: role_of(t) for t in targets}
@@ -434,7 +438,7 @@ def _leader_work(probed: Probed, token_roles: list[str], check: bool, holder: di
             tokens: dict[str, Secret] = {}
             if why is None and token_roles and not check:
                 try:
-                    tokens = _read_tokens(docker_factory, executor)
+                    tokens = _read_tokens(docker_factory, target, executor)
                 except Exception as exc:
                     why = _docker_error(exc, [])
                     if why is None:
@@ -474,7 +478,7 @@ def _member_work(probed: dict[str, Probed], roles: dict[str, str | None], cluste
         step, notes = member_plan(p, role, cluster)
         applier.notes.extend(notes)
         if isinstance(step, Change):
-            joined = _join(applier, step, docker_factory, executor, cluster.tokens.get(role), cluster.join_addr,
+            joined = _join(applier, step, docker_factory, target, executor, cluster.tokens.get(role), cluster.join_addr,
                            p.advertise or "")
         else:
             joined = applier.apply(step)

@@ -259,10 +259,10 @@ def deploy_swarm(loaded: Loaded, options: RunOptions, *, log: Callable[[str], No
     return report
 
 
-def _client(executor: Executor):
+def _client(target: Target, executor: Executor):
     from provision.workflows.deploy import engine
 
-    return engine(executor)
+    return engine(target, executor)
 
 
 def image_refs(sources: Mapping[str, image_sources.ImageSource]) -> dict[str, str]:
@@ -274,7 +274,7 @@ def _image_work(run: _Run):
     def work(target: Target, executor: Executor) -> HostResult:
         result = HostResult(target.name)
         plan: list[dict] = []
-        client = _client(executor)
+        client = _client(target, executor)
         done: set[str] = set()
         for name, source in run.sources.items():
             if source.name in done or source.how == image_sources.PULL:
@@ -292,9 +292,10 @@ def _image_work(run: _Run):
                 result.steps.append(StepResult(label, "changed", f"built on the host ({image.short_id})",
                                                time.monotonic() - started))
                 continue
-            if run.check or not hasattr(executor, "connect"):
+            transport = executor.ssh_transport()  # None: the local engine, which has the image already
+            if run.check or transport is None:
                 present = image_sources.local_image_id(client, source.name) == source.local_id and source.local_id
-                if present or not hasattr(executor, "connect"):
+                if present or transport is None:
                     plan.append({"object": label, "action": "keep", "reason": "present on the host"})
                     result.steps.append(StepResult(label, "ok", "present on the host"))
                 else:
@@ -303,7 +304,7 @@ def _image_work(run: _Run):
                 continue
             from provision.deploy import shipping
 
-            shipped = shipping.ship(executor.connect().client.get_transport(), client, run.staged[source.name],
+            shipped = shipping.ship(transport, client, run.staged[source.name],
                                     run.registry_port)
             if shipped.skipped:
                 result.steps.append(StepResult(label, "ok", "present on the host (nothing sent)",
@@ -325,7 +326,7 @@ def _manager_work(run: _Run):
         from provision.workflows.host_lock import HostLock
 
         result = HostResult(target.name)
-        stack = _Stack(run, _client(executor), result)
+        stack = _Stack(run, _client(target, executor), result)
         lock = HostLock(executor, "deploy --swarm", stack=run.loaded.playbook.stack, result=result)
         if not run.check:
             lock.take()

@@ -297,7 +297,7 @@ def auth_registry(deploy_fleet, tmp_path):
         local.images.remove(f"127.0.0.1:{port}/auth/worker:1")
         target = next(t for t in load_targets(deploy_fleet.inventory) if t.name == "sbx1")
         executor = make_executor(target, RunOptions(known_hosts=KnownHosts(deploy_fleet.home / "known_hosts")))
-        with ReverseTunnel(executor.connect().client.get_transport(), port) as tunnel:
+        with ReverseTunnel(executor.ssh_transport(), port) as tunnel:
             yield f"127.0.0.1:{tunnel.remote_port}", user, password
     finally:
         if executor is not None:

@@ -1,7 +1,7 @@
 """Day-2 commands (status, logs, exec, down, prune, df) end to end on the `e2e-ops` fleet (2 hosts).
 
 `provision deploy` is not used: the objects it creates are made here directly on each host's engine
-through the same SSH transport (remote_docker.for_executor), labelled as deploy labels them. Each
+through the same SSH transport (remote_docker.client_for), labelled as deploy labels them. Each
 host also gets objects provision does not manage, which down and prune must leave alone.
 The tests run in file order and change the hosts step by step.
 """
@@ -94,15 +94,16 @@ class Hosts:
         from provision.workflows.targets import load_targets
 
         options = RunOptions(known_hosts=KnownHosts(fleet.home / "known_hosts"))
-        self.executors = {t.name: make_executor(t, options) for t in load_targets(fleet.inventory)}
+        self.targets = {t.name: t for t in load_targets(fleet.inventory)}
+        self.executors = {name: make_executor(t, options) for name, t in self.targets.items()}
         self.clients: dict = {}
 
     def client(self, host: str):
         """One client per host: each pooled HTTP connection is an SSH channel, and sshd allows 10 per connection."""
-        from provision.deploy.remote_docker import for_executor
+        from provision.deploy.remote_docker import client_for
 
         if host not in self.clients:
-            self.clients[host] = for_executor(self.executors[host])
+            self.clients[host] = client_for(self.executors[host], self.targets[host].settings)
         return self.clients[host]
 
     def names(self, host: str, **kwargs) -> set[str]:

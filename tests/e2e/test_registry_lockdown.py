@@ -179,7 +179,7 @@ def test_registry_is_locked_down_private_and_gone_after_the_deploy(fleet, local,
         target = load_targets(fleet.inventory)[0]
         executor = make_executor(target, RunOptions(known_hosts=KnownHosts(fleet.home / "known_hosts")))
         try:
-            with ReverseTunnel(executor.connect().client.get_transport(), port) as tunnel:
+            with ReverseTunnel(executor.ssh_transport(), port) as tunnel:
                 remote = tunnel.remote_port
                 codes = host_sh(fleet, (
                     f"curl -s -o /dev/null -w '%{{http_code}} ' http://127.0.0.1:{remote}/v2/; "

@@ -52,8 +52,9 @@ def hosts(ship_fleet):
     from provision.workflows.targets import load_targets
 
     options = RunOptions(known_hosts=KnownHosts(ship_fleet.home / "known_hosts"))
-    executors = [make_executor(t, options) for t in load_targets(ship_fleet.inventory)]
-    items = [(e.name, e.connect().client.get_transport(), remote_docker.for_executor(e)) for e in executors]
+    targets = load_targets(ship_fleet.inventory)
+    executors = [make_executor(t, options) for t in targets]
+    items = [(e.name, e.ssh_transport(), remote_docker.client_for(e, t.settings)) for t, e in zip(targets, executors)]
     yield items
     for _, _, client in items:
         client.close()

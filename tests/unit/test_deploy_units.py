@@ -137,12 +137,8 @@ def test_docker_client_uses_one_ssh_pool_for_every_url():
         def is_active(self):
             return True
 
-    class Client:
-        def get_transport(self):
-            return Transport()
-
     opened = []
-    client = docker_client(lambda: opened.append(1) or Client())
+    client = docker_client(lambda: opened.append(1) or Transport())
     adapter = client.api._custom_adapter
     first = adapter.get_connection("http+docker://ssh/v1.41/containers/json")
     second = adapter.get_connection("http+docker://ssh/v1.41/images/abc/json")

@@ -125,7 +125,7 @@ def test_the_docker_client_reads_no_ssh_config_and_runs_no_ssh(hostile_home, mon
     opened = []
     client = docker_client(lambda: opened.append(1))
     adapter = client.api.get_adapter("http+docker://ssh/v1.41/version")
-    assert type(adapter).__name__ == "ExecutorSSHAdapter" and adapter.open_ssh_client is not None
+    assert type(adapter).__name__ == "ExecutorSSHAdapter" and adapter.open_transport is not None
     assert opened == [] and adapter.ssh_client is None  # no I/O until the first request, on the executor's client
     assert not any(mark.exists() for mark in hostile_home.values())
 

@@ -318,11 +318,11 @@ def test_human_size():
 # -- workflows ------------------------------------------------------------------------------
 @pytest.fixture
 def fake_docker(monkeypatch):
-    from provision.workflows import ops as wops
+    from provision.deploy import remote_docker
 
     client = two_stacks()
     client.close = lambda: None
-    monkeypatch.setattr(wops, "docker_for", lambda executor: client)
+    monkeypatch.setattr(remote_docker, "client_for", lambda executor, settings: client)
     return client
 
 

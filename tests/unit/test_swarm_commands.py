@@ -488,7 +488,7 @@ def _run(executors: dict[str, Scripted], check: bool = False, engines: dict[str,
                _t("other")]
     engines = engines if engines is not None else {}
     report = wf.init_swarm(targets, RunOptions(check=check), executor_factory=lambda t, o: executors[t.name],
-                           docker_factory=lambda executor: engines.setdefault(executor.name, FakeEngine()))
+                           docker_factory=lambda target, executor: engines.setdefault(executor.name, FakeEngine()))
     return report, {name: list(e.commands) for name, e in executors.items()}
 
 
