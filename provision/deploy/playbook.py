@@ -23,8 +23,8 @@ from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr
 
 from provision.config.image_ref import check_image_reference
 from provision.config.input_file import check_text, decode_utf8, read_input
-from provision.config.yaml_inventory import (YamlLimitError, YamlMapping, YamlSequence, _PositionLoader, type_name,
-                                             yaml_error_parts)
+from provision.config.positioned_yaml import (PositionLoader, YamlLimitError, YamlMapping, YamlSequence, type_name,
+                                              yaml_error_parts)
 from provision.errors import InputError
 from provision.executor.secret import Secret
 
@@ -605,7 +605,7 @@ def _unquote(value: str) -> str:
 Loc = tuple[Any, ...]
 
 
-class _Loader(_PositionLoader):
+class _Loader(PositionLoader):
     """The inventory's position-recording loader, plus the line of every sequence item."""
 
     def construct_positioned_seq(self, node: yaml.SequenceNode):  # type: ignore[no-untyped-def]
