@@ -4,7 +4,10 @@ there (scripts/capture-gpu-fixtures.sh; none yet: those tests are then simply no
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -283,3 +286,54 @@ def _gpu(**kw) -> GpuHealth:
 def test_rule_table(gpu, problems, warnings):
     found = gpu_health.gpu_findings(gpu)
     assert (sum(f.severity == "fail" for f in found), sum(f.severity == "warn" for f in found)) == (problems, warnings)
+
+
+# ------------------------------------------------------------------------------- the capture script
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "capture-gpu-fixtures.sh"
+FAKE_SMI = """#!/bin/sh
+# SIMULATION: a fake nvidia-smi answering the capture script's commands from a synthetic report
+case "$*" in
+"-q -x") cat "$SP_XML" ;;
+"-L") printf '%s\\n' "GPU 0: NVIDIA H100 80GB HBM3 (UUID: GPU-00000000-aaaa-bbbb-cccc-000000000000)" \\
+                     "GPU 1: NVIDIA H100 80GB HBM3 (UUID: GPU-00000000-aaaa-bbbb-cccc-000000000001)" ;;
+--query-gpu=name\\ *) printf 'NVIDIA H100 80GB HBM3\\nNVIDIA H100 80GB HBM3\\n' ;;
+--query-gpu=driver_version\\ *) echo 535.129.03 ;;
+--query-gpu=index,*) printf '%s\\n' \\
+    "0, NVIDIA H100 80GB HBM3, GPU-00000000-aaaa-bbbb-cccc-000000000000, 81559, 00000000:18:00.0, 0x233010DE, 535.129.03" \\
+    "1, NVIDIA H100 80GB HBM3, GPU-00000000-aaaa-bbbb-cccc-000000000001, 81559, 00000000:2A:00.0, 0x233010DE, 535.129.03" ;;
+"topo -m") echo "GPU0 X NV18"; echo "topology warning" >&2 ;;
+"") echo "| NVIDIA-SMI 535.129.03    Driver Version: 535.129.03   CUDA Version: 12.2     |" ;;
+*) echo "unexpected: $*" >&2; exit 9 ;;
+esac
+"""
+
+
+def test_capture_script_writes_a_folder_the_parsers_accept(tmp_path):
+    """SIMULATION (no GPU here): the script against a fake nvidia-smi, then the same check as real captures get."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "nvidia-smi").write_text(FAKE_SMI)
+    (bin_dir / "docker").write_text("#!/bin/sh\nexit 1\n")  # no usable docker: the CUDA sample is skipped
+    for tool in ("nvidia-smi", "docker"):
+        (bin_dir / tool).chmod(0o755)
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "SP_XML": str(FIXTURES / "synthetic-hgx-h100-r535-healthy.xml")}
+    done = subprocess.run(["bash", str(SCRIPT), str(tmp_path / "out")], env=env, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    [folder] = list((tmp_path / "out").iterdir())
+    check_capture(folder)
+    provenance = (folder / "PROVENANCE").read_text()
+    assert "GPU model(s): 2 NVIDIA H100 80GB HBM3" in provenance and "driver: 535.129.03" in provenance
+    assert "`nvidia-smi topo -m` → topo-m.txt, exit 0" in provenance
+    assert (folder / "topo-m.txt.stderr").read_text() == "topology warning\n"
+    assert not (folder / "nvidia-smi-q.xml.stderr").exists()  # empty stderr files are removed
+    assert "skipped: dcgmi discovery -l" in provenance or shutil.which("dcgmi", path=env["PATH"])
+    assert "skipped: CUDA sample" in provenance
+    assert os.access(SCRIPT, os.X_OK)
+
+
+def test_capture_script_is_shellcheck_clean():
+    if not shutil.which("shellcheck"):
+        pytest.skip("shellcheck is not installed (apt-get install shellcheck)")
+    done = subprocess.run(["shellcheck", str(SCRIPT)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout
