@@ -84,7 +84,17 @@ BRANDS: dict[str, str] = {
     "quadro rtx": "quadrortx", "nvidia rtx": "nvidiartx", "nvidia": "nvidia", "geforce rtx": "geforcertx",
     "titan rtx": "titanrtx",
 }
+# Tesla (older data center GPUs), NVIDIA (A100, H100, ... report this brand) and vGPU Compute Server.
 DATACENTER_BRANDS = frozenset({"tesla", "nvidia", "vcs"})
+
+
+def datacenter(brand: str | None) -> bool | None:
+    """Whether a brand (NVIDIA_REQUIRE_ spelling) is a data center GPU's; None when not known (no brand, or
+    nvidia-smi's "Unknown", which NVIDIA's own images also list for forward compatibility)."""
+    if brand is None or brand == "unknown":
+        return None
+    return brand in DATACENTER_BRANDS
+
 
 Version = tuple[int, ...]
 _CONSTRAINT = re.compile(r"^(cuda|driver|arch|brand)(>=|<=|>|<|=)(\S+)$")
@@ -353,7 +363,7 @@ def _toolkit_check(checks, requirement: CudaRequirement, host: HostCuda, image_c
         return CudaDecision(False, "refused", (
             f"{wants} ({first} from {source}), but {host_text}: the NVIDIA Container Toolkit will refuse to start "
             f"the container (\"unsatisfied condition: {first}\"). Remedy: {remedy}."))
-    if how == "forward-compat" and host.brand is not None and host.brand not in DATACENTER_BRANDS:
+    if how == "forward-compat" and datacenter(host.brand) is False:
         # NVIDIA's images list consumer brands too: the toolkit lets the container start, CUDA then fails
         remedy = _remedy(image_cuda, host) if image_cuda else "a driver that meets the image's CUDA requirement"
         return CudaDecision(False, "refused", (
@@ -361,6 +371,8 @@ def _toolkit_check(checks, requirement: CudaRequirement, host: HostCuda, image_c
             f"forward-compatibility alternative, yet forward compatibility works only on data center GPUs, not on "
             f"{host.brand}: CUDA fails with \"forward compatibility was attempted on non supported HW\". "
             f"Remedy: {remedy}."))
+    if how == "forward-compat" and datacenter(host.brand) is None and host.brand is not None:
+        notes.append("the GPU's brand is reported as Unknown: forward compatibility works only on data center GPUs")
     if how == "forward-compat":
         notes.insert(0, f"{host_text}: CUDA {_show(image_cuda) if image_cuda else ''} runs through the image's "
                         "forward-compatibility libraries (cuda-compat), which NVIDIA supports on data center GPUs "
@@ -376,11 +388,11 @@ def _cuda_rules(requirement: CudaRequirement, host: HostCuda, image: str, image_
         return CudaDecision(True, "native", f"{wants}; {host_text}", (
             () if image_cuda else ("NVIDIA_DISABLE_REQUIRE is set and the image names no CUDA version",)))
     if requirement.compat_libs:
-        if host.brand in DATACENTER_BRANDS:
+        if datacenter(host.brand):
             return CudaDecision(True, "forward-compat", f"{wants}: met through forward compatibility", (
                 f"{host_text}: CUDA {_show(image_cuda)} runs through the image's cuda-compat libraries (NVIDIA "
                 "supports this on data center GPUs, on the driver branches the compat package lists)",))
-        if host.brand is None and _cmp(host.cuda[:1], image_cuda[:1]) != 0:
+        if datacenter(host.brand) is None and _cmp(host.cuda[:1], image_cuda[:1]) != 0:
             return CudaDecision(True, "forward-compat", f"{wants}: assumed met through forward compatibility", (
                 f"{host_text}; the image ships cuda-compat, which works only on data center GPUs: the host's GPU "
                 "brand is not known, so this was not checked",))
@@ -391,7 +403,7 @@ def _cuda_rules(requirement: CudaRequirement, host: HostCuda, image: str, image_
             f"feature set: no JIT of PTX newer than CUDA {host.cuda_version}, no API newer than the driver; "
             f"for the full set: {_remedy(image_cuda, host)}",))
     extra = ""
-    if requirement.compat_libs and host.brand is not None and host.brand not in DATACENTER_BRANDS:
+    if requirement.compat_libs and datacenter(host.brand) is False:
         extra = (f" The image ships cuda-compat, but forward compatibility works only on data center GPUs, "
                  f"not on {host.brand}.")
     return CudaDecision(False, "refused", f"{wants}, but {host_text}: CUDA calls would fail with \"CUDA driver "
