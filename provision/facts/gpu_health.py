@@ -7,14 +7,15 @@ support; the parser reads all of these spellings and turns ``N/A`` and missing e
 (never into 0 or "healthy"):
 
 - ECC error counts: ``<ecc_errors><volatile|aggregate>`` holds ``<single_bit>``/``<double_bit>``
-  blocks with a ``<total>`` (drivers up to R525), or flat ``<dram_uncorrectable>``,
-  ``<sram_uncorrectable>`` (R530+), with ``<sram_uncorrectable>`` split into
-  ``<sram_uncorrectable_parity>`` + ``<sram_uncorrectable_secded>`` (R570+).
-- ``<clocks_event_reasons>`` / ``<clocks_event_reason_*>`` (R535+) and the older
+  blocks with a ``<total>`` in older drivers (R510 reports show it), or flat ``<dram_uncorrectable>``,
+  ``<sram_uncorrectable>`` counters in newer ones, with ``<sram_uncorrectable>`` split into
+  ``<sram_uncorrectable_parity>`` + ``<sram_uncorrectable_secded>`` in the newest (a 575.51.02 report shows it).
+- ``<clocks_event_reasons>`` / ``<clocks_event_reason_*>`` (newer drivers) and the older
   ``<clocks_throttle_reasons>`` / ``<clocks_throttle_reason_*>``.
 - ``<remapped_rows>`` is a plain ``N/A`` before Ampere; ``<retired_pages>`` may be ``N/A`` after it.
-- ``<fabric>`` (``<state>``/``<status>``) exists from R530 on and says ``N/A`` where there is no
-  NVSwitch fabric (or the GPU generation does not report it).
+- ``<fabric>`` (``<state>``/``<status>``) exists only in newer drivers and says ``N/A`` where the GPU
+  reports no NVSwitch fabric state (no NVSwitch, or a GPU generation that does not report it: on
+  A100 HGX boards a stopped Fabric Manager is therefore not visible here, only to a CUDA workload).
 
 Nothing here runs a command: ``parse`` takes the text, ``findings``/``problems``/``warnings`` take
 what ``parse`` returned.
