@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from provision_sandbox.names import Paths, container_name
+
 FLEET = "e2e"
 HOSTS = 3
 
@@ -29,7 +31,7 @@ class Fleet:
     ports: dict[str, int]
 
     def container(self, host: str) -> str:
-        return f"provision-{self.name}-{host}"
+        return container_name(self.name, host)
 
     def testinfra(self, host: str):
         import testinfra
@@ -124,7 +126,7 @@ class BackgroundCli:
 
 def _engine_available() -> str | None:
     try:
-        from provision.sandbox.engine import local_docker
+        from provision_sandbox.engine import local_docker
 
         local_docker()
     except Exception as exc:  # the explanation is the skip/fail reason
@@ -152,8 +154,9 @@ def _start_fleet(tmp_path_factory, name: str, hosts: int, gpu_hosts: int = 0):
     assert up.returncode == 0, up.stderr
     doc = yaml.safe_load(inventory.read_text())
     ports = {host: hv["ansible_port"] for host, hv in doc["all"]["children"]["sandbox"]["hosts"].items()}
-    fleet = Fleet(name=name, home=home, inventory=inventory, key=home / "sandbox" / name / "id_ed25519",
-                  become_password=(home / "sandbox" / name / "become_password").read_text().strip(), ports=ports)
+    paths = Paths(home, name)
+    fleet = Fleet(name=name, home=home, inventory=inventory, key=paths.key,
+                  become_password=paths.become_password.read_text().strip(), ports=ports)
     return fleet, lambda: cli("sandbox", "down", "--fleet", name, "--inventory-out", str(inventory), env=env)
 
 

@@ -268,8 +268,8 @@ def auth_registry(deploy_fleet, tmp_path):
 
     from provision.deploy.shipping import ReverseTunnel
     from provision.executor.known_hosts import KnownHosts
-    from provision.sandbox.base_image import ensure_busybox_image
-    from provision.sandbox.engine import local_docker
+    from provision_sandbox.base_image import ensure_busybox_image
+    from provision_sandbox.engine import local_docker
     from provision.workflows.fanout import RunOptions, make_executor
     from provision.workflows.targets import load_targets
 

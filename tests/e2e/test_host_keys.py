@@ -133,7 +133,7 @@ def test_two_hosts_at_one_address_behind_two_bastions_record_one_key_and_refuse_
 def test_a_changed_jump_host_key_is_reported_and_re_recorded_under_the_jump_hosts_name(kfleet, tmp_path):
     kh = tmp_path / "kh"
     jump_name = key_name("127.0.0.1", kfleet.ports["sbx1"])
-    sbx2 = f"provision-{kfleet.name}-sbx2"  # the fleet network's name for sbx2, as seen from sbx1
+    sbx2 = kfleet.container("sbx2")  # the fleet network's name for sbx2, as seen from sbx1
     inv = _inventory(kfleet, tmp_path / "inv.yml", {"behind": _via(kfleet, "sbx1", host=sbx2)})
     args = ("run", "hostname", "-i", inv, "--known-hosts", str(kh))
     proc, doc = cli_json(*args)

@@ -35,7 +35,7 @@ def labels(service: str, replica: int, image: str = "") -> dict:
 def _ship_image(client) -> None:
     import docker
 
-    from provision.sandbox.base_image import ensure_busybox_image
+    from provision_sandbox.base_image import ensure_busybox_image
 
     local = docker.from_env()
     ensure_busybox_image(local, log=lambda m: None)

@@ -64,8 +64,8 @@ def hosts(ship_fleet):
 
 @pytest.fixture(scope="module")
 def local():
-    from provision.sandbox.base_image import ensure_busybox_image
-    from provision.sandbox.engine import local_docker
+    from provision_sandbox.base_image import ensure_busybox_image
+    from provision_sandbox.engine import local_docker
 
     client = local_docker()
     ensure_busybox_image(client)

@@ -9,8 +9,8 @@ import json
 
 import pytest
 
-from provision.sandbox import fake_gpu
-from provision.sandbox.upstreams import nvidia_repo
+from provision_sandbox import fake_gpu
+from provision_sandbox.upstreams import nvidia_repo
 from tests.e2e.conftest import cli_json
 
 GPU_HOST, CPU_HOST = "sbx2", "sbx1"

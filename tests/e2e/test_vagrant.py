@@ -32,9 +32,9 @@ def _require(problem: str | None) -> None:
 
 def _ensure_host_image() -> None:
     """What `provision sandbox up` does first (it cannot be asked for 0 hosts): build the image if stale."""
-    from provision.sandbox import image
-    from provision.sandbox.apt_sources import machine_debian_mirror
-    from provision.sandbox.engine import local_docker
+    from provision_sandbox import image
+    from provision_sandbox.apt_sources import machine_debian_mirror
+    from provision_sandbox.engine import local_docker
 
     client = local_docker()
     if not image.image_is_current(client):

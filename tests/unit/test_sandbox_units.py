@@ -3,8 +3,8 @@ from pathlib import Path
 import pytest
 
 from provision.errors import EnvironmentProblem
-from provision.sandbox.apt_sources import machine_debian_mirror, mirrors_from_deb822, mirrors_from_list
-from provision.sandbox.fleet import check_inotify
+from provision_sandbox.apt_sources import machine_debian_mirror, mirrors_from_deb822, mirrors_from_list
+from provision_sandbox.fleet import check_inotify
 
 DEB822 = """Types: deb
 # http://snapshot.debian.org/archive/debian/20250520T000000Z

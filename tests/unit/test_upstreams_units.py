@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from provision.sandbox.fleet import FLEET_LABEL, LABEL, Paths
-from provision.sandbox.upstreams import Upstreams, cache_dir, inventory_vars
-from provision.sandbox.upstreams import ca, containers, docker_repo, registry, web
-from provision.sandbox.upstreams import packages as pk
-from provision.sandbox.upstreams.static_server import site_for
+from provision_sandbox.names import FLEET_LABEL, LABEL, UPSTREAM_CONFIG_LABEL, Paths
+from provision_sandbox.upstreams import Upstreams, cache_dir, inventory_vars
+from provision_sandbox.upstreams import ca, containers, docker_repo, registry, web
+from provision_sandbox.upstreams import packages as pk
+from provision_sandbox.upstreams.static_server import site_for
 
 # The head of Debian's docker.io control (Built-Using shortened).
 DOCKER_IO_CONTROL = """Package: docker.io
@@ -229,7 +229,7 @@ def test_files_tar_holds_files_with_modes_and_empty_folders():
 def test_labels_make_sandbox_down_remove_the_upstreams(tmp_path: Path):
     paths = Paths(tmp_path, "e2e")
     assert containers.labels(paths, "upstream-web", "abc") == {
-        LABEL: "upstream-web", FLEET_LABEL: "e2e", containers.CONFIG_LABEL: "abc"}
+        LABEL: "upstream-web", FLEET_LABEL: "e2e", UPSTREAM_CONFIG_LABEL: "abc"}
     assert web.container_name(paths) == "provision-e2e-upstream-web"
     assert registry.container_name(paths) == "provision-e2e-upstream-registry"
     assert containers.config_hash("a", b"b") != containers.config_hash("ab")

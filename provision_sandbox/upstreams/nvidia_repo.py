@@ -15,7 +15,7 @@ install guide installs together, each in two versions (NVIDIA_VERSIONS) so pinni
   nvidia-container-toolkit        fake nvidia-container-runtime-hook and nvidia-container-runtime (runc)
                                   Depends nvidia-container-toolkit-base (= v), libnvidia-container-tools (= v)
 
-The payload is provision/sandbox/fake_gpu/. As with docker_repo.py, the source of this module and
+The payload is provision_sandbox/fake_gpu/. As with docker_repo.py, the source of this module and
 of those files is the recipe: the build is cached under `<cache>/nvidia-repo/<hash>/` (the web root of
 nvidia.github.io) and signed with its own key (GNUPGHOME `<cache>/nvidia-repo/gnupg/`, not Docker's).
 """
@@ -32,9 +32,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from provision.sandbox import fake_gpu
-from provision.sandbox.upstreams import docker_repo as dr
-from provision.sandbox.upstreams.packages import format_control
+from provision_sandbox import fake_gpu
+from provision_sandbox.upstreams import docker_repo as dr
+from provision_sandbox.upstreams.packages import format_control
 
 KEY_UID = "Sandbox NVIDIA CORPORATION (SIMULATED Open Source Projects signing key) <cudatools@localhost>"
 MAINTAINER = "Provision sandbox (SIMULATION of NVIDIA packages) <sandbox@localhost>"

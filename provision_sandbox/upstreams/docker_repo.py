@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from provision.errors import EnvironmentProblem
-from provision.sandbox.upstreams import packages as pk
+from provision_sandbox.upstreams import packages as pk
 
 KEY_UID = "Sandbox Docker Release (CE deb) <docker@localhost>"
 DECOY_KEY_UID = "Sandbox decoy key, signs nothing (provision sandbox) <decoy@localhost>"
