@@ -124,7 +124,7 @@ class BackgroundCli:
         return self.proc.returncode, "".join(self.out), self.stderr
 
 
-def _engine_available() -> str | None:
+def engine_available() -> str | None:
     try:
         from provision_sandbox.engine import local_docker
 
@@ -134,8 +134,8 @@ def _engine_available() -> str | None:
     return None
 
 
-def _start_fleet(tmp_path_factory, name: str, hosts: int, gpu_hosts: int = 0):
-    problem = _engine_available()
+def start_fleet(tmp_path_factory, name: str, hosts: int, gpu_hosts: int = 0):
+    problem = engine_available()
     if problem:
         if os.environ.get("CI"):
             pytest.fail(f"CI must run the e2e tests, but: {problem}")
@@ -163,7 +163,7 @@ def _start_fleet(tmp_path_factory, name: str, hosts: int, gpu_hosts: int = 0):
 @pytest.fixture(scope="session")
 def fleet(tmp_path_factory) -> Fleet:
     """Three fresh hosts for the foundation tests (left without Docker)."""
-    fleet, down = _start_fleet(tmp_path_factory, FLEET, HOSTS)
+    fleet, down = start_fleet(tmp_path_factory, FLEET, HOSTS)
     yield fleet
     down()
 
@@ -171,7 +171,7 @@ def fleet(tmp_path_factory) -> Fleet:
 @pytest.fixture(scope="session")
 def docker_fleet(tmp_path_factory) -> Fleet:
     """Two fresh hosts that the Docker install tests change step by step, in file order."""
-    fleet, down = _start_fleet(tmp_path_factory, "e2e-docker", 2)
+    fleet, down = start_fleet(tmp_path_factory, "e2e-docker", 2)
     yield fleet
     down()
 
@@ -179,7 +179,7 @@ def docker_fleet(tmp_path_factory) -> Fleet:
 @pytest.fixture(scope="session")
 def gpu_fleet(tmp_path_factory) -> Fleet:
     """Two fresh hosts, the last (sbx2) a SIMULATED GPU host (fake nvidia-smi; no GPU exists here)."""
-    fleet, down = _start_fleet(tmp_path_factory, "e2e-gpu", 2, gpu_hosts=1)
+    fleet, down = start_fleet(tmp_path_factory, "e2e-gpu", 2, gpu_hosts=1)
     yield fleet
     down()
 
@@ -187,6 +187,6 @@ def gpu_fleet(tmp_path_factory) -> Fleet:
 @pytest.fixture(scope="session")
 def nvidia_fleet(tmp_path_factory) -> Fleet:
     """Two fresh hosts, sbx2 a SIMULATED GPU host, changed step by step by the NVIDIA stage tests."""
-    fleet, down = _start_fleet(tmp_path_factory, "e2e-nvidia", 2, gpu_hosts=1)
+    fleet, down = start_fleet(tmp_path_factory, "e2e-nvidia", 2, gpu_hosts=1)
     yield fleet
     down()

@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from provision.executor.known_hosts import fingerprint, key_name
-from tests.e2e.conftest import _start_fleet, cli, cli_json
+from tests.e2e.conftest import cli, cli_json, start_fleet
 
 pytestmark = pytest.mark.e2e
 
@@ -25,7 +25,7 @@ REGENERATE = "rm -f /etc/ssh/ssh_host_* && ssh-keygen -A >/dev/null && systemctl
 
 @pytest.fixture(scope="module")
 def kfleet(tmp_path_factory):
-    fleet, down = _start_fleet(tmp_path_factory, "hostkeys", 2)
+    fleet, down = start_fleet(tmp_path_factory, "hostkeys", 2)
     yield fleet
     down()
 

@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from tests.e2e.conftest import _start_fleet, cli, cli_json
+from tests.e2e.conftest import cli, cli_json, start_fleet
 
 pytestmark = pytest.mark.e2e
 
@@ -124,7 +124,7 @@ class Hosts:
 
 @pytest.fixture(scope="module")
 def ops_fleet(tmp_path_factory):
-    fleet, down = _start_fleet(tmp_path_factory, "e2e-ops", 2)
+    fleet, down = start_fleet(tmp_path_factory, "e2e-ops", 2)
     try:
         install = cli("docker", "install", "-i", str(fleet.inventory), "--known-hosts", str(fleet.home / "known_hosts"),
                       timeout=900)

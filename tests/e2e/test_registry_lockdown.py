@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.e2e.conftest import BackgroundCli, _start_fleet, cli, cli_json
+from tests.e2e.conftest import BackgroundCli, cli, cli_json, start_fleet
 
 pytestmark = pytest.mark.e2e
 
@@ -39,7 +39,7 @@ HELD = {"test": ["CMD-SHELL", "test -f /tmp/release"], "interval": "1s", "start_
 
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory):
-    fleet, down = _start_fleet(tmp_path_factory, "registry-lock", 1)
+    fleet, down = start_fleet(tmp_path_factory, "registry-lock", 1)
     try:
         proc = cli("docker", "install", "-i", str(fleet.inventory), "--known-hosts", str(fleet.home / "known_hosts"),
                    env={"PROVISION_HOME": str(fleet.home)}, timeout=900)

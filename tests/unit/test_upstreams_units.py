@@ -11,7 +11,7 @@ import pytest
 
 from provision_sandbox.names import FLEET_LABEL, LABEL, UPSTREAM_CONFIG_LABEL, Paths
 from provision_sandbox.upstreams import Upstreams, cache_dir, inventory_vars
-from provision_sandbox.upstreams import ca, containers, docker_repo, registry, web
+from provision_sandbox.upstreams import apt_repo, ca, containers, docker_repo, registry, web
 from provision_sandbox.upstreams import packages as pk
 from provision_sandbox.upstreams.static_server import site_for
 
@@ -86,7 +86,7 @@ def test_recipe_hash_is_stable_and_covers_recipe_and_debian_versions():
 
 def test_the_recipe_text_is_the_build_modules_themselves():
     text = docker_repo.recipe_text()
-    assert "def _build(" in text and "def docker_ce_control" in text
+    assert "def _build(" in text and "def docker_ce_control" in text and "def sign_release(" in text
 
 
 def test_candidate_versions_from_apt_cache_policy():
@@ -177,10 +177,10 @@ def test_md5sums_and_installed_size_skip_debian_dir(tmp_path: Path):
     (tmp_path / "DEBIAN" / "control").write_text("Package: x\n")
     (tmp_path / "usr" / "bin").mkdir(parents=True)
     (tmp_path / "usr" / "bin" / "tool").write_bytes(b"x" * 2049)
-    docker_repo.write_md5sums(tmp_path)
+    apt_repo.write_md5sums(tmp_path)
     sums = (tmp_path / "DEBIAN" / "md5sums").read_text()
     assert sums.endswith("  usr/bin/tool\n") and sums.count("\n") == 1
-    assert docker_repo.installed_size_kb(tmp_path) == 2 + 3  # two folders, a 3 KiB file
+    assert apt_repo.installed_size_kb(tmp_path) == 2 + 3  # two folders, a 3 KiB file
 
 
 # -- certificates ----------------------------------------------------------------------------
