@@ -373,7 +373,7 @@ def sandbox_up(
     """Start N fresh Debian 12 hosts (built once with debootstrap, cached) and write their inventory.
 
     Reconciles: existing hosts are kept, missing ones started, extra ones removed."""
-    from provision.sandbox import fleet
+    from provision_sandbox import fleet
 
     fleet.up(hosts, gpu_hosts, paths=fleet.Paths.default(fleet_name), inventory=inventory_out, mirror=mirror,
              log=lambda m: typer.echo(m, err=True), offline_upstreams=offline_upstreams)
@@ -384,7 +384,7 @@ def sandbox_status(json_: opt.Json = False, fleet_name: Fleet = "default") -> No
     """List the sandbox hosts with their state and loopback SSH port."""
     import json
 
-    from provision.sandbox import fleet
+    from provision_sandbox import fleet
 
     rows = [{"host": h.name, "container": h.container, "state": h.state, "ssh": f"127.0.0.1:{h.port}",
              "gpu": "simulated" if h.gpu else None} for h in fleet.status(fleet_name)]
@@ -400,7 +400,7 @@ def sandbox_status(json_: opt.Json = False, fleet_name: Fleet = "default") -> No
 @sandbox_app.command("down")
 def sandbox_down(inventory_out: SandboxInventory = Path("inventories/sandbox.yml"), fleet_name: Fleet = "default") -> None:
     """Remove every container, volume and network the fleet created (nothing else); the image stays cached."""
-    from provision.sandbox import fleet
+    from provision_sandbox import fleet
 
     count = fleet.down(paths=fleet.Paths.default(fleet_name), inventory=inventory_out, log=lambda m: typer.echo(m, err=True))
     typer.echo(f"removed {count} sandbox host(s)", err=True)

@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from provision_sandbox.names import Paths, container_name
+
 FLEET = "e2e"
 HOSTS = 3
 
@@ -29,7 +31,7 @@ class Fleet:
     ports: dict[str, int]
 
     def container(self, host: str) -> str:
-        return f"provision-{self.name}-{host}"
+        return container_name(self.name, host)
 
     def testinfra(self, host: str):
         import testinfra
@@ -122,9 +124,9 @@ class BackgroundCli:
         return self.proc.returncode, "".join(self.out), self.stderr
 
 
-def _engine_available() -> str | None:
+def engine_available() -> str | None:
     try:
-        from provision.sandbox.engine import local_docker
+        from provision_sandbox.engine import local_docker
 
         local_docker()
     except Exception as exc:  # the explanation is the skip/fail reason
@@ -132,8 +134,8 @@ def _engine_available() -> str | None:
     return None
 
 
-def _start_fleet(tmp_path_factory, name: str, hosts: int, gpu_hosts: int = 0):
-    problem = _engine_available()
+def start_fleet(tmp_path_factory, name: str, hosts: int, gpu_hosts: int = 0):
+    problem = engine_available()
     if problem:
         if os.environ.get("CI"):
             pytest.fail(f"CI must run the e2e tests, but: {problem}")
@@ -152,15 +154,16 @@ def _start_fleet(tmp_path_factory, name: str, hosts: int, gpu_hosts: int = 0):
     assert up.returncode == 0, up.stderr
     doc = yaml.safe_load(inventory.read_text())
     ports = {host: hv["ansible_port"] for host, hv in doc["all"]["children"]["sandbox"]["hosts"].items()}
-    fleet = Fleet(name=name, home=home, inventory=inventory, key=home / "sandbox" / name / "id_ed25519",
-                  become_password=(home / "sandbox" / name / "become_password").read_text().strip(), ports=ports)
+    paths = Paths(home, name)
+    fleet = Fleet(name=name, home=home, inventory=inventory, key=paths.key,
+                  become_password=paths.become_password.read_text().strip(), ports=ports)
     return fleet, lambda: cli("sandbox", "down", "--fleet", name, "--inventory-out", str(inventory), env=env)
 
 
 @pytest.fixture(scope="session")
 def fleet(tmp_path_factory) -> Fleet:
     """Three fresh hosts for the foundation tests (left without Docker)."""
-    fleet, down = _start_fleet(tmp_path_factory, FLEET, HOSTS)
+    fleet, down = start_fleet(tmp_path_factory, FLEET, HOSTS)
     yield fleet
     down()
 
@@ -168,7 +171,7 @@ def fleet(tmp_path_factory) -> Fleet:
 @pytest.fixture(scope="session")
 def docker_fleet(tmp_path_factory) -> Fleet:
     """Two fresh hosts that the Docker install tests change step by step, in file order."""
-    fleet, down = _start_fleet(tmp_path_factory, "e2e-docker", 2)
+    fleet, down = start_fleet(tmp_path_factory, "e2e-docker", 2)
     yield fleet
     down()
 
@@ -176,7 +179,7 @@ def docker_fleet(tmp_path_factory) -> Fleet:
 @pytest.fixture(scope="session")
 def gpu_fleet(tmp_path_factory) -> Fleet:
     """Two fresh hosts, the last (sbx2) a SIMULATED GPU host (fake nvidia-smi; no GPU exists here)."""
-    fleet, down = _start_fleet(tmp_path_factory, "e2e-gpu", 2, gpu_hosts=1)
+    fleet, down = start_fleet(tmp_path_factory, "e2e-gpu", 2, gpu_hosts=1)
     yield fleet
     down()
 
@@ -184,6 +187,6 @@ def gpu_fleet(tmp_path_factory) -> Fleet:
 @pytest.fixture(scope="session")
 def nvidia_fleet(tmp_path_factory) -> Fleet:
     """Two fresh hosts, sbx2 a SIMULATED GPU host, changed step by step by the NVIDIA stage tests."""
-    fleet, down = _start_fleet(tmp_path_factory, "e2e-nvidia", 2, gpu_hosts=1)
+    fleet, down = start_fleet(tmp_path_factory, "e2e-nvidia", 2, gpu_hosts=1)
     yield fleet
     down()

@@ -510,9 +510,9 @@ def host(tmp_path_factory):
     from provision.executor.known_hosts import KnownHosts
     from provision.executor.ssh import SSHExecutor
     from provision.workflows.targets import load_targets
-    from tests.e2e.conftest import _start_fleet
+    from tests.e2e.conftest import start_fleet
 
-    fleet, down = _start_fleet(tmp_path_factory, "e2e-quoting", 1)
+    fleet, down = start_fleet(tmp_path_factory, "e2e-quoting", 1)
     executor = None
     try:
         target = load_targets(fleet.inventory)[0]

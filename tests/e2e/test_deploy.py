@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.e2e.conftest import _start_fleet, cli, cli_json
+from tests.e2e.conftest import cli, cli_json, start_fleet
 
 pytestmark = pytest.mark.e2e
 
@@ -23,7 +23,7 @@ ENV = {"HF_TOKEN": SECRET}
 
 @pytest.fixture(scope="module")
 def deploy_fleet(tmp_path_factory):
-    fleet, down = _start_fleet(tmp_path_factory, "e2e-deploy", 2)
+    fleet, down = start_fleet(tmp_path_factory, "e2e-deploy", 2)
     proc = cli("docker", "install", "-i", str(fleet.inventory), "--known-hosts", str(fleet.home / "known_hosts"),
                env={"PROVISION_HOME": str(fleet.home)})
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -268,8 +268,8 @@ def auth_registry(deploy_fleet, tmp_path):
 
     from provision.deploy.shipping import ReverseTunnel
     from provision.executor.known_hosts import KnownHosts
-    from provision.sandbox.base_image import ensure_busybox_image
-    from provision.sandbox.engine import local_docker
+    from provision_sandbox.base_image import ensure_busybox_image
+    from provision_sandbox.engine import local_docker
     from provision.workflows.fanout import RunOptions, make_executor
     from provision.workflows.targets import load_targets
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.e2e.conftest import BackgroundCli, _start_fleet, cli, cli_json
+from tests.e2e.conftest import BackgroundCli, cli, cli_json, start_fleet
 
 pytestmark = pytest.mark.e2e
 
@@ -33,7 +33,7 @@ NEVER_READY = {"test": ["CMD", "false"], "interval": "1s", "start_period": "300s
 
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory):
-    fleet, down = _start_fleet(tmp_path_factory, "faults-deploy", 2)
+    fleet, down = start_fleet(tmp_path_factory, "faults-deploy", 2)
     proc = cli("docker", "install", "-i", str(fleet.inventory), "--known-hosts", str(fleet.home / "known_hosts"),
                env={"PROVISION_HOME": str(fleet.home)})
     assert proc.returncode == 0, proc.stdout + proc.stderr

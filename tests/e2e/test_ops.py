@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from tests.e2e.conftest import _start_fleet, cli, cli_json
+from tests.e2e.conftest import cli, cli_json, start_fleet
 
 pytestmark = pytest.mark.e2e
 
@@ -35,7 +35,7 @@ def labels(service: str, replica: int, image: str = "") -> dict:
 def _ship_image(client) -> None:
     import docker
 
-    from provision.sandbox.base_image import ensure_busybox_image
+    from provision_sandbox.base_image import ensure_busybox_image
 
     local = docker.from_env()
     ensure_busybox_image(local, log=lambda m: None)
@@ -124,7 +124,7 @@ class Hosts:
 
 @pytest.fixture(scope="module")
 def ops_fleet(tmp_path_factory):
-    fleet, down = _start_fleet(tmp_path_factory, "e2e-ops", 2)
+    fleet, down = start_fleet(tmp_path_factory, "e2e-ops", 2)
     try:
         install = cli("docker", "install", "-i", str(fleet.inventory), "--known-hosts", str(fleet.home / "known_hosts"),
                       timeout=900)

@@ -22,7 +22,7 @@ from provision.deploy.shipping import (
     ship_to_hosts,
     stage,
 )
-from tests.e2e.conftest import _start_fleet, cli
+from tests.e2e.conftest import cli, start_fleet
 
 pytestmark = pytest.mark.e2e
 
@@ -34,7 +34,7 @@ MANIFEST_V2 = "application/vnd.docker.distribution.manifest.v2+json"
 @pytest.fixture(scope="module")
 def ship_fleet(tmp_path_factory):
     """Two fresh hosts with Docker installed by the CLI."""
-    fleet, down = _start_fleet(tmp_path_factory, "e2e-ship", 2)
+    fleet, down = start_fleet(tmp_path_factory, "e2e-ship", 2)
     try:
         proc = cli("docker", "install", "-i", str(fleet.inventory), "--known-hosts", str(fleet.home / "known_hosts"),
                    timeout=600)
@@ -64,8 +64,8 @@ def hosts(ship_fleet):
 
 @pytest.fixture(scope="module")
 def local():
-    from provision.sandbox.base_image import ensure_busybox_image
-    from provision.sandbox.engine import local_docker
+    from provision_sandbox.base_image import ensure_busybox_image
+    from provision_sandbox.engine import local_docker
 
     client = local_docker()
     ensure_busybox_image(client)
