@@ -1,7 +1,7 @@
 """What every host-acting command does around its workflow: build the run options, fan out over the
 targets with live progress, render the report and end with its exit code.
 
-Used by the command modules (hosts_cmds, facts_cmds, docker_cmds, deploy_cmds, ops_cmds, swarm_cmds);
+Used by the host-acting command modules (facts_cmds, docker_cmds, deploy_cmds, ops_cmds, swarm_cmds);
 heavy modules are imported inside the functions so that `provision --help` answers fast.
 """
 
