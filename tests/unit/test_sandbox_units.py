@@ -49,10 +49,10 @@ def test_inotify_limit_checked_before_starting_hosts(tmp_path: Path):
 
 
 def test_the_product_imports_the_sandbox_only_in_the_sandbox_commands():
-    """provision/ never knows it runs in a sandbox: only `provision sandbox ...` (cli/app.py) imports it."""
+    """provision/ never knows it runs in a sandbox: only `provision sandbox ...` (cli/sandbox_cmds.py) imports it."""
     import re
 
     root = Path(__file__).resolve().parents[2] / "provision"
     importing = sorted(str(path.relative_to(root)) for path in root.rglob("*.py")
                        if re.search(r"^\s*(from|import) provision_sandbox\b", path.read_text(), re.M))
-    assert importing == ["cli/app.py"]
+    assert importing == ["cli/sandbox_cmds.py"]
