@@ -31,7 +31,9 @@ def hosts_command(
     from provision.errors import InputError
 
     if not inventory.exists():
-        raise InputError("inventory not found", file=inventory)
+        from provision.config.inventory_path import not_found_hint
+
+        raise InputError(f"inventory not found{not_found_hint(inventory)}", file=inventory)
     inv = load_inventory(inventory)
     if list_:
         typer.echo(json.dumps(inv.to_ansible_list(), indent=4, sort_keys=True))

@@ -16,10 +16,13 @@ DEFAULT_KNOWN_HOSTS = str(default_known_hosts())  # $PROVISION_KNOWN_HOSTS, $PRO
 
 
 def _inventory_path(value: str | Path) -> Path:
-    """An empty --inventory is bad input (Path('') would silently be the current folder)."""
+    """An empty --inventory is bad input (Path('') would silently be the current folder); a NAME that is
+    not a path means the project's inventories/NAME.yml|.yaml|.ini or inventories/NAME/."""
+    from provision.config import inventory_path
+
     if isinstance(value, str) and not value.strip():
         raise typer.BadParameter("the inventory path is empty")
-    return Path(value)
+    return inventory_path.resolve(value)
 
 
 def _limit_pattern(value: Optional[str]) -> Optional[str]:
@@ -38,7 +41,9 @@ def _known_hosts_path(value: str | Path) -> Path:
 
 
 Inventory = Annotated[Path, typer.Option("-i", "--inventory", parser=_inventory_path,
-                                         help="Inventory file or directory (Ansible INI/YAML). [env: PROVISION_INVENTORY]")]
+                                         help="Inventory file or directory (Ansible INI/YAML), or a NAME for "
+                                              "inventories/NAME.yml|.yaml|.ini or inventories/NAME/. "
+                                              "[env: PROVISION_INVENTORY]")]
 Limit = Annotated[Optional[str], typer.Option("-l", "--limit", callback=_limit_pattern,
                                               help="Ansible host pattern: web, 'gpu:&prod', 'all:!db', 'node-*'.")]
 Forks = Annotated[int, typer.Option("-f", "--forks", min=1, help="Hosts worked on in parallel.")]

@@ -40,3 +40,31 @@ def test_not_found_lists_what_was_tried(tmp_path, monkeypatch):
     assert inventory_path.not_found_hint("prod") == (
         " (tried: prod, inventories/prod.yml, inventories/prod.yaml, inventories/prod.ini, inventories/prod/)")
     assert inventory_path.not_found_hint("x/hosts.yml") == ""
+
+
+def _provision(cwd, *args):
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    env = dict(os.environ, PYTHONPATH=str(root), COLUMNS="200")
+    return subprocess.run([sys.executable, "-m", "provision", *args], cwd=cwd, capture_output=True, text=True,
+                          env=env)
+
+
+def test_the_cli_resolves_a_named_inventory(tmp_path):
+    (tmp_path / "inventories").mkdir()
+    (tmp_path / "inventories/prod.yml").write_text("all:\n  hosts:\n    web-01: {ansible_host: 10.0.2.10}\n")
+    proc = _provision(tmp_path, "hosts", "--inventory", "prod", "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert "web-01" in proc.stdout
+
+
+def test_a_missing_named_inventory_is_bad_input_listing_what_was_tried(tmp_path):
+    for args in (["hosts", "--inventory", "prod"], ["facts", "-i", "prod"]):
+        proc = _provision(tmp_path, *args)
+        assert proc.returncode == 4
+        assert proc.stderr.strip().splitlines()[-1] == (
+            "provision: error: prod: inventory not found (tried: prod, inventories/prod.yml, "
+            "inventories/prod.yaml, inventories/prod.ini, inventories/prod/)")
