@@ -20,13 +20,18 @@ from provision.operations import docker_install as op
 from provision.operations.base import Change
 from provision.workflows import docker
 from tests.unit.test_docker_install_plan import configured, fresh
-from tests.unit.workflow_support import (audit, docker_probe_output, drive, frozen_lock, locked,  # noqa: F401
-                                         release, script, take)
+from tests.unit.workflow_support import audit, docker_probe_output, drive, freeze_lock, locked, release, script, take
 
 S = DockerSettings()
 PROBE = probe(f"{docker_repo.DEFAULT_BASE}/{docker_repo.DISTRO_PLACEHOLDER}/gpg", apt.env_prefix(None), [])
 PROBE_PATTERN = re.escape("echo '@@provision-fact remote_key'")
+
 VERSIONS_QUERY = "dpkg-query -W -f='${Package} ${Version}\\n' " + " ".join(docker_repo.PACKAGES)
+
+
+@pytest.fixture(autouse=True)
+def _frozen_lock(monkeypatch):
+    freeze_lock(monkeypatch)
 
 
 def host(*states, name: str = "h1") -> RecordingExecutor:
@@ -47,7 +52,7 @@ def fresh_host_changes(state=None) -> list[Change]:
     return [op.repository(state, S, "T"), op.daemon_config_change(state, S, "T"), op.packages(state, S, None)]
 
 
-def test_a_fresh_host_gets_every_step_in_order_under_the_lock(frozen_lock):
+def test_a_fresh_host_gets_every_step_in_order_under_the_lock():
     ex = host(fresh())
     result = install(ex)
     assert result.status == "changed", result.steps
@@ -64,7 +69,7 @@ def test_a_fresh_host_gets_every_step_in_order_under_the_lock(frozen_lock):
     assert "docker-ce 5:27.3.1" in result.steps[6].message  # the versions that landed
 
 
-def test_the_second_run_on_the_converged_host_only_probes(frozen_lock):
+def test_the_second_run_on_the_converged_host_only_probes():
     ex = host(fresh(), configured())
     install(ex)
     first = len(ex.commands)
@@ -73,7 +78,7 @@ def test_the_second_run_on_the_converged_host_only_probes(frozen_lock):
     assert result.changed == 0 and result.status == "ok", result.steps
 
 
-def test_an_unsupported_os_is_refused_after_the_probe_alone(frozen_lock):
+def test_an_unsupported_os_is_refused_after_the_probe_alone():
     ex = host(fresh(os_id="ubuntu", version_id="23.10", codename="mantic"))
     result = install(ex)
     assert ex.shells == [PROBE]
@@ -81,7 +86,7 @@ def test_an_unsupported_os_is_refused_after_the_probe_alone(frozen_lock):
     assert result.steps[-1].name == "preflight" and "ubuntu 23.10 is not supported" in result.steps[-1].message
 
 
-def test_an_unknown_docker_version_is_refused_after_reading_the_index_before_any_change(frozen_lock):
+def test_an_unknown_docker_version_is_refused_after_reading_the_index_before_any_change():
     ex = host(fresh())
     index = docker_repo.index_versions(docker_repo.repo_url("debian"), "bookworm", "amd64", apt.env_prefix(None))
     ex.respond(re.escape(index), stdout="5:27.3.1-1~debian.12~bookworm\n5:20.10.24-1~debian.12~bookworm\n")
@@ -93,7 +98,7 @@ def test_an_unknown_docker_version_is_refused_after_reading_the_index_before_any
     assert "9.9.9" in failed[0].message and "nothing was changed" in failed[0].message
 
 
-def test_a_failed_package_step_stops_the_host_and_the_lock_is_released_with_a_failed_audit(frozen_lock):
+def test_a_failed_package_step_stops_the_host_and_the_lock_is_released_with_a_failed_audit():
     ex = host(fresh())
     repo, config, packages = fresh_host_changes()
     ex.respond(re.escape(detached.unit_name("T", "docker packages")), exit_code=100,
@@ -108,7 +113,7 @@ def test_a_failed_package_step_stops_the_host_and_the_lock_is_released_with_a_fa
     assert "E: Unable to locate package docker-ce (exit 100)" in result.steps[-1].message
 
 
-def test_a_failed_repository_step_is_undone_and_nothing_after_it_runs(frozen_lock):
+def test_a_failed_repository_step_is_undone_and_nothing_after_it_runs():
     ex = host(fresh())
     repo = fresh_host_changes()[0]
     ex.respond(r"^set -e\n.*" + re.escape(docker_repo.KEYRING), exit_code=100,
@@ -121,7 +126,7 @@ def test_a_failed_repository_step_is_undone_and_nothing_after_it_runs(frozen_loc
     assert result.steps[-1].message.endswith("(exit 100); partial changes undone")
 
 
-def test_check_mode_plans_but_runs_no_change_and_takes_no_lock(frozen_lock):
+def test_check_mode_plans_but_runs_no_change_and_takes_no_lock():
     ex = host(fresh())
     result = drive("docker install", docker.install_work(True, "T"), ex)
     assert ex.shells[0] == PROBE
@@ -133,7 +138,7 @@ def test_check_mode_plans_but_runs_no_change_and_takes_no_lock(frozen_lock):
 @pytest.mark.xfail(strict=True, reason="product bug: in --check the 'docker packages' step, planned as a change, "
                    "still asks dpkg-query which versions landed (a second round trip) and its message ends "
                    "in a dangling ' → ' (workflows/docker.py: `if installed:` does not exclude check mode)")
-def test_check_mode_costs_the_probe_alone_and_says_only_what_it_would_do(frozen_lock):
+def test_check_mode_costs_the_probe_alone_and_says_only_what_it_would_do():
     ex = host(fresh())
     ex.respond(re.escape(VERSIONS_QUERY), stdout="")
     result = drive("docker install", docker.install_work(True, "T"), ex)
@@ -142,7 +147,7 @@ def test_check_mode_costs_the_probe_alone_and_says_only_what_it_would_do(frozen_
     assert not packages.message.rstrip().endswith("→")
 
 
-def test_a_host_gone_midway_is_unreachable_and_the_report_names_the_step(frozen_lock):
+def test_a_host_gone_midway_is_unreachable_and_the_report_names_the_step():
     from provision.errors import HostUnreachable
 
     class Drops(RecordingExecutor):

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import uuid
 
-import pytest
-
 from provision.commands import deploy_host, detached, docker_repo
 from provision.config.connection import connection_settings
 from provision.executor.fake import RecordingExecutor
@@ -24,9 +22,9 @@ BY = "tester@workstation"
 NOW = "2026-12-01T10:00:00+0000"
 
 
-@pytest.fixture
-def frozen_lock(monkeypatch):
-    """Fix the host lock's token, operator and clock, so its commands are known in advance."""
+def freeze_lock(monkeypatch) -> None:
+    """Fix the host lock's token, operator and clock, so its commands are known in advance (call it from an
+    autouse fixture)."""
     monkeypatch.setattr(host_lock, "operator", lambda: BY)
     monkeypatch.setattr(host_lock, "now", lambda: NOW)
     monkeypatch.setattr(host_lock.uuid, "uuid4", lambda: uuid.UUID(int=1))
