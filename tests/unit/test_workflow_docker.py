@@ -24,7 +24,7 @@ from tests.unit.workflow_support import audit, docker_probe_output, drive, freez
 
 S = DockerSettings()
 PROBE = probe(f"{docker_repo.DEFAULT_BASE}/{docker_repo.DISTRO_PLACEHOLDER}/gpg", apt.env_prefix(None), [])
-PROBE_PATTERN = re.escape("echo '@@provision-fact remote_key'")
+PROBE_PATTERN = re.escape("echo '@@provision-fact stale'")  # the Docker probe's own section
 
 VERSIONS_QUERY = "dpkg-query -W -f='${Package} ${Version}\\n' " + " ".join(docker_repo.PACKAGES)
 
