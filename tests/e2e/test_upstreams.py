@@ -12,8 +12,6 @@ import shlex
 import pytest
 import yaml
 
-from tests.e2e.conftest import FLEET
-
 pytestmark = pytest.mark.e2e
 
 HOST = "sbx1"
@@ -113,15 +111,16 @@ def test_upstream_containers_belong_to_the_fleet(fleet):
     from provision.sandbox.fleet import FLEET_LABEL, LABEL
 
     client = local_docker()
-    network = f"provision-{FLEET}"
+    name = fleet.name  # with PROVISION_E2E_PREFIX: the prefixed fleet name
+    network = f"provision-{name}"
     for role, aliases in (("upstream-web", {"download.docker.com", "nvidia.github.io"}),
                           ("upstream-registry", {"sandbox-registry"})):
-        container = client.containers.get(f"provision-{FLEET}-{role}")
+        container = client.containers.get(f"provision-{name}-{role}")
         assert container.status == "running"
-        assert container.labels[LABEL] == role and container.labels[FLEET_LABEL] == FLEET
+        assert container.labels[LABEL] == role and container.labels[FLEET_LABEL] == name
         assert aliases <= set(container.attrs["NetworkSettings"]["Networks"][network]["Aliases"] or [])
-    volume = client.volumes.get(f"provision-{FLEET}-upstream-registry-data")
-    assert volume.attrs["Labels"][FLEET_LABEL] == FLEET
-    registry = client.containers.get(f"provision-{FLEET}-upstream-registry")
+    volume = client.volumes.get(f"provision-{name}-upstream-registry-data")
+    assert volume.attrs["Labels"][FLEET_LABEL] == name
+    registry = client.containers.get(f"provision-{name}-upstream-registry")
     bindings = registry.attrs["NetworkSettings"]["Ports"]["5000/tcp"]
     assert bindings and all(b["HostIp"] == "127.0.0.1" for b in bindings)
