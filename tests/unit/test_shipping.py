@@ -342,7 +342,7 @@ def test_tunnels_on_one_transport_take_turns(echo_port):
 
     thread = threading.Thread(target=second)
     thread.start()
-    assert not entered.wait(0.3)  # paramiko keeps one forward handler per transport
+    assert not entered.wait(0.3)  # paramiko keeps one forward handler per transport (an absence: checked for a while)
     first.close()
     assert entered.wait(5)
     thread.join()
