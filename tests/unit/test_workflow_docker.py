@@ -13,14 +13,13 @@ import pytest
 
 from provision.commands import apt, detached, docker_repo, host_health
 from provision.config.host_settings import DockerSettings
-from provision.executor.base import CommandResult
 from provision.executor.fake import RecordingExecutor
 from provision.facts.docker_host import probe
 from provision.operations import docker_install as op
 from provision.operations.base import Change
 from provision.workflows import docker
 from tests.unit.test_docker_install_plan import configured, fresh
-from tests.unit.workflow_support import audit, docker_probe_output, drive, freeze_lock, locked, release, script, take
+from tests.unit.workflow_support import audit, docker_probe_output, drive, freeze_lock, locked, release, script
 
 S = DockerSettings()
 PROBE = probe(f"{docker_repo.DEFAULT_BASE}/{docker_repo.DISTRO_PLACEHOLDER}/gpg", apt.env_prefix(None), [])
@@ -164,9 +163,3 @@ def test_a_host_gone_midway_is_unreachable_and_the_report_names_the_step():
     assert "step 'docker packages'" in result.unreachable
     assert ex.shells[-1] == release()  # the lock's release is still attempted (here it answers)
     assert ex.shells[-2] == audit("docker install", "failed")
-
-
-def test_refused_results_are_exit_code_results():
-    # the fake answers a command it has no pattern for with success and no output
-    assert RecordingExecutor("h").run("anything") == CommandResult("anything", 0)
-    assert take("x") != take("y")
