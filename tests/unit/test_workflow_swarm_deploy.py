@@ -21,9 +21,9 @@ from provision.deploy.container_spec import LABEL_HASH, LABEL_SERVICE, LABEL_STA
 from provision.executor.fake import RecordingExecutor
 from provision.workflows import swarm_deploy
 from provision.workflows.fanout import RunOptions
-from tests.unit.workflow_support import BY, NOW, freeze_lock
+from tests.unit.workflow_support import BY, NOW, TOKEN, freeze_lock
 
-TOKEN = "000000000000"  # workflow_support's frozen uuid
+
 
 
 @pytest.fixture(autouse=True)
