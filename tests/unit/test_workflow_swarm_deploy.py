@@ -24,8 +24,6 @@ from provision.workflows.fanout import RunOptions
 from tests.unit.workflow_support import BY, NOW, TOKEN, freeze_lock
 
 
-
-
 @pytest.fixture(autouse=True)
 def _frozen_lock(monkeypatch):
     freeze_lock(monkeypatch)
