@@ -19,6 +19,28 @@ from provision_sandbox.names import Paths, container_name
 
 FLEET = "e2e"
 HOSTS = 3
+ROOT = Path(__file__).resolve().parents[2]
+# Where `cli`/`BackgroundCli` run provision when a test gives no cwd: a fresh folder per test module (set by
+# the autouse fixture below), so that what provision keeps under the current folder (the deploy's local
+# registry state, .provision/registry) never carries from one module to the next, nor from an earlier run.
+_module_cwd: Path | None = None
+
+
+@pytest.fixture(scope="module", autouse=True)
+def module_cwd(tmp_path_factory, request):
+    global _module_cwd
+    _module_cwd = tmp_path_factory.mktemp("cwd-" + request.module.__name__.rsplit(".", 1)[-1])
+    yield _module_cwd
+    _module_cwd = None
+
+
+def _env(env: dict | None) -> dict:
+    """The test's environment for provision: no become password unless given, and this checkout's code
+    first on the path whatever the folder it runs in."""
+    full_env = {k: v for k, v in os.environ.items() if k != "PROVISION_BECOME_PASSWORD"}
+    full_env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
+    full_env.update(env or {})
+    return full_env
 
 
 @dataclass
@@ -44,10 +66,8 @@ class Fleet:
 
 
 def cli(*args: str, env: dict | None = None, cwd: Path | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
-    full_env = {k: v for k, v in os.environ.items() if k != "PROVISION_BECOME_PASSWORD"}
-    full_env.update(env or {})
     return subprocess.run([sys.executable, "-m", "provision", *args], capture_output=True, text=True,
-                          env=full_env, cwd=cwd, timeout=timeout)
+                          env=_env(env), cwd=cwd or _module_cwd, timeout=timeout)
 
 
 def cli_json(*args: str, **kwargs) -> tuple[subprocess.CompletedProcess, dict]:
@@ -79,10 +99,8 @@ class BackgroundCli:
     def __init__(self, *args: str, env: dict | None = None, cwd: Path | None = None) -> None:
         import threading
 
-        full_env = {k: v for k, v in os.environ.items() if k != "PROVISION_BECOME_PASSWORD"}
-        full_env.update(env or {})
         self.proc = subprocess.Popen([sys.executable, "-m", "provision", *args], stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True, env=full_env, cwd=cwd)
+                                     stderr=subprocess.PIPE, text=True, env=_env(env), cwd=cwd or _module_cwd)
         self.pid = self.proc.pid
         self.out: list[str] = []
         self.err: list[str] = []

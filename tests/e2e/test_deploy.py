@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.e2e.conftest import cli, cli_json, start_fleet
+from tests.e2e.conftest import cli, cli_json, start_fleet, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -262,7 +262,6 @@ def auth_registry(deploy_fleet, tmp_path):
     machine's 127.0.0.1, holding one image, reached from sbx1's engine at ITS 127.0.0.1:<port> through an
     SSH reverse tunnel (engines allow plain HTTP to loopback registries). Yields (address, user, password)."""
     import socket
-    import time
 
     import bcrypt
 
@@ -285,11 +284,11 @@ def auth_registry(deploy_fleet, tmp_path):
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     executor = None
     try:
-        for _ in range(100):
+        def listening() -> bool:
             with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            time.sleep(0.1)
+                return s.connect_ex(("127.0.0.1", port)) == 0
+
+        wait_for(listening, 10, f"the test registry on port {port}", interval=0.1)
         local = local_docker()
         image = ensure_busybox_image(local, log=lambda m: None)
         image.tag(f"127.0.0.1:{port}/auth/worker", "1")

@@ -21,6 +21,7 @@ import pytest
 import yaml
 
 from tests.e2e.conftest import BackgroundCli, cli, cli_json, start_fleet
+from tests.e2e.conftest import wait_for as conftest_wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -92,12 +93,8 @@ def answers(fleet, host: str, container: str) -> bool:
 
 
 def wait_for(predicate, what: str, timeout: float = 60.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.2)
-    pytest.fail(f"timed out waiting for {what}")
+    """conftest's wait_for (poll with a deadline), with this module's argument order."""
+    return conftest_wait_for(predicate, timeout, what)
 
 
 def lock_free(fleet, host: str) -> bool:

@@ -12,11 +12,10 @@ import json
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
-from tests.e2e.conftest import cli, cli_json, start_fleet
+from tests.e2e.conftest import cli, cli_json, start_fleet, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -76,13 +75,11 @@ def _populate(client, host: str) -> None:
 
 
 def _wait_healthy(client, names: list[str], timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def healthy() -> bool:
         states = [(client.containers.get(n).attrs["State"].get("Health") or {}).get("Status") for n in names]
-        if all(s == "healthy" for s in states):
-            return
-        time.sleep(0.5)
-    pytest.fail(f"containers not healthy: {names}")
+        return all(s == "healthy" for s in states)
+
+    wait_for(healthy, timeout, f"containers {names} to be healthy", interval=0.5)
 
 
 class Hosts:

@@ -62,7 +62,7 @@ while not os.path.exists("/run/sp-argv.stop"):
                 seen.add(line)
                 out.write(line.replace(b"\0", b" ").decode("utf-8", "replace") + "\n")
                 out.flush()
-    time.sleep(0.005)
+    time.sleep(0.005)  # the sampling interval of this watcher (it runs until told to stop), not a wait
 out.write("@@stopped\n")
 out.close()
 """
