@@ -8,10 +8,12 @@ the current folder. Pure path logic: no file is read here.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 INVENTORIES_DIR = "inventories"
 SUFFIXES = (".yml", ".yaml", ".ini")
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")  # prod, staging-eu, gpu_lab
 
 
 def candidates(value: str | Path, cwd: Path | None = None) -> list[Path]:
@@ -20,7 +22,7 @@ def candidates(value: str | Path, cwd: Path | None = None) -> list[Path]:
     base = cwd or Path()
     tried = [given]
     name = str(value)
-    if given.is_absolute() or "/" in name or name in ("", ".", ".."):
+    if not NAME.fullmatch(name):  # a path (a/b, hosts.ini, /etc/ansible/hosts), not a NAME
         return tried
     folder = base / INVENTORIES_DIR
     tried += [folder / f"{name}{suffix}" for suffix in SUFFIXES]
@@ -42,5 +44,4 @@ def not_found_hint(value: str | Path, cwd: Path | None = None) -> str:
     tried = candidates(value, cwd)
     if len(tried) == 1:
         return ""
-    return " (tried: " + ", ".join(str(p) + ("/" if p.suffix == "" and p != Path(value) else "")
-                                   for p in tried) + ")"
+    return " (tried: " + ", ".join([str(tried[0])] + [str(p) for p in tried[1:-1]] + [f"{tried[-1]}/"]) + ")"

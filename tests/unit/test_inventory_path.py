@@ -68,3 +68,8 @@ def test_a_missing_named_inventory_is_bad_input_listing_what_was_tried(tmp_path)
         assert proc.stderr.strip().splitlines()[-1] == (
             "provision: error: prod: inventory not found (tried: prod, inventories/prod.yml, "
             "inventories/prod.yaml, inventories/prod.ini, inventories/prod/)")
+
+
+def test_only_a_plain_name_is_looked_up_in_inventories(tmp_path):
+    for value in ("hosts.ini", "prod.yml", "a/b", ".", "..", "-x", "web,db"):
+        assert inventory_path.candidates(value, tmp_path) == [Path(value)]
