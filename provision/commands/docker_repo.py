@@ -97,3 +97,8 @@ def index_versions(url: str, suite: str, arch: str, env: str, package: str = "do
     index = f"{url.rstrip('/')}/dists/{suite}/stable/binary-{arch}/Packages"
     awk = f'/^Package: /{{p=$2}} /^Version: /{{if (p=="{package}") print $2}}'
     return f"{env} curl -fsSL --max-time 60 {quote(checked_url(index, 'repository URL'))} | awk {shlex.quote(awk)}"
+
+
+def parse_index_versions(text: str) -> list[str]:
+    """The versions index_versions printed, one a line (empty when it printed none)."""
+    return text.split()

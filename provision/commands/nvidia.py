@@ -13,7 +13,8 @@ TOOLKIT_LIST = "/etc/apt/sources.list.d/nvidia-container-toolkit.list"
 TOOLKIT_BASE = "https://nvidia.github.io/libnvidia-container"
 TOOLKIT_PACKAGES = ["nvidia-container-toolkit", "nvidia-container-toolkit-base",
                     "libnvidia-container-tools", "libnvidia-container1"]
-CDI_SPEC = "/var/run/cdi/nvidia.yaml"
+CDI_DIR = "/var/run/cdi"
+CDI_SPEC = f"{CDI_DIR}/nvidia.yaml"
 DEFAULT_DRIVER_BRANCH = "580"  # a current server (production) branch; override with nvidia_driver_branch
 TURING_FIRST_DEVICE_ID = 0x1E00  # PCI device ids from Turing (TU10x) on; older GPUs need proprietary modules
 NOUVEAU_BLACKLIST = "/etc/modprobe.d/blacklist-nouveau.conf"
