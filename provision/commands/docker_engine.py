@@ -20,8 +20,9 @@ def info() -> str:
 
 
 def hello(image: str) -> str:
-    """Run the hello-world image once (`verify_hello_image`), removed afterwards."""
-    return join(["docker", "run", "--rm", image], "verify_hello_image")
+    """Run the hello-world image once (`verify_hello_image`), removed afterwards; `--` before the image: an
+    image value is never read as an option of `docker run`."""
+    return join(["docker", "run", "--rm", "--", image], "verify_hello_image")
 
 
 def parse_hello(text: str) -> tuple[bool, str]:
