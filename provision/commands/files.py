@@ -8,7 +8,7 @@ import base64
 import re
 import shlex
 
-from provision.commands.argv import UnsafeValue, join, quote
+from provision.commands.argv import UnsafeValue, combine, join, quote
 from provision.commands.argv import absolute_path as absolute
 
 _MODE = re.compile(r"[0-7]{3,4}")
@@ -28,10 +28,10 @@ def backup(path: str, stamp: str) -> str:
 def backup_private(path: str, stamp: str) -> str:
     """A backup readable by root only, and the only one: older backups of PATH are removed (a file that may
     hold credentials, like daemon.json with a proxy password, must not pile up copies of them)."""
-    bak = quote(backup_path(absolute(path), stamp), "backup path")
+    bak = backup_path(absolute(path), stamp)
     pattern = quote(path + BACKUP_INFIX, "backup path") + "*"
-    return (f"cp -p {quote(path)} {bak} && chmod go-rwx {bak} && "
-            f"for b in {pattern}; do [ \"$b\" = {bak} ] || rm -f \"$b\"; done")
+    return combine(["cp", "-p", path, bak], ["chmod", "go-rwx", bak],
+                   f"for b in {pattern}; do [ \"$b\" = {quote(bak)} ] || rm -f \"$b\"; done")
 
 
 def restore(path: str, stamp: str) -> str:

@@ -122,7 +122,9 @@ def _wait_cloud_init(applier: Applier, state: DockerHostState, settings: DockerS
     if state.cloud_init not in WAITING_STATES:
         return
     start = time.monotonic()
-    out = applier.executor.run(system.cloud_init_wait(settings.cloud_init_timeout), become=True)
+    # the executor's own limit must outlast cloud-init's (provision_command_timeout is 600 s, cloud_init_timeout 900 s)
+    out = applier.executor.run(system.cloud_init_wait(settings.cloud_init_timeout), become=True,
+                               timeout=settings.cloud_init_timeout + 60 if settings.cloud_init_timeout else None)
     if out.exit_code == 124:
         applier.apply(Refusal("cloud-init", f"cloud-init still running after {settings.cloud_init_timeout}s"))
     else:
