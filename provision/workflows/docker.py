@@ -10,7 +10,7 @@ import time
 from provision.commands import apt, docker_repo, docker_engine, files, host_health, system
 from provision.commands import dpkg as dpkg_cmd
 from provision.config.host_settings import DockerSettings, docker_settings
-from provision.executor.base import Executor
+from provision.executor.base import TIMED_OUT, Executor
 from provision.facts import host_health as health
 from provision.facts.docker_host import DockerHostState, parse, probe
 from provision.operations import docker_install as op
@@ -125,7 +125,7 @@ def _wait_cloud_init(applier: Applier, state: DockerHostState, settings: DockerS
     # the executor's own limit must outlast cloud-init's (provision_command_timeout is 600 s, cloud_init_timeout 900 s)
     out = applier.executor.run(system.cloud_init_wait(settings.cloud_init_timeout), become=True,
                                timeout=settings.cloud_init_timeout + 60 if settings.cloud_init_timeout else None)
-    if out.exit_code == 124:
+    if out.exit_code == TIMED_OUT:  # `timeout` ended it, or the executor did (the same exit status)
         applier.apply(Refusal("cloud-init", f"cloud-init still running after {settings.cloud_init_timeout}s"))
     else:
         applier.ok("cloud-init", f"waited for cloud-init to finish ({out.stdout.strip() or 'done'})", start)
