@@ -47,8 +47,9 @@ def hold(packages: list[str]) -> str:
     return join(["apt-mark", "hold", *packages], "package name")
 
 
-def unhold(packages: list[str]) -> str:
-    return join(["apt-mark", "unhold", *packages], "package name")
+def unhold(packages: list[str], *, quiet: bool = False) -> str:
+    """quiet: apt-mark's `Canceled hold on ...` lines not printed."""
+    return join(["apt-mark", "unhold", *packages], "package name") + (" >/dev/null" if quiet else "")
 
 
 def madison(package: str) -> str:

@@ -48,6 +48,13 @@ def url(value: str, what: str = "URL") -> str:
     return value
 
 
+def absolute_path(path: str, what: str = "file path") -> str:
+    """The path itself; refused unless it is absolute (starts with `/`: never read as an option)."""
+    if not isinstance(path, str) or not path.startswith("/"):
+        raise UnsafeValue(f"{what} must be absolute, not {path!r}")
+    return path
+
+
 def quote(value: str, what: str = "value") -> str:
     """shlex.quote of a checked value."""
     return shlex.quote(checked(value, what))
@@ -61,3 +68,49 @@ def join(argv: Iterable[str], what: str = "argument") -> str:
 def args(items: Iterable[str], what: str = "argument") -> list[str]:
     """An argv list of checked values (for builders that return lists)."""
     return [checked(arg, what) for arg in items]
+
+
+# -- combining commands (as Kamal's `combine`/`pipe`) ----------------------------------------------
+# A command given to these is either an argv list (each element checked and quoted here) or a shell
+# string another builder of provision/commands/ returned (kept as it is: it is quoted already).
+Command = str | list[str] | tuple[str, ...]
+OPERATORS = ("&&", "||", "|", ";")
+
+
+def shell(command: Command, what: str = "argument") -> str:
+    """One command as shell text: an argv list quoted element by element, a built string as it is."""
+    if isinstance(command, str):
+        return checked(command, what)
+    if not command:
+        raise UnsafeValue(f"{what}: an empty command")
+    return join(command, what)
+
+
+def combine(*commands: Command, by: str = "&&") -> str:
+    """The commands joined by a shell operator (`&&` unless told): `combine(["a", "x y"], ["b"])` is
+    `a 'x y' && b`."""
+    if by not in OPERATORS:
+        raise ValueError(f"operator must be one of {OPERATORS}, not {by!r}")
+    separator = "; " if by == ";" else f" {by} "
+    return separator.join(shell(c) for c in commands)
+
+
+def pipe(*commands: Command) -> str:
+    """`a | b | c`."""
+    return combine(*commands, by="|")
+
+
+def chain(*commands: Command) -> str:
+    """`a; b; c`: each runs whatever the one before did."""
+    return combine(*commands, by=";")
+
+
+def any_of(*commands: Command) -> str:
+    """`a || b`: the first that succeeds."""
+    return combine(*commands, by="||")
+
+
+def script(commands: Iterable[Command], *, errexit: bool = True) -> str:
+    """Commands one a line, as the Applier sends a step (`set -e` first: the first failure ends it)."""
+    lines = [shell(c) for c in commands]
+    return "\n".join(["set -e", *lines] if errexit else lines)

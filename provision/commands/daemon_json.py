@@ -5,9 +5,11 @@ from __future__ import annotations
 import copy
 import difflib
 import json
+from provision.commands import files
 from provision.commands.argv import quote
 
 PATH = "/etc/docker/daemon.json"
+CANDIDATE = PATH + ".provision-candidate"  # a new daemon.json is validated here before it replaces PATH
 
 # Worth having on every host: json-file logs grow without bound otherwise.
 DEFAULTS = {"log-driver": "json-file", "log-opts": {"max-size": "10m", "max-file": "3"}}
@@ -58,8 +60,13 @@ def validate_snippet(path: str) -> str:
     )
 
 
+def validate_or_discard(path: str = CANDIDATE) -> str:
+    """validate_snippet, and when the candidate is refused: remove it and fail."""
+    return f"{validate_snippet(path)} || {{ {files.remove(path)}; exit 1; }}"
+
+
 def backup_path(stamp: str) -> str:
-    return f"{PATH}.provision-bak-{stamp}"
+    return files.backup_path(PATH, stamp)
 
 
 def restart_or_restore(backup: str | None) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shlex
 
-from provision.commands.argv import join, one_line, quote, url as checked_url
+from provision.commands.argv import combine, join, one_line, quote, url as checked_url
 
 KEYRING_DIR = "/etc/apt/keyrings"
 KEYRING = "/etc/apt/keyrings/docker.asc"
@@ -63,14 +63,11 @@ def sources_content(distro: str, suite: str, arch: str, url: str | None = None) 
 
 def fetch_key(url: str, dest: str, env: str) -> str:
     """Download the repository key to a temp file, check it is an OpenPGP key, then move it into place."""
-    tmp, dest_q = quote(dest + ".provision-new", "key path"), quote(dest, "key path")
-    url_q = quote(checked_url(url, "key URL"))
-    return (
-        f"install -m 0755 -d {KEYRING_DIR} && "
-        f"{env} curl -fsSL --retry 3 --retry-connrefused -o {tmp} {url_q} && "
-        f"grep -q 'BEGIN PGP PUBLIC KEY BLOCK' {tmp} && "
-        f"chmod a+r {tmp} && mv -f {tmp} {dest_q}"
-    )
+    tmp = dest + ".provision-new"
+    curl = f"{env} " + join(["curl", "-fsSL", "--retry", "3", "--retry-connrefused", "-o", tmp,
+                             checked_url(url, "key URL")], "key path")
+    return combine(["install", "-m", "0755", "-d", KEYRING_DIR], curl, ["grep", "-q", "BEGIN PGP PUBLIC KEY BLOCK", tmp],
+                   ["chmod", "a+r", tmp], ["mv", "-f", tmp, dest])
 
 
 DISTRO_PLACEHOLDER = "__DISTRO__"
@@ -97,3 +94,8 @@ def index_versions(url: str, suite: str, arch: str, env: str, package: str = "do
     index = f"{url.rstrip('/')}/dists/{suite}/stable/binary-{arch}/Packages"
     awk = f'/^Package: /{{p=$2}} /^Version: /{{if (p=="{package}") print $2}}'
     return f"{env} curl -fsSL --max-time 60 {quote(checked_url(index, 'repository URL'))} | awk {shlex.quote(awk)}"
+
+
+def parse_index_versions(text: str) -> list[str]:
+    """The versions index_versions printed, one a line (empty when it printed none)."""
+    return text.split()

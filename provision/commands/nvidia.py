@@ -5,7 +5,7 @@ Pure builders: no I/O. (Groundwork for issue 4: the operations that use them are
 
 from __future__ import annotations
 
-from provision.commands.argv import args, join, quote, url
+from provision.commands.argv import args, combine, join, pipe, quote, url
 from provision.commands.files import write_file
 
 TOOLKIT_KEYRING = "/usr/share/keyrings/nvidia-container-toolkit-keyring.gpg"
@@ -13,7 +13,8 @@ TOOLKIT_LIST = "/etc/apt/sources.list.d/nvidia-container-toolkit.list"
 TOOLKIT_BASE = "https://nvidia.github.io/libnvidia-container"
 TOOLKIT_PACKAGES = ["nvidia-container-toolkit", "nvidia-container-toolkit-base",
                     "libnvidia-container-tools", "libnvidia-container1"]
-CDI_SPEC = "/var/run/cdi/nvidia.yaml"
+CDI_DIR = "/var/run/cdi"
+CDI_SPEC = f"{CDI_DIR}/nvidia.yaml"
 DEFAULT_DRIVER_BRANCH = "580"  # a current server (production) branch; override with nvidia_driver_branch
 TURING_FIRST_DEVICE_ID = 0x1E00  # PCI device ids from Turing (TU10x) on; older GPUs need proprietary modules
 NOUVEAU_BLACKLIST = "/etc/modprobe.d/blacklist-nouveau.conf"
@@ -30,17 +31,18 @@ def toolkit_list_url(base: str | None = None) -> str:
 
 def fetch_toolkit_key(env: str, base: str | None = None) -> str:
     """The key, dearmored into /usr/share/keyrings, through a temp file (never a half-written keyring)."""
-    tmp = quote(TOOLKIT_KEYRING + ".provision-new")
-    return (f"{env} curl -fsSL --retry 3 {quote(url(toolkit_key_url(base), 'nvidia_repo_url'))} | gpg --batch --yes --dearmor -o {tmp} "
-            f"&& chmod a+r {tmp} && mv -f {tmp} {TOOLKIT_KEYRING}")
+    tmp = TOOLKIT_KEYRING + ".provision-new"
+    curl = f"{env} " + join(["curl", "-fsSL", "--retry", "3", url(toolkit_key_url(base), "nvidia_repo_url")])
+    return combine(pipe(curl, ["gpg", "--batch", "--yes", "--dearmor", "-o", tmp]),
+                   ["chmod", "a+r", tmp], ["mv", "-f", tmp, TOOLKIT_KEYRING])
 
 
 def fetch_toolkit_list(env: str, base: str | None = None) -> str:
     """NVIDIA's list file with signed-by added, as the install guide's sed does; written atomically."""
-    tmp = quote(TOOLKIT_LIST + ".provision-new")
-    return (f"{env} curl -fsSL --retry 3 {quote(url(toolkit_list_url(base), 'nvidia_repo_url'))} | "
-            f"sed 's#deb https://#deb [signed-by={TOOLKIT_KEYRING}] https://#g' > {tmp} "
-            f"&& grep -q '^deb ' {tmp} && mv -f {tmp} {TOOLKIT_LIST}")
+    tmp = TOOLKIT_LIST + ".provision-new"
+    curl = f"{env} " + join(["curl", "-fsSL", "--retry", "3", url(toolkit_list_url(base), "nvidia_repo_url")])
+    sed = join(["sed", f"s#deb https://#deb [signed-by={TOOLKIT_KEYRING}] https://#g"]) + " > " + quote(tmp)
+    return combine(pipe(curl, sed), ["grep", "-q", "^deb ", tmp], ["mv", "-f", tmp, TOOLKIT_LIST])
 
 
 def toolkit_package_specs(version: str | None) -> list[str]:

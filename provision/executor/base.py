@@ -49,6 +49,8 @@ SCRIPT_FROM_STDIN = (
 # The client waits this much longer than the host-side timeout before it gives up on the host itself.
 CLIENT_GRACE_S = 15
 
+TIMED_OUT = 124  # the exit status of a command that ran past its timeout, on every executor (as `timeout`)
+
 
 @dataclass(frozen=True)
 class CommandResult:
@@ -79,6 +81,14 @@ class CommandResult:
             if lines:
                 return lines[-1]
         return f"exit code {self.exit_code}"
+
+
+def timed_out(command: str, stdout: str, stderr: str, timeout: float) -> CommandResult:
+    """What every executor returns for a command that ran past its timeout: exit TIMED_OUT (124), the
+    output it gave so far, and why on stderr. Never an exception (a host that stopped answering is one:
+    HostUnreachable)."""
+    return CommandResult(command, TIMED_OUT, stdout or "",
+                         (stderr or "") + f"\ntimed out after {timeout:g}s (provision_command_timeout)")
 
 
 class Executor(Protocol):

@@ -2,14 +2,18 @@
 
 `respond(pattern, ...)`: every command matching the regex gets that answer (the first matching pattern
 wins). `respond_sequence(pattern, *answers)`: successive matching commands get successive answers, the
-last one repeating (a probe that sees a fresh host, then a converged one); sequences are asked first."""
+last one repeating (a probe that sees a fresh host, then a converged one); sequences are asked first.
+
+A command that times out answers as on the real executors: exit 124 (TIMED_OUT), the output so far, and
+`timed out after Ns (provision_command_timeout)` on stderr, N being the timeout the command was run with
+(the executor's command_timeout when none was given), never an exception."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
 
-from provision.executor.base import Command, CommandResult, as_shell
+from provision.executor.base import TIMED_OUT, Command, CommandResult, as_shell, timed_out
 
 
 @dataclass
@@ -20,6 +24,7 @@ class RecordingExecutor:
     timeouts: list[float | None] = field(default_factory=list)
     puts: list[tuple[str, bytes, int]] = field(default_factory=list)  # (path, data, mode)
     sequences: list[tuple[str, list[CommandResult]]] = field(default_factory=list)  # (regex, answers left)
+    command_timeout: float = 600.0  # as provision_command_timeout: the timeout of a run() given none
 
     def respond(self, pattern: str, stdout: str = "", exit_code: int = 0, stderr: str = "") -> None:
         self.responses.append((pattern, CommandResult(pattern, exit_code, stdout, stderr)))
@@ -36,6 +41,9 @@ class RecordingExecutor:
     def shells(self) -> list[str]:
         """The recorded commands' shell strings, in order (without become)."""
         return [shell for shell, _ in self.commands]
+    def respond_timeout(self, pattern: str, stdout: str = "") -> None:
+        """Commands matching PATTERN run past their timeout (see the module's docstring)."""
+        self.respond(pattern, stdout=stdout, exit_code=TIMED_OUT)
 
     def run(self, command: Command, *, become: bool = False, timeout: float | None = None) -> CommandResult:
         shell = as_shell(command)
@@ -47,6 +55,9 @@ class RecordingExecutor:
                 return CommandResult(shell, result.exit_code, result.stdout, result.stderr)
         for pattern, result in self.responses:
             if re.search(pattern, shell):
+                if result.exit_code == TIMED_OUT:
+                    return timed_out(shell, result.stdout, result.stderr,
+                                     self.command_timeout if timeout is None else timeout)
                 return CommandResult(shell, result.exit_code, result.stdout, result.stderr)
         return CommandResult(shell, 0)
 

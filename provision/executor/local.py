@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import subprocess
 
-from provision.executor.base import SCRIPT_FROM_STDIN, Command, CommandResult, as_shell, sudo_wrap
+from provision.executor.base import SCRIPT_FROM_STDIN, Command, CommandResult, as_shell, sudo_wrap, timed_out
 
 
 class LocalExecutor:
@@ -26,8 +26,7 @@ class LocalExecutor:
         except subprocess.TimeoutExpired:
             _kill_group(proc)
             stdout, stderr = proc.communicate()
-            return CommandResult(script, 124, stdout or "",
-                                 (stderr or "") + f"\ntimed out after {timeout:g}s (provision_command_timeout)")
+            return timed_out(script, stdout, stderr, timeout)
         except BaseException:  # an interrupt: leave nothing running behind us
             _kill_group(proc)
             raise

@@ -8,8 +8,8 @@ import time
 
 from provision.config.connection import ConnectionSettings
 from provision.errors import HostKeyChanged, HostUnreachable
-from provision.executor.base import (CLIENT_GRACE_S, SCRIPT_FROM_STDIN, Command, CommandResult, as_shell, sudo_wrap,
-                                     with_timeout)
+from provision.executor.base import (CLIENT_GRACE_S, SCRIPT_FROM_STDIN, TIMED_OUT, Command, CommandResult, as_shell,
+                                     sudo_wrap, timed_out, with_timeout)
 from provision.executor.known_hosts import KnownHosts, fingerprint, key_name
 from provision.executor.secret import Secret
 from provision.executor.watchdog import Watchdog
@@ -211,9 +211,8 @@ class SSHExecutor:
     @staticmethod
     def _timed(result: CommandResult, started: float, timeout: float) -> CommandResult:
         """Say why when the host-side timeout ended the command."""
-        if result.exit_code in (124, 137) and time.monotonic() - started >= timeout * 0.98:
-            return CommandResult(result.command, 124, result.stdout,
-                                 result.stderr + f"\ntimed out after {timeout:g}s (provision_command_timeout)")
+        if result.exit_code in (TIMED_OUT, 137) and time.monotonic() - started >= timeout * 0.98:
+            return timed_out(result.command, result.stdout, result.stderr, timeout)
         return result
 
     def _after_failure(self, exc: Exception, command: Command, timeout: float) -> CommandResult:
@@ -223,8 +222,7 @@ class SSHExecutor:
         if isinstance(exc, CommandTimedOut):  # the host did not end it itself: is the host still there?
             self._raise_if_dead(command, probe=True)
             r = exc.result
-            return CommandResult(as_shell(command), 124, r.stdout or "",
-                                 (r.stderr or "") + f"\ntimed out after {timeout:g}s (provision_command_timeout)")
+            return timed_out(as_shell(command), r.stdout, r.stderr, timeout)
         if isinstance(exc, (OSError, EOFError)) or type(exc).__module__.startswith("paramiko"):
             self._mark_dead(f"connection lost: {exc or type(exc).__name__}")
             self._raise_if_dead(command)

@@ -6,7 +6,7 @@ import json
 import shlex
 from dataclasses import dataclass, field
 
-from provision.commands import docker_repo
+from provision.commands import docker_repo, dpkg
 from provision.commands.daemon_json import PATH as DAEMON_JSON
 from provision.facts import dpkg_state
 from provision.facts.parsers import parse_os_release
@@ -50,8 +50,7 @@ def probe(key_url: str, env: str, users: list[str]) -> str:
         ("arch", "dpkg --print-architecture"),
         ("systemd", "[ -d /run/systemd/system ] && echo yes || echo no"),
         ("cloud_init", "command -v cloud-init >/dev/null || exit 127; cloud-init status"),
-        ("packages", "dpkg-query -W -f='${Package}\\t${Version}\\t${db:Status-Abbrev}\\n' "
-                     + " ".join(WATCHED_PACKAGES) + " 2>/dev/null; true"),
+        ("packages", dpkg.status(WATCHED_PACKAGES)),
         ("snap", "command -v snap >/dev/null || exit 127; snap list docker 2>/dev/null | tail -n +2"),
         ("keyring", f"[ -f {docker_repo.KEYRING} ] || exit 1; sha256sum < {docker_repo.KEYRING} | cut -d' ' -f1"),
         ("remote_key", docker_repo.key_digest_snippet(key_url, env)),
@@ -83,12 +82,7 @@ def parse(output: str) -> DockerHostState:
     if cloud is not None or (s.get("cloud_init") and s["cloud_init"].rc not in (None, 127)):
         raw = s["cloud_init"].text
         state.cloud_init = next((l.split(":", 1)[1].strip() for l in raw.splitlines() if l.startswith("status:")), "unknown")
-    for line in (text("packages") or "").splitlines():
-        parts = line.split("\t")
-        if len(parts) == 3 and parts[2].strip()[1:2] == "i":  # ii / hi: installed
-            state.packages[parts[0]] = parts[1]
-            if parts[2].startswith("h"):
-                state.held.add(parts[0])
+    state.packages, state.held = dpkg.parse_status(text("packages") or "")
     state.snap_docker = bool((text("snap") or "").strip())
     state.keyring_sha = (text("keyring") or "").strip() or None
     remote = s.get("remote_key")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass, field
 
-from provision.commands import nvidia
+from provision.commands import dpkg, nvidia, system
 from provision.commands.daemon_json import PATH as DAEMON_JSON
 from provision.facts import dpkg_state
 from provision.facts.probe import probe_script
@@ -28,17 +28,11 @@ class NvidiaHostState:
     dpkg: dpkg_state.DpkgState = field(default_factory=dpkg_state.DpkgState)
 
 
-def boot_marker_snippet() -> str:
-    """Changes on every boot: the kernel's boot_id (a VM) and PID 1's start time (a container)."""
-    return "printf '%s-%s\\n' \"$(cat /proc/sys/kernel/random/boot_id)\" \"$(cut -d' ' -f22 /proc/1/stat)\""
-
-
 def probe(base: str | None, env: str) -> str:
     key, listing = shlex.quote(nvidia.toolkit_key_url(base)), shlex.quote(nvidia.toolkit_list_url(base))
     fetch = f"{env} curl -fsSL --retry 2 --max-time 30"
     return probe_script([
-        ("packages", "dpkg-query -W -f='${Package}\\t${Version}\\t${db:Status-Abbrev}\\n' "
-                     + " ".join(nvidia.TOOLKIT_PACKAGES) + " 2>/dev/null; true"),
+        ("packages", dpkg.status(nvidia.TOOLKIT_PACKAGES)),
         ("keyring", f"[ -f {nvidia.TOOLKIT_KEYRING} ] || exit 1; sha256sum < {nvidia.TOOLKIT_KEYRING} | cut -d' ' -f1"),
         ("remote_key", f"t=$(mktemp); {fetch} -o \"$t\" {key} && gpg --batch --dearmor < \"$t\" | sha256sum | cut -d' ' -f1; "
                        "rc=$?; rm -f \"$t\"; exit $rc"),
@@ -47,7 +41,7 @@ def probe(base: str | None, env: str) -> str:
                         "rc=$?; rm -f \"$t\"; exit $rc"),
         ("daemon_json", f"cat {DAEMON_JSON}"),
         ("cdi", f"[ -f {nvidia.CDI_SPEC} ] && echo yes || echo no"),
-        ("boot", boot_marker_snippet()),
+        ("boot", system.boot_marker()),
         dpkg_state.SECTION,
     ])
 
@@ -60,10 +54,7 @@ def parse(output: str) -> NvidiaHostState:
         return section.text.strip() if section is not None and section.rc == 0 else None
 
     state = NvidiaHostState()
-    for line in (ok("packages") or "").splitlines():
-        parts = line.split("\t")
-        if len(parts) == 3 and parts[2].strip()[1:2] == "i":
-            state.packages[parts[0]] = parts[1]
+    state.packages, _ = dpkg.parse_status(ok("packages") or "")
     state.keyring_sha = ok("keyring") or None
     state.list_sha = ok("list") or None
     def last_line(name: str) -> str | None:
@@ -79,6 +70,6 @@ def parse(output: str) -> NvidiaHostState:
     daemon = s.get("daemon_json")
     state.daemon_json = daemon.text if daemon is not None and daemon.rc == 0 else None
     state.cdi_spec = ok("cdi") == "yes"
-    state.boot_marker = ok("boot") or ""
+    state.boot_marker = system.parse_boot_marker(ok("boot") or "")
     state.dpkg = dpkg_state.parse(ok("dpkg_state"))
     return state

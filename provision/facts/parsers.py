@@ -259,29 +259,6 @@ def parse_nvidia_smi_driver(text: str) -> str | None:
     return m.group(1) if m else None
 
 
-_SMI_L_GPU = re.compile(r"^GPU\s+(\d+):\s+(.+?)\s+\(UUID:\s*([^)\s]+)\)\s*$")
-_SMI_L_MIG = re.compile(r"^\s+MIG\s+(\S+)\s+Device\s+(\d+):\s+\(UUID:\s*([^)\s]+)\)\s*$")
-
-
-def parse_nvidia_smi_list(text: str) -> list[dict[str, Any]]:
-    """Parse ``nvidia-smi -L``.
-
-    ``GPU 0: NVIDIA H100 80GB HBM3 (UUID: GPU-...)`` lines give ``{index, name, uuid, mig}``;
-    the indented ``MIG 1g.10gb Device 0: (UUID: MIG-...)`` lines under a GPU fill its ``mig``
-    list with ``{profile, index, uuid}``. Other lines are ignored.
-    """
-    gpus: list[dict[str, Any]] = []
-    for line in text.splitlines():
-        m = _SMI_L_GPU.match(line)
-        if m:
-            gpus.append({"index": int(m.group(1)), "name": m.group(2), "uuid": m.group(3), "mig": []})
-            continue
-        m = _SMI_L_MIG.match(line)
-        if m and gpus:
-            gpus[-1]["mig"].append({"profile": m.group(1), "index": int(m.group(2)), "uuid": m.group(3)})
-    return gpus
-
-
 def parse_nvidia_smi_error(text: str, rc: int | None) -> str:
     """The error of a failed ``nvidia-smi`` run: its first non-blank output line.
 

@@ -48,7 +48,6 @@ SECTION_NAMES: tuple[str, ...] = (
     "secureboot_efivar",  # od -An -tx1 -v of the SecureBoot EFI variable
     "nvidia_smi_query",  # nvidia-smi --query-gpu=... --format=csv,noheader,nounits
     "nvidia_smi",  # plain nvidia-smi (header: driver and CUDA version)
-    "nvidia_smi_list",  # nvidia-smi -L
     "pci_devices",  # "ADDRESS VENDOR DEVICE CLASS" per /sys/bus/pci/devices/*
     "lspci_nvidia",  # lspci -D -nn -d 10de:
     "nvswitch_dev",  # /dev/nvidia-nvswitch* paths, one a line
@@ -186,13 +185,11 @@ fi
 _pf_run nvidia_smi_query 20 nvidia-smi --query-gpu=index,name,uuid,memory.total,pci.bus_id,pci.device_id,driver_version --format=csv,noheader,nounits
 case $_pf_rc in
 124 | 137)
-    # A hung driver: do not wait for it twice more.
+    # A hung driver: do not wait for it again.
     _pf_emit nvidia_smi 124 ""
-    _pf_emit nvidia_smi_list 124 ""
     ;;
 *)
     _pf_run nvidia_smi 20 nvidia-smi
-    _pf_run nvidia_smi_list 20 nvidia-smi -L
     ;;
 esac
 _pf_run pci_devices - _pf_pci

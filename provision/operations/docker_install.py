@@ -6,9 +6,7 @@ needed and why) or a NoChange (why nothing is needed). The same plan serves --ch
 
 from __future__ import annotations
 
-import shlex
-
-from provision.commands import apt, daemon_json, docker_repo
+from provision.commands import apt, daemon_json, docker_repo, files, system
 from provision.commands.files import write_file
 from provision.config.host_settings import DockerSettings
 from provision.facts.docker_host import DockerHostState, daemon_config
@@ -60,19 +58,19 @@ def repository(state: DockerHostState, settings: DockerSettings, stamp: str) -> 
         return Refusal("docker repository", f"cannot fetch the repository key {key_url}: {state.remote_key_error}")
     if state.keyring_sha != state.remote_key_sha:
         if state.keyring_sha:
-            commands.append(f"cp -p {docker_repo.KEYRING} {docker_repo.KEYRING}.provision-bak-{stamp}")
-            undo.append(f"mv -f {docker_repo.KEYRING}.provision-bak-{stamp} {docker_repo.KEYRING}")
+            commands.append(files.backup(docker_repo.KEYRING, stamp))
+            undo.append(files.restore(docker_repo.KEYRING, stamp))
         else:
-            undo.append(f"rm -f {docker_repo.KEYRING}")
+            undo.append(files.remove(docker_repo.KEYRING))
         commands.append(docker_repo.fetch_key(key_url, docker_repo.KEYRING, env))
         what.append(f"key {key_url} → {docker_repo.KEYRING}")
     diff = ""
     if state.sources != wanted_sources:
         commands.append(write_file(docker_repo.SOURCES, wanted_sources, backup=state.sources is not None, stamp=stamp))
         if state.sources is not None:
-            undo.append(f"mv -f {docker_repo.SOURCES}.provision-bak-{stamp} {docker_repo.SOURCES}")
+            undo.append(files.restore(docker_repo.SOURCES, stamp))
         else:
-            undo.append(f"rm -f {docker_repo.SOURCES}")
+            undo.append(files.remove(docker_repo.SOURCES))
         what.append(f"{docker_repo.SOURCES} ({repo_label(distro, settings)} {suite} stable)")
         diff = daemon_json.diff(state.sources, wanted_sources).replace(daemon_json.PATH, docker_repo.SOURCES)
     if not commands:
@@ -98,12 +96,12 @@ def daemon_config_change(state: DockerHostState, settings: DockerSettings, stamp
     if current is not None and wanted == current:
         return NoChange("daemon.json", f"{daemon_json.PATH} already holds the wanted settings")
     text = daemon_json.render(wanted)
-    candidate = daemon_json.PATH + ".provision-candidate"
+    candidate = daemon_json.CANDIDATE
     mode = "0600" if holds_secrets(wanted) else "0644"  # proxy credentials, registry auth: root only
     commands = [
         write_file(candidate, text, mode=mode, backup=False),
-        daemon_json.validate_snippet(candidate) + f" || {{ rm -f {candidate}; exit 1; }}",
-        f"rm -f {candidate}",
+        daemon_json.validate_or_discard(candidate),
+        files.remove(candidate),
         write_file(daemon_json.PATH, text, mode=mode, backup=current is not None, stamp=stamp, keep_one_backup=True),
     ]
     keys = sorted(set(wanted) - set(current or {})) + sorted(k for k in (current or {}) if wanted.get(k) != current[k])
@@ -111,7 +109,7 @@ def daemon_config_change(state: DockerHostState, settings: DockerSettings, stamp
     if state.service_active and not wanted.get("live-restore"):
         notes.append("docker restarts to apply daemon.json: running containers stop unless live-restore is set")
     return Change("daemon.json", f"{daemon_json.PATH}: set {', '.join(keys)}" + (
-        f" (backup {daemon_json.PATH}.provision-bak-{stamp})" if current is not None else ""),
+        f" (backup {daemon_json.backup_path(stamp)})" if current is not None else ""),
         commands, diff=daemon_json.diff(redact_json_text(state.daemon_json), redact_json_text(text)), notes=notes)
 
 
@@ -173,7 +171,7 @@ def users(state: DockerHostState, settings: DockerSettings) -> Change | NoChange
     if not to_add:
         return NoChange("docker users", f"{', '.join(settings.docker_users)} already in the docker group")
     return Change("docker users", f"adding {', '.join(to_add)} to the docker group",
-                  [shlex.join(["usermod", "-aG", "docker", u]) for u in to_add],
+                  [system.add_to_group(u, "docker") for u in to_add],
                   notes=[f"{', '.join(to_add)}: log out and in again for the docker group to apply "
                          "(the group is root-equivalent)"])
 
@@ -189,4 +187,4 @@ def service(state: DockerHostState, config_changed: bool, engine_installed: bool
                       [daemon_json.restart_or_restore(backup)])
     if state.service_enabled and state.service_active and not engine_installed:
         return NoChange("docker service", "enabled and running")
-    return Change("docker service", "enabling and starting docker", ["systemctl enable --now docker"])
+    return Change("docker service", "enabling and starting docker", [system.enable_unit("docker", now=True)])

@@ -4,9 +4,8 @@
 from __future__ import annotations
 
 import json
-import shlex
 
-from provision.commands import apt, daemon_json, nvidia
+from provision.commands import apt, daemon_json, files, nvidia, system
 from provision.config.host_settings import NvidiaSettings
 from provision.facts.nvidia_host import NvidiaHostState
 from provision.operations.base import Change, NoChange, Refusal
@@ -36,9 +35,9 @@ def driver(facts: dict, settings: NvidiaSettings) -> Change | NoChange | Refusal
     install, extra = nvidia.driver_packages(settings.nvidia_driver_branch, nvswitch=bool(facts.get("nvswitch")),
                                             open_modules=open_modules)
     commands = [nvidia.blacklist_nouveau_if_loaded(), install,
-                apt.install(extra, settings.apt_lock_timeout, settings.proxy), "systemctl enable nvidia-persistenced"]
+                apt.install(extra, settings.apt_lock_timeout, settings.proxy), system.enable_unit("nvidia-persistenced")]
     if facts.get("nvswitch"):
-        commands.append("systemctl enable nvidia-fabricmanager")
+        commands.append(system.enable_unit("nvidia-fabricmanager"))
     flavour = "open" if open_modules else "proprietary"
     return Change("gpu driver", f"installing NVIDIA driver {settings.nvidia_driver_branch}-server ({flavour} kernel "
                                 f"modules; {', '.join(extra)})", commands,
@@ -69,7 +68,7 @@ def toolkit_repository(state: NvidiaHostState, settings: NvidiaSettings) -> Chan
     if not commands:
         return NoChange("gpu toolkit repository", f"{nvidia.TOOLKIT_LIST} and its key up to date")
     commands.append(apt.update(settings.apt_lock_timeout, settings.proxy))
-    undo = [f"rm -f {nvidia.TOOLKIT_LIST}", apt.update(settings.apt_lock_timeout, settings.proxy)] \
+    undo = [files.remove(nvidia.TOOLKIT_LIST), apt.update(settings.apt_lock_timeout, settings.proxy)] \
         if state.list_sha is None else []
     return Change("gpu toolkit repository", "; ".join(what), commands, undo=undo, timeout=settings.apt_timeout)
 
@@ -103,22 +102,19 @@ def docker_runtime(state: NvidiaHostState, settings: NvidiaSettings, stamp: str)
     if has_runtime and (is_default or not settings.nvidia_default_runtime):
         return NoChange("gpu nvidia runtime", "daemon.json has the nvidia runtime"
                         + (" (the default)" if is_default else ""))
-    bak = shlex.quote(daemon_json.backup_path(stamp))
     # one backup, root-only: daemon.json may hold proxy credentials that must not pile up in copies
-    backup = (f"cp -p /etc/docker/daemon.json {bak} && chmod go-rwx {bak} && "
-              f"for b in /etc/docker/daemon.json.provision-bak-*; do [ \"$b\" = {bak} ] || rm -f \"$b\"; done"
-              if state.daemon_json is not None else "true")
+    backup = [files.backup_private(daemon_json.PATH, stamp)] if state.daemon_json is not None else []
     what = "registering the nvidia runtime in daemon.json (nvidia-ctk)"
     if settings.nvidia_default_runtime:
         what += ", as the default runtime"
-    return Change("gpu nvidia runtime", what, [backup, nvidia.runtime_configure(settings.nvidia_default_runtime)])
+    return Change("gpu nvidia runtime", what, [*backup, nvidia.runtime_configure(settings.nvidia_default_runtime)])
 
 
 def cdi_spec(state: NvidiaHostState, toolkit_installed: bool) -> Change | NoChange:
     if state.cdi_spec and not toolkit_installed:
         return NoChange("gpu cdi", f"{nvidia.CDI_SPEC} present")
     return Change("gpu cdi", f"generating the CDI spec {nvidia.CDI_SPEC}",
-                  [f"mkdir -p {nvidia.CDI_SPEC.rsplit('/', 1)[0]}", nvidia.cdi_generate()])
+                  [files.make_dir(nvidia.CDI_DIR), nvidia.cdi_generate()])
 
 
 def docker_restart(runtime_changed: bool, toolkit_installed: bool, backup: str | None = None) -> Change | NoChange:
@@ -126,7 +122,7 @@ def docker_restart(runtime_changed: bool, toolkit_installed: bool, backup: str |
     install or a runtime change, and only then. When nvidia-ctk's daemon.json stops dockerd from starting,
     the previous daemon.json (`backup`, None: there was none) is put back and docker started again."""
     if runtime_changed or toolkit_installed:
-        restart = daemon_json.restart_or_restore(backup) if runtime_changed else "systemctl restart docker"
+        restart = daemon_json.restart_or_restore(backup) if runtime_changed else system.restart_unit("docker")
         return Change("gpu docker restart", "restarting docker to load the NVIDIA runtime",
                       [restart],
                       notes=["docker was restarted for the NVIDIA runtime: running containers stopped unless live-restore"])

@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from provision.commands import detached
+from provision.commands import argv, detached
 from provision.errors import HostUnreachable
 from provision.executor.base import Executor
 from provision.operations.base import Change, NoChange, Refusal, redact
@@ -61,7 +61,7 @@ class Applier:
         if self.before_change is not None:  # raises (HostLocked) before anything changes
             self.before_change()
         start = time.monotonic()
-        script = "set -e\n" + "\n".join(item.commands)
+        script = argv.script(item.commands)
         if item.detached:  # apt/dpkg: a dropped connection must not kill dpkg half-way
             script = detached.run_detached(detached.unit_name(self.stamp, item.step), script,
                                            f"provision: {item.step}")
@@ -73,7 +73,7 @@ class Applier:
         if not outcome.ok:
             message = f"{outcome.error_summary()} (exit {outcome.exit_code})"
             if item.undo:
-                undo = self.executor.run("\n".join(item.undo), become=True)
+                undo = self.executor.run(argv.script(item.undo, errexit=False), become=True)
                 message += "; partial changes undone" if undo.ok else f"; undo failed: {undo.error_line()}"
             self.result.steps.append(StepResult(item.step, "failed", redact(message), duration))
             self.failed = True

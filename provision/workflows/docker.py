@@ -5,12 +5,12 @@ A no-op install run costs one round trip per host after connecting: the probe.
 
 from __future__ import annotations
 
-import shlex
 import time
 
-from provision.commands import apt, docker_repo, host_health
+from provision.commands import apt, docker_repo, docker_engine, files, host_health, system
+from provision.commands import dpkg as dpkg_cmd
 from provision.config.host_settings import DockerSettings, docker_settings
-from provision.executor.base import Executor
+from provision.executor.base import TIMED_OUT, Executor
 from provision.facts import host_health as health
 from provision.facts.docker_host import DockerHostState, parse, probe
 from provision.operations import docker_install as op
@@ -83,9 +83,9 @@ def install_work(check: bool, stamp: str):
                 packages = op.packages(state, settings, _available(executor, settings))
             installed = applier.apply(packages)
             if installed:  # the report says which versions landed
-                versions = executor.run("dpkg-query -W -f='${Package} ${Version}\\n' " + " ".join(docker_repo.PACKAGES),
-                                        become=True).stdout.split("\n")
-                result.steps[-1].message += " → " + ", ".join(v for v in versions if v.strip())
+                versions = dpkg_cmd.parse_versions(executor.run(dpkg_cmd.versions(docker_repo.PACKAGES),
+                                                                become=True).stdout)
+                result.steps[-1].message += " → " + ", ".join(versions)
             applier.apply(op.hold(state, settings, installed))
             applier.apply(op.users(state, settings))
             applier.apply(op.service(state, config_changed, installed, stamp))
@@ -115,15 +115,17 @@ def _index_versions(executor: Executor, state: DockerHostState, settings: Docker
     command = docker_repo.index_versions(docker_repo.repo_url(distro, settings.docker_repo_url), suite, state.arch,
                                          apt.env_prefix(settings.proxy))
     out = executor.run(command, become=True, timeout=120)
-    return out.stdout.split() if out.ok and out.stdout.strip() else None
+    return (docker_repo.parse_index_versions(out.stdout) or None) if out.ok else None
 
 
 def _wait_cloud_init(applier: Applier, state: DockerHostState, settings: DockerSettings) -> None:
     if state.cloud_init not in WAITING_STATES:
         return
     start = time.monotonic()
-    out = applier.executor.run(f"timeout {settings.cloud_init_timeout} cloud-init status --wait", become=True)
-    if out.exit_code == 124:
+    # the executor's own limit must outlast cloud-init's (provision_command_timeout is 600 s, cloud_init_timeout 900 s)
+    out = applier.executor.run(system.cloud_init_wait(settings.cloud_init_timeout), become=True,
+                               timeout=settings.cloud_init_timeout + 60 if settings.cloud_init_timeout else None)
+    if out.exit_code == TIMED_OUT:  # `timeout` ended it, or the executor did (the same exit status)
         applier.apply(Refusal("cloud-init", f"cloud-init still running after {settings.cloud_init_timeout}s"))
     else:
         applier.ok("cloud-init", f"waited for cloud-init to finish ({out.stdout.strip() or 'done'})", start)
@@ -147,10 +149,9 @@ def verify_work(target: Target, executor: Executor) -> HostResult:
     settings = docker_settings(target.name, target.hostvars)
     result = HostResult(target.name)
     checks = [
-        ("docker version", "docker version --format 'client {{.Client.Version}}, server {{.Server.Version}}'"),
-        ("docker info", "docker info --format 'daemon reachable: {{.ServerVersion}}, storage {{.Driver}}, "
-                        "cgroup {{.CgroupVersion}}'"),
-        ("hello-world", shlex.join(["docker", "run", "--rm", settings.verify_hello_image])),
+        ("docker version", docker_engine.version()),
+        ("docker info", docker_engine.info()),
+        ("hello-world", docker_engine.hello(settings.verify_hello_image)),
     ]
     for name, command in checks:
         start = time.monotonic()
@@ -163,11 +164,10 @@ def verify_work(target: Target, executor: Executor) -> HostResult:
             break
         text = out.stdout.strip()
         if name == "hello-world":
-            lines = [l for l in text.splitlines() if l.strip()]
-            if not any("Hello from Docker!" in l for l in lines):
-                result.steps.append(StepResult(name, "failed", f"unexpected output: {' / '.join(lines[:3])}", duration))
+            greeted, text = docker_engine.parse_hello(out.stdout)
+            if not greeted:
+                result.steps.append(StepResult(name, "failed", f"unexpected output: {text}", duration))
                 break
-            text = " / ".join(lines[:2])
         result.steps.append(StepResult(name, "ok", text, duration))
     return result
 
@@ -192,7 +192,7 @@ def uninstall_work(check: bool, purge_data: bool):
             present = [p for p in docker_repo.PACKAGES + ["docker-ce-rootless-extras"] if p in state.packages]
             if present:
                 applier.apply(Change("docker packages", f"purging {', '.join(present)}",
-                                     [apt.unhold(present) + " >/dev/null", apt.remove(present, settings.apt_lock_timeout, purge=True)],
+                                     [apt.unhold(present, quiet=True), apt.remove(present, settings.apt_lock_timeout, purge=True)],
                                      timeout=settings.apt_timeout, detached=True))
             else:
                 applier.apply(NoChange("docker packages", "not installed"))
@@ -200,12 +200,12 @@ def uninstall_work(check: bool, purge_data: bool):
                                                 (docker_repo.KEYRING, state.keyring_sha is not None)) if present_]
             if repo_files:
                 applier.apply(Change("docker repository", f"removing {', '.join(repo_files)}",
-                                     [shlex.join(["rm", "-f", *repo_files])]))
+                                     [files.remove(*repo_files)]))
             else:
                 applier.apply(NoChange("docker repository", "not configured"))
             if purge_data:
                 applier.apply(Change("docker data", "deleting /var/lib/docker and /var/lib/containerd (--purge-data)",
-                                     ["rm -rf /var/lib/docker /var/lib/containerd"]))
+                                     [files.remove_tree(*docker_engine.DATA_DIRS)]))
             else:
                 applier.apply(NoChange("docker data", "/var/lib/docker kept (use --purge-data to delete images, "
                                                       "containers and volumes)"))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from provision.commands import apt, daemon_json, nvidia
+from provision.commands import apt, daemon_json, nvidia, system
 from provision.config.host_settings import NvidiaSettings, nvidia_settings
 from provision.errors import HostKeyChanged, HostUnreachable
 from provision.executor.base import Executor
@@ -134,14 +134,14 @@ def _reboot(target: Target, executor: Executor, result: HostResult, settings: Nv
         lock.ensure()     # comes back must not keep a lock: released here, taken again by the next change
         lock.release()
     start = time.monotonic()
-    before = executor.run(nvidia_host.boot_marker_snippet()).stdout.strip()
-    executor.run("nohup sh -c 'sleep 1; systemctl reboot' >/dev/null 2>&1 &", become=True)
+    before = system.parse_boot_marker(executor.run(system.boot_marker()).stdout)
+    executor.run(system.reboot_soon(), become=True)
     executor.close()
     deadline = start + settings.reboot_timeout
     while time.monotonic() < deadline:
         time.sleep(2)
         try:
-            marker = executor.run(nvidia_host.boot_marker_snippet()).stdout.strip()
+            marker = system.parse_boot_marker(executor.run(system.boot_marker()).stdout)
         except HostKeyChanged as exc:  # back, but not as the host it was: never "did not come back"
             result.steps.append(StepResult("reboot", "failed", f"the host came back with a different host key: {exc}",
                                            time.monotonic() - start))
@@ -161,10 +161,10 @@ def _is_this_machine(target: Target, executor: Executor) -> bool:
     if target.settings.connection == "local":
         return True
     try:
-        local = Path("/etc/machine-id").read_text().strip()
+        local = system.parse_machine_id(Path(system.MACHINE_ID).read_text())
     except OSError:
         return False
-    return bool(local) and executor.run("cat /etc/machine-id").stdout.strip() == local
+    return bool(local) and system.parse_machine_id(executor.run(system.machine_id()).stdout) == local
 
 
 # -- verify -----------------------------------------------------------------------------------

@@ -35,7 +35,8 @@ from typing import Callable
 
 import pytest
 
-from provision.commands import apt, daemon_json, deploy_host, docker_repo, files, nvidia, swarm
+from provision.commands import apt, daemon_json, deploy_host, docker_engine, docker_repo, dpkg, files, nvidia, swarm, system
+from provision.commands import argv as argv_cmd
 from provision.commands.argv import UnsafeValue
 from provision.executor.base import as_shell
 
@@ -44,7 +45,7 @@ pytestmark = pytest.mark.e2e
 META = "/tmp/sp-quoting"  # shims and per-run output (outside the work folder)
 WORK = "/tmp/sp-quoting-work"  # the temp folder the file builders work in (emptied every run)
 SHIMMED = ("apt-get", "apt-mark", "apt-cache", "curl", "gpg", "docker", "dockerd", "nvidia-ctk", "ubuntu-drivers",
-           "stat")
+           "stat", "systemctl", "usermod", "dpkg-query")
 
 # Records its name, every argument and the proxy environment, NUL-separated (tag, value), in a file of its
 # own (shims in one pipeline run at once), then does just enough for the pipeline it sits in: writes
@@ -417,6 +418,115 @@ BUILDERS: dict[str, Case | str] = {
     "argv.join": "a quoting primitive, used by every builder above",
     "argv.args": "a quoting primitive, used by every builder above",
 }
+
+def _argv_is(prog: str, *argvs: list[str]) -> Callable[[Run, str, str], None]:
+    """The run succeeded and PROG was called once with each of ARGVS, in that order (argv after the name)."""
+    def check(run: Run, v: str, w: str) -> None:
+        _ok(run)
+        got = [c.argv for c in run.calls if c.prog == prog]
+        assert got == list(argvs), got
+    return check
+
+
+def _argvs(calls: list[tuple[str, list[str]]]) -> Callable[[Run, str, str], None]:
+    """The run succeeded and the shimmed programs were called exactly so, in this order."""
+    def check(run: Run, v: str, w: str) -> None:
+        _ok(run)
+        assert [(c.prog, c.argv) for c in run.calls] == calls, run.calls
+    return check
+
+
+def _unit_refused(v: str) -> bool:
+    return "\0" in v or not v or v.startswith("-")
+
+
+# issue 10: every remote command built in provision/commands/ (argv combinators, files, system, dpkg, the engine)
+BUILDERS.update({
+    # combining argv lists (each element quoted) with shell operators
+    "argv.shell": Case(lambda v, w: argv_cmd.shell(["apt-get", v, v]), lambda r, v, w: _argv_is("apt-get", [v, v])(r, v, w)),
+    "argv.combine": Case(lambda v, w: argv_cmd.combine(["apt-get", v], ["apt-mark", v, "x"], by="&&"),
+                         lambda r, v, w: _argvs([("apt-get", [v]), ("apt-mark", [v, "x"])])(r, v, w)),
+    "argv.chain": Case(lambda v, w: argv_cmd.chain(["apt-get", v], ["apt-mark", v]),
+                       lambda r, v, w: _argvs([("apt-get", [v]), ("apt-mark", [v])])(r, v, w)),
+    "argv.any_of": Case(lambda v, w: argv_cmd.any_of(["apt-get", v], ["apt-mark", v]),  # the first succeeds
+                        lambda r, v, w: _argvs([("apt-get", [v])])(r, v, w)),
+    "argv.pipe": Case(lambda v, w: argv_cmd.pipe(["curl", v], ["gpg", "--", v]),
+                      lambda r, v, w: (_ok(r), sorted((c.prog, c.argv) for c in r.calls) == [("curl", [v]), ("gpg", ["--", v])]
+                                       or pytest.fail(r.calls))),
+    "argv.script": Case(lambda v, w: argv_cmd.script([["apt-get", v], apt.hold([v])]),
+                        lambda r, v, w: _argvs([("apt-get", [v]), ("apt-mark", ["hold", v])])(r, v, w)),
+    "argv.absolute_path": "a quoting primitive (refuses a relative path), used by the files builders below",
+    # files: backup, restore, remove, folders (run for real under the work folder)
+    "files.backup": Case(
+        lambda v, w: files.backup(f"{w}/{name(v)}", name(v, "s")),
+        lambda r, v, w: (_ok(r), r.tree == {name(v): ("f", "640"), f"{name(v)}.provision-bak-{name(v, 's')}": ("f", "640")}
+                         or pytest.fail(r.tree), r.reads == [b"old\n"] or pytest.fail(r.reads)),
+        setup=lambda v, w: f"echo old > {_q(name(v))} && chmod 640 {_q(name(v))}",
+        reads=lambda v, w: [f"{w}/{name(v)}.provision-bak-{name(v, 's')}"]),
+    "files.backup_private": Case(
+        lambda v, w: files.backup_private(f"{w}/{name(v)}", name(v, "s")),
+        lambda r, v, w: (_ok(r), r.tree == {name(v): ("f", "644"), f"{name(v)}.provision-bak-{name(v, 's')}": ("f", "600"),
+                                            "keep": ("f", "644")} or pytest.fail(r.tree),
+                         r.reads == [b"new\n"] or pytest.fail(r.reads)),
+        # an older backup (removed: only one is kept), and a file the glob must not reach
+        setup=lambda v, w: (f"echo new > {_q(name(v))} && echo older > {_q(name(v) + '.provision-bak-0')} "
+                            f"&& touch keep && chmod 644 {_q(name(v))} keep"),
+        reads=lambda v, w: [f"{w}/{name(v)}.provision-bak-{name(v, 's')}"]),
+    "files.restore": Case(
+        lambda v, w: files.restore(f"{w}/{name(v)}", name(v, "s")),
+        lambda r, v, w: (_ok(r), list(r.tree) == [name(v)] or pytest.fail(r.tree), r.reads == [b"old\n"] or pytest.fail(r.reads)),
+        setup=lambda v, w: f"echo new > {_q(name(v))} && echo old > {_q(name(v) + '.provision-bak-' + name(v, 's'))}",
+        reads=lambda v, w: [f"{w}/{name(v)}"]),
+    "files.remove": Case(
+        lambda v, w: files.remove(f"{w}/{name(v)}", f"{w}/{name(v, 'g')}"),
+        lambda r, v, w: (_ok(r), r.tree == {"keep": ("f", "644")} or pytest.fail(r.tree)),
+        setup=lambda v, w: f"touch -- {_q(name(v))} keep && chmod 644 keep"),  # the second one is absent: fine
+    "files.remove_tree": Case(
+        lambda v, w: files.remove_tree(f"{w}/{name(v)}"),
+        lambda r, v, w: (_ok(r), r.tree == {"keep": ("d", "755")} or pytest.fail(r.tree)),
+        setup=lambda v, w: f"mkdir -p -m 755 {_q(name(v))}/sub keep && touch {_q(name(v))}/sub/f"),
+    "files.make_dir": Case(
+        lambda v, w: files.make_dir(f"{w}/{name(v)}/{name(v, 's')}"),
+        lambda r, v, w: (_ok(r), r.tree == {name(v): ("d", "755"), f"{name(v)}/{name(v, 's')}": ("d", "755")}
+                         or pytest.fail(r.tree)),
+        setup=lambda v, w: "umask 022"),
+    "files.backup_path": "a path string; backup, restore and backup_private use it (tested above)",
+    # daemon.json candidate: validated, or removed and the step failed
+    "daemon_json.validate_or_discard": Case(
+        lambda v, w: daemon_json.validate_or_discard(f"{w}/{name(v)}"),
+        lambda r, v, w: (_ok(r), [c.argv for c in r.calls] == [["--help"], ["--validate", "--config-file", f"{w}/{name(v)}"]]
+                         or pytest.fail(r.calls), name(v) in r.tree or pytest.fail(r.tree)),
+        setup=lambda v, w: f"export SP_STDOUT=--validate; echo '{{}}' > {_q(name(v))}"),
+    # the machine: units, groups, reboot, cloud-init
+    "system.enable_unit": Case(lambda v, w: system.enable_unit(v, now=True),
+                               lambda r, v, w: _argv_is("systemctl", ["enable", "--now", v])(r, v, w), refuses=_unit_refused),
+    "system.restart_unit": Case(lambda v, w: system.restart_unit(v),
+                                lambda r, v, w: _argv_is("systemctl", ["restart", v])(r, v, w), refuses=_unit_refused),
+    "system.add_to_group": Case(lambda v, w: system.add_to_group(v, v + "g"),
+                                lambda r, v, w: _argv_is("usermod", ["-aG", v + "g", v])(r, v, w)),
+    "system.reboot_soon": "no parameter (and it reboots: e2e in test_nvidia_simulated)",
+    "system.boot_marker": "no parameter",
+    "system.parse_boot_marker": "a parser of command output",
+    "system.machine_id": "no parameter",
+    "system.parse_machine_id": "a parser of command output",
+    "system.cloud_init_wait": "takes only an int (validated; unit test), no string",
+    # dpkg-query probes
+    "dpkg.query": Case(lambda v, w: dpkg.query([v, "x"], v),
+                       lambda r, v, w: _argv_is("dpkg-query", ["-W", f"-f={v}", v, "x"])(r, v, w)),
+    "dpkg.versions": Case(lambda v, w: dpkg.versions([v]),
+                          lambda r, v, w: _argv_is("dpkg-query", ["-W", f"-f={dpkg.VERSIONS_FORMAT}", v])(r, v, w)),
+    "dpkg.status": Case(lambda v, w: dpkg.status([v, v]),
+                        lambda r, v, w: _argv_is("dpkg-query", ["-W", f"-f={dpkg.STATUS_FORMAT}", v, v])(r, v, w)),
+    "dpkg.parse_versions": "a parser of command output",
+    "dpkg.parse_status": "a parser of command output",
+    # the installed engine
+    "docker_engine.hello": Case(lambda v, w: docker_engine.hello(v),
+                                lambda r, v, w: _argv_is("docker", ["run", "--rm", "--", v])(r, v, w)),
+    "docker_engine.version": "no parameter",
+    "docker_engine.info": "no parameter",
+    "docker_engine.parse_hello": "a parser of command output",
+    "docker_repo.parse_index_versions": "a parser of command output",
+})
 
 # Builders of the host-lock work (issue 9, another branch): in the table as soon as they exist.
 if hasattr(deploy_host, "break_lock"):

@@ -252,53 +252,6 @@ def test_nvidia_smi_header_absent() -> None:
     assert p.parse_nvidia_smi_driver("") is None
 
 
-def test_nvidia_smi_list_single() -> None:
-    assert p.parse_nvidia_smi_list(fx("nvidia-smi-L-h100-pcie-1gpu-documented.txt")) == [
-        {"index": 0, "name": "NVIDIA H100 PCIe", "uuid": "GPU-9a3f6b2e-5c1d-4e8f-b7a2-0d4c6e8f1a23", "mig": []}
-    ]
-
-
-def test_nvidia_smi_list_hgx() -> None:
-    gpus = p.parse_nvidia_smi_list(fx("nvidia-smi-L-hgx-h100-8gpu-documented.txt"))
-    assert [(g["index"], g["name"], g["mig"]) for g in gpus] == [(i, "NVIDIA H100 80GB HBM3", []) for i in range(8)]
-    assert gpus[0]["uuid"] == "GPU-2f8b1c4e-7a3d-4b6e-9c1f-3e5a7b9d0c12"
-
-
-def test_nvidia_smi_list_mig() -> None:
-    assert p.parse_nvidia_smi_list(fx("nvidia-smi-L-mig-h100-documented.txt")) == [
-        {
-            "index": 0,
-            "name": "NVIDIA H100 80GB HBM3",
-            "uuid": "GPU-2f8b1c4e-7a3d-4b6e-9c1f-3e5a7b9d0c12",
-            "mig": [
-                {"profile": "1g.10gb", "index": 0, "uuid": "MIG-5c0e2b7a-8d4f-5a1c-9e3b-1a2b3c4d5e6f"},
-                {"profile": "1g.10gb", "index": 1, "uuid": "MIG-7e2a4d9c-0f6b-5c3e-a15d-2b3c4d5e6f70"},
-                {"profile": "1g.10gb", "index": 2, "uuid": "MIG-9a4c6f1e-2b8d-5e5a-b37f-3c4d5e6f7081"},
-                {"profile": "2g.20gb", "index": 3, "uuid": "MIG-b16e8b3a-4d0f-5a7c-c59b-4d5e6f708192"},
-            ],
-        },
-        {"index": 1, "name": "NVIDIA H100 80GB HBM3", "uuid": "GPU-4d0e3a6c-9b5f-4d8a-8e3b-5a7c9d1f2e34", "mig": []},
-    ]
-
-
-def test_nvidia_smi_list_mig_r450_format() -> None:
-    assert p.parse_nvidia_smi_list(fx("nvidia-smi-L-mig-r450-documented.txt")) == [
-        {
-            "index": 0,
-            "name": "A100-SXM4-40GB",
-            "uuid": "GPU-e91edf3b-b297-37c1-a2a7-7601c3238fa2",
-            "mig": [
-                {"profile": "1g.5gb", "index": 0, "uuid": "MIG-GPU-e91edf3b-b297-37c1-a2a7-7601c3238fa2/7/0"},
-                {"profile": "1g.5gb", "index": 1, "uuid": "MIG-GPU-e91edf3b-b297-37c1-a2a7-7601c3238fa2/8/0"},
-            ],
-        }
-    ]
-
-
-def test_nvidia_smi_list_error_output() -> None:
-    assert p.parse_nvidia_smi_list(fx("nvidia-smi-error-no-devices-documented.txt")) == []
-
-
 @pytest.mark.parametrize(
     ("fixture", "rc", "error"),
     [

@@ -1,7 +1,7 @@
 """The Docker install workflow's sequencing, with the recording executor and the probe replaced by a state:
 a refusal known before any change with conflicting packages (nothing run, no lock), a host locked by
 another run (refused before any change), an interrupted dpkg (repaired first), a host gone before the lock
-is released. The fresh and converged hosts, refusals and failures midway, driven through fan_out with the
+is released, cloud-init still running past cloud_init_timeout (refused before any change). The fresh and converged hosts, refusals and failures midway, driven through fan_out with the
 real probe and exact commands, are in test_workflow_docker.py."""
 
 from __future__ import annotations
@@ -103,3 +103,13 @@ def test_a_host_gone_before_the_lock_is_released_keeps_the_report_and_says_the_l
         result.steps.append(StepResult("reboot", "failed", "the host did not come back within 10s"))
     assert [(s.name, s.status) for s in result.steps] == [("lock", "ok"), ("reboot", "failed"), ("lock", "failed")]
     assert "provision unlock -l h1" in result.steps[-1].message
+
+
+def test_cloud_init_still_running_past_its_timeout_refuses_before_any_change(monkeypatch):
+    ex = RecordingExecutor("h1")
+    ex.respond_timeout(r"^timeout 5 cloud-init status --wait$", stdout="status: running\n")
+    result, ex = run(monkeypatch, [fresh(cloud_init="running")], executor=ex, cloud_init_timeout=5)
+    assert result.status == "failed"
+    assert (result.steps[-1].name, result.steps[-1].message) == ("cloud-init", "cloud-init still running after 5s")
+    assert kinds(ex) == ["timeout 5 cloud-init status --wait"]  # nothing changed, no lock taken
+    assert ex.timeouts == [65]  # the executor waits longer than cloud-init's own limit

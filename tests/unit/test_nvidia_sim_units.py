@@ -119,9 +119,8 @@ def test_simulated_smi_query_parses_into_gpus(gpus_file):
 
 
 def test_simulated_smi_list_and_header_parse(gpus_file):
-    listed = p.parse_nvidia_smi_list(smi("-L").stdout)
-    assert [(g["index"], g["name"], g["uuid"]) for g in listed] == [
-        (0, fake_gpu.DEFAULT_GPU_NAME, fake_gpu.gpu_uuid("sbx2", 0)), (1, fake_gpu.DEFAULT_GPU_NAME, fake_gpu.gpu_uuid("sbx2", 1))]
+    assert smi("-L").stdout.splitlines() == [
+        f"GPU {i}: {fake_gpu.DEFAULT_GPU_NAME} (UUID: {fake_gpu.gpu_uuid('sbx2', i)})" for i in (0, 1)]
     header = smi().stdout
     assert p.parse_nvidia_smi_header(header) == "12.4" and p.parse_nvidia_smi_driver(header) == "550.54.15"
     assert "SIMULATION" in header
@@ -137,5 +136,5 @@ def test_simulated_smi_short_query_with_units_and_header(gpus_file):
 
 def test_simulated_smi_defaults_to_one_gpu_without_a_gpus_file(tmp_path: Path, monkeypatch):
     monkeypatch.setenv("FAKE_GPU_FILE", str(tmp_path / "absent"))
-    listed = p.parse_nvidia_smi_list(smi("-L").stdout)
-    assert len(listed) == 1 and listed[0]["name"] == fake_gpu.DEFAULT_GPU_NAME and listed[0]["uuid"].startswith("GPU-")
+    listed = smi("-L").stdout.splitlines()
+    assert len(listed) == 1 and listed[0].startswith(f"GPU 0: {fake_gpu.DEFAULT_GPU_NAME} (UUID: GPU-")

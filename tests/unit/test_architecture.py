@@ -1,0 +1,154 @@
+"""Layering checks on the source (issue 10): a remote command is built by a function of
+provision/commands/, never written in place where it is run or planned.
+
+What counts as "written in place", for the command argument of any `X.run(...)` in provision/ (outside
+provision/commands/ and provision/executor/, which build and send commands; provision/sandbox/, the
+test-bed, is exempt; `subprocess.run` runs on the operator's machine) and for the commands, `undo=` and
+`script=` given to a `Change(...)` or appended to a `commands`/`undo` list in provision/operations/ and
+provision/workflows/: a string literal, an f-string, a string concatenation or `%`-format, a
+`"...".format(...)` or `"...".join(...)`, or a list/tuple holding one of those. A local variable counts
+as what was assigned to it in the same function (`script = "set -e\\n" + ...; executor.run(script)`).
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGE = ROOT / "provision"
+BUILDERS_AND_SENDERS = ("provision/commands/", "provision/executor/", "provision/sandbox/")
+PLANNERS = ("provision/operations/", "provision/workflows/")
+COMMAND_LISTS = ("commands", "undo")
+
+# Commands still written in place in files another helper is changing (the swarm/deploy helper is moving
+# them into provision/commands/): (file, the offending argument as ast.unparse writes it). Being moved by
+# the swarm/deploy helper; the lead empties this once both branches are merged.
+KNOWN_ELSEWHERE: set[tuple[str, str]] = {
+    ("provision/workflows/deploy.py", "['test', '-d', mount.source]"),
+}
+
+
+def written_in_place(node: ast.AST | None, names: dict[str, list[ast.AST]], seen: frozenset[str] = frozenset()) -> bool:
+    if node is None:
+        return False
+    if isinstance(node, ast.Constant):
+        return isinstance(node.value, str)
+    if isinstance(node, ast.JoinedStr):
+        return True
+    if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Mod)):
+        return written_in_place(node.left, names, seen) or written_in_place(node.right, names, seen)
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in ("format", "join"):
+        return written_in_place(node.func.value, names, seen)
+    if isinstance(node, (ast.List, ast.Tuple, ast.Set)):
+        return any(written_in_place(e.value if isinstance(e, ast.Starred) else e, names, seen) for e in node.elts)
+    if isinstance(node, ast.IfExp):
+        return written_in_place(node.body, names, seen) or written_in_place(node.orelse, names, seen)
+    if isinstance(node, ast.Name) and node.id in names and node.id not in seen:
+        return any(written_in_place(value, names, seen | {node.id}) for value in names[node.id])
+    return False
+
+
+def local_values(function: ast.AST) -> dict[str, list[ast.AST]]:
+    """Every value a local name is given in the function: `x = ...`, `x += ...`, `x.append(...)`,
+    `x.extend(...)`."""
+    values: dict[str, list[ast.AST]] = {}
+    for node in ast.walk(function):
+        if isinstance(node, ast.Assign):
+            for target in node.targets:
+                if isinstance(target, ast.Name):
+                    values.setdefault(target.id, []).append(node.value)
+        elif isinstance(node, (ast.AugAssign, ast.AnnAssign)) and isinstance(node.target, ast.Name) and node.value:
+            values.setdefault(node.target.id, []).append(node.value)
+        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in ("append", "extend")
+              and isinstance(node.func.value, ast.Name) and node.args):
+            values.setdefault(node.func.value.id, []).append(node.args[0])
+    return values
+
+
+def command_arguments(path: str, tree: ast.Module):
+    """(line, what, the argument node, the local names of its function) for every place a command is given."""
+    functions = [n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
+    owner: dict[ast.AST, ast.AST] = {}
+    for function in functions:  # innermost function wins (walk order: outer before inner)
+        for node in ast.walk(function):
+            owner[node] = function
+    cache: dict[ast.AST, dict[str, list[ast.AST]]] = {}
+
+    def names_of(node: ast.AST) -> dict[str, list[ast.AST]]:
+        function = owner.get(node)
+        if function is None:
+            return {}
+        if function not in cache:
+            cache[function] = local_values(function)
+        return cache[function]
+
+    planner = path.startswith(PLANNERS)
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        func = node.func
+        if isinstance(func, ast.Attribute) and func.attr == "run":
+            if not (isinstance(func.value, ast.Name) and func.value.id == "subprocess"):
+                arg = node.args[0] if node.args else next((k.value for k in node.keywords if k.arg == "command"), None)
+                if arg is not None:
+                    yield node.lineno, "run", arg, names_of(node)
+        for keyword in node.keywords:
+            if keyword.arg == "script" or (planner and keyword.arg in ("undo", "commands")):
+                yield node.lineno, keyword.arg, keyword.value, names_of(node)
+        if planner and isinstance(func, ast.Name) and func.id == "Change" and len(node.args) > 2:
+            yield node.lineno, "Change", node.args[2], names_of(node)
+        if (planner and isinstance(func, ast.Attribute) and func.attr in ("append", "extend")
+                and isinstance(func.value, ast.Name) and func.value.id in COMMAND_LISTS and node.args):
+            yield node.lineno, f"{func.value.id}.{func.attr}", node.args[0], names_of(node)
+
+
+def violations() -> list[tuple[str, int, str, str]]:
+    found = []
+    for file in sorted(PACKAGE.rglob("*.py")):
+        path = file.relative_to(ROOT).as_posix()
+        if path.startswith(BUILDERS_AND_SENDERS):
+            continue
+        tree = ast.parse(file.read_text(), filename=path)
+        for line, what, arg, names in command_arguments(path, tree):
+            if written_in_place(arg, names):
+                found.append((path, line, what, ast.unparse(arg)))
+    return found
+
+
+def test_no_remote_command_is_written_in_place_outside_commands():
+    new = [v for v in violations() if (v[0], v[3]) not in KNOWN_ELSEWHERE]
+    assert not new, "remote commands written in place (build them with a function of provision/commands/, " \
+                    "with an exact-string unit test):\n" + "\n".join(f"{p}:{l}: {w}({a})" for p, l, w, a in new)
+
+
+def test_known_elsewhere_lists_only_what_is_still_there():
+    """An entry fixed by its owner must leave the allow-list (so the list only shrinks)."""
+    current = {(v[0], v[3]) for v in violations()}
+    assert KNOWN_ELSEWHERE <= current, sorted(KNOWN_ELSEWHERE - current)
+
+
+def _found(source: str, path: str = "provision/workflows/x.py") -> list[str]:
+    tree = ast.parse(source)
+    return [ast.unparse(arg) for _, _, arg, names in command_arguments(path, tree) if written_in_place(arg, names)]
+
+
+def test_the_check_sees_each_way_of_writing_a_command_in_place():
+    assert _found("def f(e, s):\n e.run('cat /etc/machine-id')") == ["'cat /etc/machine-id'"]
+    assert _found("def f(e, s):\n e.run(f'timeout {s} cloud-init status --wait')")
+    assert _found("def f(e, s):\n e.run('dpkg-query -W ' + ' '.join(s))")
+    assert _found("def f(e, s):\n e.run('rm %s' % s)")
+    assert _found("def f(e, s):\n e.run('rm {}'.format(s))")
+    assert _found("def f(e, s):\n e.run(['test', '-d', s])")
+    assert _found("def f(e, s):\n script = 'set -e\\n' + s\n e.run(script, become=True)")
+    assert _found("def f(s):\n return Change('a', 'b', ['systemctl enable --now docker'])")
+    assert _found("def f(s):\n return Change('a', 'b', [s], undo=[f'rm -f {s}'])")
+    assert _found("def f(s):\n commands = []\n commands.append('systemctl enable x')")
+    assert _found("def f(s):\n backup = 'true'\n return Change('a', 'b', [backup, s])")
+
+
+def test_the_check_lets_built_commands_through():
+    assert _found("def f(e, s):\n e.run(system.machine_id())\n e.run(s)\n e.run(dpkg.versions(s), become=True)") == []
+    assert _found("def f(s):\n return Change('a', 'b', [files.remove(s)], undo=[apt.update()])") == []
+    assert _found("import subprocess\ndef f():\n subprocess.run(['git', 'status'])") == []
+    assert _found("def f(e):\n e.run('x')", path="provision/commands/x.py") == ["'x'"]  # the caller skips commands/
