@@ -82,7 +82,7 @@ def install_work(check: bool, stamp: str):
             if not repo_ready and not check and not applier.failed:  # pins resolve once the repository is in place
                 packages = op.packages(state, settings, _available(executor, settings))
             installed = applier.apply(packages)
-            if installed:  # the report says which versions landed
+            if installed and not check:  # the report says which versions landed
                 versions = dpkg_cmd.parse_versions(executor.run(dpkg_cmd.versions(docker_repo.PACKAGES),
                                                                 become=True).stdout)
                 result.steps[-1].message += " → " + ", ".join(versions)

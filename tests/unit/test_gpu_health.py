@@ -72,8 +72,8 @@ def check_capture(folder: Path) -> None:
         assert {r["driver_version"] for r in rows} == {health.driver_version}
         assert [r["pci_bus_id"] for r in rows] == [parsers.normalize_pci_address(g.pci_bus_id) for g in health.gpus]
     if (folder / "nvidia-smi-L.txt").is_file():
-        listed = parsers.parse_nvidia_smi_list((folder / "nvidia-smi-L.txt").read_text())
-        assert [g["uuid"] for g in listed] == uuids
+        listed = re.findall(r"\(UUID: (GPU-[0-9a-fA-F-]+)\)", (folder / "nvidia-smi-L.txt").read_text())
+        assert listed == uuids  # `nvidia-smi -L` lists the same GPUs, in the same order
     if (folder / "nvidia-smi.txt").is_file():
         text = (folder / "nvidia-smi.txt").read_text()
         assert parsers.parse_nvidia_smi_driver(text) == health.driver_version

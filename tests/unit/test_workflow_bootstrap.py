@@ -6,12 +6,11 @@ nothing), a converged GPU host, refusals, and failures midway (later stages neve
 from __future__ import annotations
 
 import re
-import shlex
 from pathlib import Path
 
 import pytest
 
-from provision.commands import apt, detached, docker_repo, host_health, nvidia
+from provision.commands import apt, detached, docker_engine, docker_repo, dpkg, host_health, nvidia
 from provision.config.host_settings import DockerSettings, NvidiaSettings
 from provision.executor.base import CommandResult
 from provision.executor.fake import RecordingExecutor
@@ -31,12 +30,11 @@ GPU_HOST = "gpu-hgx8-documented.txt"
 D, N = DockerSettings(), NvidiaSettings()
 DOCKER_PROBE = probe(f"{docker_repo.DEFAULT_BASE}/{docker_repo.DISTRO_PLACEHOLDER}/gpg", apt.env_prefix(None), [])
 NVIDIA_PROBE = nvidia_host.probe(N.nvidia_repo_url, apt.env_prefix(None))
-VERSIONS_QUERY = "dpkg-query -W -f='${Package} ${Version}\\n' " + " ".join(docker_repo.PACKAGES)
-# the Docker verify checks (literal in workflows/docker.py: no builder)
-DOCKER_VERSION = "docker version --format 'client {{.Client.Version}}, server {{.Server.Version}}'"
-DOCKER_INFO = ("docker info --format 'daemon reachable: {{.ServerVersion}}, storage {{.Driver}}, "
-               "cgroup {{.CgroupVersion}}'")
-HELLO = shlex.join(["docker", "run", "--rm", D.verify_hello_image])
+VERSIONS_QUERY = dpkg.versions(docker_repo.PACKAGES)
+# the Docker verify checks
+DOCKER_VERSION = docker_engine.version()
+DOCKER_INFO = docker_engine.info()
+HELLO = docker_engine.hello(D.verify_hello_image)
 VERIFY = [DOCKER_VERSION, DOCKER_INFO, HELLO]
 
 

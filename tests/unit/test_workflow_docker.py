@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-from provision.commands import apt, detached, docker_repo, host_health
+from provision.commands import apt, detached, docker_repo, dpkg, host_health
 from provision.config.host_settings import DockerSettings
 from provision.executor.fake import RecordingExecutor
 from provision.facts.docker_host import probe
@@ -25,7 +25,7 @@ S = DockerSettings()
 PROBE = probe(f"{docker_repo.DEFAULT_BASE}/{docker_repo.DISTRO_PLACEHOLDER}/gpg", apt.env_prefix(None), [])
 PROBE_PATTERN = re.escape("echo '@@provision-fact stale'")  # the Docker probe's own section
 
-VERSIONS_QUERY = "dpkg-query -W -f='${Package} ${Version}\\n' " + " ".join(docker_repo.PACKAGES)
+VERSIONS_QUERY = dpkg.versions(docker_repo.PACKAGES)
 
 
 @pytest.fixture(autouse=True)
@@ -134,9 +134,6 @@ def test_check_mode_plans_but_runs_no_change_and_takes_no_lock():
                                                          "docker service"]
 
 
-@pytest.mark.xfail(strict=True, reason="product bug: in --check the 'docker packages' step, planned as a change, "
-                   "still asks dpkg-query which versions landed (a second round trip) and its message ends "
-                   "in a dangling ' → ' (workflows/docker.py: `if installed:` does not exclude check mode)")
 def test_check_mode_costs_the_probe_alone_and_says_only_what_it_would_do():
     ex = host(fresh())
     ex.respond(re.escape(VERSIONS_QUERY), stdout="")
