@@ -23,6 +23,10 @@ Advertise address: `swarm_advertise_addr` (an IP, IP:PORT or interface name, pas
 given), else the IPv4 address of the default route's interface, resolved on the host. The address
 rather than the interface name: docker refuses an interface that carries several IPv4 addresses, the
 plan shown by --check names the exact address, and interface names differ between hosts and images.
+
+Where things are: roles and the members from the inventory in workflows.swarm_targets, every
+decision (leader, init/join/label plans, advertise address, GPU node) in operations.swarm, the
+command lines and the join request body in commands.swarm; this module only probes and applies.
 """
 
 from __future__ import annotations

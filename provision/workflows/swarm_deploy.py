@@ -67,7 +67,7 @@ def load(playbook_path: str | Path, inventory_path: str | Path, limit: str | Non
 
 # -- running it -------------------------------------------------------------------------------------
 @dataclass
-class _Run:
+class SwarmRun:
     loaded: Loaded
     images: ImageJob
 
@@ -82,9 +82,9 @@ class _Run:
 
 def deploy_swarm(loaded: Loaded, options: RunOptions, *, log: Callable[[str], None] = lambda line: None) -> Report:
     sources = image_sources.sources(loaded.playbook, check=options.check)
-    run = _Run(loaded, ImageJob(loaded.playbook, sources, loaded.environ, options.check, log=log))
+    run = SwarmRun(loaded, ImageJob(loaded.playbook, sources, loaded.environ, options.check, log=log))
     with staged_images(sources, options.check) as (run.images.registry_port, run.images.staged):
-        report = fan_out("deploy", loaded.hosts, _image_work(run), options)
+        report = fan_out("deploy", loaded.hosts, image_work(run), options)
     manager = loaded.manager.name
     first = report.hosts[manager]
     broken = [n for n, r in report.hosts.items() if r.status in ("failed", "unreachable")]
@@ -105,7 +105,7 @@ def deploy_swarm(loaded: Loaded, options: RunOptions, *, log: Callable[[str], No
     return report
 
 
-def _image_work(run: _Run):
+def image_work(run: SwarmRun):
     """Per member: each image shipped or built on the host (deploy_images.fetch_image, as a single-host
     deploy does); images from a registry are pulled by each node when its task starts."""
 
@@ -135,7 +135,7 @@ def _image_work(run: _Run):
     return work
 
 
-def _manager_work(run: _Run):
+def _manager_work(run: SwarmRun):
     def work(target: Target, executor: Executor) -> HostResult:
         import docker.errors
 
@@ -170,7 +170,7 @@ def _manager_work(run: _Run):
 
 
 class _Stack:
-    def __init__(self, run: _Run, client, result: HostResult) -> None:
+    def __init__(self, run: SwarmRun, client, result: HostResult) -> None:
         self.run = run
         self.p = run.loaded.playbook
         self.client = client

@@ -421,6 +421,27 @@ def test_gpu_node_from_facts_or_var():
     assert decide.gpu_node(SwarmSettings(gpu=False), {"gpus": [{"index": 0}]})[0] is False
 
 
+def test_the_gpu_node_decision_is_nvidia_install_s():
+    """One decision, one wording: the label of `swarm init` and the GPU steps of `nvidia install`."""
+    from provision.config.host_settings import NvidiaSettings
+    from provision.operations.nvidia_install import is_gpu_host
+
+    for gpu in (None, True, False):
+        for host_facts in ({"gpus": []}, {"gpus": [{"index": 0}, {"index": 1}]}):
+            assert decide.gpu_node(SwarmSettings(gpu=gpu), host_facts) == is_gpu_host(host_facts, NvidiaSettings(gpu=gpu))
+
+
+def test_role_from_the_var_or_the_groups():
+    assert decide.role_for("a", SwarmSettings(swarm_role="worker"), ["a"], []) == "worker"  # the var wins
+    assert decide.role_for("a", SwarmSettings(), ["a"], ["b"]) == "manager"
+    assert decide.role_for("b", SwarmSettings(), ["a"], ["b"]) == "worker"
+    assert decide.role_for("c", SwarmSettings(), ["a"], ["b"]) is None
+    with pytest.raises(InputError, match="in both swarm_managers and swarm_workers"):
+        decide.role_for("a", SwarmSettings(), ["a"], ["a"])
+    assert decide.role_for("a", SwarmSettings(swarm_role="manager"), ["a"], ["a"]) == "manager"
+    assert "no swarm manager among the selected hosts" in str(decide.no_manager())
+
+
 def test_advertise_address():
     state = facts.parse(INACTIVE)
     assert decide.advertise_address(SwarmSettings(), state) == (
