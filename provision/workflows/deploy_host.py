@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from provision.commands import deploy_host
-from provision.deploy import networks, rollout
+from provision.deploy import networks as stack_networks
+from provision.deploy import rollout
 from provision.deploy.container_spec import (LABEL_REPLICA, LABEL_SERVICE, LABEL_STACK, container_name,
                                              container_specs, create_kwargs, extra_networks, spec_hash)
 from provision.deploy.folder_sync import folder_archive, sync_marker
@@ -21,9 +23,14 @@ from provision.workflows.deploy_images import ImageOutcome, fetch_image, space_c
 from provision.workflows.interrupt import INTERRUPT
 from provision.workflows.targets import Target
 
+if TYPE_CHECKING:  # workflows.deploy imports this module
+    from provision.workflows.deploy import DeployContext
+
 
 class HostDeploy:
-    def __init__(self, context, target: Target, executor: Executor, client, result: HostResult):
+    """The steps of one host, in order (run); each records its StepResult, or its plan under --check."""
+
+    def __init__(self, context: DeployContext, target: Target, executor: Executor, client, result: HostResult):
         self.c = context
         self.p = context.playbook
         self.target = target
@@ -79,16 +86,16 @@ class HostDeploy:
 
     # networks, volumes, bind folders ---------------------------------------------------------------
     def networks(self) -> None:
-        for name, spec in networks.needed_networks(self.p, self.services):
+        for name, spec in stack_networks.needed_networks(self.p, self.services):
             started = time.monotonic()
             found = [n for n in self.client.networks.list(names=[name]) if n.name == name]
             if found:
-                if not networks.is_ours(found[0].attrs):
-                    self.step(f"network {name}", "failed", networks.FOREIGN)
+                if not stack_networks.is_ours(found[0].attrs):
+                    self.step(f"network {name}", "failed", stack_networks.FOREIGN)
                     return
                 self.step(f"network {name}", "ok", "exists")
                 continue
-            kwargs = networks.create_kwargs(self.p.stack, spec, swarm=False)
+            kwargs = stack_networks.create_kwargs(self.p.stack, spec, swarm=False)
             if self.c.check:
                 self.change(f"network {name}", f"create ({kwargs['driver']})")
                 continue
@@ -108,7 +115,7 @@ class HostDeploy:
 
             try:
                 volume = self.client.volumes.get(name)
-                if not networks.is_ours(volume.attrs):
+                if not stack_networks.is_ours(volume.attrs):
                     self.step(f"volume {name}", "failed", f"exists but was not created by provision (no "
                               f"{LABEL_STACK} label); refusing to use another tool's data")
                     return

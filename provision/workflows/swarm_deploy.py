@@ -30,7 +30,8 @@ from pathlib import Path
 from typing import Any
 
 from provision.deploy import images as image_sources
-from provision.deploy import networks, swarm_spec
+from provision.deploy import networks as stack_networks
+from provision.deploy import swarm_spec
 from provision.deploy.container_spec import LABEL_SERVICE, LABEL_STACK
 from provision.executor.base import Executor
 from provision.report import HostResult, Report, StepResult
@@ -190,22 +191,22 @@ class _Stack:
         self.failed = self.failed or failed
 
     def networks(self) -> None:
-        for name, spec in networks.needed_networks(self.p, self.p.ordered_services()):
+        for name, spec in stack_networks.needed_networks(self.p, self.p.ordered_services()):
             started = time.monotonic()
             found = [n for n in self.api.networks(names=[name]) if n.get("Name") == name]
             if found:
                 attrs = found[0]
-                if not networks.is_ours(attrs):
-                    self.step(f"network {name}", "keep", networks.FOREIGN, failed=True)
+                if not stack_networks.is_ours(attrs):
+                    self.step(f"network {name}", "keep", stack_networks.FOREIGN, failed=True)
                     return
-                if attrs.get("Driver") != "overlay" and networks.driver(spec, swarm=True) == "overlay":
+                if attrs.get("Driver") != "overlay" and stack_networks.driver(spec, swarm=True) == "overlay":
                     self.step(f"network {name}", "keep", f"exists with driver {attrs.get('Driver')} (a non-swarm deploy?); "
                               "Swarm services need an overlay network: remove it or rename the playbook's network",
                               failed=True)
                     return
                 self.step(f"network {name}", "keep", "exists")
                 continue
-            kwargs = networks.create_kwargs(self.p.stack, spec, swarm=True)
+            kwargs = stack_networks.create_kwargs(self.p.stack, spec, swarm=True)
             if self.run.check:
                 self.step(f"network {name}", "create", f"create ({kwargs['driver']}, attachable)")
                 continue
