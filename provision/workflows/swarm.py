@@ -26,21 +26,21 @@ plan shown by --check names the exact address, and interface names differ betwee
 
 Where things are: roles and the members from the inventory in workflows.swarm_targets, every
 decision (leader, init/join/label plans, advertise address, GPU node) in operations.swarm, the
-command lines and the join request body in commands.swarm; this module only probes and applies.
+command lines and the join request body in commands.swarm, the Engine API calls (tokens, join) in
+workflows.swarm_join; this module only probes and applies, phase by phase.
 """
 
 from __future__ import annotations
 
 import threading
-import time
 from dataclasses import replace
-from typing import Any, Callable
+from typing import Callable
 
 from provision.commands import swarm as cmd
 from provision.executor.base import Command, CommandResult, Executor
 from provision.executor.secret import Secret
 from provision.facts import swarm as facts
-from provision.operations.base import Change, redact
+from provision.operations.base import Change
 from provision.operations.swarm import (
     LABEL_STEP,
     MANAGERS_GROUP,
@@ -61,6 +61,7 @@ from provision.operations.swarm import (
 from provision.report import HostResult, Report, StepResult
 from provision.workflows.applier import Applier
 from provision.workflows.fanout import RunOptions, SilentProgress, fan_out, make_executor, run_on_host
+from provision.workflows.swarm_join import DockerFactory, docker_error, join, read_tokens
 from provision.workflows.swarm_targets import load_swarm_targets, manager_target, role_of, settings_of
 from provision.workflows.targets import Target
 
@@ -68,7 +69,6 @@ from provision.workflows.targets import Target
 __all__ = ["LABEL_STEP", "MANAGERS_GROUP", "NEVER_LEAVES", "ROLE_VAR", "STEP", "WORKERS_GROUP",
            "DockerFactory", "init_swarm", "load_swarm_targets", "manager_target", "role_of"]
 
-DockerFactory = Callable[[Target, Executor], Any]  # a host → its docker.DockerClient (over its SSH connection)
 
 
 # -- running it -------------------------------------------------------------------------------
@@ -108,63 +108,6 @@ def _probe(executor: Executor, target: Target) -> Probed:
 
 def _read_cluster(executor: Executor) -> facts.ClusterState:
     return facts.parse_cluster(executor.run(facts.cluster_probe(), become=True).stdout)
-
-
-def _docker_error(exc: Exception, secrets: list[Secret]) -> str | None:
-    """One line for an error of the docker SDK or its transport (never a token); None for others."""
-    import docker.errors
-    import requests.exceptions
-
-    if not isinstance(exc, (docker.errors.DockerException, requests.exceptions.RequestException)):
-        return None
-    text = str(getattr(exc, "explanation", None) or exc or type(exc).__name__).strip()
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret.reveal(), "********")
-    line = text.splitlines()[0][:300] if text else type(exc).__name__
-    if isinstance(exc, requests.exceptions.ConnectionError):
-        line = f"the Docker engine does not answer over SSH: {line}"
-    return redact(line)
-
-
-def _read_tokens(docker_factory: DockerFactory, target: Target, executor: Executor) -> dict[str, Secret]:
-    """The join tokens, through the leader's Engine API (`GET /swarm`) over its SSH connection."""
-    client = docker_factory(target, executor)
-    try:
-        return facts.parse_join_tokens(client.api.inspect_swarm())
-    finally:
-        client.close()
-
-
-def _join(applier: Applier, step: Change, docker_factory: DockerFactory, target: Target, executor: Executor, token: Secret | None,
-          manager_addr: str, advertise: str) -> bool:
-    """Apply the join step: the Engine API's `POST /swarm/join` on the member (the token in the body).
-
-    The step as the Applier records it (changed or failed, with the duration); True when joined."""
-    if applier.check or applier.failed:
-        return applier.apply(step)
-    start = time.monotonic()
-    if not token:
-        applier.result.steps.append(StepResult(step.step, "failed", "the leader gave no join token for this role"))
-        applier.failed = True
-        return False
-    body = cmd.join_request(token.reveal(), manager_addr, advertise)
-    client = docker_factory(target, executor)
-    try:
-        client.api.join_swarm(remote_addrs=body["RemoteAddrs"], join_token=body["JoinToken"],
-                              listen_addr=body["ListenAddr"], advertise_addr=body["AdvertiseAddr"])
-    except Exception as exc:
-        message = _docker_error(exc, [token])
-        if message is None:
-            raise
-        applier.result.steps.append(StepResult(step.step, "failed", f"swarm join (Engine API): {message}",
-                                               time.monotonic() - start))
-        applier.failed = True
-        return False
-    finally:
-        client.close()
-    applier.result.steps.append(StepResult(step.step, "changed", redact(step.reason), time.monotonic() - start))
-    return True
 
 
 def init_swarm(targets: list[Target], options: RunOptions,
@@ -263,9 +206,9 @@ def _leader_work(probed: Probed, token_roles: list[str], check: bool, holder: di
             tokens: dict[str, Secret] = {}
             if why is None and token_roles and not check:
                 try:
-                    tokens = _read_tokens(docker_factory, target, executor)
+                    tokens = read_tokens(docker_factory, target, executor)
                 except Exception as exc:
-                    why = _docker_error(exc, [])
+                    why = docker_error(exc, [])
                     if why is None:
                         raise
                     why = f"reading the join tokens: {why}"
@@ -303,7 +246,7 @@ def _member_work(probed: dict[str, Probed], roles: dict[str, str | None], cluste
         step, notes = member_plan(p, role, cluster)
         applier.notes.extend(notes)
         if isinstance(step, Change):
-            joined = _join(applier, step, docker_factory, target, executor, cluster.tokens.get(role), cluster.join_addr,
+            joined = join(applier, step, docker_factory, target, executor, cluster.tokens.get(role), cluster.join_addr,
                            p.advertise or "")
         else:
             joined = applier.apply(step)
