@@ -19,10 +19,11 @@ import time
 from pathlib import Path
 
 from provision.executor.known_hosts import KnownHosts
-from provision.sandbox import fleet as sandbox
 from provision.workflows.docker import install_work
 from provision.workflows.fanout import RunOptions, fan_out, make_executor
 from provision.workflows.targets import load_targets
+from provision_sandbox import fleet as sandbox
+from provision_sandbox.names import Paths, host_name
 
 
 def run_install(inventory: Path, limit: str, known_hosts: Path) -> tuple[float, list[int], dict]:
@@ -53,11 +54,11 @@ def main() -> None:
     hosts = max(fresh + noop)
     home = Path(tempfile.mkdtemp(prefix="provision-bench-"))
     os.environ["PROVISION_HOME"] = str(home)
-    paths = sandbox.Paths.default("bench")
+    paths = Paths.default("bench")
     inventory = home / "bench.yml"
     known = home / "known_hosts"
     sandbox.up(hosts, paths=paths, inventory=inventory, log=lambda m: None)
-    names = [sandbox.host_name(i) for i in range(1, hosts + 1)]
+    names = [host_name(i) for i in range(1, hosts + 1)]
     try:
         done = 0
         for n in fresh:  # fresh installs on hosts not installed yet

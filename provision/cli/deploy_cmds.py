@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from provision.cli import options as opt
+from provision.cli.runner import finish, run_on_hosts, run_options
 
 Playbook = Annotated[Path, typer.Argument(help="The stack's playbook (playbooks/*.yml, Compose-shaped; see docs/playbook.md).")]
 
@@ -19,20 +20,8 @@ def register(app: typer.Typer) -> None:
     app.command("rollback")(rollback_command)
 
 
-def _options(o: opt.HostOptions, targets, progress=None):
-    from provision.cli.app import _become_password
-    from provision.executor.known_hosts import KnownHosts
-    from provision.workflows.fanout import RunOptions
-
-    options = RunOptions(forks=o.forks, check=o.check,
-                         known_hosts=KnownHosts(o.known_hosts, accept_changed=o.accept_new_host_keys),
-                         become_password=_become_password(o, any(t.settings.become for t in targets)))
-    if progress is not None:
-        options.progress = progress
-    return options
-
-
 def _stderr_log(line: str) -> None:
+    """The deploy's progress lines (image transfers, rollout steps): stderr, apart from the report."""
     sys.stderr.write(line + "\n")
 
 
@@ -48,26 +37,30 @@ def deploy_command(
     """Deploy a playbook's stack through the docker SDK over SSH: networks, volumes, images (shipped from
     here, pulled or built on the host), then each service reconciled by its labels with a health-gated
     rollout (the old container keeps serving when the new one fails). --check shows the plan."""
-    from provision.cli.app import _finish
     from provision.cli.render import LiveProgress, console_for
     from provision.workflows import deploy as workflow
 
-    o = opt.HostOptions.collect(locals())
+    o = opt.HostOptions(inventory=inventory, limit=limit, forks=forks, check=check, json=json_, verbose=verbose,
+                        known_hosts=known_hosts, accept_new_host_keys=accept_new_host_keys,
+                        ask_become_pass=ask_become_pass)
+    console = console_for(json_)
     if swarm:
         from provision.workflows import swarm_deploy
 
-        loaded = swarm_deploy.load(playbook, o.inventory, o.limit, environ=workflow.os.environ)
-        console = console_for(o.json)
+        loaded = swarm_deploy.load(playbook, inventory, limit, environ=os.environ)  # bad input: exit 4 here
+        options = run_options(o, needs_become=any(t.settings.become for t in loaded.hosts))
         with LiveProgress(console, "deploy", len(loaded.hosts)) as progress:
-            report = swarm_deploy.deploy_swarm(loaded, _options(o, loaded.hosts, progress), log=_stderr_log)
-        _finish(report, console, o, _render_deploy)
+            options.progress = progress
+            report = swarm_deploy.deploy_swarm(loaded, options, log=_stderr_log)
+        finish(report, console, o, render_deploy)
         return
-    loaded = workflow.load(playbook, o.inventory, o.limit, environ=os.environ)  # bad input: exit 4 here
-    targets = loaded[1]
-    console = console_for(o.json)
+    loaded = workflow.load(playbook, inventory, limit, environ=os.environ)  # bad input: exit 4 here
+    targets = loaded[1]  # (playbook, targets, services_by_host)
+    options = run_options(o, needs_become=any(t.settings.become for t in targets))
     with LiveProgress(console, "deploy", len(targets)) as progress:
-        report = workflow.run(loaded, _options(o, targets, progress), environ=os.environ, log=_stderr_log)
-    _finish(report, console, o, _render_deploy)
+        options.progress = progress
+        report = workflow.run(loaded, options, environ=os.environ, log=_stderr_log)
+    finish(report, console, o, render_deploy)
 
 
 def rollback_command(
@@ -79,22 +72,16 @@ def rollback_command(
 ) -> None:
     """Return a service to the version it replaced (kept stopped as NAME.previous), health-gated like a
     deploy; running it again swaps back."""
-    from provision.cli.app import _finish
-    from provision.cli.render import LiveProgress, console_for
     from provision.workflows import deploy as workflow
-    from provision.workflows.fanout import fan_out
-    from provision.workflows.targets import load_targets
 
-    check = False
-    o = opt.HostOptions.collect(locals())
-    targets = load_targets(o.inventory, o.limit)
-    console = console_for(o.json)
-    with LiveProgress(console, "rollback", len(targets)) as progress:
-        report = fan_out("rollback", targets, workflow.rollback_work(service), _options(o, targets, progress))
-    _finish(report, console, o, _render_deploy)
+    o = opt.HostOptions(inventory=inventory, limit=limit, forks=forks, check=False, json=json_, verbose=verbose,
+                        known_hosts=known_hosts, accept_new_host_keys=accept_new_host_keys,
+                        ask_become_pass=ask_become_pass)  # no --check: a rollback always acts
+    report, console = run_on_hosts("rollback", o, workflow.rollback_work(service))
+    finish(report, console, o, render_deploy)
 
 
-def _render_deploy(console, report) -> None:
+def render_deploy(console, report) -> None:
     from rich.markup import escape
 
     for name, result in report.hosts.items():

@@ -1,12 +1,13 @@
 """Day-2 commands on deployed stacks: status, logs, exec, down, prune, df; and unlock.
 
-Registered on the main app by `register(app)`. As in app.py, heavy modules are imported inside
-the commands; the per-host work lives in provision.workflows.ops, the docker calls in
-provision.deploy.ops.
+Registered on the main app by `register(app)`. As in every command module, heavy modules are
+imported inside the commands; the per-host work lives in provision.workflows.ops, the docker calls
+in provision.deploy.ops.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from pathlib import Path
 from typing import Annotated, Optional
@@ -14,6 +15,7 @@ from typing import Annotated, Optional
 import typer
 
 from provision.cli import options as opt
+from provision.cli.runner import finish, run_on_hosts
 
 Stack = Annotated[Optional[str], typer.Option("--stack", "-s", help="Only this stack (default: every provision stack).")]
 Service = Annotated[str, typer.Argument(help="SERVICE or STACK/SERVICE.", show_default=False)]
@@ -31,11 +33,6 @@ def _service_spec(service: str, stack: str | None) -> str:
     return service
 
 
-def _collect(params: dict):
-    """HostOptions from a command's locals(); commands without --check get check=False."""
-    return opt.HostOptions.collect({"check": False, **params})
-
-
 # -- status ---------------------------------------------------------------------------------
 def status_command(
     stack: Stack = None,
@@ -47,15 +44,16 @@ def status_command(
     """Show the deployed containers on each host: service, replica, image, state, health, ports, start.
 
     Retained `.previous` versions (kept for rollback) are listed too, dimmed."""
-    from provision.cli.app import _finish, _run_on_hosts
     from provision.workflows.ops import status_work
 
-    o = _collect(locals())
-    report, console = _run_on_hosts("status", o, status_work(stack))
-    _finish(report, console, o, _render_status)
+    o = opt.HostOptions(inventory=inventory, limit=limit, forks=forks, check=False, json=json_, verbose=verbose,
+                        known_hosts=known_hosts, accept_new_host_keys=accept_new_host_keys,
+                        ask_become_pass=ask_become_pass)
+    report, console = run_on_hosts("status", o, status_work(stack))
+    finish(report, console, o, render_status)
 
 
-def _render_status(console, report) -> None:
+def render_status(console, report) -> None:
     from rich.markup import escape
     from rich.table import Table
 
@@ -97,22 +95,22 @@ def logs_command(
 
     stdout and stderr of every replica. Hosts that do not run the service are skipped. With -f the lines of every host's containers are
     streamed as they come, until Ctrl-C (exit 0)."""
-    from provision.cli.app import _finish, _run_on_hosts
     from provision.workflows.ops import logs_work
 
-    o = _collect(locals())
+    o = opt.HostOptions(inventory=inventory, limit=limit, forks=forks, check=False, json=json_, verbose=verbose,
+                        known_hosts=known_hosts, accept_new_host_keys=accept_new_host_keys,
+                        ask_become_pass=ask_become_pass)
     spec = _service_spec(service, stack)
     tail_lines = None if tail < 0 else tail
     if not follow:
-        report, console = _run_on_hosts("logs", o, logs_work(spec, tail=tail_lines, replica=replica))
-        _finish(report, console, o, _render_logs)
+        report, console = run_on_hosts("logs", o, logs_work(spec, tail=tail_lines, replica=replica))
+        finish(report, console, o, render_logs)
         return
     report, console = _follow(o, spec, tail_lines, replica)
-    _finish(report, console, o)
+    finish(report, console, o)
 
 
 def _follow(o, spec: str, tail: int | None, replica: int | None):
-    from provision.cli.app import _run_on_hosts
     from provision.cli.render import console_for
     from provision.workflows.ops import logs_work
     from provision.workflows.targets import load_targets
@@ -131,8 +129,8 @@ def _follow(o, spec: str, tail: int | None, replica: int | None):
 
     def run() -> None:
         try:
-            outcome["result"] = _run_on_hosts("logs", o, logs_work(spec, tail=tail, follow=True, sink=sink,
-                                                                   stop=stop, replica=replica))
+            outcome["result"] = run_on_hosts("logs", o, logs_work(spec, tail=tail, follow=True, sink=sink,
+                                                                  stop=stop, replica=replica))
         except BaseException as exc:  # re-raised in the main thread
             outcome["error"] = exc
         finally:
@@ -155,7 +153,7 @@ def _follow(o, spec: str, tail: int | None, replica: int | None):
     return outcome["result"]
 
 
-def _render_logs(console, report) -> None:
+def render_logs(console, report) -> None:
     for name, result in report.hosts.items():
         for entry in result.extra.get("logs", []):
             console.out(f"{name} | {entry['container']} | {entry['line']}", highlight=False)
@@ -175,16 +173,17 @@ def exec_command(
 
     Runs in the first replica unless --replica; no TTY, no stdin. Output and exit code per host;
     a non-zero exit fails that host (exit 2)."""
-    from provision.cli.app import _finish, _run_on_hosts
     from provision.workflows.ops import exec_work
 
-    o = _collect(locals())
+    o = opt.HostOptions(inventory=inventory, limit=limit, forks=forks, check=False, json=json_, verbose=verbose,
+                        known_hosts=known_hosts, accept_new_host_keys=accept_new_host_keys,
+                        ask_become_pass=ask_become_pass)
     spec = _service_spec(service, stack)
-    report, console = _run_on_hosts("exec", o, exec_work(spec, list(command), replica))
-    _finish(report, console, o, _render_exec)
+    report, console = run_on_hosts("exec", o, exec_work(spec, list(command), replica))
+    finish(report, console, o, render_exec)
 
 
-def _render_exec(console, report) -> None:
+def render_exec(console, report) -> None:
     for name, result in report.hosts.items():
         if "exit_code" not in result.extra:
             continue
@@ -207,15 +206,16 @@ def down_command(
 
     Without --stack: every provision stack on the host. Containers include the retained `.previous`
     versions. Only objects labelled io.provision.stack are touched. --check lists what would be removed."""
-    from provision.cli.app import _finish, _run_on_hosts
     from provision.workflows.ops import down_work
 
-    o = _collect(locals())
-    report, console = _run_on_hosts("down", o, down_work(stack, volumes, check))
-    _finish(report, console, o, _render_down)
+    o = opt.HostOptions(inventory=inventory, limit=limit, forks=forks, check=check, json=json_, verbose=verbose,
+                        known_hosts=known_hosts, accept_new_host_keys=accept_new_host_keys,
+                        ask_become_pass=ask_become_pass)
+    report, console = run_on_hosts("down", o, down_work(stack, volumes, check))
+    finish(report, console, o, render_down)
 
 
-def _render_down(console, report) -> None:
+def render_down(console, report) -> None:
     from rich.markup import escape
 
     for name, result in report.hosts.items():
@@ -239,26 +239,27 @@ def prune_command(
     Stopped containers, unused networks, dangling images and build cache; with --all also every unused
     image and unused volumes (after confirmation, or --yes). Never a container, network or volume labelled io.provision.stack: the
     `.previous` versions kept for rollback and the stack volumes stay."""
-    from provision.cli.app import _finish, _run_on_hosts
     from provision.errors import InputError
     from provision.workflows.ops import prune_work
     from provision.workflows.targets import load_targets
 
-    o = _collect(locals())
-    targets = load_targets(o.inventory, o.limit)
+    o = opt.HostOptions(inventory=inventory, limit=limit, forks=forks, check=False, json=json_, verbose=verbose,
+                        known_hosts=known_hosts, accept_new_host_keys=accept_new_host_keys,
+                        ask_become_pass=ask_become_pass)
+    targets = load_targets(inventory, limit)  # bad input: exit 4 here, before the question
     if all_ and not yes:
-        if o.json:
+        if json_:
             raise InputError("prune --all removes every unused image and volume: pass --yes to confirm (--json never prompts)")
         hosts = ", ".join(t.name for t in targets)
         if not typer.confirm(f"prune --all on {len(targets)} host(s) ({hosts}): remove every unused image, stopped "
                              "container, unused network and unused volume that provision does not manage?", err=True):
             typer.echo("not confirmed: nothing was pruned", err=True)
             raise typer.Exit(1)
-    report, console = _run_on_hosts("prune", o, prune_work(all_))
-    _finish(report, console, o, _render_prune)
+    report, console = run_on_hosts("prune", o, prune_work(all_))
+    finish(report, console, o, render_prune)
 
 
-def _render_prune(console, report) -> None:
+def render_prune(console, report) -> None:
     from rich.markup import escape
 
     from provision.deploy.ops import human_size
@@ -286,15 +287,16 @@ def df_command(
     """Docker disk usage on each host (`docker system df`): size and reclaimable space per kind.
 
     Images, containers, volumes and build cache, each with count, active, size and reclaimable bytes."""
-    from provision.cli.app import _finish, _run_on_hosts
     from provision.workflows.ops import df_work
 
-    o = _collect(locals())
-    report, console = _run_on_hosts("df", o, df_work)
-    _finish(report, console, o, _render_df)
+    o = opt.HostOptions(inventory=inventory, limit=limit, forks=forks, check=False, json=json_, verbose=verbose,
+                        known_hosts=known_hosts, accept_new_host_keys=accept_new_host_keys,
+                        ask_become_pass=ask_become_pass)
+    report, console = run_on_hosts("df", o, df_work)
+    finish(report, console, o, render_df)
 
 
-def _render_df(console, report) -> None:
+def render_df(console, report) -> None:
     from rich.table import Table
 
     from provision.deploy.ops import human_size
@@ -327,30 +329,30 @@ def unlock_command(
     Never break the lock of a run that is still going."""
     from rich.markup import escape
 
-    from provision.cli.app import _finish, _run_on_hosts
     from provision.errors import InputError
     from provision.workflows.ops import lock_holder_work, unlock_work
     from provision.workflows.targets import load_targets
 
-    o = _collect(locals())
-    load_targets(o.inventory, o.limit)  # bad input: exit 4 here
-    if o.json and not yes:
+    o = opt.HostOptions(inventory=inventory, limit=limit, forks=forks, check=False, json=json_, verbose=verbose,
+                        known_hosts=known_hosts, accept_new_host_keys=accept_new_host_keys,
+                        ask_become_pass=ask_become_pass)
+    load_targets(inventory, limit)  # bad input: exit 4 here
+    if json_ and not yes:
         raise InputError("unlock breaks host locks: pass --yes to confirm (--json never prompts)")
-    report, console = _run_on_hosts("unlock", o, lock_holder_work)
+    report, console = run_on_hosts("unlock", o, lock_holder_work)
     seen = {name: r.extra["lock"] for name, r in report.hosts.items() if "lock" in r.extra}
     held = {name: lock for name, lock in seen.items() if lock["held"]}
     for name, result in report.hosts.items():
         if "lock" in result.extra:
             console.print(f"[bold]{escape(name)}[/]: {escape(result.steps[0].message)}")
     if not held or report.exit_code():
-        _finish(report, console, o)
+        finish(report, console, o)
     if not yes and not typer.confirm(f"break the lock on {len(held)} host(s) ({', '.join(held)})? Only if no run "
                                      "is still going on them", err=True):
         typer.echo("not confirmed: no lock was broken", err=True)
         raise typer.Exit(1)
-    o.limit = ",".join(held)
-    report, console = _run_on_hosts("unlock", o, unlock_work(held))
-    _finish(report, console, o)
+    report, console = run_on_hosts("unlock", dataclasses.replace(o, limit=",".join(held)), unlock_work(held))
+    finish(report, console, o)
 
 
 def register(app: typer.Typer) -> None:

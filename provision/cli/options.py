@@ -15,12 +15,14 @@ DEFAULT_INVENTORY = os.environ.get("PROVISION_INVENTORY", "inventories/sandbox.y
 DEFAULT_KNOWN_HOSTS = str(default_known_hosts())  # $PROVISION_KNOWN_HOSTS, $PROVISION_HOME/, ~/.provision/
 
 
-
 def _inventory_path(value: str | Path) -> Path:
-    """An empty --inventory is bad input (Path('') would silently be the current folder)."""
+    """An empty --inventory is bad input (Path('') would silently be the current folder); a NAME that is
+    not a path means the project's inventories/NAME.yml|.yaml|.ini or inventories/NAME/."""
+    from provision.config import inventory_path
+
     if isinstance(value, str) and not value.strip():
         raise typer.BadParameter("the inventory path is empty")
-    return Path(value)
+    return inventory_path.resolve(value)
 
 
 def _limit_pattern(value: Optional[str]) -> Optional[str]:
@@ -39,7 +41,9 @@ def _known_hosts_path(value: str | Path) -> Path:
 
 
 Inventory = Annotated[Path, typer.Option("-i", "--inventory", parser=_inventory_path,
-                                         help="Inventory file or directory (Ansible INI/YAML). [env: PROVISION_INVENTORY]")]
+                                         help="Inventory file or directory (Ansible INI/YAML), or a NAME for "
+                                              "inventories/NAME.yml|.yaml|.ini or inventories/NAME/. "
+                                              "[env: PROVISION_INVENTORY]")]
 Limit = Annotated[Optional[str], typer.Option("-l", "--limit", callback=_limit_pattern,
                                               help="Ansible host pattern: web, 'gpu:&prod', 'all:!db', 'node-*'.")]
 Forks = Annotated[int, typer.Option("-f", "--forks", min=1, help="Hosts worked on in parallel.")]
@@ -51,20 +55,19 @@ AcceptNewKeys = Annotated[bool, typer.Option("--accept-new-host-keys", help="Re-
 AskBecomePass = Annotated[bool, typer.Option("-K", "--ask-become-pass", help="Prompt for the sudo password (else PROVISION_BECOME_PASSWORD).")]
 
 
-@dataclass
+@dataclass(frozen=True, kw_only=True)
 class HostOptions:
-    inventory: Path
-    limit: str | None
-    forks: int
-    check: bool
-    json: bool
-    verbose: int
-    known_hosts: Path
-    accept_new_host_keys: bool
-    ask_become_pass: bool
+    """The shared options of a host-acting command, as given on its command line.
 
-    @classmethod
-    def collect(cls, params: dict) -> "HostOptions":
-        """From a command's locals(): the shared options (json_ is the parameter behind --json)."""
-        values = dict(params, json=params.get("json_", False))
-        return cls(**{name: values[name] for name in cls.__dataclass_fields__})
+    Each command builds it field by field from its own parameters (commands without --check pass
+    check=False); provision.cli.runner reads it to load the targets, fan out and render."""
+
+    inventory: Path  # -i/--inventory: the targets, with limit (workflows.targets.load_targets)
+    limit: str | None  # -l/--limit
+    forks: int  # -f/--forks: RunOptions.forks
+    check: bool  # --check: RunOptions.check (and the command's own work)
+    json: bool  # --json: console on stderr, JSON report on stdout
+    verbose: int  # -v: recap detail
+    known_hosts: Path  # --known-hosts: RunOptions.known_hosts
+    accept_new_host_keys: bool  # --accept-new-host-keys: RunOptions.known_hosts
+    ask_become_pass: bool  # -K: RunOptions.become_password

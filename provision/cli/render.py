@@ -76,3 +76,27 @@ def recap(console: Console, report: Report, verbose: int = 0) -> None:
 def emit_json(report: Report) -> None:
     sys.stdout.write(report.to_json() + "\n")
     sys.stdout.flush()
+
+
+def render_plan(console: Console, report: Report) -> None:
+    """Each host's planned (--check) or applied steps with their commands and diffs, then the notes
+    (docker install/uninstall, bootstrap, nvidia install, swarm init)."""
+    for name, result in report.hosts.items():
+        plan = result.extra.get("plan")
+        if plan is None:
+            continue
+        if result.status == "failed":
+            console.print(f"[bold]{name}[/]: [red]stopped[/] ({escape(result.message)})")
+        else:
+            console.print(f"[bold]{name}[/]: {len(plan)} change(s) planned" if plan else f"[bold]{name}[/]: nothing to change")
+        for item in plan:
+            console.print(f"  [yellow]{item['step']}[/]: {escape(item['reason'])}")
+            for command in item["commands"]:
+                for line in command.splitlines():
+                    console.print(f"    $ {escape(line)}")
+            if item["diff"]:
+                for line in item["diff"].splitlines():
+                    console.print(f"    {escape(line)}")
+    for name, result in report.hosts.items():
+        for note in result.extra.get("notes", []):
+            console.print(f"[cyan]note[/] {name}: {escape(note)}")

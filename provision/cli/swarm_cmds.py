@@ -7,9 +7,14 @@ from pathlib import Path
 import typer
 
 from provision.cli import options as opt
+from provision.cli.runner import finish, run_options
 
 swarm_app = typer.Typer(help="Docker Swarm across the hosts: managers and workers from inventory groups.",
                         no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(swarm_app, name="swarm")
 
 
 @swarm_app.command("init")
@@ -27,19 +32,16 @@ def swarm_init(
 
     Inventory vars: swarm_role (manager|worker, overrides the groups), swarm_advertise_addr (IP or interface;
     default: the IPv4 address of the default route's interface), gpu (true/false: a GPU node or not)."""
-    from provision.cli.app import _become_password, _finish, _render_plan
-    from provision.cli.render import LiveProgress, console_for
-    from provision.executor.known_hosts import KnownHosts
+    from provision.cli.render import LiveProgress, console_for, render_plan
     from provision.workflows import swarm
-    from provision.workflows.fanout import RunOptions
 
-    o = opt.HostOptions.collect(locals())
-    targets = swarm.load_swarm_targets(o.inventory, o.limit)  # bad input: exit 4 before any connection
-    console = console_for(o.json)
-    options = RunOptions(forks=o.forks, check=o.check,
-                         known_hosts=KnownHosts(o.known_hosts, accept_changed=o.accept_new_host_keys),
-                         become_password=_become_password(o, True))
+    o = opt.HostOptions(inventory=inventory, limit=limit, forks=forks, check=check, json=json_, verbose=verbose,
+                        known_hosts=known_hosts, accept_new_host_keys=accept_new_host_keys,
+                        ask_become_pass=ask_become_pass)
+    targets = swarm.load_swarm_targets(inventory, limit)  # bad input: exit 4 before any connection
+    console = console_for(json_)
+    options = run_options(o, needs_become=True)
     with LiveProgress(console, "swarm init", len(targets)) as progress:
         options.progress = progress
         report = swarm.init_swarm(targets, options)
-    _finish(report, console, o, _render_plan)
+    finish(report, console, o, render_plan)

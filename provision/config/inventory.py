@@ -614,7 +614,9 @@ def load_inventory(path: str | Path) -> Inventory:
         _parse_host_list(str(path), builder)
         vars_base = None
     else:
-        raise InventoryError("inventory not found", file=source)
+        from provision.config.inventory_path import not_found_hint
+
+        raise InventoryError(f"inventory not found{not_found_hint(path)}", file=source)
     builder.file = None
     builder.reconcile()
     return Inventory(

@@ -18,9 +18,12 @@ class Target:
 
 def load_targets(inventory_path: str | Path, limit: str | None = None) -> list[Target]:
     """Every selected host with its connection settings; raises InputError before any connection."""
-    path = Path(inventory_path)
+    from provision.config import inventory_path as named
+
+    path = named.resolve(inventory_path)
     if not path.exists():
-        hint = " (run `provision sandbox up` to create the sandbox fleet)" if path.name == "sandbox.yml" else ""
+        hint = " (run `provision sandbox up` to create the sandbox fleet)" if path.name == "sandbox.yml" \
+            else named.not_found_hint(inventory_path)
         raise InputError(f"inventory not found{hint}", file=path)
     from provision.config.inventory import load_inventory
 

@@ -15,8 +15,32 @@ from pathlib import Path
 import pytest
 import yaml
 
+from provision_sandbox.names import Paths, container_name
+
 FLEET = "e2e"
 HOSTS = 3
+ROOT = Path(__file__).resolve().parents[2]
+# Where `cli`/`BackgroundCli` run provision when a test gives no cwd: a fresh folder per test module (set by
+# the autouse fixture below), so that what provision keeps under the current folder (the deploy's local
+# registry state, .provision/registry) never carries from one module to the next, nor from an earlier run.
+_module_cwd: Path | None = None
+
+
+@pytest.fixture(scope="module", autouse=True)
+def module_cwd(tmp_path_factory, request):
+    global _module_cwd
+    _module_cwd = tmp_path_factory.mktemp("cwd-" + request.module.__name__.rsplit(".", 1)[-1])
+    yield _module_cwd
+    _module_cwd = None
+
+
+def _env(env: dict | None) -> dict:
+    """The test's environment for provision: no become password unless given, and this checkout's code
+    first on the path whatever the folder it runs in."""
+    full_env = {k: v for k, v in os.environ.items() if k != "PROVISION_BECOME_PASSWORD"}
+    full_env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
+    full_env.update(env or {})
+    return full_env
 
 
 @dataclass
@@ -29,7 +53,7 @@ class Fleet:
     ports: dict[str, int]
 
     def container(self, host: str) -> str:
-        return f"provision-{self.name}-{host}"
+        return container_name(self.name, host)
 
     def testinfra(self, host: str):
         import testinfra
@@ -42,10 +66,8 @@ class Fleet:
 
 
 def cli(*args: str, env: dict | None = None, cwd: Path | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
-    full_env = {k: v for k, v in os.environ.items() if k != "PROVISION_BECOME_PASSWORD"}
-    full_env.update(env or {})
     return subprocess.run([sys.executable, "-m", "provision", *args], capture_output=True, text=True,
-                          env=full_env, cwd=cwd, timeout=timeout)
+                          env=_env(env), cwd=cwd or _module_cwd, timeout=timeout)
 
 
 def cli_json(*args: str, **kwargs) -> tuple[subprocess.CompletedProcess, dict]:
@@ -77,10 +99,8 @@ class BackgroundCli:
     def __init__(self, *args: str, env: dict | None = None, cwd: Path | None = None) -> None:
         import threading
 
-        full_env = {k: v for k, v in os.environ.items() if k != "PROVISION_BECOME_PASSWORD"}
-        full_env.update(env or {})
         self.proc = subprocess.Popen([sys.executable, "-m", "provision", *args], stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True, env=full_env, cwd=cwd)
+                                     stderr=subprocess.PIPE, text=True, env=_env(env), cwd=cwd or _module_cwd)
         self.pid = self.proc.pid
         self.out: list[str] = []
         self.err: list[str] = []
@@ -122,9 +142,9 @@ class BackgroundCli:
         return self.proc.returncode, "".join(self.out), self.stderr
 
 
-def _engine_available() -> str | None:
+def engine_available() -> str | None:
     try:
-        from provision.sandbox.engine import local_docker
+        from provision_sandbox.engine import local_docker
 
         local_docker()
     except Exception as exc:  # the explanation is the skip/fail reason
@@ -132,8 +152,8 @@ def _engine_available() -> str | None:
     return None
 
 
-def _start_fleet(tmp_path_factory, name: str, hosts: int, gpu_hosts: int = 0):
-    problem = _engine_available()
+def start_fleet(tmp_path_factory, name: str, hosts: int, gpu_hosts: int = 0):
+    problem = engine_available()
     if problem:
         if os.environ.get("CI"):
             pytest.fail(f"CI must run the e2e tests, but: {problem}")
@@ -152,15 +172,16 @@ def _start_fleet(tmp_path_factory, name: str, hosts: int, gpu_hosts: int = 0):
     assert up.returncode == 0, up.stderr
     doc = yaml.safe_load(inventory.read_text())
     ports = {host: hv["ansible_port"] for host, hv in doc["all"]["children"]["sandbox"]["hosts"].items()}
-    fleet = Fleet(name=name, home=home, inventory=inventory, key=home / "sandbox" / name / "id_ed25519",
-                  become_password=(home / "sandbox" / name / "become_password").read_text().strip(), ports=ports)
+    paths = Paths(home, name)
+    fleet = Fleet(name=name, home=home, inventory=inventory, key=paths.key,
+                  become_password=paths.become_password.read_text().strip(), ports=ports)
     return fleet, lambda: cli("sandbox", "down", "--fleet", name, "--inventory-out", str(inventory), env=env)
 
 
 @pytest.fixture(scope="session")
 def fleet(tmp_path_factory) -> Fleet:
     """Three fresh hosts for the foundation tests (left without Docker)."""
-    fleet, down = _start_fleet(tmp_path_factory, FLEET, HOSTS)
+    fleet, down = start_fleet(tmp_path_factory, FLEET, HOSTS)
     yield fleet
     down()
 
@@ -168,7 +189,7 @@ def fleet(tmp_path_factory) -> Fleet:
 @pytest.fixture(scope="session")
 def docker_fleet(tmp_path_factory) -> Fleet:
     """Two fresh hosts that the Docker install tests change step by step, in file order."""
-    fleet, down = _start_fleet(tmp_path_factory, "e2e-docker", 2)
+    fleet, down = start_fleet(tmp_path_factory, "e2e-docker", 2)
     yield fleet
     down()
 
@@ -176,7 +197,7 @@ def docker_fleet(tmp_path_factory) -> Fleet:
 @pytest.fixture(scope="session")
 def gpu_fleet(tmp_path_factory) -> Fleet:
     """Two fresh hosts, the last (sbx2) a SIMULATED GPU host (fake nvidia-smi; no GPU exists here)."""
-    fleet, down = _start_fleet(tmp_path_factory, "e2e-gpu", 2, gpu_hosts=1)
+    fleet, down = start_fleet(tmp_path_factory, "e2e-gpu", 2, gpu_hosts=1)
     yield fleet
     down()
 
@@ -184,6 +205,6 @@ def gpu_fleet(tmp_path_factory) -> Fleet:
 @pytest.fixture(scope="session")
 def nvidia_fleet(tmp_path_factory) -> Fleet:
     """Two fresh hosts, sbx2 a SIMULATED GPU host, changed step by step by the NVIDIA stage tests."""
-    fleet, down = _start_fleet(tmp_path_factory, "e2e-nvidia", 2, gpu_hosts=1)
+    fleet, down = start_fleet(tmp_path_factory, "e2e-nvidia", 2, gpu_hosts=1)
     yield fleet
     down()

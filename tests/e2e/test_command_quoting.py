@@ -387,6 +387,14 @@ BUILDERS: dict[str, Case | str] = {
     "nvidia.parse_gpu_test_output": "a parser of command output",
     "nvidia.compare_gpus": "pure comparison",
     "nvidia.advice_for": "pure text lookup",
+    # GPU health and topology (issue 14)
+    "gpu_health.query_xml": "no parameter",
+    "gpu_health.query_gpu": "field names are provision's own constants, validated to [A-Za-z0-9._] (unit test in "
+                            "test_gpu_commands); no operator string",
+    "gpu_health.list_gpus": "no parameter",
+    "gpu_health.topology_matrix": "no parameter",
+    "gpu_health.dcgm_discovery": "no parameter",
+    "gpu_health.dcgm_diag": "takes only an int from a fixed set (validated; unit test), no string",
     # Swarm
     "swarm.init": Case(lambda v, w: as_shell(swarm.init(v)),
                        lambda r, v, w: (_ok(r), r.only("docker").argv == ["swarm", "init", "--advertise-addr", v]
@@ -506,9 +514,9 @@ def host(tmp_path_factory):
     from provision.executor.known_hosts import KnownHosts
     from provision.executor.ssh import SSHExecutor
     from provision.workflows.targets import load_targets
-    from tests.e2e.conftest import _start_fleet
+    from tests.e2e.conftest import start_fleet
 
-    fleet, down = _start_fleet(tmp_path_factory, "e2e-quoting", 1)
+    fleet, down = start_fleet(tmp_path_factory, "e2e-quoting", 1)
     executor = None
     try:
         target = load_targets(fleet.inventory)[0]

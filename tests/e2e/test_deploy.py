@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.e2e.conftest import _start_fleet, cli, cli_json
+from tests.e2e.conftest import cli, cli_json, start_fleet, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -23,7 +23,7 @@ ENV = {"HF_TOKEN": SECRET}
 
 @pytest.fixture(scope="module")
 def deploy_fleet(tmp_path_factory):
-    fleet, down = _start_fleet(tmp_path_factory, "e2e-deploy", 2)
+    fleet, down = start_fleet(tmp_path_factory, "e2e-deploy", 2)
     proc = cli("docker", "install", "-i", str(fleet.inventory), "--known-hosts", str(fleet.home / "known_hosts"),
                env={"PROVISION_HOME": str(fleet.home)})
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -262,14 +262,13 @@ def auth_registry(deploy_fleet, tmp_path):
     machine's 127.0.0.1, holding one image, reached from sbx1's engine at ITS 127.0.0.1:<port> through an
     SSH reverse tunnel (engines allow plain HTTP to loopback registries). Yields (address, user, password)."""
     import socket
-    import time
 
     import bcrypt
 
     from provision.deploy.shipping import ReverseTunnel
     from provision.executor.known_hosts import KnownHosts
-    from provision.sandbox.base_image import ensure_busybox_image
-    from provision.sandbox.engine import local_docker
+    from provision_sandbox.base_image import ensure_busybox_image
+    from provision_sandbox.engine import local_docker
     from provision.workflows.fanout import RunOptions, make_executor
     from provision.workflows.targets import load_targets
 
@@ -285,11 +284,11 @@ def auth_registry(deploy_fleet, tmp_path):
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     executor = None
     try:
-        for _ in range(100):
+        def listening() -> bool:
             with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            time.sleep(0.1)
+                return s.connect_ex(("127.0.0.1", port)) == 0
+
+        wait_for(listening, 10, f"the test registry on port {port}", interval=0.1)
         local = local_docker()
         image = ensure_busybox_image(local, log=lambda m: None)
         image.tag(f"127.0.0.1:{port}/auth/worker", "1")

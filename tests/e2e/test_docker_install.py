@@ -5,13 +5,12 @@ change the two hosts of the `e2e-docker` fleet step by step."""
 from __future__ import annotations
 
 import threading
-import time
 from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.e2e.conftest import cli, cli_json
+from tests.e2e.conftest import cli, cli_json, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -166,11 +165,14 @@ def test_debian_docker_io_is_converted_to_docker_ce(docker_fleet, tmp_path):
 
 def test_dpkg_lock_is_waited_out_and_reported(docker_fleet, tmp_path):
     sbx2 = docker_fleet.testinfra("sbx2")
+    held = "/run/provision-test-dpkg-lock-held"
+    sbx2.run_expect([0], f"rm -f {held}")
+    # the holder marks the moment it holds the lock; its sleep IS the simulated long apt run
     holder = threading.Thread(target=sbx2.run, args=(
         "python3 -c 'import fcntl,time; f=open(\"/var/lib/dpkg/lock-frontend\",\"w\"); "
-        "fcntl.lockf(f, fcntl.LOCK_EX); time.sleep(20)'",))
+        f"fcntl.lockf(f, fcntl.LOCK_EX); open(\"{held}\", \"w\").close(); time.sleep(20)'",))
     holder.start()
-    time.sleep(2)
+    wait_for(lambda: sbx2.file(held).exists, 30, "the test process to hold dpkg's lock")
     try:
         # a pin to the older version makes apt work necessary
         proc, doc = install(docker_fleet, tmp_path, "-l", "sbx2", hostvars={"sbx2": {"docker_version": "20.10.23"}})

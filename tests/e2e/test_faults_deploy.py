@@ -20,7 +20,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.e2e.conftest import BackgroundCli, _start_fleet, cli, cli_json
+from tests.e2e.conftest import BackgroundCli, cli, cli_json, start_fleet
+from tests.e2e.conftest import wait_for as conftest_wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -33,7 +34,7 @@ NEVER_READY = {"test": ["CMD", "false"], "interval": "1s", "start_period": "300s
 
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory):
-    fleet, down = _start_fleet(tmp_path_factory, "faults-deploy", 2)
+    fleet, down = start_fleet(tmp_path_factory, "faults-deploy", 2)
     proc = cli("docker", "install", "-i", str(fleet.inventory), "--known-hosts", str(fleet.home / "known_hosts"),
                env={"PROVISION_HOME": str(fleet.home)})
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -92,12 +93,8 @@ def answers(fleet, host: str, container: str) -> bool:
 
 
 def wait_for(predicate, what: str, timeout: float = 60.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.2)
-    pytest.fail(f"timed out waiting for {what}")
+    """conftest's wait_for (poll with a deadline), with this module's argument order."""
+    return conftest_wait_for(predicate, timeout, what)
 
 
 def lock_free(fleet, host: str) -> bool:

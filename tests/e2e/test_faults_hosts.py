@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.e2e.conftest import _start_fleet, cli_json, wait_for
+from tests.e2e.conftest import cli_json, start_fleet, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -34,7 +34,7 @@ MISSING_KEY_URL = "https://download.docker.com/linux/debian/no-such-key.gpg"  # 
 
 @pytest.fixture(scope="module")
 def faults_fleet(tmp_path_factory):
-    fleet, down = _start_fleet(tmp_path_factory, "e2e-faults", 5)
+    fleet, down = start_fleet(tmp_path_factory, "e2e-faults", 5)
     yield fleet
     down()
 

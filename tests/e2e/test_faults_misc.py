@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.e2e.conftest import _start_fleet, cli, cli_json, wait_for
+from tests.e2e.conftest import cli, cli_json, start_fleet, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -33,7 +33,7 @@ DOCKER_SOURCES = "/etc/apt/sources.list.d/docker.sources"
 
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory):
-    fleet, down = _start_fleet(tmp_path_factory, "e2e-misc", 3, gpu_hosts=1)
+    fleet, down = start_fleet(tmp_path_factory, "e2e-misc", 3, gpu_hosts=1)
     try:
         proc = cli("docker", "install", *args(fleet), env=env(fleet), timeout=900)
         assert proc.returncode == 0, proc.stdout + proc.stderr

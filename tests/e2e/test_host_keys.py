@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from provision.executor.known_hosts import fingerprint, key_name
-from tests.e2e.conftest import _start_fleet, cli, cli_json
+from tests.e2e.conftest import cli, cli_json, start_fleet
 
 pytestmark = pytest.mark.e2e
 
@@ -25,7 +25,7 @@ REGENERATE = "rm -f /etc/ssh/ssh_host_* && ssh-keygen -A >/dev/null && systemctl
 
 @pytest.fixture(scope="module")
 def kfleet(tmp_path_factory):
-    fleet, down = _start_fleet(tmp_path_factory, "hostkeys", 2)
+    fleet, down = start_fleet(tmp_path_factory, "hostkeys", 2)
     yield fleet
     down()
 
@@ -133,7 +133,7 @@ def test_two_hosts_at_one_address_behind_two_bastions_record_one_key_and_refuse_
 def test_a_changed_jump_host_key_is_reported_and_re_recorded_under_the_jump_hosts_name(kfleet, tmp_path):
     kh = tmp_path / "kh"
     jump_name = key_name("127.0.0.1", kfleet.ports["sbx1"])
-    sbx2 = f"provision-{kfleet.name}-sbx2"  # the fleet network's name for sbx2, as seen from sbx1
+    sbx2 = kfleet.container("sbx2")  # the fleet network's name for sbx2, as seen from sbx1
     inv = _inventory(kfleet, tmp_path / "inv.yml", {"behind": _via(kfleet, "sbx1", host=sbx2)})
     args = ("run", "hostname", "-i", inv, "--known-hosts", str(kh))
     proc, doc = cli_json(*args)

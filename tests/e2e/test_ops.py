@@ -12,11 +12,10 @@ import json
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
-from tests.e2e.conftest import _start_fleet, cli, cli_json
+from tests.e2e.conftest import cli, cli_json, start_fleet, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -35,7 +34,7 @@ def labels(service: str, replica: int, image: str = "") -> dict:
 def _ship_image(client) -> None:
     import docker
 
-    from provision.sandbox.base_image import ensure_busybox_image
+    from provision_sandbox.base_image import ensure_busybox_image
 
     local = docker.from_env()
     ensure_busybox_image(local, log=lambda m: None)
@@ -76,13 +75,11 @@ def _populate(client, host: str) -> None:
 
 
 def _wait_healthy(client, names: list[str], timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def healthy() -> bool:
         states = [(client.containers.get(n).attrs["State"].get("Health") or {}).get("Status") for n in names]
-        if all(s == "healthy" for s in states):
-            return
-        time.sleep(0.5)
-    pytest.fail(f"containers not healthy: {names}")
+        return all(s == "healthy" for s in states)
+
+    wait_for(healthy, timeout, f"containers {names} to be healthy", interval=0.5)
 
 
 class Hosts:
@@ -124,7 +121,7 @@ class Hosts:
 
 @pytest.fixture(scope="module")
 def ops_fleet(tmp_path_factory):
-    fleet, down = _start_fleet(tmp_path_factory, "e2e-ops", 2)
+    fleet, down = start_fleet(tmp_path_factory, "e2e-ops", 2)
     try:
         install = cli("docker", "install", "-i", str(fleet.inventory), "--known-hosts", str(fleet.home / "known_hosts"),
                       timeout=900)

@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.e2e.conftest import BackgroundCli, _start_fleet, cli, cli_json
+from tests.e2e.conftest import BackgroundCli, cli, cli_json, start_fleet
 
 pytestmark = pytest.mark.e2e
 
@@ -39,7 +39,7 @@ HELD = {"test": ["CMD-SHELL", "test -f /tmp/release"], "interval": "1s", "start_
 
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory):
-    fleet, down = _start_fleet(tmp_path_factory, "registry-lock", 1)
+    fleet, down = start_fleet(tmp_path_factory, "registry-lock", 1)
     try:
         proc = cli("docker", "install", "-i", str(fleet.inventory), "--known-hosts", str(fleet.home / "known_hosts"),
                    env={"PROVISION_HOME": str(fleet.home)}, timeout=900)
@@ -51,8 +51,8 @@ def fleet(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def local():
-    from provision.sandbox.base_image import ensure_busybox_image
-    from provision.sandbox.engine import local_docker
+    from provision_sandbox.base_image import ensure_busybox_image
+    from provision_sandbox.engine import local_docker
 
     client = local_docker()
     ensure_busybox_image(client, log=lambda m: None)
@@ -255,7 +255,7 @@ def test_storage_is_garbage_collected_and_a_no_change_redeploy_ships_nothing(fle
 def test_keep_policy_keeps_the_last_two_deploys_tags_and_collects_the_rest(local, tmp_path):
     """No host needed: three deploys of tags 1, 2, 3 of one repository through the real registry and GC."""
     from provision.deploy.shipping import staged_images
-    from provision.sandbox.engine import local_docker
+    from provision_sandbox.engine import local_docker
 
     state = tmp_path / "registry"
     repository = "provision/provision-rg/tags"

@@ -28,7 +28,7 @@ from provision.report import HostResult
 from provision.workflows.deploy_images import ImageJob, ImageOutcome, fetch_image
 from provision.workflows.engine import engine
 from provision.workflows.fanout import fan_out
-from tests.e2e.conftest import _start_fleet, cli
+from tests.e2e.conftest import cli, start_fleet
 
 pytestmark = pytest.mark.e2e
 
@@ -40,7 +40,7 @@ MANIFEST_V2 = "application/vnd.docker.distribution.manifest.v2+json"
 @pytest.fixture(scope="module")
 def ship_fleet(tmp_path_factory):
     """Two fresh hosts with Docker installed by the CLI."""
-    fleet, down = _start_fleet(tmp_path_factory, "e2e-ship", 2)
+    fleet, down = start_fleet(tmp_path_factory, "e2e-ship", 2)
     try:
         proc = cli("docker", "install", "-i", str(fleet.inventory), "--known-hosts", str(fleet.home / "known_hosts"),
                    timeout=600)
@@ -108,8 +108,8 @@ def deploy_image(fleet, options, staged: StagedImage, registry, log=lambda line:
 
 @pytest.fixture(scope="module")
 def local():
-    from provision.sandbox.base_image import ensure_busybox_image
-    from provision.sandbox.engine import local_docker
+    from provision_sandbox.base_image import ensure_busybox_image
+    from provision_sandbox.engine import local_docker
 
     client = local_docker()
     ensure_busybox_image(client)

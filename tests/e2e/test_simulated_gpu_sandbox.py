@@ -9,8 +9,8 @@ import json
 
 import pytest
 
-from provision.sandbox import fake_gpu
-from provision.sandbox.upstreams import nvidia_repo
+from provision_sandbox import fake_gpu
+from provision_sandbox.upstreams import nvidia_repo
 from tests.e2e.conftest import cli_json
 
 GPU_HOST, CPU_HOST = "sbx2", "sbx1"
@@ -95,7 +95,7 @@ def test_simulated_hook_injects_the_container_nvidia_smi(gpu_fleet):
     override = fake_gpu.CONTAINER_SMI_OVERRIDE
     script = fake_gpu.HERE / "nvidia-container-runtime-hook"
     try:
-        host.check_output(f"mkdir -p /tmp/sim-bundle/rootfs && printf %s '{{\"root\":{{\"path\":\"/tmp/sim-bundle/rootfs\"}}}}' > /tmp/sim-bundle/config.json")
+        host.check_output("mkdir -p /tmp/sim-bundle/rootfs && printf %s '{\"root\":{\"path\":\"/tmp/sim-bundle/rootfs\"}}' > /tmp/sim-bundle/config.json")
         host.check_output(f"printf '#!/bin/sh\\necho GPU 0: other simulated GPU\\n' > {override} && chmod 755 {override}")
         with open(script) as handle:
             host.check_output(f"cat > /tmp/sim-hook <<'EOF'\n{handle.read()}EOF\nchmod 755 /tmp/sim-hook")

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.e2e.conftest import _start_fleet, cli, cli_json
+from tests.e2e.conftest import cli, cli_json, start_fleet
 
 pytestmark = pytest.mark.e2e
 
@@ -24,7 +24,7 @@ SERVICE = "swarm-hello_web"
 
 @pytest.fixture(scope="module")
 def swarm_fleet(tmp_path_factory):
-    fleet, down = _start_fleet(tmp_path_factory, "e2e-swarm-deploy", 2)
+    fleet, down = start_fleet(tmp_path_factory, "e2e-swarm-deploy", 2)
     try:
         doc = yaml.safe_load(fleet.inventory.read_text())
         children = doc["all"]["children"]

@@ -11,14 +11,14 @@ import subprocess
 import pytest
 import yaml
 
-from tests.e2e.conftest import _start_fleet, cli, cli_json, wait_for
+from tests.e2e.conftest import cli, cli_json, start_fleet, wait_for
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
 def swarm_fleet(tmp_path_factory):
-    fleet, down = _start_fleet(tmp_path_factory, "e2e-swarm", 2, gpu_hosts=1)
+    fleet, down = start_fleet(tmp_path_factory, "e2e-swarm", 2, gpu_hosts=1)
     try:
         doc = yaml.safe_load(fleet.inventory.read_text())
         children = doc["all"]["children"]
@@ -62,7 +62,7 @@ while not os.path.exists("/run/sp-argv.stop"):
                 seen.add(line)
                 out.write(line.replace(b"\0", b" ").decode("utf-8", "replace") + "\n")
                 out.flush()
-    time.sleep(0.005)
+    time.sleep(0.005)  # the sampling interval of this watcher (it runs until told to stop), not a wait
 out.write("@@stopped\n")
 out.close()
 """

@@ -12,8 +12,6 @@ import shlex
 import pytest
 import yaml
 
-from tests.e2e.conftest import FLEET
-
 pytestmark = pytest.mark.e2e
 
 HOST = "sbx1"
@@ -109,19 +107,19 @@ def test_registry_mirror_serves_hello_world(fleet):
 
 def test_upstream_containers_belong_to_the_fleet(fleet):
     """`sandbox down` removes what carries the fleet label: the mirror, the registry and its volume."""
-    from provision.sandbox.engine import local_docker
-    from provision.sandbox.fleet import FLEET_LABEL, LABEL
+    from provision_sandbox.engine import local_docker
+    from provision_sandbox.names import FLEET_LABEL, LABEL, container_name, network_name
 
     client = local_docker()
-    network = f"provision-{FLEET}"
+    network = network_name(fleet.name)
     for role, aliases in (("upstream-web", {"download.docker.com", "nvidia.github.io"}),
                           ("upstream-registry", {"sandbox-registry"})):
-        container = client.containers.get(f"provision-{FLEET}-{role}")
+        container = client.containers.get(container_name(fleet.name, role))
         assert container.status == "running"
-        assert container.labels[LABEL] == role and container.labels[FLEET_LABEL] == FLEET
+        assert container.labels[LABEL] == role and container.labels[FLEET_LABEL] == fleet.name
         assert aliases <= set(container.attrs["NetworkSettings"]["Networks"][network]["Aliases"] or [])
-    volume = client.volumes.get(f"provision-{FLEET}-upstream-registry-data")
-    assert volume.attrs["Labels"][FLEET_LABEL] == FLEET
-    registry = client.containers.get(f"provision-{FLEET}-upstream-registry")
+    volume = client.volumes.get(container_name(fleet.name, "upstream-registry-data"))
+    assert volume.attrs["Labels"][FLEET_LABEL] == fleet.name
+    registry = client.containers.get(container_name(fleet.name, "upstream-registry"))
     bindings = registry.attrs["NetworkSettings"]["Ports"]["5000/tcp"]
     assert bindings and all(b["HostIp"] == "127.0.0.1" for b in bindings)

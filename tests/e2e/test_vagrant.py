@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.e2e.conftest import _engine_available, cli_json
+from tests.e2e.conftest import cli_json, engine_available
 
 ROOT = Path(__file__).resolve().parents[2]
 HOSTS = ["vg1", "vg2"]
@@ -32,9 +32,9 @@ def _require(problem: str | None) -> None:
 
 def _ensure_host_image() -> None:
     """What `provision sandbox up` does first (it cannot be asked for 0 hosts): build the image if stale."""
-    from provision.sandbox import image
-    from provision.sandbox.apt_sources import machine_debian_mirror
-    from provision.sandbox.engine import local_docker
+    from provision_sandbox import image
+    from provision_sandbox.apt_sources import machine_debian_mirror
+    from provision_sandbox.engine import local_docker
 
     client = local_docker()
     if not image.image_is_current(client):
@@ -47,7 +47,7 @@ def vagrant(tmp_path_factory):
     path = "/usr/bin:" + os.environ.get("PATH", "")
     _require(None if shutil.which("vagrant", path=path) else
              "vagrant is not installed (`apt-get install --no-install-recommends vagrant`; scripts/install-deps.sh does it)")
-    _require(_engine_available())
+    _require(engine_available())
     _ensure_host_image()
     tmp = tmp_path_factory.mktemp("vagrant")
     env = {**os.environ, "PATH": path, "VAGRANT_HOSTS": str(len(HOSTS)),

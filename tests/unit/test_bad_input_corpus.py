@@ -667,7 +667,7 @@ def _hostile_report():
 def test_markup_in_remote_text_is_printed_as_written(terminal: bool, capsys) -> None:
     from rich.console import Console
 
-    from provision.cli import app, deploy_cmds, ops_cmds, render
+    from provision.cli import deploy_cmds, facts_cmds, ops_cmds, render
 
     report = _hostile_report()
     buffer = io.StringIO()
@@ -676,8 +676,8 @@ def test_markup_in_remote_text_is_printed_as_written(terminal: bool, capsys) -> 
     progress = render.LiveProgress(console, "run", len(report.hosts))
     for result in report.hosts.values():
         progress.host_finished(result)
-    for renderer in (app._render_output, app._render_facts, app._render_plan, deploy_cmds._render_deploy,
-                     ops_cmds._render_status, ops_cmds._render_logs, ops_cmds._render_exec):
+    for renderer in (facts_cmds.render_output, facts_cmds.render_facts, render.render_plan, deploy_cmds.render_deploy,
+                     ops_cmds.render_status, ops_cmds.render_logs, ops_cmds.render_exec):
         renderer(console, report)
     render.recap(console, report, verbose=1)
     render.emit_json(report)

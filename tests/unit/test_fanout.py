@@ -1,5 +1,4 @@
 import threading
-import time
 
 from provision.config.connection import connection_settings
 from provision.errors import HostUnreachable
@@ -33,13 +32,18 @@ def test_one_unreachable_or_crashing_host_never_stops_the_others():
 
 def test_forks_bound_parallelism():
     running, peak, lock = 0, 0, threading.Lock()
+    first_three = threading.Barrier(3, timeout=10)  # the first 3 hosts wait until all 3 run at once
+    arrived = 0
 
     def work(target, executor):
-        nonlocal running, peak
+        nonlocal running, peak, arrived
         with lock:
             running += 1
             peak = max(peak, running)
-        time.sleep(0.05)
+            arrived += 1
+            wait = arrived <= 3
+        if wait:
+            first_three.wait()
         with lock:
             running -= 1
         return HostResult(target.name)

@@ -1,7 +1,8 @@
-"""The Docker install workflow's sequencing, with the recording executor (exact commands, in order):
-a converged host (no lock, no change), a fresh host (lock taken right before the first change, apt work
-detached, audit line and release at the end), a refusal known before any change (nothing run, no lock),
-a host locked by another run (refused before any change), an interrupted dpkg (repaired first)."""
+"""The Docker install workflow's sequencing, with the recording executor and the probe replaced by a state:
+a refusal known before any change with conflicting packages (nothing run, no lock), a host locked by
+another run (refused before any change), an interrupted dpkg (repaired first), a host gone before the lock
+is released. The fresh and converged hosts, refusals and failures midway, driven through fan_out with the
+real probe and exact commands, are in test_workflow_docker.py."""
 
 from __future__ import annotations
 
@@ -51,29 +52,6 @@ def kinds(executor: RecordingExecutor) -> list[str]:
         else:
             names.append(shell[:40].strip())
     return names
-
-
-def test_a_converged_host_runs_nothing_and_takes_no_lock(monkeypatch):
-    result, ex = run(monkeypatch, [configured()])
-    assert ex.commands == [] and result.changed == 0
-    assert [s.status for s in result.steps] == ["ok"] * len(result.steps)
-
-
-def test_a_fresh_host_takes_the_lock_right_before_the_first_change_and_runs_apt_detached(monkeypatch):
-    result, ex = run(monkeypatch, [fresh()])
-    assert result.status == "changed", result.steps
-    assert kinds(ex) == [
-        "wait dpkg lock", "take lock",
-        "change: install -m 0755 -d /etc/apt/keyrings &&",  # docker repository (key, sources, apt-get update)
-        "change: install -d -m 0755 \"$(dirname /etc/docke",  # daemon.json
-        "detached: provision-apt-T-docker-packages",
-        "dpkg-query -W -f='${Package} ${Version}\\",  # which versions landed (for the report)
-        "change: systemctl enable --now docker",
-        "audit", "release lock"]
-    names = [s.name for s in result.steps]
-    assert names.index("lock") == names.index("docker repository") - 1  # taken right before the first change
-    audit = json.loads(ex.commands[-2][0].split("printf '%s\\n' ")[1].split(" >>")[0].strip("'"))
-    assert audit["action"] == "docker install" and audit["result"] == "ok"
 
 
 def test_a_refusal_known_before_any_change_runs_nothing_and_takes_no_lock(monkeypatch):

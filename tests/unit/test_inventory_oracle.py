@@ -55,6 +55,12 @@ CASES: dict[str, tuple[str, list[str], list[str]]] = {
         ["cloud", "app"],
         ["all", "app", "cloud:&app", "gpu[-1]", "web:db:!web1", "monitoring"],
     ),
+    # the annotated example the repository ships (inventories/prod.example.yml)
+    "prod_example": (
+        "../../../inventories/prod.example.yml",
+        ["gpu", "cpu"],
+        ["all", "gpu", "gpu:&all", "all:!gpu", "web-*"],
+    ),
     "patterns": (
         "patterns/hosts.ini",
         ["prod"],

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 from provision.facts import parsers as p
-from provision.sandbox import fake_gpu
-from provision.sandbox.fake_gpu import nvidia_ctk
-from provision.sandbox.upstreams import nvidia_repo as nr
-from provision.sandbox.upstreams import web
-from provision.sandbox.upstreams.packages import field, parse_control
+from provision_sandbox import fake_gpu
+from provision_sandbox.fake_gpu import nvidia_ctk
+from provision_sandbox.upstreams import nvidia_repo as nr
+from provision_sandbox.upstreams import web
+from provision_sandbox.upstreams.packages import field, parse_control
 
 SMI = str(fake_gpu.HERE / "nvidia-smi")
 QUERY = "--query-gpu=index,name,uuid,memory.total,pci.bus_id,pci.device_id,driver_version"

@@ -3,8 +3,8 @@ from pathlib import Path
 import pytest
 
 from provision.errors import EnvironmentProblem
-from provision.sandbox.apt_sources import machine_debian_mirror, mirrors_from_deb822, mirrors_from_list
-from provision.sandbox.fleet import check_inotify
+from provision_sandbox.apt_sources import machine_debian_mirror, mirrors_from_deb822, mirrors_from_list
+from provision_sandbox.fleet import check_inotify
 
 DEB822 = """Types: deb
 # http://snapshot.debian.org/archive/debian/20250520T000000Z
@@ -46,3 +46,13 @@ def test_inotify_limit_checked_before_starting_hosts(tmp_path: Path):
     check_inotify(10, 0, limit)
     with pytest.raises(EnvironmentProblem, match="fs.inotify.max_user_instances is 128"):
         check_inotify(20, 5, limit)
+
+
+def test_the_product_imports_the_sandbox_only_in_the_sandbox_commands():
+    """provision/ never knows it runs in a sandbox: only `provision sandbox ...` (cli/sandbox_cmds.py) imports it."""
+    import re
+
+    root = Path(__file__).resolve().parents[2] / "provision"
+    importing = sorted(str(path.relative_to(root)) for path in root.rglob("*.py")
+                       if re.search(r"^\s*(from|import) provision_sandbox\b", path.read_text(), re.M))
+    assert importing == ["cli/sandbox_cmds.py"]

@@ -309,7 +309,7 @@ def test_tunnel_pumps_both_ways_and_counts_what_reaches_the_host(echo_port):
         host_side.close()
         deadline = time.monotonic() + 5
         while tunnel.bytes_to_host < 2000 and time.monotonic() < deadline:
-            time.sleep(0.01)
+            time.sleep(0.01)  # poll interval (a poll with a deadline, not a fixed wait)
         assert tunnel.bytes_to_host == 2000  # the echo's 2000 bytes, not the host's 1000
     assert transport.cancelled == [("127.0.0.1", 45678)]
 
@@ -319,7 +319,10 @@ def test_tunnel_close_ends_idle_connections(echo_port):
     tunnel = sh.ReverseTunnel(transport, echo_port)
     tunnel.open()
     host_side = transport.connect()  # a keep-alive connection the host never closes
-    time.sleep(0.1)
+    deadline = time.monotonic() + 5  # until the tunnel pumps that connection
+    while not any(pump.is_alive() for pump in tunnel._pumps) and time.monotonic() < deadline:
+        time.sleep(0.01)  # poll interval
+    assert any(pump.is_alive() for pump in tunnel._pumps)
     started = time.monotonic()
     tunnel.close()
     assert time.monotonic() - started < 2
@@ -339,7 +342,7 @@ def test_tunnels_on_one_transport_take_turns(echo_port):
 
     thread = threading.Thread(target=second)
     thread.start()
-    assert not entered.wait(0.3)  # paramiko keeps one forward handler per transport
+    assert not entered.wait(0.3)  # paramiko keeps one forward handler per transport (an absence: checked for a while)
     first.close()
     assert entered.wait(5)
     thread.join()

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from provision.sandbox.fleet import FLEET_LABEL, LABEL, Paths
-from provision.sandbox.upstreams import Upstreams, cache_dir, inventory_vars
-from provision.sandbox.upstreams import ca, containers, docker_repo, registry, web
-from provision.sandbox.upstreams import packages as pk
-from provision.sandbox.upstreams.static_server import site_for
+from provision_sandbox.names import FLEET_LABEL, LABEL, UPSTREAM_CONFIG_LABEL, Paths
+from provision_sandbox.upstreams import Upstreams, cache_dir, inventory_vars
+from provision_sandbox.upstreams import apt_repo, ca, containers, docker_repo, registry, web
+from provision_sandbox.upstreams import packages as pk
+from provision_sandbox.upstreams.static_server import site_for
 
 # The head of Debian's docker.io control (Built-Using shortened).
 DOCKER_IO_CONTROL = """Package: docker.io
@@ -86,7 +86,7 @@ def test_recipe_hash_is_stable_and_covers_recipe_and_debian_versions():
 
 def test_the_recipe_text_is_the_build_modules_themselves():
     text = docker_repo.recipe_text()
-    assert "def _build(" in text and "def docker_ce_control" in text
+    assert "def _build(" in text and "def docker_ce_control" in text and "def sign_release(" in text
 
 
 def test_candidate_versions_from_apt_cache_policy():
@@ -177,10 +177,10 @@ def test_md5sums_and_installed_size_skip_debian_dir(tmp_path: Path):
     (tmp_path / "DEBIAN" / "control").write_text("Package: x\n")
     (tmp_path / "usr" / "bin").mkdir(parents=True)
     (tmp_path / "usr" / "bin" / "tool").write_bytes(b"x" * 2049)
-    docker_repo.write_md5sums(tmp_path)
+    apt_repo.write_md5sums(tmp_path)
     sums = (tmp_path / "DEBIAN" / "md5sums").read_text()
     assert sums.endswith("  usr/bin/tool\n") and sums.count("\n") == 1
-    assert docker_repo.installed_size_kb(tmp_path) == 2 + 3  # two folders, a 3 KiB file
+    assert apt_repo.installed_size_kb(tmp_path) == 2 + 3  # two folders, a 3 KiB file
 
 
 # -- certificates ----------------------------------------------------------------------------
@@ -229,7 +229,7 @@ def test_files_tar_holds_files_with_modes_and_empty_folders():
 def test_labels_make_sandbox_down_remove_the_upstreams(tmp_path: Path):
     paths = Paths(tmp_path, "e2e")
     assert containers.labels(paths, "upstream-web", "abc") == {
-        LABEL: "upstream-web", FLEET_LABEL: "e2e", containers.CONFIG_LABEL: "abc"}
+        LABEL: "upstream-web", FLEET_LABEL: "e2e", UPSTREAM_CONFIG_LABEL: "abc"}
     assert web.container_name(paths) == "provision-e2e-upstream-web"
     assert registry.container_name(paths) == "provision-e2e-upstream-registry"
     assert containers.config_hash("a", b"b") != containers.config_hash("ab")

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Callable
 
 from provision.errors import EnvironmentProblem
-from provision.sandbox.upstreams import containers
-from provision.sandbox.upstreams.registry import cached_image
+from provision_sandbox.upstreams import containers
+from provision_sandbox.upstreams.registry import cached_image
 
 BUSYBOX = Path("/bin/busybox")
 IMAGE = "provision-sandbox/busybox:latest"

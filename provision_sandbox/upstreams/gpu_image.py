@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Callable
 
 from provision.errors import EnvironmentProblem
-from provision.sandbox.upstreams import containers
-from provision.sandbox.upstreams.registry import cached_image, push_if_changed
+from provision_sandbox.upstreams import containers
+from provision_sandbox.upstreams.registry import cached_image, push_if_changed
 
 BUSYBOX = Path("/bin/busybox")
 IMAGE = "provision-sandbox/cuda-sim:12.4.1"

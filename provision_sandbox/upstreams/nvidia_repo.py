@@ -15,26 +15,21 @@ install guide installs together, each in two versions (NVIDIA_VERSIONS) so pinni
   nvidia-container-toolkit        fake nvidia-container-runtime-hook and nvidia-container-runtime (runc)
                                   Depends nvidia-container-toolkit-base (= v), libnvidia-container-tools (= v)
 
-The payload is provision/sandbox/fake_gpu/. As with docker_repo.py, the source of this module and
-of those files is the recipe: the build is cached under `<cache>/nvidia-repo/<hash>/` (the web root of
+The payload is provision_sandbox/fake_gpu/. As with docker_repo.py, the source of this module, of
+apt_repo.py (the signed-repository steps both share) and of those files is the recipe: the build is cached under `<cache>/nvidia-repo/<hash>/` (the web root of
 nvidia.github.io) and signed with its own key (GNUPGHOME `<cache>/nvidia-repo/gnupg/`, not Docker's).
 """
 
 from __future__ import annotations
 
-import gzip
 import hashlib
-import os
-import shutil
-import subprocess
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from provision.sandbox import fake_gpu
-from provision.sandbox.upstreams import docker_repo as dr
-from provision.sandbox.upstreams.packages import format_control
+from provision_sandbox import fake_gpu
+from provision_sandbox.upstreams import apt_repo
+from provision_sandbox.upstreams.packages import format_control
 
 KEY_UID = "Sandbox NVIDIA CORPORATION (SIMULATED Open Source Projects signing key) <cudatools@localhost>"
 MAINTAINER = "Provision sandbox (SIMULATION of NVIDIA packages) <sandbox@localhost>"
@@ -121,7 +116,8 @@ def release_options() -> list[str]:
 
 # -- cache key and build -----------------------------------------------------------------------
 def recipe_text() -> str:
-    return Path(__file__).read_text() + "".join(fake_gpu.source(name) for name in FAKE_GPU_FILES)
+    return (Path(__file__).read_text() + Path(apt_repo.__file__).read_text()
+            + "".join(fake_gpu.source(name) for name in FAKE_GPU_FILES))
 
 
 def recipe_hash(text: str | None = None) -> str:
@@ -133,23 +129,11 @@ def ensure_nvidia_repo(cache: Path, log: Callable[[str], None] = print) -> Nvidi
     digest = recipe_hash()
     base = cache / "nvidia-repo"
     repo = NvidiaRepo(base / digest, digest)
-    if repo.root.is_dir():
-        return repo
-    base.mkdir(parents=True, exist_ok=True)
-    with dr._locked(base / ".lock"):
-        if repo.root.is_dir():
-            return repo
-        dr._check_tools()
-        for stale in base.glob(".build-*"):
-            shutil.rmtree(stale, ignore_errors=True)
+
+    def announce() -> None:
         log(f"building the SIMULATED nvidia.github.io repository (once; cached in {repo.root})")
-        work = Path(tempfile.mkdtemp(prefix=f".build-{digest}-", dir=base))
-        try:
-            _build(work, base)
-            os.replace(work / "www", repo.root)
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
-        dr._prune_other_builds(base, keep=digest)
+
+    apt_repo.build_cached(base, digest, lambda work: _build(work, base), announce)
     return repo
 
 
@@ -167,24 +151,20 @@ def _build(work: Path, base: Path) -> None:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_text(text)
                 path.chmod(mode)
-            jobs.append(dr._build_job(tree, control(package, version, dr.installed_size_kb(tree)),
-                                      flat / f"{package}_{version}_{ARCH}.deb", f"building {package} {version}"))
-    dr._run_parallel(jobs)
+            jobs.append(apt_repo.build_job(tree, control(package, version, apt_repo.installed_size_kb(tree)),
+                                           flat / f"{package}_{version}_{ARCH}.deb", f"building {package} {version}"))
+    apt_repo.run_parallel(jobs)
     _sign_and_index(site, flat, base / "gnupg")
 
 
 def _sign_and_index(site: Path, flat: Path, gnupghome: Path) -> None:
     try:
-        fingerprint = dr.ensure_signing_key(gnupghome, KEY_UID)
-        (site / PROJECT / "gpgkey").write_text(dr._gpg(gnupghome, "--armor", "--export", fingerprint))
-        packages = dr._run(["apt-ftparchive", "packages", "."], "indexing the SIMULATED NVIDIA packages", cwd=flat)
-        (flat / "Packages").write_text(packages)
-        with open(flat / "Packages.gz", "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=9, mtime=0) as gz:
-            gz.write(packages.encode())
-        release = dr._run(["apt-ftparchive", *release_options(), "release", "."], "writing Release", cwd=flat)
+        fingerprint = apt_repo.ensure_signing_key(gnupghome, KEY_UID)
+        (site / PROJECT / "gpgkey").write_text(apt_repo.export_public_key(gnupghome, fingerprint))
+        packages = apt_repo.run(["apt-ftparchive", "packages", "."], "indexing the SIMULATED NVIDIA packages", cwd=flat)
+        apt_repo.write_packages(flat, packages)
+        release = apt_repo.run(["apt-ftparchive", *release_options(), "release", "."], "writing Release", cwd=flat)
         (flat / "Release").write_text(release)
-        sign = ("--yes", "--local-user", fingerprint)
-        dr._gpg(gnupghome, *sign, "--clearsign", "-o", str(flat / "InRelease"), str(flat / "Release"))
-        dr._gpg(gnupghome, *sign, "--armor", "--detach-sign", "-o", str(flat / "Release.gpg"), str(flat / "Release"))
+        apt_repo.sign_release(gnupghome, fingerprint, flat)
     finally:
-        subprocess.run(["gpgconf", "--kill", "gpg-agent"], env=dr._gpg_env(gnupghome), capture_output=True)
+        apt_repo.stop_gpg_agent(gnupghome)

@@ -30,12 +30,12 @@ from pathlib import Path
 from typing import Callable
 
 from provision.errors import EnvironmentProblem
-from provision.sandbox.fleet import Paths
-from provision.sandbox.upstreams import gpu_image, registry, web
-from provision.sandbox.upstreams.ca import SERVER_NAMES, ensure_certificates
-from provision.sandbox.upstreams.docker_repo import ensure_docker_repo
-from provision.sandbox.upstreams.nvidia_repo import ensure_nvidia_repo
-from provision.sandbox.upstreams.packages import DOCKER_CE_VERSIONS
+from provision_sandbox.names import Paths
+from provision_sandbox.upstreams import gpu_image, registry, web
+from provision_sandbox.upstreams.ca import SERVER_NAMES, ensure_certificates
+from provision_sandbox.upstreams.docker_repo import ensure_docker_repo
+from provision_sandbox.upstreams.nvidia_repo import ensure_nvidia_repo
+from provision_sandbox.upstreams.packages import DOCKER_CE_VERSIONS
 
 CA_FILE = "provision-sandbox-ca.crt"
 CA_DIR = "/usr/local/share/ca-certificates"
@@ -85,7 +85,7 @@ def ensure_upstreams(client, paths: Paths, log: Callable[[str], None] = print) -
     local_port = registry.ensure_registry(client, paths, log)
     registry.ensure_hello_world(client, local_port, log)
     gpu_image.ensure_gpu_image(client, local_port, log)  # SIMULATION: nvidia/cuda stand-in
-    from provision.sandbox.base_image import ensure_busybox_image
+    from provision_sandbox.base_image import ensure_busybox_image
 
     ensure_busybox_image(client, log)  # the base of the sample playbooks' locally built images
     return Upstreams(

@@ -1,6 +1,6 @@
 """The sandbox fleet: N fresh Debian 12 hosts (systemd + sshd) as containers on this machine.
 
-Every object created carries the label io.provision.sandbox; `down` removes those and nothing else.
+Every object created carries the label io.provision.sandbox (see names.py); `down` removes those and nothing else.
 sshd of each host is published on 127.0.0.1 only. The inventory written is an ordinary Ansible
 inventory: the product code never knows it is talking to a sandbox.
 """
@@ -18,14 +18,11 @@ from pathlib import Path
 from typing import Callable
 
 from provision.errors import EnvironmentProblem, InputError
-from provision.sandbox import image as host_image
-from provision.sandbox.engine import local_docker
+from provision_sandbox import image as host_image
+from provision_sandbox.engine import local_docker
+from provision_sandbox.names import (DEFAULT_FLEET, FLEET_LABEL, GPU_LABEL, GPU_SIMULATED, HOST_PREFIX, LABEL,
+                                     PORT_LABEL, Paths, host_name)
 
-LABEL = "io.provision.sandbox"
-FLEET_LABEL = "io.provision.sandbox.fleet"
-GPU_LABEL = "io.provision.sandbox.gpu"
-PORT_LABEL = "io.provision.sandbox.ssh-port"
-DEFAULT_FLEET = "default"
 FIRST_PORT = 22201
 SUDO_UID = 1000  # the first user useradd creates in the image: sandbox
 
@@ -46,48 +43,6 @@ class SandboxHost:
     port: int
     gpu: bool
     state: str = "unknown"
-
-
-@dataclass
-class Paths:
-    """Where a fleet keeps its state: under the project's .provision/ (PROVISION_HOME).
-
-    Several fleets can live side by side (the demo's `default`, the tests' `e2e`): each has its
-    own containers, network, key pair and sudo password."""
-
-    home: Path
-    fleet: str = DEFAULT_FLEET
-
-    @classmethod
-    def default(cls, fleet: str = DEFAULT_FLEET) -> "Paths":
-        return cls(Path(os.environ.get("PROVISION_HOME", ".provision")).absolute(), fleet)
-
-    @property
-    def dir(self) -> Path:
-        return self.home / "sandbox" / self.fleet
-
-    @property
-    def network(self) -> str:
-        return f"provision-{self.fleet}"
-
-    def container(self, name: str) -> str:
-        return f"provision-{self.fleet}-{name}"
-
-    @property
-    def key(self) -> Path:
-        return self.dir / "id_ed25519"
-
-    @property
-    def become_password(self) -> Path:
-        return self.dir / "become_password"
-
-    @property
-    def known_hosts(self) -> Path:
-        return self.home / "known_hosts"
-
-
-def host_name(index: int) -> str:
-    return f"sbx{index}"
 
 
 # -- keys and secrets ---------------------------------------------------------------------
@@ -154,10 +109,10 @@ def list_hosts(client, fleet: str = DEFAULT_FLEET) -> list[SandboxHost]:
     for c in client.containers.list(all=True, filters={"label": f"{FLEET_LABEL}={fleet}"}):
         labels = c.labels or {}
         name = labels.get(LABEL, c.name)
-        if name == "host" or not name.startswith("sbx"):
+        if name == "host" or not name.startswith(HOST_PREFIX):
             continue
-        hosts.append(SandboxHost(name, c.name, int(labels.get(PORT_LABEL, 0)), labels.get(GPU_LABEL) == "simulated", c.status))
-    return sorted(hosts, key=lambda h: int(h.name[3:]))
+        hosts.append(SandboxHost(name, c.name, int(labels.get(PORT_LABEL, 0)), labels.get(GPU_LABEL) == GPU_SIMULATED, c.status))
+    return sorted(hosts, key=lambda h: int(h.name[len(HOST_PREFIX):]))
 
 
 def up(count: int, gpu_hosts: int = 0, *, paths: Paths | None = None, inventory: Path = Path("inventories/sandbox.yml"),
@@ -166,7 +121,7 @@ def up(count: int, gpu_hosts: int = 0, *, paths: Paths | None = None, inventory:
     """Reconcile the fleet to exactly `count` running hosts, the last `gpu_hosts` of them simulated GPU hosts.
 
     With `offline_upstreams`, the fleet network also answers as download.docker.com (and hosts trust
-    its CA) and has a Docker Hub mirror; see provision.sandbox.upstreams."""
+    its CA) and has a Docker Hub mirror; see provision_sandbox.upstreams."""
     if count < 1:
         raise InputError("--hosts must be at least 1")
     if not 0 <= gpu_hosts <= count:
@@ -177,7 +132,7 @@ def up(count: int, gpu_hosts: int = 0, *, paths: Paths | None = None, inventory:
     wanted = [host_name(i) for i in range(1, count + 1)]
     check_inotify(len([n for n in wanted if n not in existing]), len(list_hosts_all(client)))
     if not host_image.image_is_current(client):
-        from provision.sandbox.apt_sources import machine_debian_mirror
+        from provision_sandbox.apt_sources import machine_debian_mirror
 
         host_image.build_host_image(client, mirror or machine_debian_mirror(), log)
     public_key = ensure_keypair(paths)
@@ -185,7 +140,7 @@ def up(count: int, gpu_hosts: int = 0, *, paths: Paths | None = None, inventory:
     _ensure_network(client, paths)
     upstreams = None
     if offline_upstreams:
-        from provision.sandbox import upstreams as offline
+        from provision_sandbox import upstreams as offline
 
         upstreams = offline.ensure_upstreams(client, paths, log)
     for name, host in existing.items():
@@ -216,8 +171,8 @@ def up(count: int, gpu_hosts: int = 0, *, paths: Paths | None = None, inventory:
         if upstreams is not None:
             offline.trust_ca(client.containers.get(host.container), upstreams)
         _set_password(client, host, password)
-        if host.gpu:  # SIMULATION: fake nvidia-smi and GPU list (provision.sandbox.fake_gpu); no GPU exists
-            from provision.sandbox import fake_gpu
+        if host.gpu:  # SIMULATION: fake nvidia-smi and GPU list (provision_sandbox.fake_gpu); no GPU exists
+            from provision_sandbox import fake_gpu
 
             fake_gpu.install_host(client.containers.get(host.container), host.name)
         host.state = "running"
@@ -266,7 +221,7 @@ def _create_host(client, paths: Paths, name: str, port: int, gpu: bool, public_k
     volume = f"{container}-docker"
     labels = {LABEL: name, FLEET_LABEL: paths.fleet, PORT_LABEL: str(port)}
     if gpu:
-        labels[GPU_LABEL] = "simulated"
+        labels[GPU_LABEL] = GPU_SIMULATED
     client.volumes.create(volume, labels={LABEL: name, FLEET_LABEL: paths.fleet})
     c = client.containers.create(
         host_image.IMAGE, command="/sbin/init", name=container, hostname=name, detach=True,

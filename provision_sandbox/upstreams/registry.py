@@ -4,7 +4,7 @@
 bind-mounted read-only from this machine) in a container of the host image, with a minimal config:
 no auth, storage in a labelled volume. On the fleet network it is `sandbox-registry:5000`; it is
 also published on 127.0.0.1 (an engine-chosen free port) so this machine can push to it.
-A tiny FROM-scratch hello-world (provision/sandbox/hello/) is built here and pushed as
+A tiny FROM-scratch hello-world (provision_sandbox/hello/) is built here and pushed as
 library/hello-world:latest, the path a Hub mirror serves `hello-world` from.
 """
 
@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Callable
 
 from provision.errors import EnvironmentProblem
-from provision.sandbox import image as host_image
-from provision.sandbox.fleet import Paths
-from provision.sandbox.upstreams import containers
+from provision_sandbox import image as host_image
+from provision_sandbox.names import RECIPE_LABEL, Paths
+from provision_sandbox.upstreams import containers
 
 ROLE = "upstream-registry"
 ALIAS = "sandbox-registry"
@@ -58,7 +58,6 @@ HELLO_REPOSITORY = "library/hello-world"
 HELLO_TAG = "latest"
 HELLO_CFLAGS = ["-Os", "-static", "-nostdlib", "-fno-asynchronous-unwind-tables", "-fno-stack-protector",
                 "-Wl,--build-id=none", "-s"]
-RECIPE_LABEL = "io.provision.sandbox.recipe"
 MANIFEST_V2 = "application/vnd.docker.distribution.manifest.v2+json"
 
 

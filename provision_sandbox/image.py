@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Callable
 
 from provision.errors import EnvironmentProblem
+from provision_sandbox.names import RECIPE_LABEL
 
 IMAGE = "provision-sandbox/debian-host:12"
 SUITE = "bookworm"
-RECIPE_LABEL = "io.provision.sandbox.recipe"
 SUDO_USER = "sandbox"
 
 INCLUDE = [

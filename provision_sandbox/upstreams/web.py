@@ -11,12 +11,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-from provision.sandbox import image as host_image
-from provision.sandbox.fleet import Paths
-from provision.sandbox.upstreams import containers
-from provision.sandbox.upstreams.ca import SERVER_NAMES, Certificates
-from provision.sandbox.upstreams.docker_repo import DockerRepo
-from provision.sandbox.upstreams.nvidia_repo import NvidiaRepo
+from provision_sandbox import image as host_image
+from provision_sandbox.names import Paths
+from provision_sandbox.upstreams import containers
+from provision_sandbox.upstreams.ca import SERVER_NAMES, Certificates
+from provision_sandbox.upstreams.docker_repo import DockerRepo
+from provision_sandbox.upstreams.nvidia_repo import NvidiaRepo
 
 ROLE = "upstream-web"
 SERVER_SCRIPT = Path(__file__).with_name("static_server.py")

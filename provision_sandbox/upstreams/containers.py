@@ -10,9 +10,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from provision.errors import EnvironmentProblem
-from provision.sandbox.fleet import FLEET_LABEL, LABEL, Paths
-
-CONFIG_LABEL = "io.provision.sandbox.upstream-config"
+from provision_sandbox.names import FLEET_LABEL, LABEL, UPSTREAM_CONFIG_LABEL, Paths
 
 
 @dataclass(frozen=True)
@@ -37,7 +35,7 @@ def labels(paths: Paths, role: str, config: str | None = None) -> dict[str, str]
     """The fleet's labels (so `sandbox down` removes the object) plus the config hash."""
     found = {LABEL: role, FLEET_LABEL: paths.fleet}
     if config is not None:
-        found[CONFIG_LABEL] = config
+        found[UPSTREAM_CONFIG_LABEL] = config
     return found
 
 
@@ -49,7 +47,7 @@ def ensure_container(client, name: str, config: str, create: Callable[[], object
         container = client.containers.get(name)
     except docker.errors.NotFound:
         container = None
-    if container is not None and (container.labels or {}).get(CONFIG_LABEL) != config:
+    if container is not None and (container.labels or {}).get(UPSTREAM_CONFIG_LABEL) != config:
         log(f"recreating {name} (its configuration changed)")
         container.remove(force=True)
         container = None

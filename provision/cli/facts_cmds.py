@@ -1,0 +1,91 @@
+"""`provision facts` and `provision run`: read what the hosts are, run an ad-hoc command on them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from provision.cli import options as opt
+from provision.cli.runner import finish, run_on_hosts
+
+
+def register(app: typer.Typer) -> None:
+    app.command("facts")(facts_command)
+    app.command("run")(run_command)
+
+
+# -- facts ----------------------------------------------------------------------------------
+def facts_command(
+    inventory: opt.Inventory = Path(opt.DEFAULT_INVENTORY), limit: opt.Limit = None, forks: opt.Forks = 10,
+    check: opt.Check = False, json_: opt.Json = False, verbose: opt.Verbose = 0,
+    known_hosts: opt.KnownHostsPath = Path(opt.DEFAULT_KNOWN_HOSTS), accept_new_host_keys: opt.AcceptNewKeys = False,
+    ask_become_pass: opt.AskBecomePass = False,
+) -> None:
+    """Gather facts (OS, arch, kernel, CPUs, memory, GPUs, NVIDIA driver, Docker, cloud-init) in one round trip per host.
+
+    Read-only, so --check changes nothing either way."""
+    from provision.workflows import facts
+
+    o = opt.HostOptions(inventory=inventory, limit=limit, forks=forks, check=check, json=json_, verbose=verbose,
+                        known_hosts=known_hosts, accept_new_host_keys=accept_new_host_keys,
+                        ask_become_pass=ask_become_pass)
+    report, console = run_on_hosts("facts", o, facts.gather)
+    finish(report, console, o, render_facts)
+
+
+def render_facts(console, report) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
+    table = Table(title="facts", title_justify="left")
+    for column in ("host", "os", "arch", "kernel", "cpus", "memory", "systemd", "docker", "gpus", "nvidia"):
+        table.add_column(column)
+    for name, result in report.hosts.items():
+        f = result.extra.get("facts")
+        if not f:
+            continue
+        docker = f.get("docker")
+        nvidia = f.get("nvidia")
+        table.add_row(*map(escape, (  # remote text, not markup
+            name, str((f.get("os") or {}).get("pretty_name", "?")), str(f.get("arch")), str(f.get("kernel")),
+            str(f.get("cpus")), f"{f.get('memory_mib')} MiB", "yes" if f.get("systemd") else "no",
+            (f"{docker['version']} ({'running' if docker.get('running') else 'stopped'})" if docker else "-"),
+            str(len(f.get("gpus") or [])), (f"{nvidia['driver']} / CUDA {nvidia['cuda']}" if nvidia else "-"),
+        )))
+    console.print(table)
+
+
+# -- run ------------------------------------------------------------------------------------
+def run_command(
+    command: Annotated[str, typer.Argument(help="Shell command run on each host.")],
+    become: Annotated[bool, typer.Option("-b", "--become", help="Run it as root (or ansible_become_user) via sudo.")] = False,
+    inventory: opt.Inventory = Path(opt.DEFAULT_INVENTORY), limit: opt.Limit = None, forks: opt.Forks = 10,
+    check: opt.Check = False, json_: opt.Json = False, verbose: opt.Verbose = 0,
+    known_hosts: opt.KnownHostsPath = Path(opt.DEFAULT_KNOWN_HOSTS), accept_new_host_keys: opt.AcceptNewKeys = False,
+    ask_become_pass: opt.AskBecomePass = False,
+) -> None:
+    """Run an ad-hoc shell command on each host; show its output and exit code per host.
+
+    With --check nothing is run (as Ansible's command module)."""
+    from provision.workflows.adhoc import run_command as work
+
+    o = opt.HostOptions(inventory=inventory, limit=limit, forks=forks, check=check, json=json_, verbose=verbose,
+                        known_hosts=known_hosts, accept_new_host_keys=accept_new_host_keys,
+                        ask_become_pass=ask_become_pass)
+    report, console = run_on_hosts("run", o, work(command, become=become, check=check), needs_become=become)
+    finish(report, console, o, render_output)
+
+
+def render_output(console, report) -> None:
+    from rich.markup import escape
+
+    for name, result in report.hosts.items():
+        if "rc" not in result.extra:
+            continue
+        console.print(f"[bold]{escape(name)}[/] | rc={result.extra['rc']} >>")
+        for stream in ("stdout", "stderr"):
+            text = result.extra[stream].rstrip("\n")
+            if text:
+                console.print(escape(text))
