@@ -1,4 +1,5 @@
-"""Shell snippets for the per-host bookkeeping: the host lock, the audit log and bind-folder syncs.
+"""Shell snippets for the per-host bookkeeping of a deploy: the host lock, the audit log, bind-folder
+syncs, and the command the docker SDK is piped into over SSH.
 
 Pure: each function returns a command string; values are quoted with shlex. The lock is a
 directory (mkdir is atomic) holding a `holder` file that says who took it and when; it is released
@@ -11,7 +12,7 @@ from __future__ import annotations
 import json
 import shlex
 
-from provision.commands.argv import join, quote
+from provision.commands.argv import args, join, quote
 
 STATE_DIR = "/var/lib/provision"
 LOCK_DIR = f"{STATE_DIR}/deploy.lock"
@@ -19,6 +20,7 @@ AUDIT_LOG = "/var/log/provision/audit.log"
 LOCK_HELD_RC = 17  # exit status of acquire_lock when another run holds the lock
 LOCK_CHANGED_RC = 18  # exit status of break_lock when the lock no longer holds what was shown
 OUTSIDE_RC = 3  # exit status of sync_folder when the folder resolves outside remote_dir
+DOCKER_DIAL = ["docker", "system", "dial-stdio"]
 
 
 def acquire_lock(holder: dict) -> str:
@@ -87,3 +89,14 @@ def make_temp(prefix: str = "/tmp/provision-sync.") -> str:
 
 def make_dirs(paths: list[str]) -> str:
     return "mkdir -p -- " + " ".join(quote(p, "folder path") for p in paths)
+
+
+def folder_exists(path: str) -> list[str]:
+    """Exit 0 when `path` is a directory on the host (--check of a bind folder with nothing to sync)."""
+    return args(["test", "-d", path], "folder path")
+
+
+def docker_dial_stdio(sudo: bool = False) -> str:
+    """The remote command the docker SDK's HTTP requests are piped into (one per pooled connection);
+    `sudo -n` when the login user is not the become user (passwordless sudo needed)."""
+    return shlex.join(["sudo", "-n", *DOCKER_DIAL] if sudo else DOCKER_DIAL)

@@ -7,7 +7,7 @@ Unknown vars are ignored (an inventory holds many vars for other tools).
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -71,7 +71,7 @@ class DockerSettings(BaseModel):
                                   ("no_proxy", self.no_proxy)) if v}
 
 
-def _validated(model, host: str, hostvars: dict):
+def validated_settings(model, host: str, hostvars: dict):
     """The model from a host's vars; the first problem as one line naming the file and line where
     the var was set, the host and the var (exit 4)."""
     refuse_vaulted(host, hostvars, model.model_fields)
@@ -88,7 +88,7 @@ def _validated(model, host: str, hostvars: dict):
 
 
 def docker_settings(host: str, hostvars: dict) -> DockerSettings:
-    return _validated(DockerSettings, host, hostvars)
+    return validated_settings(DockerSettings, host, hostvars)
 
 
 class NvidiaSettings(BaseModel):
@@ -137,4 +137,18 @@ class NvidiaSettings(BaseModel):
 
 
 def nvidia_settings(host: str, hostvars: dict) -> NvidiaSettings:
-    return _validated(NvidiaSettings, host, hostvars)
+    return validated_settings(NvidiaSettings, host, hostvars)
+
+
+class SwarmSettings(BaseModel):
+    """The vars `provision swarm init` reads (roles also come from the swarm_managers/swarm_workers groups)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    swarm_role: Literal["manager", "worker"] | None = None
+    swarm_advertise_addr: str | None = None
+    gpu: bool | None = None  # true/false forces a node to count as a GPU node (or not)
+
+
+def swarm_settings(host: str, hostvars: dict) -> SwarmSettings:
+    return validated_settings(SwarmSettings, host, hostvars)

@@ -107,16 +107,16 @@ def extra_networks(spec: ContainerSpec) -> list[str]:
 # ---------------------------------------------------------------------------
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
     """JSON-able form: dataclasses and pydantic models as dicts, tuples as lists."""
     if hasattr(value, "model_dump"):
         return value.model_dump(mode="json")
     if is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _plain(getattr(value, f.name)) for f in fields(value) if f.name not in _NOT_HASHED}
+        return {f.name: plain(getattr(value, f.name)) for f in fields(value) if f.name not in _NOT_HASHED}
     if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+        return [plain(v) for v in value]
     if isinstance(value, Path):
         return str(value)
     return value
@@ -126,16 +126,16 @@ def _digest(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def _reveal(value: Any) -> str:
+def reveal(value: Any) -> str:
     """A secret value as text (accepts plain strings and :class:`~provision.executor.secret.Secret`)."""
     return value.reveal() if hasattr(value, "reveal") else str(value)
 
 
 def canonical_json(spec: ContainerSpec, secret_values: Mapping[str, Any]) -> str:
     """What ``spec_hash`` hashes: the spec (sorted keys) plus a sha256 of each secret, never the value."""
-    secrets = {name: _digest(_reveal(secret_values[name])) if name in secret_values else None
+    secrets = {name: _digest(reveal(secret_values[name])) if name in secret_values else None
                for name in spec.secret_names}
-    document = {"spec": _plain(spec), "secrets": secrets}
+    document = {"spec": plain(spec), "secrets": secrets}
     return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
@@ -171,7 +171,7 @@ def create_kwargs(spec: ContainerSpec, api: Any, *, name: str, secret_values: Ma
         "working_dir": spec.working_dir,
         "labels": {**spec.labels, **provision_labels(spec, hash)},
         "ports": _exposed_ports(spec.ports),
-        "healthcheck": _healthcheck(spec.healthcheck),
+        "healthcheck": healthcheck_config(spec.healthcheck),
         "stop_timeout": None if spec.stop_grace_period is None else math.ceil(spec.stop_grace_period),
         "detach": True,
         "host_config": api.create_host_config(**host_config_args(spec)),
@@ -188,7 +188,7 @@ def host_config_args(spec: ContainerSpec) -> dict[str, Any]:
     if spec.ports:
         args["port_bindings"] = _port_bindings(spec.ports)
     if spec.mounts:
-        args["mounts"] = [_docker_mount(mount) for mount in spec.mounts]
+        args["mounts"] = [docker_mount(mount) for mount in spec.mounts]
     if spec.shm_size is not None:
         args["shm_size"] = spec.shm_size
     if spec.ulimits:
@@ -210,7 +210,7 @@ def _secret_environment(spec: ContainerSpec, secret_values: Mapping[str, Any]) -
     missing = [name for name in spec.secret_names if name not in secret_values]
     if missing:
         raise InputError(f"services.{spec.service}.secrets: {missing[0]!r} is not set in the environment")
-    return {name: _reveal(secret_values[name]) for name in spec.secret_names}
+    return {name: reveal(secret_values[name]) for name in spec.secret_names}
 
 
 def _exposed_ports(ports: tuple[PortSpec, ...]) -> list[tuple[int, str]]:
@@ -230,7 +230,7 @@ def _restart_policy(restart: str) -> dict[str, Any]:
     return {"Name": policy, "MaximumRetryCount": int(retries or 0)}
 
 
-def _docker_mount(mount: Mount) -> Any:
+def docker_mount(mount: Mount) -> Any:
     from docker.types import Mount as DockerMount
 
     return DockerMount(target=mount.target, source=mount.source, type=mount.kind, read_only=mount.read_only)
@@ -243,11 +243,11 @@ def _device_request(gpus: GpuRequest) -> Any:
                          capabilities=[list(gpus.capabilities)])
 
 
-def _nanoseconds(seconds: float | None) -> int | None:
+def nanoseconds(seconds: float | None) -> int | None:
     return None if seconds is None else round(seconds * _NS)
 
 
-def _healthcheck(health: HealthcheckSpec | None) -> Any:
+def healthcheck_config(health: HealthcheckSpec | None) -> Any:
     """docker.types.Healthcheck with nanosecond durations; ``["NONE"]`` when disabled."""
     if health is None:
         return None
@@ -255,6 +255,6 @@ def _healthcheck(health: HealthcheckSpec | None) -> Any:
 
     if health.disabled:
         return Healthcheck(test=["NONE"])
-    return Healthcheck(test=list(health.test or []), interval=_nanoseconds(health.interval),
-                       timeout=_nanoseconds(health.timeout), retries=health.retries,
-                       start_period=_nanoseconds(health.start_period))
+    return Healthcheck(test=list(health.test or []), interval=nanoseconds(health.interval),
+                       timeout=nanoseconds(health.timeout), retries=health.retries,
+                       start_period=nanoseconds(health.start_period))

@@ -247,14 +247,6 @@ def exec_in(client, container, argv: list[str]) -> tuple[int, str]:
 
 
 # -- down -----------------------------------------------------------------------------------
-def stacks_on_host(client) -> list[str]:
-    """Every stack with a container, network or volume on this host."""
-    found = {(c.labels or {}).get(STACK) for c in managed_containers(client, include_previous=True)}
-    found |= {(n.attrs.get("Labels") or {}).get(STACK) for n in client.networks.list(filters={"label": STACK})}
-    found |= {(v.attrs.get("Labels") or {}).get(STACK) for v in client.volumes.list(filters={"label": STACK})}
-    return sorted(s for s in found if s)
-
-
 def down_plan(client, stack: str | None, volumes: bool) -> list[tuple[str, Any]]:
     """(kind, object) to remove, in order: containers (incl. .previous/.next), networks, volumes.
 

@@ -16,17 +16,12 @@ No I/O happens until the first API call (the executor connects lazily).
 
 from __future__ import annotations
 
-import shlex
 import threading
 from typing import Callable
 
+from provision.commands.deploy_host import docker_dial_stdio
+
 API_VERSION = "1.41"  # Docker 20.10; every newer engine serves it
-DIAL = ["docker", "system", "dial-stdio"]
-
-
-def dial_command(sudo: bool = False) -> str:
-    """The remote command the SDK's HTTP requests are piped into."""
-    return shlex.join(["sudo", "-n", *DIAL] if sudo else DIAL)
 
 
 def docker_client(open_transport: Callable[[], object], *, sudo: bool = False, timeout: int = 300,
@@ -36,7 +31,7 @@ def docker_client(open_transport: Callable[[], object], *, sudo: bool = False, t
 
     client = docker.DockerClient(base_url="ssh://provision", version=API_VERSION, use_ssh_client=True,
                                  timeout=timeout)  # shell-out mode: constructs without any I/O
-    adapter = _adapter_class()(open_transport, dial_command(sudo), timeout, max_pool_size)
+    adapter = _adapter_class()(open_transport, docker_dial_stdio(sudo), timeout, max_pool_size)
     client.api._custom_adapter = adapter
     client.api.mount("http+docker://ssh", adapter)
     return client

@@ -19,7 +19,6 @@ import threading
 import time
 import weakref
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Self
 
@@ -143,7 +142,6 @@ class ReverseTunnel:
         self.remote_port: int | None = None
         self._lock = threading.Lock()
         self._to_host = 0
-        self._from_host = 0
         self._closing = threading.Event()
         self._pumps: list[threading.Thread] = []
         self._ends: list = []
@@ -153,11 +151,6 @@ class ReverseTunnel:
     def bytes_to_host(self) -> int:
         with self._lock:
             return self._to_host
-
-    @property
-    def bytes_from_host(self) -> int:
-        with self._lock:
-            return self._from_host
 
     def __enter__(self) -> Self:
         self.open()
@@ -243,16 +236,14 @@ class ReverseTunnel:
                         _shutdown_write(peers[source])
                         continue
                     peers[source].sendall(data)
-                    self._count(len(data), to_host=source is upstream)
+                    if source is upstream:  # the registry's bytes, on their way to the host
+                        self._count(len(data))
             except (OSError, EOFError, ValueError):
                 return  # a closed end (including close() from another thread)
 
-    def _count(self, n: int, *, to_host: bool) -> None:
+    def _count(self, n: int) -> None:
         with self._lock:
-            if to_host:
-                self._to_host += n
-            else:
-                self._from_host += n
+            self._to_host += n
 
 
 def _shutdown_write(end) -> None:
@@ -333,47 +324,6 @@ def _verify(host_client, reference: str, staged: StagedImage) -> None:
 def _tag_on_host(host_client, staged: StagedImage) -> None:
     repository, tag = host_reference(staged.name, staged.image_id)
     host_client.api.tag(staged.image_id, repository, tag)
-
-
-class ShipFailed(ProvisionError):
-    """Some hosts did not receive their images; `results` holds what the others received."""
-
-    def __init__(self, results: dict[str, list[ShipResult]], failures: dict[str, BaseException]) -> None:
-        lines = "; ".join(f"{host}: {exc}" for host, exc in failures.items())
-        super().__init__(f"shipping images failed on {len(failures)} host(s): {lines}")
-        self.results = results
-        self.failures = failures
-
-
-def ship_to_hosts(items: list[tuple[str, object, object]], staged_images: list[StagedImage], registry_port: int,
-                  forks: int = 10, progress: Callable[[str, str, int], None] | None = None
-                  ) -> dict[str, list[ShipResult]]:
-    """Ship every staged image to every (host name, transport, host client), hosts in parallel.
-
-    progress(host, image name, bytes so far); raises ShipFailed after all hosts are done if any failed."""
-
-    def one_host(host: str, transport, client) -> list[ShipResult]:
-        return [ship(transport, client, staged, registry_port, _bound(progress, host, staged.name))
-                for staged in staged_images]
-
-    with ThreadPoolExecutor(max_workers=max(1, min(forks, len(items) or 1)), thread_name_prefix="ship") as pool:
-        futures = {host: pool.submit(one_host, host, transport, client) for host, transport, client in items}
-    results: dict[str, list[ShipResult]] = {}
-    failures: dict[str, BaseException] = {}
-    for host, future in futures.items():
-        try:
-            results[host] = future.result()
-        except Exception as exc:  # noqa: BLE001 - reported per host by ShipFailed
-            failures[host] = exc
-    if failures:
-        raise ShipFailed(results, failures)
-    return results
-
-
-def _bound(progress, host: str, name: str) -> Callable[[int], None] | None:
-    if progress is None:
-        return None
-    return lambda sent: progress(host, name, sent)
 
 
 # -- one deploy's registry -----------------------------------------------------------------

@@ -8,16 +8,12 @@ import json
 from provision.commands import apt, daemon_json, files, nvidia, system
 from provision.config.host_settings import NvidiaSettings
 from provision.facts.nvidia_host import NvidiaHostState
+from provision.operations import gpu_host
 from provision.operations.base import Change, NoChange, Refusal
 
 
 def is_gpu_host(facts: dict, settings: NvidiaSettings) -> tuple[bool, str]:
-    if settings.gpu is not None:
-        return settings.gpu, "inventory sets gpu: " + ("true" if settings.gpu else "false")
-    gpus = facts.get("gpus") or []
-    if gpus:
-        return True, f"{len(gpus)} NVIDIA GPU(s) found"
-    return False, "no NVIDIA GPU (PCI vendor 10de) and `gpu` not set: GPU steps skipped"
+    return gpu_host.is_gpu_host(settings.gpu, facts)
 
 
 def driver(facts: dict, settings: NvidiaSettings) -> Change | NoChange | Refusal:

@@ -8,7 +8,6 @@ Interrupts: see provision.workflows.interrupt (no queued host starts after the f
 
 from __future__ import annotations
 
-import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Callable, Protocol
@@ -24,13 +23,14 @@ from provision.workflows.targets import Target
 HostWork = Callable[[Target, Executor], HostResult]
 
 
-
 class Progress(Protocol):
     def host_started(self, name: str) -> None: ...
     def host_finished(self, result: HostResult) -> None: ...
 
 
-class _Silent:
+class SilentProgress:
+    """A Progress that shows nothing (a phase inside a command that has its own progress)."""
+
     def host_started(self, name: str) -> None:
         pass
 
@@ -44,7 +44,7 @@ class RunOptions:
     check: bool = False
     known_hosts: KnownHosts = field(default_factory=KnownHosts)
     become_password: Secret | None = None
-    progress: Progress = field(default_factory=_Silent)
+    progress: Progress = field(default_factory=SilentProgress)
 
 
 def make_executor(target: Target, options: RunOptions) -> Executor:
@@ -109,10 +109,3 @@ def fan_out(command: str, targets: list[Target], work: HostWork, options: RunOpt
     for target in targets:  # inventory order, whatever order they finished in
         report.add(results[target.name])
     return report
-
-
-def timed_step(name: str, fn: Callable[[], tuple[str, str]]) -> StepResult:
-    """Run fn() -> (status, message) and time it."""
-    start = time.monotonic()
-    status, message = fn()
-    return StepResult(name, status, message, time.monotonic() - start)  # type: ignore[arg-type]

@@ -33,7 +33,7 @@ def _with_docker(name: str, target: Target, executor: Executor, fn) -> HostResul
     except docker.errors.DockerException as exc:
         raise HostError(f"docker: {_short(exc)}") from None
     except requests.exceptions.ConnectionError as exc:  # `docker system dial-stdio` found no engine
-        from provision.workflows.deploy import engine_problem
+        from provision.workflows.engine import engine_problem
 
         raise HostError(engine_problem(target.name, executor, exc)) from None
     finally:

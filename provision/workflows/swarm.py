@@ -23,227 +23,52 @@ Advertise address: `swarm_advertise_addr` (an IP, IP:PORT or interface name, pas
 given), else the IPv4 address of the default route's interface, resolved on the host. The address
 rather than the interface name: docker refuses an interface that carries several IPv4 addresses, the
 plan shown by --check names the exact address, and interface names differ between hosts and images.
+
+Where things are: roles and the members from the inventory in workflows.swarm_targets, every
+decision (leader, init/join/label plans, advertise address, GPU node) in operations.swarm, the
+command lines and the join request body in commands.swarm, the Engine API calls (tokens, join) in
+workflows.swarm_join; this module only probes and applies, phase by phase.
 """
 
 from __future__ import annotations
 
-import shlex
 import threading
-import time
-from dataclasses import dataclass, field, replace
-from pathlib import Path
-from typing import Any, Callable, Literal
-
-from pydantic import BaseModel, ConfigDict
+from dataclasses import replace
+from typing import Callable
 
 from provision.commands import swarm as cmd
-from provision.config.host_settings import _validated
-from provision.errors import InputError
 from provision.executor.base import Command, CommandResult, Executor
 from provision.executor.secret import Secret
 from provision.facts import swarm as facts
-from provision.operations.base import Change, NoChange, Refusal, redact
+from provision.operations.base import Change
+from provision.operations.swarm import (
+    LABEL_STEP,
+    MANAGERS_GROUP,
+    NEVER_LEAVES,
+    ROLE_VAR,
+    STEP,
+    WORKERS_GROUP,
+    Cluster,
+    Probed,
+    advertise_address,
+    choose_leader,
+    engine_problem,
+    gpu_node,
+    label_plan,
+    leader_plan,
+    member_plan,
+)
 from provision.report import HostResult, Report, StepResult
 from provision.workflows.applier import Applier
-from provision.workflows.fanout import RunOptions, _Silent, fan_out, make_executor, run_on_host
-from provision.workflows.targets import Target, load_targets
+from provision.workflows.fanout import RunOptions, SilentProgress, fan_out, make_executor, run_on_host
+from provision.workflows.swarm_join import DockerFactory, docker_error, join, read_tokens
+from provision.workflows.swarm_targets import load_swarm_targets, manager_target, role_of, settings_of
+from provision.workflows.targets import Target
 
-DockerFactory = Callable[[Target, Executor], Any]  # a host → its docker.DockerClient (over its SSH connection)
+# re-exported: the CLI and callers name them from here
+__all__ = ["LABEL_STEP", "MANAGERS_GROUP", "NEVER_LEAVES", "ROLE_VAR", "STEP", "WORKERS_GROUP",
+           "DockerFactory", "init_swarm", "load_swarm_targets", "manager_target", "role_of"]
 
-MANAGERS_GROUP = "swarm_managers"
-WORKERS_GROUP = "swarm_workers"
-ROLE_VAR = "swarm_role"
-STEP = "swarm"
-LABEL_STEP = "gpu label"
-NEVER_LEAVES = "provision never leaves or forces a swarm"
-
-
-class SwarmSettings(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    swarm_role: Literal["manager", "worker"] | None = None
-    swarm_advertise_addr: str | None = None
-    gpu: bool | None = None  # true/false forces a node to count as a GPU node (or not)
-
-
-def swarm_settings(target: Target) -> SwarmSettings:
-    return _validated(SwarmSettings, target.name, target.hostvars)
-
-
-# -- roles (pure input: no connection) --------------------------------------------------------
-def resolve_roles(targets: list[Target], managers: list[str], workers: list[str]) -> list[Target]:
-    """The targets with `swarm_role` set in their hostvars from the groups (a host var wins).
-
-    Raises InputError for a bad swarm_role value, or a host in both groups without a swarm_role."""
-    resolved = []
-    for target in targets:
-        settings = swarm_settings(target)
-        role = settings.swarm_role
-        if role is None:
-            in_managers, in_workers = target.name in managers, target.name in workers
-            if in_managers and in_workers:
-                raise InputError(f"host '{target.name}' is in both {MANAGERS_GROUP} and {WORKERS_GROUP}: "
-                                 f"remove it from one, or set {ROLE_VAR}")
-            role = "manager" if in_managers else "worker" if in_workers else None
-        resolved.append(replace(target, hostvars={**target.hostvars, ROLE_VAR: role}) if role else target)
-    return resolved
-
-
-def role_of(target: Target) -> str | None:
-    return swarm_settings(target).swarm_role
-
-
-def manager_target(targets: list[Target]) -> Target:
-    """The first manager in inventory order (targets from load_swarm_targets, or with swarm_role set).
-
-    Raises InputError when there is none."""
-    for target in targets:
-        if role_of(target) == "manager":
-            return target
-    raise InputError(f"no swarm manager among the selected hosts: put at least one in group {MANAGERS_GROUP} "
-                     f"(or set {ROLE_VAR}: manager), and include it in --limit")
-
-
-def load_swarm_targets(inventory_path: str | Path, limit: str | None = None) -> list[Target]:
-    """The selected hosts, their roles resolved; raises InputError (before any connection) when the
-    inventory is bad, a role is bad, or no manager is selected."""
-    from provision.config.inventory import load_inventory
-
-    targets = load_targets(inventory_path, limit)
-    inventory = load_inventory(Path(inventory_path))
-    members = {group: inventory.group_hosts(group) if group in inventory.groups else []
-               for group in (MANAGERS_GROUP, WORKERS_GROUP)}
-    targets = resolve_roles(targets, members[MANAGERS_GROUP], members[WORKERS_GROUP])
-    manager_target(targets)
-    return targets
-
-
-# -- decisions (pure: from probed state to Change / NoChange / Refusal) ------------------------
-@dataclass
-class Probed:
-    """What phase 1 learned about one member."""
-
-    state: facts.SwarmHostState
-    gpu: bool
-    gpu_why: str
-    advertise: str | None  # what --advertise-addr gets
-    advertise_why: str
-
-
-@dataclass
-class Cluster:
-    """The swarm the members join, as seen from the leader (planned only, in --check before an init)."""
-
-    leader: str
-    join_addr: str  # HOST:PORT of the leader's manager endpoint
-    cluster_id: str = ""  # "" when the swarm does not exist yet (--check)
-    node_ids: set[str] = field(default_factory=set)
-    labels: dict[str, dict[str, str]] = field(default_factory=dict)  # node ID → labels
-    tokens: dict[str, Secret] = field(default_factory=dict)
-
-    @property
-    def planned(self) -> bool:
-        return not self.cluster_id
-
-
-def advertise_address(settings: SwarmSettings, state: facts.SwarmHostState) -> tuple[str | None, str]:
-    if settings.swarm_advertise_addr:
-        return settings.swarm_advertise_addr, "swarm_advertise_addr"
-    if state.default_ipv4:
-        return state.default_ipv4, f"the IPv4 address of {state.default_iface}, the default route's interface"
-    return None, ("no IPv4 default route to take the advertise address from: set swarm_advertise_addr "
-                  "(an IP or an interface name)")
-
-
-def gpu_node(settings: SwarmSettings, host_facts: dict | None) -> tuple[bool, str]:
-    if settings.gpu is not None:
-        return settings.gpu, f"inventory sets gpu: {'true' if settings.gpu else 'false'}"
-    gpus = (host_facts or {}).get("gpus") or []
-    return (True, f"{len(gpus)} NVIDIA GPU(s) found") if gpus else (False, "no NVIDIA GPU")
-
-
-def choose_leader(managers: list[str], probed: dict[str, Probed]) -> str:
-    """The first manager that already manages a swarm, else the first manager (inventory order)."""
-    for name in managers:
-        p = probed.get(name)
-        if p is not None and p.state.info is not None and p.state.info.is_manager:
-            return name
-    return managers[0]
-
-
-def _engine_problem(state: facts.SwarmHostState) -> Refusal | None:
-    if state.docker_error is not None:
-        hint = ("run `provision docker install` first" if "not installed" in state.docker_error
-                else "is docker running? (`provision verify` checks it)")
-        return Refusal(STEP, f"cannot read the swarm state: {state.docker_error}; {hint}")
-    info = state.info
-    if info is not None and info.state not in (facts.INACTIVE, facts.ACTIVE):
-        detail = f": {info.error}" if info.error else ""
-        return Refusal(STEP, f"the node's swarm state is '{info.state}'{detail}; resolve it on the host "
-                             f"({NEVER_LEAVES})")
-    return None
-
-
-def leader_plan(probed: Probed) -> Change | NoChange | Refusal:
-    problem = _engine_problem(probed.state)
-    if problem:
-        return problem
-    info = probed.state.info
-    assert info is not None
-    if info.is_manager:
-        size = f", {info.nodes} node(s)" if info.nodes is not None else ""
-        return NoChange(STEP, f"leader: already a manager of swarm {info.cluster_id}{size}")
-    if info.active:
-        return Refusal(STEP, f"is a {info.describe()}, not a manager: it cannot create or lead the swarm. "
-                             f"List a manager of that swarm first in {MANAGERS_GROUP}, or run `docker swarm leave` "
-                             f"on this host yourself ({NEVER_LEAVES})")
-    if probed.advertise is None:
-        return Refusal(STEP, probed.advertise_why)
-    return Change(STEP, f"leader: initialising a new swarm, advertising {probed.advertise} ({probed.advertise_why})",
-                  [shlex.join(cmd.init(probed.advertise))])
-
-
-def member_plan(probed: Probed, role: str, cluster: Cluster) -> tuple[Change | NoChange | Refusal, list[str]]:
-    """(the step, notes) for a non-leader member."""
-    problem = _engine_problem(probed.state)
-    if problem:
-        return problem, []
-    info = probed.state.info
-    assert info is not None
-    if info.active:
-        in_this = not cluster.planned and (
-            (info.is_manager and info.cluster_id == cluster.cluster_id)
-            or (not info.is_manager and info.node_id in cluster.node_ids))
-        if not in_this:
-            return Refusal(STEP, f"already in another swarm: {info.describe()}, not the one led by {cluster.leader}"
-                                 f"{' (to be created)' if cluster.planned else ''}. {NEVER_LEAVES}: run "
-                                 "`docker swarm leave` on this host yourself if it should join this one"), []
-        actual = "manager" if info.is_manager else "worker"
-        notes = []
-        if actual != role:
-            fix = "docker node promote" if role == "manager" else "docker node demote"
-            notes.append(f"the inventory says {role} but the node is a {actual}; provision does not change roles "
-                         f"(`{fix} {info.node_id}` on a manager does)")
-        return NoChange(STEP, f"already a {actual} of this swarm (node {info.node_id}, {info.node_addr})"), notes
-    if probed.advertise is None:
-        return Refusal(STEP, probed.advertise_why), []
-    return Change(STEP, f"joining as {role} via {cluster.join_addr}, advertising {probed.advertise}",
-                  [cmd.describe_join(role, cluster.join_addr, probed.advertise)]), []
-
-
-def label_plan(node_id: str | None, labels: dict[str, str], gpu: bool, gpu_why: str) -> Change | NoChange | None:
-    """The GPU label of one node; None when there is nothing to say (not a GPU node, no label)."""
-    present = labels.get(cmd.GPU_LABEL) == "true"
-    shown_id = node_id or "<node-id>"
-    if gpu and present:
-        return NoChange(LABEL_STEP, f"{cmd.GPU_LABEL}=true is set ({gpu_why})")
-    if gpu:
-        return Change(LABEL_STEP, f"adding node label {cmd.GPU_LABEL}=true ({gpu_why})",
-                      [shlex.join(cmd.label_add(shown_id))])
-    if cmd.GPU_LABEL in labels:
-        return Change(LABEL_STEP, f"removing node label {cmd.GPU_LABEL} ({gpu_why})",
-                      [shlex.join(cmd.label_rm(shown_id))])
-    return None
 
 
 # -- running it -------------------------------------------------------------------------------
@@ -268,7 +93,7 @@ class _Kept:
 
 
 def _probe(executor: Executor, target: Target) -> Probed:
-    settings = swarm_settings(target)
+    settings = settings_of(target)
     state = facts.parse(executor.run(facts.probe(), become=True).stdout)
     host_facts = None
     if settings.gpu is None:
@@ -285,63 +110,6 @@ def _read_cluster(executor: Executor) -> facts.ClusterState:
     return facts.parse_cluster(executor.run(facts.cluster_probe(), become=True).stdout)
 
 
-def _docker_error(exc: Exception, secrets: list[Secret]) -> str | None:
-    """One line for an error of the docker SDK or its transport (never a token); None for others."""
-    import docker.errors
-    import requests.exceptions
-
-    if not isinstance(exc, (docker.errors.DockerException, requests.exceptions.RequestException)):
-        return None
-    text = str(getattr(exc, "explanation", None) or exc or type(exc).__name__).strip()
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret.reveal(), "********")
-    line = text.splitlines()[0][:300] if text else type(exc).__name__
-    if isinstance(exc, requests.exceptions.ConnectionError):
-        line = f"the Docker engine does not answer over SSH: {line}"
-    return redact(line)
-
-
-def _read_tokens(docker_factory: DockerFactory, target: Target, executor: Executor) -> dict[str, Secret]:
-    """The join tokens, through the leader's Engine API (`GET /swarm`) over its SSH connection."""
-    client = docker_factory(target, executor)
-    try:
-        return facts.parse_join_tokens(client.api.inspect_swarm())
-    finally:
-        client.close()
-
-
-def _join(applier: Applier, step: Change, docker_factory: DockerFactory, target: Target, executor: Executor, token: Secret | None,
-          manager_addr: str, advertise: str) -> bool:
-    """Apply the join step: the Engine API's `POST /swarm/join` on the member (the token in the body).
-
-    The step as the Applier records it (changed or failed, with the duration); True when joined."""
-    if applier.check or applier.failed:
-        return applier.apply(step)
-    start = time.monotonic()
-    if not token:
-        applier.result.steps.append(StepResult(step.step, "failed", "the leader gave no join token for this role"))
-        applier.failed = True
-        return False
-    body = cmd.join_request(token.reveal(), manager_addr, advertise)
-    client = docker_factory(target, executor)
-    try:
-        client.api.join_swarm(remote_addrs=body["RemoteAddrs"], join_token=body["JoinToken"],
-                              listen_addr=body["ListenAddr"], advertise_addr=body["AdvertiseAddr"])
-    except Exception as exc:
-        message = _docker_error(exc, [token])
-        if message is None:
-            raise
-        applier.result.steps.append(StepResult(step.step, "failed", f"swarm join (Engine API): {message}",
-                                               time.monotonic() - start))
-        applier.failed = True
-        return False
-    finally:
-        client.close()
-    applier.result.steps.append(StepResult(step.step, "changed", redact(step.reason), time.monotonic() - start))
-    return True
-
-
 def init_swarm(targets: list[Target], options: RunOptions,
                executor_factory: Callable[[Target, RunOptions], Executor] = make_executor,
                docker_factory: DockerFactory | None = None) -> Report:
@@ -353,7 +121,7 @@ def init_swarm(targets: list[Target], options: RunOptions,
         def docker_factory(target: Target, executor: Executor):
             return client_for(executor, target.settings)
     progress = options.progress
-    quiet = replace(options, progress=_Silent())
+    quiet = replace(options, progress=SilentProgress())
     roles = {t.name: role_of(t) for t in targets}
     members = [t for t in targets if roles[t.name]]
     final: dict[str, HostResult] = {}
@@ -399,7 +167,7 @@ def init_swarm(targets: list[Target], options: RunOptions,
         if cluster is None:
             why = final[leader].message or "failed"
             for target in rest:
-                problem = _engine_problem(probed[target.name].state)
+                problem = engine_problem(probed[target.name].state)
                 final[target.name] = (HostResult(target.name, steps=[StepResult(STEP, "failed", problem.reason)])
                                       if problem else HostResult(target.name, skipped=f"the swarm leader {leader} "
                                                                                       f"is not available ({why})"))
@@ -438,9 +206,9 @@ def _leader_work(probed: Probed, token_roles: list[str], check: bool, holder: di
             tokens: dict[str, Secret] = {}
             if why is None and token_roles and not check:
                 try:
-                    tokens = _read_tokens(docker_factory, target, executor)
+                    tokens = read_tokens(docker_factory, target, executor)
                 except Exception as exc:
-                    why = _docker_error(exc, [])
+                    why = docker_error(exc, [])
                     if why is None:
                         raise
                     why = f"reading the join tokens: {why}"
@@ -478,7 +246,7 @@ def _member_work(probed: dict[str, Probed], roles: dict[str, str | None], cluste
         step, notes = member_plan(p, role, cluster)
         applier.notes.extend(notes)
         if isinstance(step, Change):
-            joined = _join(applier, step, docker_factory, target, executor, cluster.tokens.get(role), cluster.join_addr,
+            joined = join(applier, step, docker_factory, target, executor, cluster.tokens.get(role), cluster.join_addr,
                            p.advertise or "")
         else:
             joined = applier.apply(step)

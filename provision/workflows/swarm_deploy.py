@@ -12,6 +12,8 @@ Then:
    the stack no longer in the playbook are removed; services without provision's labels are never
    touched. Each created/updated service must have all its replicas running within the health
    timeout, else its step fails with the tasks' errors.
+The service spec (container settings plus Swarm's) is built in deploy.swarm_spec, the image step is
+the single-host one (workflows.deploy_images), networks are created as in deploy.networks.
 `--check` computes the same plan (create/update/keep/remove with the reason) and changes nothing.
 
 Endpoint mode (`deploy.endpoint_mode`) and publish mode (a long port's `mode`) default to Docker's
@@ -23,179 +25,23 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from provision.commands.swarm import GPU_LABEL
 from provision.deploy import images as image_sources
-from provision.deploy.container_spec import (
-    LABEL_HASH,
-    LABEL_IMAGE,
-    LABEL_SERVICE,
-    LABEL_STACK,
-    ContainerSpec,
-    _healthcheck,
-    _plain,
-    _reveal,
-    canonical_json,
-)
-from provision.errors import InputError
+from provision.deploy import networks as stack_networks
+from provision.deploy import swarm_spec
+from provision.deploy.container_spec import LABEL_SERVICE, LABEL_STACK
 from provision.executor.base import Executor
 from provision.report import HostResult, Report, StepResult
-from provision.workflows.fanout import RunOptions, _Silent, fan_out, run_on_host
+from provision.workflows.deploy_images import ImageJob, fetch_image, staged_images
+from provision.workflows.engine import engine
+from provision.workflows.fanout import RunOptions, SilentProgress, fan_out, run_on_host
+from provision.workflows.swarm_targets import load_swarm_targets, manager_target, role_of
 from provision.workflows.targets import Target
 
-GPU_CONSTRAINT = f"node.labels.{GPU_LABEL}==true"
-_NS = 1_000_000_000
-_RESTART = {"no": "none", "always": "any", "unless-stopped": "any", "on-failure": "on-failure"}
 _BAD_UPDATE = ("paused", "rollback_started", "rollback_paused", "rollback_completed")
-# GPUs under Swarm: placement on nodes labelled by `provision swarm init` (services have no device requests)
-
-
-# -- pure translation --------------------------------------------------------------------------------
-def service_name(stack: str, service: str) -> str:
-    return f"{stack}_{service}"
-
-
-def base_spec(playbook, name: str, image_ref: str) -> ContainerSpec:
-    """The service's container settings (as for a single host), replica 1, running `image_ref`."""
-    from provision.deploy.container_spec import service_spec
-
-    return service_spec(playbook, name, image_ref)
-
-
-def swarm_settings(service) -> dict[str, Any]:
-    """The settings only Swarm has (hashed along with the container settings)."""
-    deploy = service.deploy
-    constraints = list(deploy.placement.constraints)
-    if service.gpus is not None and GPU_CONSTRAINT not in constraints:
-        constraints.append(GPU_CONSTRAINT)
-    return {"replicas": deploy.replicas, "endpoint_mode": deploy.endpoint_mode, "constraints": constraints,
-            "update_order": deploy.update_config.order or "stop-first", "monitor": deploy.update_config.monitor}
-
-
-def swarm_hash(playbook, name: str, image_ref: str, secrets: Mapping[str, Any]) -> str:
-    """12 hex chars: the container settings (secrets as digests) plus the Swarm settings."""
-    import hashlib
-    import json
-
-    spec = base_spec(playbook, name, image_ref)
-    document = {"container": canonical_json(spec, secrets), "swarm": _plain(swarm_settings(playbook.services[name]))}
-    return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()[:12]
-
-
-def validate(playbook) -> None:
-    """Swarm-only checks, before any connection (InputError, exit 4)."""
-    for name, service in playbook.services.items():
-        for mount in service.mounts(playbook):
-            if mount.kind == "bind" and mount.local_source is not None:
-                raise InputError(f"services.{name}.volumes: the relative bind {mount.local_source.name!r} would "
-                                 "need a copy on every node, which --swarm does not sync: use a named volume "
-                                 "or an absolute path that exists on the nodes", file=playbook.path)
-        if service.deploy.endpoint_mode == "dnsrr":
-            for port in service.ports:
-                if port.published is not None and port.mode == "ingress":
-                    raise InputError(f"services.{name}.ports: port {port.published} is published in ingress mode, "
-                                     "which endpoint_mode dnsrr cannot serve: use the long syntax with `mode: host`",
-                                     file=playbook.path)
-
-
-def _restart_policy(restart: str):
-    from docker.types import RestartPolicy
-
-    policy, _, retries = restart.partition(":")
-    return RestartPolicy(condition=_RESTART[policy], max_attempts=int(retries or 0))
-
-
-def _ports(spec: ContainerSpec) -> list[dict]:
-    out = []
-    for port in spec.ports:
-        entry = {"Protocol": port.protocol, "TargetPort": port.target, "PublishMode": port.mode}
-        if port.published is not None:
-            entry["PublishedPort"] = port.published
-        out.append(entry)
-    return out
-
-
-def _gpu_env(spec: ContainerSpec) -> dict[str, str]:
-    if spec.gpus is None:
-        return {}
-    devices = ",".join(spec.gpus.device_ids) if spec.gpus.device_ids else "all"
-    return {"NVIDIA_VISIBLE_DEVICES": devices}
-
-
-def service_kwargs(playbook, name: str, image_ref: str, secrets: Mapping[str, Any], digest: str) -> dict[str, Any]:
-    """Keyword arguments for `APIClient.create_service` (and `update_service`): the whole spec.
-
-    The only place secret values are put in: the tasks' environment."""
-    from docker.types import ContainerSpec as DockerContainerSpec
-    from docker.types import (
-        EndpointSpec,
-        Mount,
-        Placement,
-        Resources,
-        ServiceMode,
-        TaskTemplate,
-        UpdateConfig,
-    )
-
-    service = playbook.services[name]
-    spec = base_spec(playbook, name, image_ref)
-    swarm = swarm_settings(service)
-    missing = [s for s in spec.secret_names if s not in secrets]
-    if missing:
-        raise InputError(f"services.{name}.secrets: {missing[0]!r} is not set in the environment")
-    env = {**spec.environment, **_gpu_env(spec), **{s: _reveal(secrets[s]) for s in spec.secret_names}}
-    container = DockerContainerSpec(
-        image=image_ref,
-        command=list(spec.entrypoint) if spec.entrypoint is not None else None,  # Swarm: Command = entrypoint
-        args=list(spec.command) if spec.command is not None else None,
-        env=[f"{k}={v}" for k, v in env.items()] or None,
-        workdir=spec.working_dir, user=spec.user,
-        labels={LABEL_STACK: spec.stack, LABEL_SERVICE: spec.service, LABEL_IMAGE: spec.image},
-        mounts=[Mount(target=m.target, source=m.source, type=m.kind, read_only=m.read_only) for m in spec.mounts]
-        or None,
-        stop_grace_period=None if spec.stop_grace_period is None else round(spec.stop_grace_period * _NS),
-        healthcheck=_healthcheck(spec.healthcheck))
-    resources = None
-    if spec.cpus or spec.mem_limit is not None:
-        resources = Resources(cpu_limit=round(spec.cpus * _NS) if spec.cpus else None, mem_limit=spec.mem_limit)
-    template = TaskTemplate(
-        container_spec=container, resources=resources, restart_policy=_restart_policy(spec.restart),
-        placement=Placement(constraints=swarm["constraints"]) if swarm["constraints"] else None,
-        networks=[{"Target": net, "Aliases": [name]} for net in spec.networks])
-    update = UpdateConfig(parallelism=1, order=swarm["update_order"], failure_action="rollback",
-                          monitor=None if swarm["monitor"] is None else round(swarm["monitor"] * _NS))
-    return {
-        "task_template": template,
-        "name": service_name(playbook.stack, name),
-        "labels": {**spec.labels, LABEL_STACK: spec.stack, LABEL_SERVICE: spec.service, LABEL_HASH: digest,
-                   LABEL_IMAGE: spec.image},
-        "mode": ServiceMode("replicated", replicas=swarm["replicas"]),
-        "update_config": update,
-        "endpoint_spec": EndpointSpec(mode=swarm["endpoint_mode"], ports=_ports(spec) or None),
-    }
-
-
-def needed_networks(playbook) -> list[tuple[str, Any]]:
-    """(real name, NetworkSpec or None) of every network a service uses, in first-use order."""
-    out: dict[str, Any] = {}
-    for name in playbook.ordered_services():
-        for key in playbook.services[name].networks or ["default"]:
-            real = playbook.network_name(key) if key != "default" or key in playbook.networks else playbook.default_network
-            out.setdefault(real, playbook.networks.get(key))
-    return list(out.items())
-
-
-def decide(current: dict | None, digest: str) -> tuple[str, str]:
-    """(action, reason) for one service; `current` is the engine's service object or None."""
-    if current is None:
-        return "create", "not in the swarm yet"
-    have = ((current.get("Spec") or {}).get("Labels") or {}).get(LABEL_HASH)
-    if have == digest:
-        return "keep", f"unchanged (spec {digest})"
-    return "update", f"spec changed ({have} → {digest}): rolling update"
 
 
 # -- before any connection -------------------------------------------------------------------------
@@ -211,34 +57,35 @@ class Loaded:
 def load(playbook_path: str | Path, inventory_path: str | Path, limit: str | None, *,
          environ: Mapping[str, str] | None = None) -> Loaded:
     from provision.workflows import deploy as single
-    from provision.workflows import swarm
 
     environ = os.environ if environ is None else environ
     playbook, _, _ = single.load(playbook_path, inventory_path, limit, environ=environ)
-    validate(playbook)
-    members = [t for t in swarm.load_swarm_targets(inventory_path, limit) if swarm.role_of(t)]
-    manager = swarm.manager_target(members)
+    swarm_spec.validate(playbook)
+    members = [t for t in load_swarm_targets(inventory_path, limit) if role_of(t)]
+    manager = manager_target(members)
     return Loaded(playbook, members, manager, single.read_secrets(playbook, environ), environ)
 
 
 # -- running it -------------------------------------------------------------------------------------
 @dataclass
-class _Run:
+class SwarmRun:
     loaded: Loaded
-    check: bool
-    sources: dict[str, image_sources.ImageSource]
-    registry_port: int | None = None
-    staged: dict[str, Any] = field(default_factory=dict)
-    log: Callable[[str], None] = lambda line: None
+    images: ImageJob
+
+    @property
+    def check(self) -> bool:
+        return self.images.check
+
+    @property
+    def sources(self) -> dict[str, image_sources.ImageSource]:
+        return self.images.sources
 
 
 def deploy_swarm(loaded: Loaded, options: RunOptions, *, log: Callable[[str], None] = lambda line: None) -> Report:
     sources = image_sources.sources(loaded.playbook, check=options.check)
-    run = _Run(loaded, options.check, sources, log=log)
-    from provision.workflows.deploy import staged_images
-
-    with staged_images(sources, options.check) as (run.registry_port, run.staged):
-        report = fan_out("deploy", loaded.hosts, _image_work(run), options)
+    run = SwarmRun(loaded, ImageJob(loaded.playbook, sources, loaded.environ, options.check, log=log))
+    with staged_images(sources, options.check) as (run.images.registry_port, run.images.staged):
+        report = fan_out("deploy", loaded.hosts, image_work(run), options)
     manager = loaded.manager.name
     first = report.hosts[manager]
     broken = [n for n, r in report.hosts.items() if r.status in ("failed", "unreachable")]
@@ -246,7 +93,7 @@ def deploy_swarm(loaded: Loaded, options: RunOptions, *, log: Callable[[str], No
         first.steps.append(StepResult("services", "failed", f"not deployed: images are missing on "
                                       f"{', '.join(broken)} (a task placed there could not start)"))
         return report
-    result = run_on_host(loaded.manager, _manager_work(run), replace(options, progress=_Silent()))
+    result = run_on_host(loaded.manager, _manager_work(run), replace(options, progress=SilentProgress()))
     first.steps.extend(result.steps)
     first.unreachable = result.unreachable
     plan = first.extra.pop("plan", []) + result.extra.pop("plan", [])
@@ -259,59 +106,29 @@ def deploy_swarm(loaded: Loaded, options: RunOptions, *, log: Callable[[str], No
     return report
 
 
-def _client(target: Target, executor: Executor):
-    from provision.workflows.deploy import engine
+def image_work(run: SwarmRun):
+    """Per member: each image shipped or built on the host (deploy_images.fetch_image, as a single-host
+    deploy does); images from a registry are pulled by each node when its task starts."""
 
-    return engine(target, executor)
-
-
-def image_refs(sources: Mapping[str, image_sources.ImageSource]) -> dict[str, str]:
-    """What each service's tasks run: the image ID of a shipped image (never pulled), else the name."""
-    return {name: (s.local_id if s.how == image_sources.SHIP and s.local_id else s.name) for name, s in sources.items()}
-
-
-def _image_work(run: _Run):
     def work(target: Target, executor: Executor) -> HostResult:
         result = HostResult(target.name)
         plan: list[dict] = []
-        client = _client(target, executor)
+        client = engine(target, executor)
         done: set[str] = set()
         for name, source in run.sources.items():
             if source.name in done or source.how == image_sources.PULL:
-                continue  # pulled by each node when its task starts
+                continue
             done.add(source.name)
-            started = time.monotonic()
-            label = f"image {source.name}"
-            if source.how == image_sources.BUILD_REMOTE:
-                if run.check:
-                    plan.append({"object": label, "action": "build", "reason": "build on the host"})
-                    result.steps.append(StepResult(label, "changed", "would build on the host"))
-                    continue
-                image, _ = client.images.build(**image_sources.build_context(run.loaded.playbook,
-                                                                             run.loaded.playbook.services[name]))
-                result.steps.append(StepResult(label, "changed", f"built on the host ({image.short_id})",
-                                               time.monotonic() - started))
-                continue
-            transport = executor.ssh_transport()  # None: the local engine, which has the image already
-            if run.check or transport is None:
-                present = image_sources.local_image_id(client, source.name) == source.local_id and source.local_id
-                if present or transport is None:
-                    plan.append({"object": label, "action": "keep", "reason": "present on the host"})
-                    result.steps.append(StepResult(label, "ok", "present on the host"))
-                else:
-                    plan.append({"object": label, "action": "ship", "reason": f"ship from this machine ({source.note})"})
-                    result.steps.append(StepResult(label, "changed", f"would ship from this machine ({source.note})"))
-                continue
-            from provision.deploy import shipping
-
-            shipped = shipping.ship(transport, client, run.staged[source.name],
-                                    run.registry_port)
-            if shipped.skipped:
-                result.steps.append(StepResult(label, "ok", "present on the host (nothing sent)",
-                                               time.monotonic() - started))
-            else:
-                result.steps.append(StepResult(label, "changed", f"shipped: {shipping.human_bytes(shipped.bytes_sent)} "
-                                               "sent (only the layers the host lacked)", time.monotonic() - started))
+            outcome = fetch_image(run.images, name, source, target, executor, client)
+            changed = outcome.status == "changed"
+            if run.check:
+                plan.append({"object": outcome.label, "action": outcome.action if changed else "keep",
+                             "reason": outcome.message})
+            message = f"would {outcome.message}" if run.check and changed else outcome.message
+            result.steps.append(StepResult(outcome.label, outcome.status, message,  # type: ignore[arg-type]
+                                           outcome.seconds))
+            if outcome.status == "failed":
+                break
         if run.check:
             result.extra["plan"] = plan
         return result
@@ -319,14 +136,14 @@ def _image_work(run: _Run):
     return work
 
 
-def _manager_work(run: _Run):
+def _manager_work(run: SwarmRun):
     def work(target: Target, executor: Executor) -> HostResult:
         import docker.errors
 
         from provision.workflows.host_lock import HostLock
 
         result = HostResult(target.name)
-        stack = _Stack(run, _client(target, executor), result)
+        stack = _Stack(run, engine(target, executor), result)
         lock = HostLock(executor, "deploy --swarm", stack=run.loaded.playbook.stack, result=result)
         if not run.check:
             lock.take()
@@ -354,7 +171,7 @@ def _manager_work(run: _Run):
 
 
 class _Stack:
-    def __init__(self, run: _Run, client, result: HostResult) -> None:
+    def __init__(self, run: SwarmRun, client, result: HostResult) -> None:
         self.run = run
         self.p = run.loaded.playbook
         self.client = client
@@ -374,31 +191,27 @@ class _Stack:
         self.failed = self.failed or failed
 
     def networks(self) -> None:
-        for name, spec in needed_networks(self.p):
+        for name, spec in stack_networks.needed_networks(self.p, self.p.ordered_services()):
             started = time.monotonic()
             found = [n for n in self.api.networks(names=[name]) if n.get("Name") == name]
             if found:
                 attrs = found[0]
-                if LABEL_STACK not in (attrs.get("Labels") or {}):
-                    self.step(f"network {name}", "keep", f"exists but was not created by provision (no {LABEL_STACK} "
-                              "label); give the playbook's network another `name:`", failed=True)
+                if not stack_networks.is_ours(attrs):
+                    self.step(f"network {name}", "keep", stack_networks.FOREIGN, failed=True)
                     return
-                if attrs.get("Driver") != "overlay" and (getattr(spec, "driver", None) or "overlay") == "overlay":
+                if attrs.get("Driver") != "overlay" and stack_networks.driver(spec, swarm=True) == "overlay":
                     self.step(f"network {name}", "keep", f"exists with driver {attrs.get('Driver')} (a non-swarm deploy?); "
                               "Swarm services need an overlay network: remove it or rename the playbook's network",
                               failed=True)
                     return
                 self.step(f"network {name}", "keep", "exists")
                 continue
-            driver = getattr(spec, "driver", None) or "overlay"
+            kwargs = stack_networks.create_kwargs(self.p.stack, spec, swarm=True)
             if self.run.check:
-                self.step(f"network {name}", "create", f"create ({driver}, attachable)")
+                self.step(f"network {name}", "create", f"create ({kwargs['driver']}, attachable)")
                 continue
-            self.client.networks.create(name, driver=driver, attachable=True, scope="swarm",
-                                        internal=bool(getattr(spec, "internal", False)),
-                                        labels={LABEL_STACK: self.p.stack, **(getattr(spec, "labels", None) or {})},
-                                        options=getattr(spec, "driver_opts", None) or None)
-            self.step(f"network {name}", "create", f"created ({driver}, attachable)", started)
+            self.client.networks.create(name, **kwargs)
+            self.step(f"network {name}", "create", f"created ({kwargs['driver']}, attachable)", started)
 
     def _existing(self) -> dict[str, dict]:
         return {(s["Spec"].get("Labels") or {}).get(LABEL_SERVICE): s
@@ -406,24 +219,24 @@ class _Stack:
 
     def services(self) -> None:
         existing = self._existing()
-        refs = image_refs(self.run.sources)
+        refs = swarm_spec.image_refs(self.run.sources)
         self._login(refs)
         for name in self.p.ordered_services():
             started = time.monotonic()
             label = f"service {name}"
-            full = service_name(self.p.stack, name)
-            digest = swarm_hash(self.p, name, refs[name], self.run.loaded.secrets)
+            full = swarm_spec.service_name(self.p.stack, name)
+            digest = swarm_spec.swarm_hash(self.p, name, refs[name], self.run.loaded.secrets)
             current = existing.get(name)
             if current is None and any(s["Spec"]["Name"] == full for s in self.api.services(filters={"name": full})):
                 self.step(label, "keep", f"service {full} exists but was not created by provision "
                           f"(no {LABEL_STACK} label); left alone", failed=True)
                 return
-            action, reason = decide(current, digest)
+            action, reason = swarm_spec.decide(current, digest)
             self.summary[name] = {"action": action, "name": full}
             if action == "keep" or self.run.check:
                 self.step(label, action, f"{action} {full}: {reason}" if action != "keep" else reason)
                 continue
-            kwargs = service_kwargs(self.p, name, refs[name], self.run.loaded.secrets, digest)
+            kwargs = swarm_spec.service_kwargs(self.p, name, refs[name], self.run.loaded.secrets, digest)
             if action == "create":
                 service_id = self.api.create_service(**kwargs)["ID"]
             else:

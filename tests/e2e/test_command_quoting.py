@@ -301,6 +301,10 @@ BUILDERS: dict[str, Case | str] = {
         # an absolute path, and a relative one that keeps a leading `-` (the `--` must hold)
         lambda v, w: deploy_host.make_dirs([f"{w}/{name(v)}", rel(v)]),
         lambda r, v, w: (_ok(r), r.tree == {name(v): ("d", "755"), rel(v): ("d", "755")} or pytest.fail(r.tree))),
+    "deploy_host.folder_exists": Case(
+        lambda v, w: as_shell(deploy_host.folder_exists(f"{w}/{name(v)}")), lambda r, v, w: _ok(r),
+        setup=lambda v, w: f"mkdir -- {_q(name(v))}"),
+    "deploy_host.docker_dial_stdio": "no operator value (sudo is a flag); exact string in test_deploy_units",
     # docker's apt repository
     "docker_repo.sources_content": Case(
         lambda v, w: files.write_file(f"{w}/docker.sources", docker_repo.sources_content("debian", v, v, v), backup=False),

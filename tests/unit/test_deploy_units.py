@@ -10,12 +10,12 @@ import pytest
 
 from provision.commands import deploy_host
 from provision.deploy import images, rollout
-from provision.deploy.remote_docker import dial_command
+from provision.commands.deploy_host import docker_dial_stdio
 
 
-def test_dial_command_plain_and_sudo():
-    assert dial_command() == "docker system dial-stdio"
-    assert dial_command(sudo=True) == "sudo -n docker system dial-stdio"
+def test_docker_dial_stdio_plain_and_sudo():
+    assert docker_dial_stdio() == "docker system dial-stdio"
+    assert docker_dial_stdio(sudo=True) == "sudo -n docker system dial-stdio"
 
 
 def test_acquire_lock_is_an_atomic_mkdir_that_reports_the_holder():
@@ -57,6 +57,11 @@ def test_lock_read_and_deliberate_break_commands():
         "'{\"by\": \"ana\"}' ]; then rm -rf /var/lib/provision/deploy.lock; else exit 18; fi")
     assert deploy_host.read_sync_marker("/srv/p/.provision-sync/x") == "cat /srv/p/.provision-sync/x 2>/dev/null || true"
     assert deploy_host.make_temp() == "mktemp /tmp/provision-sync.XXXXXXXXXX"
+
+
+def test_folder_exists_command():
+    assert deploy_host.folder_exists("/srv/app/conf") == ["test", "-d", "/srv/app/conf"]
+    assert deploy_host.folder_exists("/srv/my app") == ["test", "-d", "/srv/my app"]
 
 
 @pytest.mark.parametrize("name,domain", [

@@ -125,7 +125,8 @@ class _Client:
 
 def _host_deploy(fake, target):
     from provision.report import HostResult
-    from provision.workflows.deploy import DeployContext, HostDeploy
+    from provision.workflows.deploy import DeployContext
+    from provision.workflows.deploy_host import HostDeploy
 
     context = DeployContext(playbook=None, services_by_host={target.name: ["web"]},
                             sources={"web": images.ImageSource("example/web:1", images.PULL)}, secrets={},

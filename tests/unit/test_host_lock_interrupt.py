@@ -159,7 +159,7 @@ def test_folder_archive_drops_special_bits_and_refuses_symlinks_out_of_the_folde
     import tarfile
 
     from provision.errors import InputError
-    from provision.workflows.deploy import folder_archive
+    from provision.deploy.folder_sync import folder_archive
 
     (tmp_path / "d").mkdir()
     tool = tmp_path / "d" / "tool"

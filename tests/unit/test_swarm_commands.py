@@ -24,7 +24,11 @@ from provision.executor.base import CommandResult, as_shell
 from provision.executor.secret import Secret
 from provision.facts import swarm as facts
 from provision.operations.base import Change, NoChange, Refusal
+from provision.config.host_settings import SwarmSettings
+from provision.operations import swarm as decide
+from provision.operations.gpu_host import NO_GPU
 from provision.workflows import swarm as wf
+from provision.workflows import swarm_targets as members
 from provision.workflows.fanout import RunOptions
 from provision.workflows.targets import Target
 
@@ -214,13 +218,13 @@ def test_parse_daemon_down_capture():
     state = facts.parse(DAEMON_DOWN)
     assert state.info is None
     assert "nil pointer" in state.docker_error
-    assert "is docker running?" in wf._engine_problem(state).reason
+    assert "is docker running?" in decide.engine_problem(state).reason
 
 
 def test_parse_docker_not_installed():
     state = facts.parse(output(("swarm", "", 127), ("route", ROUTE, 0), ("addrs", ADDRS, 0)))
     assert state.docker_error == "Docker is not installed"
-    assert "run `provision docker install` first" in wf._engine_problem(state).reason
+    assert "run `provision docker install` first" in decide.engine_problem(state).reason
 
 
 def test_parse_json_among_client_warnings():
@@ -290,20 +294,20 @@ def _t(name: str, **hostvars) -> Target:
 
 
 def test_roles_from_groups_and_host_var():
-    targets = wf.resolve_roles([_t("a"), _t("b"), _t("c", swarm_role="manager"), _t("d"), _t("e", swarm_role="worker")],
+    targets = members.resolve_roles([_t("a"), _t("b"), _t("c", swarm_role="manager"), _t("d"), _t("e", swarm_role="worker")],
                                managers=["a"], workers=["b", "e"])
-    assert [wf.role_of(t) for t in targets] == ["manager", "worker", "manager", None, "worker"]
-    assert wf.manager_target(targets).name == "a"
-    assert wf.resolve_roles([_t("x", swarm_role="worker")], managers=["x"], workers=[])[0].hostvars["swarm_role"] == "worker"
+    assert [members.role_of(t) for t in targets] == ["manager", "worker", "manager", None, "worker"]
+    assert members.manager_target(targets).name == "a"
+    assert members.resolve_roles([_t("x", swarm_role="worker")], managers=["x"], workers=[])[0].hostvars["swarm_role"] == "worker"
 
 
 def test_roles_errors():
     with pytest.raises(InputError, match="both swarm_managers and swarm_workers"):
-        wf.resolve_roles([_t("a")], managers=["a"], workers=["a"])
+        members.resolve_roles([_t("a")], managers=["a"], workers=["a"])
     with pytest.raises(InputError, match="swarm_role"):
-        wf.resolve_roles([_t("a", swarm_role="leader")], managers=[], workers=[])
+        members.resolve_roles([_t("a", swarm_role="leader")], managers=[], workers=[])
     with pytest.raises(InputError, match="no swarm manager among the selected hosts"):
-        wf.manager_target(wf.resolve_roles([_t("a"), _t("b")], managers=[], workers=["a", "b"]))
+        members.manager_target(members.resolve_roles([_t("a"), _t("b")], managers=[], workers=["a", "b"]))
 
 
 INI = """[swarm_managers]
@@ -319,12 +323,12 @@ x ansible_host=127.0.0.1 ansible_port=4
 def test_load_swarm_targets_from_inventory(tmp_path):
     path = tmp_path / "hosts.ini"
     path.write_text(INI)
-    targets = wf.load_swarm_targets(path)
-    assert {t.name: wf.role_of(t) for t in targets} == {"m1": "manager", "m2": "manager", "w1": "worker", "x": None}
-    assert wf.manager_target(targets).name == "m1"
-    assert wf.manager_target(wf.load_swarm_targets(path, "m2:w1")).name == "m2"
+    targets = members.load_swarm_targets(path)
+    assert {t.name: members.role_of(t) for t in targets} == {"m1": "manager", "m2": "manager", "w1": "worker", "x": None}
+    assert members.manager_target(targets).name == "m1"
+    assert members.manager_target(members.load_swarm_targets(path, "m2:w1")).name == "m2"
     with pytest.raises(InputError) as exc:
-        wf.load_swarm_targets(path, "swarm_workers")
+        members.load_swarm_targets(path, "swarm_workers")
     assert exc.value.exit_code == EXIT_BAD_INPUT
 
 
@@ -338,98 +342,119 @@ def test_cli_no_manager_is_bad_input_before_any_connection(tmp_path):
 
 
 # -- decisions ------------------------------------------------------------------------------
-def _probed(capture: str, gpu: bool = False, advertise: str | None = "172.19.0.5") -> wf.Probed:
-    return wf.Probed(facts.parse(capture), gpu, "inventory sets gpu: true" if gpu else "no NVIDIA GPU",
+def _probed(capture: str, gpu: bool = False, advertise: str | None = "172.19.0.5") -> decide.Probed:
+    return decide.Probed(facts.parse(capture), gpu, "inventory sets gpu: true" if gpu else "no NVIDIA GPU",
                      advertise, "test")
 
 
-THIS = wf.Cluster("sbx1", "172.19.0.4:2377", "ledsd6ijd26jr97zd4jnyitq8", {"xvhxlmr6sug6f117i637mutnb",
+THIS = decide.Cluster("sbx1", "172.19.0.4:2377", "ledsd6ijd26jr97zd4jnyitq8", {"xvhxlmr6sug6f117i637mutnb",
                   "ay19339ew27y3s7d94kwue24q"}, tokens={"worker": Secret(TOKEN_WORKER)})
 
 
 def test_leader_plan():
-    init = wf.leader_plan(_probed(INACTIVE))
+    init = decide.leader_plan(_probed(INACTIVE))
     assert isinstance(init, Change) and init.commands == ["docker swarm init --advertise-addr 172.19.0.5"]
-    ok = wf.leader_plan(_probed(MANAGER))
+    ok = decide.leader_plan(_probed(MANAGER))
     assert isinstance(ok, NoChange) and ok.reason == "leader: already a manager of swarm ledsd6ijd26jr97zd4jnyitq8, 2 node(s)"
-    worker = wf.leader_plan(_probed(WORKER))
+    worker = decide.leader_plan(_probed(WORKER))
     assert isinstance(worker, Refusal) and "not a manager" in worker.reason
-    no_route = wf.leader_plan(_probed(INACTIVE, advertise=None))
+    no_route = decide.leader_plan(_probed(INACTIVE, advertise=None))
     assert isinstance(no_route, Refusal)
 
 
 def test_member_joins_with_the_token_of_its_role():
-    step, notes = wf.member_plan(_probed(INACTIVE), "worker", THIS)
+    step, notes = decide.member_plan(_probed(INACTIVE), "worker", THIS)
     assert isinstance(step, Change) and notes == []
     # the token is used only by the API call, never in what the plan/report shows
     assert step.commands == [cmd.describe_join("worker", "172.19.0.4:2377", "172.19.0.5")]
     assert TOKEN_WORKER not in step.reason + repr(step.commands)
-    planned = wf.Cluster("sbx1", "172.19.0.4:2377")  # --check before the init: no token exists yet
-    step, _ = wf.member_plan(_probed(INACTIVE), "manager", planned)
+    planned = decide.Cluster("sbx1", "172.19.0.4:2377")  # --check before the init: no token exists yet
+    step, _ = decide.member_plan(_probed(INACTIVE), "manager", planned)
     assert step.commands == [cmd.describe_join("manager", "172.19.0.4:2377", "172.19.0.5")]
 
 
 def test_member_already_in_this_swarm_is_ok():
-    step, notes = wf.member_plan(_probed(WORKER), "worker", THIS)
+    step, notes = decide.member_plan(_probed(WORKER), "worker", THIS)
     assert isinstance(step, NoChange) and notes == []
     assert step.reason == "already a worker of this swarm (node ay19339ew27y3s7d94kwue24q, 172.19.0.5)"
-    step, notes = wf.member_plan(_probed(MANAGER), "worker", THIS)  # the leader's own capture: same cluster
+    step, notes = decide.member_plan(_probed(MANAGER), "worker", THIS)  # the leader's own capture: same cluster
     assert isinstance(step, NoChange)
     assert notes and "docker node demote" in notes[0]
 
 
 def test_member_in_another_swarm_fails_and_is_left_alone():
     other = facts.parse_cluster(CLUSTER_TWO_MANAGERS).info  # cluster 63bdd..., not ledsd6...
-    probed = wf.Probed(facts.SwarmHostState(info=other), False, "", "172.19.0.5", "")
-    step, _ = wf.member_plan(probed, "manager", THIS)
+    probed = decide.Probed(facts.SwarmHostState(info=other), False, "", "172.19.0.5", "")
+    step, _ = decide.member_plan(probed, "manager", THIS)
     assert isinstance(step, Refusal)
     assert step.reason.startswith("already in another swarm: manager j2idnb194qn4gpc9vrixksks9 of swarm "
                                   "63bdd74m0fz9w1ejf2ikt1gxb, not the one led by sbx1.")
     assert "never leaves or forces" in step.reason
-    unknown_worker = wf.Cluster("sbx1", "172.19.0.4:2377", "ledsd6ijd26jr97zd4jnyitq8", {"xvhxlmr6sug6f117i637mutnb"})
-    assert isinstance(wf.member_plan(_probed(WORKER), "worker", unknown_worker)[0], Refusal)
+    unknown_worker = decide.Cluster("sbx1", "172.19.0.4:2377", "ledsd6ijd26jr97zd4jnyitq8", {"xvhxlmr6sug6f117i637mutnb"})
+    assert isinstance(decide.member_plan(_probed(WORKER), "worker", unknown_worker)[0], Refusal)
     # --check before the init: any swarm a member is in is another one
-    assert isinstance(wf.member_plan(_probed(WORKER), "worker", wf.Cluster("sbx1", "x:2377"))[0], Refusal)
+    assert isinstance(decide.member_plan(_probed(WORKER), "worker", decide.Cluster("sbx1", "x:2377"))[0], Refusal)
 
 
 def test_member_in_a_pending_or_error_state_is_refused():
     state = facts.SwarmHostState(info=facts.SwarmInfo(state="error", error="rpc error: context deadline exceeded"))
-    step, _ = wf.member_plan(wf.Probed(state, False, "", "10.0.0.2", ""), "worker", THIS)
+    step, _ = decide.member_plan(decide.Probed(state, False, "", "10.0.0.2", ""), "worker", THIS)
     assert isinstance(step, Refusal)
     assert "'error': rpc error: context deadline exceeded" in step.reason
 
 
 def test_gpu_label_plan():
     node = "ay19339ew27y3s7d94kwue24q"
-    add = wf.label_plan(node, {}, True, "2 NVIDIA GPU(s) found")
+    add = decide.label_plan(node, {}, True, "2 NVIDIA GPU(s) found")
     assert isinstance(add, Change) and add.commands == [f"docker node update --label-add provision.gpu=true -- {node}"]
-    assert isinstance(wf.label_plan(node, {"provision.gpu": "true"}, True, ""), NoChange)
-    rm = wf.label_plan(node, {"provision.gpu": "true", "zone": "a"}, False, "inventory sets gpu: false")
+    assert isinstance(decide.label_plan(node, {"provision.gpu": "true"}, True, ""), NoChange)
+    rm = decide.label_plan(node, {"provision.gpu": "true", "zone": "a"}, False, "inventory sets gpu: false")
     assert rm.commands == [f"docker node update --label-rm provision.gpu -- {node}"]
-    assert wf.label_plan(node, {"zone": "a"}, False, "no NVIDIA GPU") is None
+    assert decide.label_plan(node, {"zone": "a"}, False, NO_GPU) is None
 
 
 def test_gpu_node_from_facts_or_var():
-    settings = wf.SwarmSettings()
-    assert wf.gpu_node(settings, {"gpus": [{"index": 0}]}) == (True, "1 NVIDIA GPU(s) found")
-    assert wf.gpu_node(settings, {"gpus": []}) == (False, "no NVIDIA GPU")
-    assert wf.gpu_node(wf.SwarmSettings(gpu=True), {"gpus": []}) == (True, "inventory sets gpu: true")
-    assert wf.gpu_node(wf.SwarmSettings(gpu=False), {"gpus": [{"index": 0}]})[0] is False
+    settings = SwarmSettings()
+    assert decide.gpu_node(settings, {"gpus": [{"index": 0}]}) == (True, "1 NVIDIA GPU(s) found")
+    assert decide.gpu_node(settings, {"gpus": []}) == (False, NO_GPU)
+    assert decide.gpu_node(SwarmSettings(gpu=True), {"gpus": []}) == (True, "inventory sets gpu: true")
+    assert decide.gpu_node(SwarmSettings(gpu=False), {"gpus": [{"index": 0}]})[0] is False
+
+
+def test_the_gpu_node_decision_is_nvidia_install_s():
+    """One decision, one wording: the label of `swarm init` and the GPU steps of `nvidia install`."""
+    from provision.config.host_settings import NvidiaSettings
+    from provision.operations.nvidia_install import is_gpu_host
+
+    for gpu in (None, True, False):
+        for host_facts in ({"gpus": []}, {"gpus": [{"index": 0}, {"index": 1}]}):
+            assert decide.gpu_node(SwarmSettings(gpu=gpu), host_facts) == is_gpu_host(host_facts, NvidiaSettings(gpu=gpu))
+
+
+def test_role_from_the_var_or_the_groups():
+    assert decide.role_for("a", SwarmSettings(swarm_role="worker"), ["a"], []) == "worker"  # the var wins
+    assert decide.role_for("a", SwarmSettings(), ["a"], ["b"]) == "manager"
+    assert decide.role_for("b", SwarmSettings(), ["a"], ["b"]) == "worker"
+    assert decide.role_for("c", SwarmSettings(), ["a"], ["b"]) is None
+    with pytest.raises(InputError, match="in both swarm_managers and swarm_workers"):
+        decide.role_for("a", SwarmSettings(), ["a"], ["a"])
+    assert decide.role_for("a", SwarmSettings(swarm_role="manager"), ["a"], ["a"]) == "manager"
+    assert "no swarm manager among the selected hosts" in str(decide.no_manager())
 
 
 def test_advertise_address():
     state = facts.parse(INACTIVE)
-    assert wf.advertise_address(wf.SwarmSettings(), state) == (
+    assert decide.advertise_address(SwarmSettings(), state) == (
         "172.19.0.5", "the IPv4 address of eth0, the default route's interface")
-    assert wf.advertise_address(wf.SwarmSettings(swarm_advertise_addr="ens6"), state) == ("ens6", "swarm_advertise_addr")
-    assert wf.advertise_address(wf.SwarmSettings(), facts.SwarmHostState())[0] is None
+    assert decide.advertise_address(SwarmSettings(swarm_advertise_addr="ens6"), state) == ("ens6", "swarm_advertise_addr")
+    assert decide.advertise_address(SwarmSettings(), facts.SwarmHostState())[0] is None
 
 
 def test_leader_is_the_first_manager_already_managing_a_swarm():
     probed = {"m1": _probed(INACTIVE), "m2": _probed(MANAGER), "m3": _probed(MANAGER)}
-    assert wf.choose_leader(["m1", "m2", "m3"], probed) == "m2"
-    assert wf.choose_leader(["m1"], {"m1": _probed(INACTIVE)}) == "m1"
-    assert wf.choose_leader(["m1", "m2"], {"m2": _probed(INACTIVE)}) == "m1"  # m1 unreachable: still m1
+    assert decide.choose_leader(["m1", "m2", "m3"], probed) == "m2"
+    assert decide.choose_leader(["m1"], {"m1": _probed(INACTIVE)}) == "m1"
+    assert decide.choose_leader(["m1", "m2"], {"m2": _probed(INACTIVE)}) == "m1"  # m1 unreachable: still m1
 
 
 # -- the workflow on fake executors -----------------------------------------------------------

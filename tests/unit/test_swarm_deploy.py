@@ -10,6 +10,8 @@ import pytest
 from provision.deploy.container_spec import LABEL_HASH, LABEL_IMAGE, LABEL_STACK
 from provision.deploy.playbook import load_playbook
 from provision.errors import InputError
+from provision.deploy import networks
+from provision.deploy import swarm_spec as spec
 from provision.workflows import swarm_deploy as sd
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -50,7 +52,7 @@ services:
 
 def kwargs(pb, name="api", secrets=None):
     secrets = {"TOKEN": "s3cret-value"} if secrets is None else secrets
-    return sd.service_kwargs(pb, name, IMAGE_ID, secrets, sd.swarm_hash(pb, name, IMAGE_ID, secrets))
+    return spec.service_kwargs(pb, name, IMAGE_ID, secrets, spec.swarm_hash(pb, name, IMAGE_ID, secrets))
 
 
 def test_service_spec_from_the_playbook(tmp_path):
@@ -101,7 +103,7 @@ def test_dnsrr_with_an_ingress_port_is_bad_input(tmp_path):
           web: {image: web:1, ports: ["8080:80"], deploy: {endpoint_mode: dnsrr}}
     """)
     with pytest.raises(InputError, match="mode: host"):
-        sd.validate(pb)
+        spec.validate(pb)
 
 
 def test_gpu_services_are_placed_on_gpu_nodes(tmp_path):
@@ -114,39 +116,39 @@ def test_gpu_services_are_placed_on_gpu_nodes(tmp_path):
 def test_hash_is_stable_and_tracks_every_input(tmp_path):
     pb = playbook(tmp_path, BASE)
     secrets = {"TOKEN": "s3cret-value"}
-    digest = sd.swarm_hash(pb, "api", IMAGE_ID, secrets)
-    assert digest == sd.swarm_hash(playbook(tmp_path, BASE), "api", IMAGE_ID, dict(secrets))
-    assert digest != sd.swarm_hash(pb, "api", "sha256:" + "cd" * 32, secrets)
-    assert digest != sd.swarm_hash(pb, "api", IMAGE_ID, {"TOKEN": "rotated"})
-    assert digest != sd.swarm_hash(playbook(tmp_path, BASE.replace("replicas: 1", "replicas: 2").replace("    ports: [{target: 80, published: 8080, mode: host}]\n", "")), "api", IMAGE_ID, secrets)
-    assert digest != sd.swarm_hash(playbook(tmp_path, BASE.replace("dnsrr", "vip").replace("mode: host", "mode: ingress")),
+    digest = spec.swarm_hash(pb, "api", IMAGE_ID, secrets)
+    assert digest == spec.swarm_hash(playbook(tmp_path, BASE), "api", IMAGE_ID, dict(secrets))
+    assert digest != spec.swarm_hash(pb, "api", "sha256:" + "cd" * 32, secrets)
+    assert digest != spec.swarm_hash(pb, "api", IMAGE_ID, {"TOKEN": "rotated"})
+    assert digest != spec.swarm_hash(playbook(tmp_path, BASE.replace("replicas: 1", "replicas: 2").replace("    ports: [{target: 80, published: 8080, mode: host}]\n", "")), "api", IMAGE_ID, secrets)
+    assert digest != spec.swarm_hash(playbook(tmp_path, BASE.replace("dnsrr", "vip").replace("mode: host", "mode: ingress")),
                                    "api", IMAGE_ID, secrets)
-    assert "s3cret-value" not in repr(sd.swarm_hash(pb, "api", IMAGE_ID, secrets))
+    assert "s3cret-value" not in repr(spec.swarm_hash(pb, "api", IMAGE_ID, secrets))
 
 
 def test_decide_by_labels():
-    assert sd.decide(None, "abc")[0] == "create"
-    assert sd.decide({"Spec": {"Labels": {LABEL_HASH: "abc"}}}, "abc")[0] == "keep"
-    action, reason = sd.decide({"Spec": {"Labels": {LABEL_HASH: "old"}}}, "abc")
+    assert spec.decide(None, "abc")[0] == "create"
+    assert spec.decide({"Spec": {"Labels": {LABEL_HASH: "abc"}}}, "abc")[0] == "keep"
+    action, reason = spec.decide({"Spec": {"Labels": {LABEL_HASH: "old"}}}, "abc")
     assert action == "update" and "rolling update" in reason
 
 
 def test_networks_default_and_declared(tmp_path):
     pb = playbook(tmp_path, BASE)
-    assert [name for name, _ in sd.needed_networks(pb)] == ["demo_front", "demo_default"]
+    assert [name for name, _ in networks.needed_networks(pb, pb.ordered_services())] == ["demo_front", "demo_default"]
 
 
 def test_image_refs_ship_by_id_pull_by_name():
     from provision.deploy.images import PULL, SHIP, ImageSource
 
-    refs = sd.image_refs({"a": ImageSource("a:1", SHIP, local_id=IMAGE_ID), "b": ImageSource("redis:7", PULL)})
+    refs = spec.image_refs({"a": ImageSource("a:1", SHIP, local_id=IMAGE_ID), "b": ImageSource("redis:7", PULL)})
     assert refs == {"a": IMAGE_ID, "b": "redis:7"}
 
 
 def test_the_shipped_swarm_playbook_validates():
     pb = load_playbook(ROOT / "playbooks" / "swarm-hello.yml", environ={})
-    sd.validate(pb)
-    k = sd.service_kwargs(pb, "web", IMAGE_ID, {}, "0" * 12)
+    spec.validate(pb)
+    k = spec.service_kwargs(pb, "web", IMAGE_ID, {}, "0" * 12)
     assert k["mode"] == {"replicated": {"Replicas": 2}} and k["endpoint_spec"]["Mode"] == "dnsrr"
 
 
@@ -171,4 +173,4 @@ def test_relative_bind_mounts_are_refused_under_swarm(tmp_path):
           api: {image: demo/api:1, volumes: ["./data:/data"]}
     """)
     with pytest.raises(InputError, match=r"services.api.volumes: the relative bind 'data' would need a copy on every node"):
-        sd.validate(book)
+        spec.validate(book)
