@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> None:
     and at the second one, KeyboardInterrupt lands here and the process exits at once (os._exit: the
     worker threads still in flight are not waited for; what they held was released, bounded)."""
     from provision.errors import EXIT_BAD_INPUT, ProvisionError
-    from provision.workflows.interrupt import INTERRUPT
+    from provision.interrupts import INTERRUPT
 
     click_errors = _click_exceptions()
     if threading.current_thread() is threading.main_thread():

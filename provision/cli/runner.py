@@ -20,7 +20,7 @@ Renderer = Callable[[Any, Any], None]  # (console, report): a command's own outp
 def become_password(ask: bool, needed: bool):
     """The sudo password: $PROVISION_BECOME_PASSWORD, else a prompt when -K was given and some host
     needs it, else None."""
-    from provision.executor.secret import Secret
+    from provision.secret import Secret
 
     value = os.environ.get("PROVISION_BECOME_PASSWORD")
     if value:
@@ -62,7 +62,7 @@ def run_on_hosts(command_name: str, o: HostOptions, work, *, needs_become: bool 
 def finish(report, console, o: HostOptions, extra_render: Optional[Renderer] = None) -> None:
     """Render the (possibly partial) report and exit: 128+signal after an interrupt, else the report's code."""
     from provision.cli.render import emit_json, recap
-    from provision.workflows.interrupt import INTERRUPT
+    from provision.interrupts import INTERRUPT
 
     if extra_render:  # to the terminal, or to stderr with --json
         extra_render(console, report)

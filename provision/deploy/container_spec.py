@@ -127,7 +127,7 @@ def _digest(text: str) -> str:
 
 
 def reveal(value: Any) -> str:
-    """A secret value as text (accepts plain strings and :class:`~provision.executor.secret.Secret`)."""
+    """A secret value as text (accepts plain strings and :class:`~provision.secret.Secret`)."""
     return value.reveal() if hasattr(value, "reveal") else str(value)
 
 

@@ -201,7 +201,7 @@ class LocalRegistry:
 
     def __exit__(self, exc_type, exc, tb) -> None:
         # an interrupted run (Ctrl-C, SIGTERM) stops at once; a finished or failed deploy collects garbage first
-        from provision.workflows.interrupt import INTERRUPT
+        from provision.interrupts import INTERRUPT
 
         self.stop(collect=(exc_type is None or issubclass(exc_type, Exception)) and not INTERRUPT.requested)
 

@@ -11,7 +11,7 @@ from provision.errors import HostKeyChanged, HostUnreachable
 from provision.executor.base import (CLIENT_GRACE_S, SCRIPT_FROM_STDIN, TIMED_OUT, Command, CommandResult, as_shell,
                                      sudo_wrap, timed_out, with_timeout)
 from provision.executor.known_hosts import KnownHosts, fingerprint, key_name
-from provision.executor.secret import Secret
+from provision.secret import Secret
 from provision.executor.watchdog import Watchdog
 
 SUDO_PROMPT = "[provision:sudo] password: "

@@ -11,8 +11,8 @@ import json
 from dataclasses import dataclass, field
 
 from provision.commands import swarm as cmd
-from provision.executor.base import as_shell
-from provision.executor.secret import Secret
+from provision.commands.argv import shell as as_shell
+from provision.secret import Secret
 from provision.facts.probe import probe_script
 from provision.facts.script import RC_MISSING, split_sections
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from provision.commands import swarm as cmd
 from provision.config.host_settings import SwarmSettings
-from provision.executor.secret import Secret
+from provision.secret import Secret
 from provision.facts import swarm as facts
 from provision.errors import InputError
 from provision.operations.base import Change, NoChange, Refusal

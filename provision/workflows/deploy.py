@@ -39,7 +39,7 @@ from provision.workflows.deploy_rollback import rollback_work
 from provision.workflows.engine import engine
 from provision.workflows.fanout import RunOptions, fan_out
 from provision.workflows.host_lock import HostLock
-from provision.workflows.interrupt import INTERRUPT
+from provision.interrupts import INTERRUPT
 from provision.workflows.targets import Target
 
 __all__ = ["DeployContext", "check_bind_sources", "deploy", "host_work", "load", "read_secrets", "rollback_work",

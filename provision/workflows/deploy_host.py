@@ -20,7 +20,7 @@ from provision.errors import InputError
 from provision.executor.base import Executor
 from provision.report import HostResult, StepResult
 from provision.workflows.deploy_images import ImageOutcome, fetch_image, space_check
-from provision.workflows.interrupt import INTERRUPT
+from provision.interrupts import INTERRUPT
 from provision.workflows.targets import Target
 
 if TYPE_CHECKING:  # workflows.deploy imports this module

@@ -11,7 +11,7 @@ from provision.executor.base import Executor
 from provision.report import HostResult, StepResult
 from provision.workflows.engine import engine
 from provision.workflows.host_lock import HostLock
-from provision.workflows.interrupt import INTERRUPT
+from provision.interrupts import INTERRUPT
 from provision.workflows.targets import Target
 
 

@@ -3,7 +3,7 @@
 One failing or unreachable host never stops the others. Each host gets one executor (one SSH
 connection, opened lazily and reused by every step), closed on every exit path.
 
-Interrupts: see provision.workflows.interrupt (no queued host starts after the first Ctrl-C).
+Interrupts: see provision.interrupts (no queued host starts after the first Ctrl-C).
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from typing import Callable, Protocol
 from provision.errors import HostError, HostUnreachable
 from provision.executor.base import Executor
 from provision.executor.known_hosts import KnownHosts
-from provision.executor.secret import Secret
+from provision.secret import Secret
 from provision.report import HostResult, Report, StepResult
-from provision.workflows.interrupt import INTERRUPT, NOT_STARTED, Interrupted
+from provision.interrupts import INTERRUPT, NOT_STARTED, Interrupted
 from provision.workflows.targets import Target
 
 HostWork = Callable[[Target, Executor], HostResult]

@@ -43,7 +43,7 @@ from provision.commands import deploy_host
 from provision.errors import HostError
 from provision.executor.base import Executor
 from provision.report import HostResult, StepResult
-from provision.workflows.interrupt import INTERRUPT, Interrupted
+from provision.interrupts import INTERRUPT, Interrupted
 
 LOCK_PATH = deploy_host.LOCK_DIR
 AUDIT_LOG = deploy_host.AUDIT_LOG

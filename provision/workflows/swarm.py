@@ -38,7 +38,7 @@ from typing import Callable
 
 from provision.commands import swarm as cmd
 from provision.executor.base import Command, CommandResult, Executor
-from provision.executor.secret import Secret
+from provision.secret import Secret
 from provision.facts import swarm as facts
 from provision.operations.base import Change
 from provision.operations.swarm import (

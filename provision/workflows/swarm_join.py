@@ -9,7 +9,7 @@ from typing import Any, Callable
 
 from provision.commands import swarm as cmd
 from provision.executor.base import Executor
-from provision.executor.secret import Secret
+from provision.secret import Secret
 from provision.facts import swarm as facts
 from provision.operations.base import Change, redact
 from provision.report import StepResult

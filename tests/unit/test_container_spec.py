@@ -15,7 +15,7 @@ from provision.deploy.container_spec import (LABEL_HASH, LABEL_IMAGE, LABEL_REPL
                                              create_kwargs, extra_networks, provision_labels, spec_hash)
 from provision.deploy.playbook import GpuRequest, Mount, Playbook, PortSpec, load_playbook
 from provision.errors import InputError
-from provision.executor.secret import Secret
+from provision.secret import Secret
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "playbook.md"
 ENV = {"HF_TOKEN": "hf_secret_value", "REGISTRY_TOKEN": "registry-secret"}

@@ -1,6 +1,6 @@
 from provision.executor.base import CommandResult, as_shell, sudo_wrap
 from provision.executor.fake import RecordingExecutor
-from provision.executor.secret import Secret
+from provision.secret import Secret
 
 
 def test_argv_is_quoted_element_by_element():

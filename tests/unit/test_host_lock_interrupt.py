@@ -17,7 +17,7 @@ from provision.report import HostResult, StepResult
 from provision.workflows import host_lock
 from provision.workflows.fanout import RunOptions, fan_out
 from provision.workflows.host_lock import Held, HostLock, HostLocked, break_lock, read_holder
-from provision.workflows.interrupt import INTERRUPT, NOT_STARTED
+from provision.interrupts import INTERRUPT, NOT_STARTED
 from provision.workflows.targets import Target
 
 

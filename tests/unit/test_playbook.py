@@ -11,7 +11,7 @@ import pytest
 from provision.deploy.playbook import (GpuRequest, Mount, Playbook, PortSpec, load_playbook, parse_duration,
                                        parse_size, read_env_file)
 from provision.errors import EXIT_BAD_INPUT, InputError
-from provision.executor.secret import Secret
+from provision.secret import Secret
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "playbook.md"
 ENV = {"HF_TOKEN": "hf_secret_value", "REGISTRY_TOKEN": "registry-secret"}

@@ -156,7 +156,7 @@ def test_collection_deletes_what_the_policy_drops_but_never_a_kept_manifest(tmp_
 
 
 def test_an_interrupted_or_aborted_run_stops_without_collecting(tmp_path, monkeypatch):
-    from provision.workflows.interrupt import INTERRUPT
+    from provision.interrupts import INTERRUPT
 
     calls = []
     registry = lr.LocalRegistry(tmp_path / "reg")

@@ -21,7 +21,7 @@ from provision.commands import swarm as cmd
 from provision.config.connection import connection_settings
 from provision.errors import EXIT_BAD_INPUT, InputError
 from provision.executor.base import CommandResult, as_shell
-from provision.executor.secret import Secret
+from provision.secret import Secret
 from provision.facts import swarm as facts
 from provision.operations.base import Change, NoChange, Refusal
 from provision.config.host_settings import SwarmSettings

@@ -16,7 +16,7 @@ from provision.executor.fake import RecordingExecutor
 from provision.report import HostResult, StepResult
 from provision.workflows import ops
 from provision.workflows.host_lock import HostLock, HostLocked
-from provision.workflows.interrupt import Interrupted
+from provision.interrupts import Interrupted
 from tests.unit.workflow_support import BY, NOW, TOKEN, audit, drive, freeze_lock, release, take
 
 OTHER = {"token": "feedfacecafe", "by": "ana@laptop", "pid": 4242, "stack": "ml", "action": "deploy",

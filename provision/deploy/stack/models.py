@@ -22,7 +22,7 @@ from provision.deploy.stack.env_file import read_env_file
 from provision.deploy.stack.scalars import (Duration, EnvValue, HostPattern, Size, Text, TextMap, VolumeEntry, as_list,
                                             as_text, is_relative_path, key_values, none_as_empty, parse_short_port,
                                             split_command, split_volume)
-from provision.executor.secret import Secret
+from provision.secret import Secret
 
 __all__ = [
     "DEFAULT_HEALTH_TIMEOUT_S", "MAX_REPLICAS", "STACK_RE", "BuildSpec", "DeploySpec", "GpuRequest", "GpuSpec",
