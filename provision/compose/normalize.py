@@ -1,0 +1,637 @@
+"""One file's services and resources, from the short syntax to the long syntax that
+``docker compose config --format json`` prints (ports, volumes, depends_on, environment,
+labels, build, healthcheck durations, byte sizes...), with relative paths made absolute
+against the file's folder. Merging files and resolving env files come after (merge.py,
+project.py)."""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from provision.compose.errors import ComposeError, error_at
+from provision.compose.reading import Override, Reset
+from provision.compose.units import format_duration, parse_bytes, parse_duration
+
+__all__ = ["FileContext", "normalize_service", "normalize_resources", "resolve_path"]
+
+
+@dataclass
+class FileContext:
+    """Where a file's values come from: its path, its positioned tree (for lines), its folder."""
+
+    file: Path
+    tree: Any
+    base_dir: Path
+
+    def fail(self, path: tuple[Any, ...], message: str) -> ComposeError:
+        return error_at(self.file, self.tree, path, message)
+
+
+def resolve_path(value: str, base_dir: Path) -> str:
+    """A path as Compose resolves it: ``~`` is the home, relative is against ``base_dir``."""
+    if value.startswith("~"):
+        value = os.path.expanduser(value)
+    if os.path.isabs(value):
+        return os.path.normpath(value)
+    return os.path.normpath(os.path.join(str(base_dir), value))
+
+
+def _unwrap(value: Any) -> Any:
+    return value.value if isinstance(value, Override) else value
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _bool(ctx: FileContext, path: tuple[Any, ...], value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "yes", "y", "on", "1"):
+        return True
+    if isinstance(value, str) and value.lower() in ("false", "no", "n", "off", "0"):
+        return False
+    raise ctx.fail(path, f"expected a boolean, got {value!r}")
+
+
+def _int(ctx: FileContext, path: tuple[Any, ...], value: Any) -> int:
+    if isinstance(value, bool):
+        raise ctx.fail(path, f"expected an integer, got {value!r}")
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise ctx.fail(path, f"expected an integer, got {value!r}") from None
+
+
+def _list(ctx: FileContext, path: tuple[Any, ...], value: Any, what: str = "a list") -> list:
+    if isinstance(value, str):
+        return [value]
+    if not isinstance(value, list):
+        raise ctx.fail(path, f"expected {what}, got {type(value).__name__}")
+    return list(value)
+
+
+def _mapping(ctx: FileContext, path: tuple[Any, ...], value: Any) -> dict:
+    if not isinstance(value, dict):
+        raise ctx.fail(path, f"expected a mapping, got {type(value).__name__}")
+    return value
+
+
+def _duration(ctx: FileContext, path: tuple[Any, ...], value: Any) -> str:
+    try:
+        return format_duration(parse_duration(value))
+    except ValueError:
+        raise ctx.fail(path, f"invalid duration {value!r} (expected e.g. 30s, 1m30s, 500ms)") from None
+
+
+def _bytes(ctx: FileContext, path: tuple[Any, ...], value: Any) -> str:
+    try:
+        return str(parse_bytes(value))
+    except ValueError:
+        raise ctx.fail(path, f"invalid size {value!r} (expected e.g. 512m, 1gb, 1024)") from None
+
+
+def _command(ctx: FileContext, path: tuple[Any, ...], value: Any) -> list[str] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            return shlex.split(value)
+        except ValueError as exc:
+            raise ctx.fail(path, f"cannot split the command: {exc}") from None
+    if isinstance(value, list):
+        return [_text(item) for item in value]
+    raise ctx.fail(path, f"expected a string or a list, got {type(value).__name__}")
+
+
+def key_values(ctx: FileContext, path: tuple[Any, ...], value: Any, *, bare: Any) -> dict[str, Any]:
+    """A map or a ``KEY=VALUE`` list as a map of strings; a bare list ``KEY`` gets ``bare``."""
+    result: dict[str, Any] = {}
+    if isinstance(value, dict):
+        for key, item in value.items():
+            result[str(key)] = None if item is None else _text(item)
+        return result
+    for index, item in enumerate(_list(ctx, path, value, "a mapping or a list")):
+        if not isinstance(item, str):
+            raise ctx.fail(path + (index,), f"expected KEY=VALUE, got {item!r}")
+        key, sep, text = item.partition("=")
+        result[key] = text if sep else bare
+    return result
+
+
+# ---------------------------------------------------------------------------
+# ports
+# ---------------------------------------------------------------------------
+
+_PORT = re.compile(r"^(?:(?:(?P<ip>\[[0-9a-fA-F:.]+\]|[0-9.]+|[^:\[\]]*?):)?(?P<pub>[0-9]*(?:-[0-9]+)?):)?"
+                   r"(?P<target>[0-9]+(?:-[0-9]+)?)(?:/(?P<proto>[a-z]+))?$")
+
+
+def _range(text: str) -> tuple[int, int]:
+    low, _, high = text.partition("-")
+    return int(low), int(high or low)
+
+
+def _ports(ctx: FileContext, path: tuple[Any, ...], value: Any) -> list[dict]:
+    result: list[dict] = []
+    for index, item in enumerate(_list(ctx, path, value)):
+        where = path + (index,)
+        if isinstance(item, dict):
+            if "target" not in item:
+                raise ctx.fail(where, "a long-syntax port needs a target")
+            port: dict[str, Any] = {}
+            if item.get("name") is not None:
+                port["name"] = _text(item["name"])
+            port["mode"] = _text(item.get("mode") or "ingress")
+            if item.get("host_ip"):
+                port["host_ip"] = _text(item["host_ip"])
+            port["target"] = _int(ctx, where + ("target",), item["target"])
+            if item.get("published") not in (None, ""):
+                port["published"] = _text(item["published"])
+            port["protocol"] = _text(item.get("protocol") or "tcp")
+            if item.get("app_protocol"):
+                port["app_protocol"] = _text(item["app_protocol"])
+            result.append(port)
+            continue
+        if isinstance(item, bool) or not isinstance(item, (str, int)):
+            raise ctx.fail(where, f"invalid port {item!r}")
+        match = _PORT.match(str(item))
+        if not match:
+            raise ctx.fail(where, f"invalid port {item!r} (expected [HOST_IP:][PUBLISHED:]TARGET[/PROTOCOL])")
+        ip = (match.group("ip") or "").strip("[]")
+        pub = match.group("pub") or ""
+        proto = match.group("proto") or "tcp"
+        t_low, t_high = _range(match.group("target"))
+        count = t_high - t_low + 1
+        pubs: list[str]
+        if not pub:
+            pubs = [""] * count
+        else:
+            p_low, p_high = _range(pub)
+            if count == 1:
+                pubs = [pub if p_low != p_high else str(p_low)]
+            elif p_high - p_low + 1 == count:
+                pubs = [str(p_low + offset) for offset in range(count)]
+            else:
+                raise ctx.fail(where, f"invalid port {item!r}: the published range does not match the target range")
+        for offset in range(count):
+            port = {"mode": "ingress"}
+            if ip:
+                port["host_ip"] = ip
+            port["target"] = t_low + offset
+            if pubs[offset]:
+                port["published"] = pubs[offset]
+            port["protocol"] = proto
+            result.append(port)
+    return result
+
+
+# ---------------------------------------------------------------------------
+# volumes
+# ---------------------------------------------------------------------------
+
+_BIND_PREFIXES = (".", "/", "~")
+
+
+def _is_path(source: str) -> bool:
+    return source.startswith(_BIND_PREFIXES) or (len(source) > 1 and source[1] == ":")
+
+
+def _volume(ctx: FileContext, where: tuple[Any, ...], item: Any) -> dict:
+    if isinstance(item, dict):
+        kind = _text(item.get("type") or "volume")
+        if kind not in ("bind", "volume", "tmpfs"):
+            raise ctx.fail(where + ("type",), f"volume type {kind!r} is not supported by provision "
+                           "(bind, volume and tmpfs are)")
+        if not item.get("target"):
+            raise ctx.fail(where, "a long-syntax volume needs a target")
+        mount: dict[str, Any] = {"type": kind}
+        source = item.get("source")
+        if source not in (None, ""):
+            mount["source"] = resolve_path(_text(source), ctx.base_dir) if kind == "bind" else _text(source)
+        mount["target"] = _text(item["target"])
+        if item.get("read_only") is not None and _bool(ctx, where + ("read_only",), item["read_only"]):
+            mount["read_only"] = True
+        if kind == "bind":
+            bind = dict(item.get("bind") or {})
+            options: dict[str, Any] = {}
+            if bind.get("propagation"):
+                options["propagation"] = _text(bind["propagation"])
+            create = bind.get("create_host_path")
+            if create is not None:
+                options["create_host_path"] = _bool(ctx, where + ("bind", "create_host_path"), create)
+            if bind.get("selinux"):
+                options["selinux"] = _text(bind["selinux"])
+            if options:
+                mount["bind"] = options
+        elif kind == "volume":
+            options = {}
+            vol = dict(item.get("volume") or {})
+            if vol.get("nocopy") is not None:
+                options["nocopy"] = _bool(ctx, where + ("volume", "nocopy"), vol["nocopy"])
+            if vol.get("subpath"):
+                options["subpath"] = _text(vol["subpath"])
+            mount["volume"] = options
+        else:
+            tmp = dict(item.get("tmpfs") or {})
+            options = {}
+            if tmp.get("size") is not None:
+                options["size"] = _bytes(ctx, where + ("tmpfs", "size"), tmp["size"])
+            if tmp.get("mode") is not None:
+                options["mode"] = _int(ctx, where + ("tmpfs", "mode"), tmp["mode"])
+            if options:
+                mount["tmpfs"] = options
+        return mount
+    if not isinstance(item, str):
+        raise ctx.fail(where, f"invalid volume {item!r}")
+    parts = _split_volume(item)
+    if len(parts) == 1:
+        return {"type": "volume", "target": parts[0], "volume": {}}
+    if len(parts) > 3 or not parts[0] or not parts[1]:
+        raise ctx.fail(where, f"invalid volume {item!r} (expected SOURCE:TARGET[:MODE])")
+    source, target = parts[0], parts[1]
+    modes = parts[2].split(",") if len(parts) == 3 else []
+    mount = {"type": "bind" if _is_path(source) else "volume"}
+    mount["source"] = resolve_path(source, ctx.base_dir) if mount["type"] == "bind" else source
+    mount["target"] = target
+    if "ro" in modes:
+        mount["read_only"] = True
+    if mount["type"] == "bind":
+        bind = {"create_host_path": True}
+        for mode in modes:
+            if mode in ("z", "Z"):
+                bind["selinux"] = mode
+            elif mode in ("rprivate", "private", "rshared", "shared", "rslave", "slave"):
+                bind["propagation"] = mode
+        mount["bind"] = dict(sorted(bind.items(), key=lambda kv: ["propagation", "create_host_path",
+                                                                  "selinux"].index(kv[0])))
+    else:
+        mount["volume"] = {"nocopy": True} if "nocopy" in modes else {}
+    return mount
+
+
+def _split_volume(text: str) -> list[str]:
+    """Split ``SRC:DST:MODE`` on colons, keeping a Windows drive letter (``C:\\x``) whole."""
+    parts: list[str] = []
+    current = ""
+    for index, char in enumerate(text):
+        if char == ":" and not (len(current) == 1 and current.isalpha() and text[index + 1: index + 2] in ("\\", "/")):
+            parts.append(current)
+            current = ""
+        else:
+            current += char
+    parts.append(current)
+    return parts
+
+
+# ---------------------------------------------------------------------------
+# the rest of a service
+# ---------------------------------------------------------------------------
+
+
+def _device_request(ctx: FileContext, where: tuple[Any, ...], item: Any) -> dict:
+    item = _mapping(ctx, where, item)
+    device: dict[str, Any] = {}
+    if item.get("capabilities") is not None:
+        device["capabilities"] = [_text(c) for c in _list(ctx, where + ("capabilities",), item["capabilities"])]
+    if item.get("driver") is not None:
+        device["driver"] = _text(item["driver"])
+    if item.get("count") is not None:
+        count = item["count"]
+        device["count"] = -1 if count == "all" else _int(ctx, where + ("count",), count)
+    if item.get("device_ids") is not None:
+        device["device_ids"] = [_text(d) for d in _list(ctx, where + ("device_ids",), item["device_ids"])]
+    if item.get("options") is not None:
+        device["options"] = key_values(ctx, where + ("options",), item["options"], bare="")
+    return device
+
+
+def _gpus(ctx: FileContext, path: tuple[Any, ...], value: Any) -> list[dict]:
+    if value == "all":
+        return [{"count": -1}]
+    return [_device_request(ctx, path + (index,), item) for index, item in enumerate(_list(ctx, path, value))]
+
+
+def _deploy(ctx: FileContext, path: tuple[Any, ...], value: Any) -> dict:
+    value = _mapping(ctx, path, value)
+    deploy: dict[str, Any] = {"placement": {}}  # Compose always prints an empty placement
+    if value.get("replicas") is not None:
+        deploy["replicas"] = _int(ctx, path + ("replicas",), value["replicas"])
+    resources_in = value.get("resources")
+    resources: dict[str, Any] = {}
+    if resources_in is not None:
+        for section in ("limits", "reservations"):
+            given = (resources_in or {}).get(section)
+            if given is None:
+                continue
+            where = path + ("resources", section)
+            out: dict[str, Any] = {}
+            if given.get("cpus") is not None:
+                try:
+                    out["cpus"] = float(given["cpus"])
+                except (TypeError, ValueError):
+                    raise ctx.fail(where + ("cpus",), f"invalid cpus {given['cpus']!r}") from None
+            if given.get("memory") is not None:
+                out["memory"] = _bytes(ctx, where + ("memory",), given["memory"])
+            if given.get("pids") is not None:
+                out["pids"] = _int(ctx, where + ("pids",), given["pids"])
+            if given.get("devices") is not None:
+                out["devices"] = [_device_request(ctx, where + ("devices", index), item)
+                                  for index, item in enumerate(_list(ctx, where + ("devices",), given["devices"]))]
+            resources[section] = out
+        deploy["resources"] = resources
+    for key, item in value.items():
+        if isinstance(key, str) and key.startswith("x-"):
+            deploy[key] = item
+    return deploy
+
+
+def _healthcheck(ctx: FileContext, path: tuple[Any, ...], value: Any) -> dict:
+    value = _mapping(ctx, path, value)
+    check: dict[str, Any] = {}
+    test = _unwrap(value.get("test"))
+    if test is not None:
+        if isinstance(test, str):
+            check["test"] = ["CMD-SHELL", test]
+        else:
+            check["test"] = [_text(part) for part in _list(ctx, path + ("test",), test)]
+    for key in ("timeout", "interval"):
+        if value.get(key) is not None:
+            check[key] = _duration(ctx, path + (key,), value[key])
+    if value.get("retries") is not None:
+        check["retries"] = _int(ctx, path + ("retries",), value["retries"])
+    for key in ("start_period", "start_interval"):
+        if value.get(key) is not None:
+            check[key] = _duration(ctx, path + (key,), value[key])
+    if value.get("disable") is not None and _bool(ctx, path + ("disable",), value["disable"]):
+        check["disable"] = True
+    return check
+
+
+def _depends_on(ctx: FileContext, path: tuple[Any, ...], value: Any) -> dict:
+    result: dict[str, Any] = {}
+    if isinstance(value, list):
+        for index, name in enumerate(value):
+            if not isinstance(name, str):
+                raise ctx.fail(path + (index,), f"expected a service name, got {name!r}")
+            result[name] = {"condition": "service_started", "required": True}
+        return result
+    for name, spec in _mapping(ctx, path, value).items():
+        spec = spec or {}
+        where = path + (name,)
+        condition = _text(spec.get("condition") or "service_started")
+        if condition not in ("service_started", "service_healthy", "service_completed_successfully"):
+            raise ctx.fail(where + ("condition",), f"invalid condition {condition!r} (service_started, "
+                           "service_healthy or service_completed_successfully)")
+        entry: dict[str, Any] = {"condition": condition}
+        if spec.get("restart") is not None:
+            entry["restart"] = _bool(ctx, where + ("restart",), spec["restart"])
+        entry["required"] = _bool(ctx, where + ("required",), spec["required"]) if spec.get("required") is not None \
+            else True
+        result[str(name)] = entry
+    return result
+
+
+def _networks(ctx: FileContext, path: tuple[Any, ...], value: Any) -> dict:
+    if isinstance(value, list):
+        return {str(name): None for name in value}
+    result: dict[str, Any] = {}
+    for name, spec in _mapping(ctx, path, value).items():
+        if spec is None:
+            result[str(name)] = None
+            continue
+        entry = {}
+        if spec.get("aliases") is not None:
+            entry["aliases"] = [_text(a) for a in _list(ctx, path + (name, "aliases"), spec["aliases"])]
+        for key, item in spec.items():
+            if isinstance(key, str) and key.startswith("x-"):
+                entry[key] = item
+        result[str(name)] = entry
+    return result
+
+
+def _ulimits(ctx: FileContext, path: tuple[Any, ...], value: Any) -> dict:
+    result: dict[str, Any] = {}
+    for name, spec in _mapping(ctx, path, value).items():
+        if isinstance(spec, dict):
+            result[str(name)] = {"soft": _int(ctx, path + (name, "soft"), spec.get("soft")),
+                                 "hard": _int(ctx, path + (name, "hard"), spec.get("hard"))}
+        else:
+            result[str(name)] = _int(ctx, path + (name,), spec)
+    return result
+
+
+def _extra_hosts(ctx: FileContext, path: tuple[Any, ...], value: Any) -> list[str]:
+    if isinstance(value, dict):
+        hosts = []
+        for host, ip in value.items():
+            for one in (ip if isinstance(ip, list) else [ip]):
+                hosts.append(f"{host}={_text(one)}")
+        return sorted(hosts)
+    hosts = []
+    for index, item in enumerate(_list(ctx, path, value)):
+        text = _text(item)
+        if "=" in text:
+            hosts.append(text)
+        else:
+            host, sep, ip = text.partition(":")
+            if not sep:
+                raise ctx.fail(path + (index,), f"invalid extra host {text!r} (expected HOST:IP or HOST=IP)")
+            hosts.append(f"{host}={ip}")
+    return sorted(hosts)
+
+
+def _devices(ctx: FileContext, path: tuple[Any, ...], value: Any) -> list[dict]:
+    result = []
+    for index, item in enumerate(_list(ctx, path, value)):
+        if isinstance(item, dict):
+            device = {"source": _text(item.get("source", "")), "target": _text(item.get("target") or
+                                                                             item.get("source", ""))}
+            device["permissions"] = _text(item.get("permissions") or "rwm")
+            result.append(device)
+            continue
+        parts = _text(item).split(":")
+        if len(parts) > 3:
+            raise ctx.fail(path + (index,), f"invalid device {item!r} (expected SOURCE[:TARGET[:PERMISSIONS]])")
+        source = parts[0]
+        target = parts[1] if len(parts) > 1 else source
+        permissions = parts[2] if len(parts) > 2 else "rwm"
+        if len(parts) == 2 and re.fullmatch(r"[rwm]+", target) and not target.startswith("/"):
+            target, permissions = source, parts[1]
+        result.append({"source": source, "target": target, "permissions": permissions})
+    return result
+
+
+def _secret_refs(ctx: FileContext, path: tuple[Any, ...], value: Any) -> list[dict]:
+    result = []
+    for index, item in enumerate(_list(ctx, path, value)):
+        if isinstance(item, str):
+            result.append({"source": item, "target": f"/run/secrets/{item}"})
+            continue
+        item = _mapping(ctx, path + (index,), item)
+        ref: dict[str, Any] = {"source": _text(item.get("source", ""))}
+        for key in ("target", "uid", "gid"):
+            if item.get(key) is not None:
+                ref[key] = _text(item[key])
+        if item.get("mode") is not None:
+            mode = item["mode"]
+            if isinstance(mode, str):  # "0400" is octal, as Compose reads it
+                try:
+                    mode = int(mode, 8)
+                except ValueError:
+                    raise ctx.fail(path + (index, "mode"), f"invalid file mode {mode!r}") from None
+            ref["mode"] = "0" + format(_int(ctx, path + (index, "mode"), mode), "o")
+        result.append(ref)
+    return result
+
+
+def _env_files(ctx: FileContext, path: tuple[Any, ...], value: Any) -> list[dict]:
+    result = []
+    for index, item in enumerate(_list(ctx, path, value)):
+        if isinstance(item, dict):
+            required = item.get("required")
+            result.append({"path": resolve_path(_text(item.get("path", "")), ctx.base_dir),
+                           "required": True if required is None else _bool(ctx, path + (index, "required"), required)})
+        else:
+            result.append({"path": resolve_path(_text(item), ctx.base_dir), "required": True})
+    return result
+
+
+def _build(ctx: FileContext, path: tuple[Any, ...], value: Any) -> dict:
+    if isinstance(value, str):
+        value = {"context": value}
+    value = _mapping(ctx, path, value)
+    build: dict[str, Any] = {}
+    context = _text(value.get("context") or ".")
+    remote = re.match(r"^(https?://|git@|git://|github\.com/)", context)
+    build["context"] = context if remote else resolve_path(context, ctx.base_dir)
+    build["dockerfile"] = _text(value.get("dockerfile") or "Dockerfile")
+    if value.get("args") is not None:
+        build["args"] = key_values(ctx, path + ("args",), value["args"], bare=None)
+    if value.get("target") is not None:
+        build["target"] = _text(value["target"])
+    for key, item in value.items():
+        if isinstance(key, str) and key.startswith("x-"):
+            build[key] = item
+    return build
+
+
+_STRINGS = ("image", "restart", "ipc", "hostname", "user", "working_dir", "stop_signal", "container_name",
+            "network_mode", "pid")
+
+
+def normalize_service(ctx: FileContext, name: str, raw: Any) -> dict[str, Any]:
+    """One service in the long syntax. Keys tagged ``!reset`` stay as Reset markers and
+    ``!override`` values stay wrapped (merge.py applies them); ``extends`` is kept as it is."""
+    path = ("services", name)
+    if raw is None:
+        raw = {}
+    raw = _mapping(ctx, path, raw)
+    service: dict[str, Any] = {}
+    for key, value in raw.items():
+        where = path + (key,)
+        if isinstance(value, Reset):
+            service[key] = value
+            continue
+        wrapped = isinstance(value, Override)
+        value = _unwrap(value)
+        if isinstance(key, str) and key.startswith("x-"):
+            out = value
+        elif key == "extends":
+            out = {"service": value} if isinstance(value, str) else dict(_mapping(ctx, where, value))
+        elif value is None and key not in ("command", "entrypoint"):
+            continue
+        elif key in _STRINGS:
+            out = _text(value)
+        elif key == "build":
+            out = _build(ctx, where, value)
+        elif key in ("command", "entrypoint"):
+            out = _command(ctx, where, value)
+        elif key == "environment":
+            out = key_values(ctx, where, value, bare=None)
+        elif key == "labels":
+            out = key_values(ctx, where, value, bare="")
+        elif key == "sysctls":
+            out = key_values(ctx, where, value, bare="")
+        elif key == "env_file":
+            out = _env_files(ctx, where, value)
+        elif key == "ports":
+            out = _ports(ctx, where, value)
+        elif key == "volumes":
+            out = [_volume(ctx, where + (index,), item) for index, item in enumerate(_list(ctx, where, value))]
+        elif key == "networks":
+            out = _networks(ctx, where, value)
+        elif key == "depends_on":
+            out = _depends_on(ctx, where, value)
+        elif key == "healthcheck":
+            out = _healthcheck(ctx, where, value)
+        elif key == "gpus":
+            out = _gpus(ctx, where, value)
+        elif key == "deploy":
+            out = _deploy(ctx, where, value)
+        elif key == "shm_size":
+            out = _bytes(ctx, where, value)
+        elif key == "ulimits":
+            out = _ulimits(ctx, where, value)
+        elif key in ("security_opt", "cap_add", "cap_drop", "tmpfs", "expose", "profiles"):
+            out = [_text(item) for item in _list(ctx, where, value)]
+        elif key in ("privileged", "init"):
+            out = _bool(ctx, where, value)
+        elif key == "devices":
+            out = _devices(ctx, where, value)
+        elif key == "extra_hosts":
+            out = _extra_hosts(ctx, where, value)
+        elif key == "logging":
+            logging = _mapping(ctx, where, value)
+            out = {}
+            if logging.get("driver") is not None:
+                out["driver"] = _text(logging["driver"])
+            if logging.get("options") is not None:
+                out["options"] = key_values(ctx, where + ("options",), logging["options"], bare="")
+        elif key == "stop_grace_period":
+            out = _duration(ctx, where, value)
+        elif key == "secrets":
+            out = _secret_refs(ctx, where, value)
+        else:  # support.py refused it already
+            raise ctx.fail(where, "not supported by provision")
+        service[key] = Override(out) if wrapped else out
+    return service
+
+
+def normalize_resources(ctx: FileContext, kind: str, raw: Any) -> dict[str, dict]:
+    """Top-level ``networks``, ``volumes`` or ``secrets`` of one file, names not yet applied."""
+    result: dict[str, dict] = {}
+    if raw is None:
+        return result
+    for name, spec in _mapping(ctx, (kind,), raw).items():
+        where = (kind, name)
+        spec = dict(_mapping(ctx, where, spec)) if spec is not None else {}
+        entry: dict[str, Any] = {}
+        for key, value in spec.items():
+            if value is None:
+                continue
+            if key == "external":
+                if isinstance(value, dict):
+                    raise ctx.fail(where + (key,), "external: {name: ...} is obsolete; use external: true and name:")
+                entry["external"] = _bool(ctx, where + (key,), value)
+            elif key == "file":
+                entry["file"] = resolve_path(_text(value), ctx.base_dir)
+            elif key == "labels":
+                entry["labels"] = key_values(ctx, where + (key,), value, bare="")
+            elif isinstance(key, str) and key.startswith("x-"):
+                entry[key] = value
+            else:
+                entry[key] = _text(value)
+        if kind == "secrets" and ("file" in entry) == ("environment" in entry):
+            raise ctx.fail(where, "a secret needs exactly one of file: or environment:")
+        result[str(name)] = entry
+    return result
