@@ -96,6 +96,8 @@ def merge_service(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
         old = result[key]
         if key in _UNIQUE:
             result[key] = unique(old + strip_tags(value), _UNIQUE[key])
+            if key == "extra_hosts":  # Compose prints them sorted
+                result[key].sort()
         elif key == "logging":
             same = value.get("driver") is None or old.get("driver") is None or value.get("driver") == old.get("driver")
             result[key] = merge_tree(old, value) if same else strip_tags(value)

@@ -87,6 +87,8 @@ def _mapping(ctx: FileContext, path: tuple[Any, ...], value: Any) -> dict:
 
 
 def _duration(ctx: FileContext, path: tuple[Any, ...], value: Any) -> str:
+    if not isinstance(value, str):  # Compose's schema: a duration is a string
+        raise ctx.fail(path, f"must be a string (a duration such as 30s or 1m30s), got {value!r}")
     try:
         return format_duration(parse_duration(value))
     except ValueError:
@@ -227,11 +229,11 @@ def _volume(ctx: FileContext, where: tuple[Any, ...], item: Any) -> dict:
             if bind.get("propagation"):
                 options["propagation"] = _text(bind["propagation"])
             create = bind.get("create_host_path")
-            if create is not None:
-                options["create_host_path"] = _bool(ctx, where + ("bind", "create_host_path"), create)
+            if create is not None and _bool(ctx, where + ("bind", "create_host_path"), create):
+                options["create_host_path"] = True  # false is left out, as Compose prints it
             if bind.get("selinux"):
                 options["selinux"] = _text(bind["selinux"])
-            if options:
+            if options or item.get("bind") is not None:
                 mount["bind"] = options
         elif kind == "volume":
             options = {}
@@ -323,7 +325,7 @@ def _gpus(ctx: FileContext, path: tuple[Any, ...], value: Any) -> list[dict]:
 
 def _deploy(ctx: FileContext, path: tuple[Any, ...], value: Any) -> dict:
     value = _mapping(ctx, path, value)
-    deploy: dict[str, Any] = {"placement": {}}  # Compose always prints an empty placement
+    deploy: dict[str, Any] = {"resources": {}, "placement": {}}  # Compose always prints both
     if value.get("replicas") is not None:
         deploy["replicas"] = _int(ctx, path + ("replicas",), value["replicas"])
     resources_in = value.get("resources")
@@ -584,8 +586,12 @@ def normalize_service(ctx: FileContext, name: str, raw: Any) -> dict[str, Any]:
             out = _ulimits(ctx, where, value)
         elif key in ("security_opt", "cap_add", "cap_drop", "tmpfs", "expose", "profiles"):
             out = [_text(item) for item in _list(ctx, where, value)]
-        elif key in ("privileged", "init"):
+        elif key == "init":
             out = _bool(ctx, where, value)
+        elif key == "privileged":  # Compose leaves out a false privileged
+            if not _bool(ctx, where, value):
+                continue
+            out = True
         elif key == "devices":
             out = _devices(ctx, where, value)
         elif key == "extra_hosts":

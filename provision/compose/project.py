@@ -227,8 +227,13 @@ def load(
     for svc, spec in enabled.items():
         origin = origins.get(svc)
         where = (origin.file, origin.line) if origin else (paths[0], None)
+        for key in ("network_mode", "ipc", "pid"):  # service:NAME implies a dependency, as in Compose
+            value = spec.get(key) or ""
+            if value.startswith("service:"):
+                spec.setdefault("depends_on", {}).setdefault(
+                    value[len("service:"):], {"condition": "service_started", "restart": True, "required": True})
         for dep, dep_spec in (spec.get("depends_on") or {}).items():
-            if dep not in enabled and dep_spec.get("required", True):
+            if dep not in services or (dep not in enabled and dep_spec.get("required", True)):
                 raise ComposeError(f"services.{svc}.depends_on: service {svc!r} depends on undefined service "
                                    f"{dep!r}" + (" (it is in a profile that is not enabled)" if dep in services
                                                  else ""), file=where[0], line=where[1])
