@@ -27,14 +27,20 @@ class FileContext:
     file: Path
     tree: Any
     base_dir: Path
+    home: str | None = None  # the operator's HOME, for ``~`` (None: this process's)
+
+    def path(self, value: str) -> str:
+        return resolve_path(value, self.base_dir, self.home)
 
     def fail(self, path: tuple[Any, ...], message: str) -> ComposeError:
         return error_at(self.file, self.tree, path, message)
 
 
-def resolve_path(value: str, base_dir: Path) -> str:
+def resolve_path(value: str, base_dir: Path, home: str | None = None) -> str:
     """A path as Compose resolves it: ``~`` is the home, relative is against ``base_dir``."""
-    if value.startswith("~"):
+    if value == "~" or value.startswith("~/"):
+        value = (home or os.path.expanduser("~")) + value[1:]
+    elif value.startswith("~"):
         value = os.path.expanduser(value)
     if os.path.isabs(value):
         return os.path.normpath(value)
@@ -219,7 +225,7 @@ def _volume(ctx: FileContext, where: tuple[Any, ...], item: Any) -> dict:
         mount: dict[str, Any] = {"type": kind}
         source = item.get("source")
         if source not in (None, ""):
-            mount["source"] = resolve_path(_text(source), ctx.base_dir) if kind == "bind" else _text(source)
+            mount["source"] = ctx.path(_text(source)) if kind == "bind" else _text(source)
         mount["target"] = _text(item["target"])
         if item.get("read_only") is not None and _bool(ctx, where + ("read_only",), item["read_only"]):
             mount["read_only"] = True
@@ -263,7 +269,7 @@ def _volume(ctx: FileContext, where: tuple[Any, ...], item: Any) -> dict:
     source, target = parts[0], parts[1]
     modes = parts[2].split(",") if len(parts) == 3 else []
     mount = {"type": "bind" if _is_path(source) else "volume"}
-    mount["source"] = resolve_path(source, ctx.base_dir) if mount["type"] == "bind" else source
+    mount["source"] = ctx.path(source) if mount["type"] == "bind" else source
     mount["target"] = target
     if "ro" in modes:
         mount["read_only"] = True
@@ -501,10 +507,10 @@ def _env_files(ctx: FileContext, path: tuple[Any, ...], value: Any) -> list[dict
     for index, item in enumerate(_list(ctx, path, value)):
         if isinstance(item, dict):
             required = item.get("required")
-            result.append({"path": resolve_path(_text(item.get("path", "")), ctx.base_dir),
+            result.append({"path": ctx.path(_text(item.get("path", ""))),
                            "required": True if required is None else _bool(ctx, path + (index, "required"), required)})
         else:
-            result.append({"path": resolve_path(_text(item), ctx.base_dir), "required": True})
+            result.append({"path": ctx.path(_text(item)), "required": True})
     return result
 
 
@@ -515,7 +521,7 @@ def _build(ctx: FileContext, path: tuple[Any, ...], value: Any) -> dict:
     build: dict[str, Any] = {}
     context = _text(value.get("context") or ".")
     remote = re.match(r"^(https?://|git@|git://|github\.com/)", context)
-    build["context"] = context if remote else resolve_path(context, ctx.base_dir)
+    build["context"] = context if remote else ctx.path(context)
     build["dockerfile"] = _text(value.get("dockerfile") or "Dockerfile")
     if value.get("args") is not None:
         build["args"] = key_values(ctx, path + ("args",), value["args"], bare=None)
@@ -630,7 +636,7 @@ def normalize_resources(ctx: FileContext, kind: str, raw: Any) -> dict[str, dict
                     raise ctx.fail(where + (key,), "external: {name: ...} is obsolete; use external: true and name:")
                 entry["external"] = _bool(ctx, where + (key,), value)
             elif key == "file":
-                entry["file"] = resolve_path(_text(value), ctx.base_dir)
+                entry["file"] = ctx.path(_text(value))
             elif key == "labels":
                 entry["labels"] = key_values(ctx, where + (key,), value, bare="")
             elif isinstance(key, str) and key.startswith("x-"):

