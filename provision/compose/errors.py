@@ -36,7 +36,8 @@ def line_at(tree: Any, path: tuple[Any, ...]) -> int | None:
             node = node[part]
         elif isinstance(node, YamlSequence) and isinstance(part, int) and part < len(node):
             item = node[part]
-            line = getattr(item, "line", None) or line
+            item_lines = getattr(node, "item_lines", [])
+            line = (item_lines[part] if part < len(item_lines) else None) or getattr(item, "line", None) or line
             node = item
         else:
             break

@@ -108,6 +108,7 @@ def interpolate_tree(tree: Any, environ: Mapping[str, str], path: tuple[Any, ...
         if isinstance(node, list):
             seq = YamlSequence(walk(item, where + (index,)) for index, item in enumerate(node))
             seq.line = getattr(node, "line", None)
+            seq.item_lines = list(getattr(node, "item_lines", []))
             return seq
         if isinstance(node, Override):
             return Override(walk(node.value, where), node.line)

@@ -16,7 +16,7 @@ from typing import Any
 from provision.compose.errors import error_at
 from provision.compose.reading import Override, Reset
 
-__all__ = ["ANY", "SERVICE", "SPEC_SERVICE_KEYS", "SPEC_TOP_LEVEL_KEYS", "TOP_LEVEL", "check_supported"]
+__all__ = ["ANY", "HINTS", "SERVICE", "SPEC_SERVICE_KEYS", "SPEC_TOP_LEVEL_KEYS", "TOP_LEVEL", "check_supported"]
 
 ANY: dict = {}  # identity-compared: a free value
 
@@ -98,6 +98,18 @@ SPEC_TOP_LEVEL_KEYS = frozenset({"configs", "models"} | set(TOP_LEVEL))
 
 _HINT = "see docs/compose.md for what provision supports"
 
+# What to write instead, for the refused keys people reach for most.
+HINTS: dict[str, str] = {
+    "mem_limit": "use deploy.resources.limits.memory",
+    "mem_reservation": "use deploy.resources.reservations.memory",
+    "cpus": "use deploy.resources.limits.cpus",
+    "pids_limit": "use deploy.resources.limits.pids",
+    "runtime": "use gpus: or deploy.resources.reservations.devices for GPUs",
+    "configs": "mount the file with a bind volume, or use secrets:",
+    "scale": "use deploy.replicas",
+    "links": "services reach each other by name on the project network",
+}
+
 
 def check_supported(tree: Any, file: Path) -> None:
     """Raise ComposeError at the first key of ``tree`` (one file's document) outside the table."""
@@ -132,5 +144,6 @@ def _refusal(path: tuple[Any, ...], key: Any, top: bool) -> str:
     in_service = len(path) == 2 and path[0] == "services"
     known = (top and key in SPEC_TOP_LEVEL_KEYS) or (in_service and key in SPEC_SERVICE_KEYS) or not (top or in_service)
     if known:
-        return f"not supported by provision ({_HINT})"
+        hint = HINTS.get(key) if (top or in_service) else None
+        return f"not supported by provision ({hint + '; ' if hint else ''}{_HINT})"
     return f"not a Compose key (the Compose Specification has no {key!r} here; {_HINT})"
