@@ -117,7 +117,10 @@ def _command(ctx: FileContext, path: tuple[Any, ...], value: Any) -> list[str] |
         except ValueError as exc:
             raise ctx.fail(path, f"cannot split the command: {exc}") from None
     if isinstance(value, list):
-        return [_text(item) for item in value]
+        for index, item in enumerate(value):
+            if not isinstance(item, str):  # Compose's schema: a list of strings
+                raise ctx.fail(path + (index,), f"must be a string, got {item!r}")
+        return list(value)
     raise ctx.fail(path, f"expected a string or a list, got {type(value).__name__}")
 
 
@@ -349,6 +352,8 @@ def _deploy(ctx: FileContext, path: tuple[Any, ...], value: Any) -> dict:
                 except (TypeError, ValueError):
                     raise ctx.fail(where + ("cpus",), f"invalid cpus {given['cpus']!r}") from None
             if given.get("memory") is not None:
+                if not isinstance(given["memory"], str):  # Compose's schema: a string
+                    raise ctx.fail(where + ("memory",), f"must be a string (such as 512m or 2g), got {given['memory']!r}")
                 out["memory"] = _bytes(ctx, where + ("memory",), given["memory"])
             if given.get("pids") is not None:
                 out["pids"] = _int(ctx, where + ("pids",), given["pids"])
@@ -434,7 +439,8 @@ def _ulimits(ctx: FileContext, path: tuple[Any, ...], value: Any) -> dict:
             result[str(name)] = {"soft": _int(ctx, path + (name, "soft"), spec.get("soft")),
                                  "hard": _int(ctx, path + (name, "hard"), spec.get("hard"))}
         else:
-            result[str(name)] = _int(ctx, path + (name,), spec)
+            single = _int(ctx, path + (name,), spec)
+            result[str(name)] = single if single else {}  # Compose prints a 0 limit as {}
     return result
 
 

@@ -168,7 +168,6 @@ def _extended(ctx: FileContext, name: str, services: dict[str, dict], env: Mappi
         if base_name not in services:
             raise ctx.fail(("services", name, "extends"), f"service {base_name!r} not found")
     base = _extended(base_ctx, base_name, base_all, env, files, chain + (link,))
-    base = {k: v for k, v in base.items() if k not in ("depends_on",)}
     own = {k: v for k, v in service.items() if k != "extends"}
     return merge_service(base, own)
 
@@ -250,6 +249,7 @@ def load(
                                    f"{dep!r}" + (" (it is in a profile that is not enabled)" if dep in services
                                                  else ""), file=where[0], line=where[1])
         _resolve_environment(spec, env, where)
+        _resolve_build_args(spec, env)
         if "network_mode" not in spec and not spec.get("networks"):
             spec["networks"] = {"default": None}
         for net in spec.get("networks") or {}:
@@ -300,6 +300,19 @@ def _resource_name(project: str, key: str, spec: dict, ipam: bool = False) -> di
     if ipam:
         result.setdefault("ipam", {})
     return result
+
+
+def _resolve_build_args(spec: dict, env: Mapping[str, str]) -> None:
+    """A bare build arg takes the operator's value, and is left out without one (as Compose)."""
+    build = spec.get("build")
+    if not build or "args" not in build:
+        return
+    args = {key: env.get(key) if value is None else value for key, value in build["args"].items()}
+    args = {key: value for key, value in args.items() if value is not None}
+    if args:
+        build["args"] = args
+    else:
+        del build["args"]
 
 
 def _resolve_environment(spec: dict, env: Mapping[str, str], where: tuple[Path, int | None]) -> None:

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from provision.compose import load, to_compose_json
+from provision.compose import ComposeError, load, to_compose_json
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "compose"
 
@@ -74,7 +74,29 @@ CASES = [
     Case("depends-health", profiles=["cache"]),
     Case("low-level"),
     Case("legacy-v3", files=["docker-compose.yml"], project_name="legacy-stack"),
+    Case("quirks"),
+    Case("quirks", env={"BARE": "from-operator"}),
 ]
+
+# Documents both Compose and provision refuse (provision with FILE:LINE, as ComposeError).
+REFUSED = {
+    "duration-not-a-string": "services:\n  a:\n    image: x\n    healthcheck: {interval: 10}\n",
+    "memory-not-a-string": "services:\n  a:\n    image: x\n    deploy: {resources: {limits: {memory: 1024}}}\n",
+    "command-item-not-a-string": "services:\n  a:\n    image: x\n    command: [echo, 1]\n",
+    "undefined-dependency": "services:\n  a:\n    image: x\n    depends_on: [b]\n",
+    "undefined-volume": "services:\n  a:\n    image: x\n    volumes: [data:/data]\n",
+    "undefined-network": "services:\n  a:\n    image: x\n    networks: [back]\n",
+    "undefined-secret": "services:\n  a:\n    image: x\n    secrets: [token]\n",
+    "required-variable": "services:\n  a:\n    image: ${IMAGE:?which image}\n",
+    "bad-interpolation": "services:\n  a:\n    image: ${IMAGE\n",
+    "bad-yaml": "services:\n  a:\n    image: x\n   b: [\n",
+    "duplicate-key": "services:\n  a:\n    image: x\n    image: y\n",
+    "bad-condition": "services:\n  a:\n    image: x\n    depends_on: {b: {condition: started}}\n  b: {image: x}\n",
+    "bad-port": "services:\n  a:\n    image: x\n    ports: ['80:abc']\n",
+    "disabled-required-dependency": "services:\n  a:\n    image: x\n    depends_on: [b]\n"
+                                    "  b:\n    image: x\n    profiles: [p]\n",
+    "not-a-mapping": "- services\n",
+}
 
 
 def case_id(case: Case) -> str:
@@ -139,6 +161,20 @@ def test_provision_reads_the_project_as_docker_compose_does(case: Case, tmp_path
     actual = to_compose_json(project)
     found = differences(expected, actual)
     assert not found, "provision and Docker Compose disagree:\n" + "\n".join(found)
+
+
+@pytest.mark.parametrize("name", sorted(REFUSED))
+def test_what_compose_refuses_provision_refuses(name: str, tmp_path: Path) -> None:
+    path = tmp_path / "proj" / "compose.yaml"
+    path.parent.mkdir()
+    path.write_text(REFUSED[name])
+    env = base_environment(tmp_path)
+    result = subprocess.run([BINARY, "-f", str(path), "config", "--format", "json"], capture_output=True, text=True,
+                            env=env, cwd="/", timeout=60)
+    assert result.returncode != 0, f"Compose accepted {name}"
+    with pytest.raises(ComposeError) as caught:
+        load([path], environ=env)
+    assert caught.value.file == str(path)
 
 
 def test_every_supported_service_key_appears_in_the_corpus() -> None:
