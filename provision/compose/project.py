@@ -71,7 +71,7 @@ class _FileModel:
     warnings: list[str] = field(default_factory=list)
 
 
-def _read(path: Path, env: Mapping[str, str]) -> tuple[Any, FileContext]:
+def _read(path: Path, env: Mapping[str, str], base_dir: Path | None = None) -> tuple[Any, FileContext]:
     tree = read_compose_file(path)
     if tree is None:
         raise ComposeError("empty compose file", file=path)
@@ -82,13 +82,14 @@ def _read(path: Path, env: Mapping[str, str]) -> tuple[Any, FileContext]:
         tree = interpolate_tree(tree, env)
     except InterpolationError as exc:
         raise error_at(path, tree, exc.path, exc.message) from None
-    return tree, FileContext(path, tree, path.parent, env.get("HOME"))
+    return tree, FileContext(path, tree, base_dir or path.parent, env.get("HOME"))
 
 
-def _load_file(path: Path, env: Mapping[str, str], seen: tuple[Path, ...]) -> _FileModel:
+def _load_file(path: Path, env: Mapping[str, str], seen: tuple[Path, ...],
+               base_dir: Path | None = None) -> _FileModel:
     if path in seen:
         raise ComposeError(f"include cycle: {' -> '.join(str(p) for p in seen + (path,))}", file=seen[-1])
-    tree, ctx = _read(path, env)
+    tree, ctx = _read(path, env, base_dir)
     model = _FileModel()
     if "version" in tree:
         model.warnings.append(f"{path}: the attribute `version` is obsolete, it will be ignored")
@@ -120,26 +121,50 @@ def _include(ctx: FileContext, index: int, entry: Any, env: Mapping[str, str], m
     paths = [paths] if isinstance(paths, str) else list(paths or [])
     if not paths:
         raise ctx.fail(where, "an include needs a path")
+    project_dir = spec.get("project_directory")
+    base_dir = Path(ctx.path(str(project_dir))) if project_dir else None
+    env_files = spec.get("env_file")
+    env_files = [env_files] if isinstance(env_files, str) else list(env_files or [])
     included_env = dict(env)
+    combined = _FileModel()
     for index_path, one in enumerate(paths):
         target = Path(ctx.path(str(one)))
         if not target.is_file():
             raise ctx.fail(where, f"included file {target} not found")
         if index_path == 0:
-            dot_env = target.parent / ".env"
-            if dot_env.is_file():
-                included_env = {**read_env_file(dot_env, env.get), **env}
-        sub = _load_file(target, included_env, seen)
-        for kind in ("services", "networks", "volumes", "secrets"):
-            mine = getattr(model, kind)
-            for name, value in getattr(sub, kind).items():
-                if name in mine and mine[name] != value:
-                    raise ctx.fail(where, f"imported {kind[:-1]} {name!r} conflicts with a definition in "
-                                   f"{ctx.file.name}")
-                mine.setdefault(name, value)
-        for name, origin in sub.origins.items():
-            model.origins.setdefault(name, origin)
-        model.warnings.extend(sub.warnings)
+            # the included project's .env (or the include's env_file:), under the including environment
+            candidates = [Path(ctx.path(str(f))) for f in env_files] or [(base_dir or target.parent) / ".env"]
+            own: dict[str, str] = {}
+            for candidate in candidates:
+                if candidate.is_file():
+                    own.update(read_env_file(candidate, env.get))
+                elif env_files:
+                    raise ctx.fail(where + ("env_file",), f"env file {candidate} not found")
+            included_env = {**own, **env}
+        _fold(combined, _load_file(target, included_env, seen, base_dir))
+    for kind in ("services", "networks", "volumes", "secrets"):
+        mine = getattr(model, kind)
+        for name, value in getattr(combined, kind).items():
+            if name in mine and (kind == "services" or mine[name] != value):
+                raise ctx.fail(where, f"{kind}.{name} conflicts with imported resource")
+            mine[name] = value
+    for name, origin in combined.origins.items():
+        model.origins.setdefault(name, origin)
+    model.warnings.extend(combined.warnings)
+
+
+def _fold(into: _FileModel, model: _FileModel) -> None:
+    """``model`` (a later file) merged onto ``into`` with Compose's override rules."""
+    into.name = model.name or into.name
+    for svc, spec in model.services.items():
+        into.services[svc] = merge_service(into.services[svc], spec) if svc in into.services else strip_tags(spec)
+    for kind in ("networks", "volumes", "secrets"):
+        store = getattr(into, kind)
+        for key, value in getattr(model, kind).items():
+            store[key] = merge_tree(store.get(key, {}), value)
+    into.extensions = merge_tree(into.extensions, model.extensions)
+    into.origins.update(model.origins)
+    into.warnings.extend(model.warnings)
 
 
 def _extended(ctx: FileContext, name: str, services: dict[str, dict], env: Mapping[str, str],
@@ -197,25 +222,12 @@ def load(
         raise ComposeError("env file not found", file=dot_env_path)
     env = {**dot_env, **dict(environ)}
 
-    name: str | None = None
-    services: dict[str, dict] = {}
-    networks: dict[str, dict] = {}
-    volumes: dict[str, dict] = {}
-    secrets: dict[str, dict] = {}
-    extensions: dict[str, Any] = {}
-    origins: dict[str, Origin] = {}
-    warnings: list[str] = []
+    combined = _FileModel()
     for path in paths:
-        model = _load_file(path, env, ())
-        name = model.name or name
-        for svc, spec in model.services.items():
-            services[svc] = merge_service(services[svc], spec) if svc in services else strip_tags(spec)
-        for store, new in ((networks, model.networks), (volumes, model.volumes), (secrets, model.secrets)):
-            for key, value in new.items():
-                store[key] = merge_tree(store.get(key, {}), value)
-        extensions = merge_tree(extensions, model.extensions)
-        origins.update(model.origins)
-        warnings.extend(model.warnings)
+        _fold(combined, _load_file(path, env, ()))
+    name, services, networks, volumes, secrets = (combined.name, combined.services, combined.networks,
+                                                  combined.volumes, combined.secrets)
+    extensions, origins, warnings = combined.extensions, combined.origins, combined.warnings
 
     # An explicit name (-p, COMPOSE_PROJECT_NAME) must already be valid; ``name:`` and the folder
     # name are normalized (lower case, invalid characters dropped), as Compose does.

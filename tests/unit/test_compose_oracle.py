@@ -96,6 +96,7 @@ REFUSED = {
     "disabled-required-dependency": "services:\n  a:\n    image: x\n    depends_on: [b]\n"
                                     "  b:\n    image: x\n    profiles: [p]\n",
     "not-a-mapping": "- services\n",
+    "include-conflict": "include: [inc.yaml]\nservices:\n  a: {image: x}\n",
 }
 
 
@@ -168,6 +169,7 @@ def test_what_compose_refuses_provision_refuses(name: str, tmp_path: Path) -> No
     path = tmp_path / "proj" / "compose.yaml"
     path.parent.mkdir()
     path.write_text(REFUSED[name])
+    (path.parent / "inc.yaml").write_text("services:\n  a: {image: x}\n")
     env = base_environment(tmp_path)
     result = subprocess.run([BINARY, "-f", str(path), "config", "--format", "json"], capture_output=True, text=True,
                             env=env, cwd="/", timeout=60)
