@@ -145,7 +145,7 @@ def _include(ctx: FileContext, index: int, entry: Any, env: Mapping[str, str], m
     for kind in ("services", "networks", "volumes", "secrets"):
         mine = getattr(model, kind)
         for name, value in getattr(combined, kind).items():
-            if name in mine and (kind == "services" or mine[name] != value):
+            if name in mine and mine[name] != value:  # Compose accepts the same definition twice
                 raise ctx.fail(where, f"{kind}.{name} conflicts with imported resource")
             mine[name] = value
     for name, origin in combined.origins.items():

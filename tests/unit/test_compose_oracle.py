@@ -96,7 +96,7 @@ REFUSED = {
     "disabled-required-dependency": "services:\n  a:\n    image: x\n    depends_on: [b]\n"
                                     "  b:\n    image: x\n    profiles: [p]\n",
     "not-a-mapping": "- services\n",
-    "include-conflict": "include: [inc.yaml]\nservices:\n  a: {image: x}\n",
+    "include-conflict": "include: [inc.yaml]\nservices:\n  a: {image: y}\n",
 }
 
 
