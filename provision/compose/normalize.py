@@ -390,9 +390,17 @@ def _healthcheck(ctx: FileContext, path: tuple[Any, ...], value: Any) -> dict:
     return check
 
 
+def _unique_items(ctx: FileContext, path: tuple[Any, ...], items: list) -> None:
+    """Compose's schema: the items of this list must be unique."""
+    for index, item in enumerate(items):
+        if item in items[:index]:
+            raise ctx.fail(path + (index,), f"items at {items.index(item)} and {index} are equal")
+
+
 def _depends_on(ctx: FileContext, path: tuple[Any, ...], value: Any) -> dict:
     result: dict[str, Any] = {}
     if isinstance(value, list):
+        _unique_items(ctx, path, value)
         for index, name in enumerate(value):
             if not isinstance(name, str):
                 raise ctx.fail(path + (index,), f"expected a service name, got {name!r}")
@@ -416,6 +424,7 @@ def _depends_on(ctx: FileContext, path: tuple[Any, ...], value: Any) -> dict:
 
 def _networks(ctx: FileContext, path: tuple[Any, ...], value: Any) -> dict:
     if isinstance(value, list):
+        _unique_items(ctx, path, value)
         return {str(name): None for name in value}
     result: dict[str, Any] = {}
     for name, spec in _mapping(ctx, path, value).items():
@@ -525,10 +534,12 @@ def _build(ctx: FileContext, path: tuple[Any, ...], value: Any) -> dict:
         value = {"context": value}
     value = _mapping(ctx, path, value)
     build: dict[str, Any] = {}
-    context = _text(value.get("context") or ".")
-    remote = re.match(r"^(https?://|git@|git://|github\.com/)", context)
-    build["context"] = context if remote else ctx.path(context)
-    build["dockerfile"] = _text(value.get("dockerfile") or "Dockerfile")
+    if value.get("context"):  # the defaults (".", "Dockerfile") are set after the files are merged
+        context = _text(value["context"])
+        remote = re.match(r"^(https?://|git@|git://|github\.com/)", context)
+        build["context"] = context if remote else ctx.path(context)
+    if value.get("dockerfile"):
+        build["dockerfile"] = _text(value["dockerfile"])
     if value.get("args") is not None:
         build["args"] = key_values(ctx, path + ("args",), value["args"], bare=None)
     if value.get("target") is not None:
@@ -596,7 +607,10 @@ def normalize_service(ctx: FileContext, name: str, raw: Any) -> dict[str, Any]:
             out = _bytes(ctx, where, value)
         elif key == "ulimits":
             out = _ulimits(ctx, where, value)
-        elif key in ("security_opt", "cap_add", "cap_drop", "tmpfs", "expose", "profiles"):
+        elif key == "security_opt":
+            out = [_text(item) for item in _list(ctx, where, value)]
+            _unique_items(ctx, where, out)
+        elif key in ("cap_add", "cap_drop", "tmpfs", "expose", "profiles"):
             out = [_text(item) for item in _list(ctx, where, value)]
         elif key == "init":
             out = _bool(ctx, where, value)

@@ -223,8 +223,8 @@ def load(
     env = {**dot_env, **dict(environ)}
 
     combined = _FileModel()
-    for path in paths:
-        _fold(combined, _load_file(path, env, ()))
+    for path in paths:  # relative paths of every -f file resolve against the first file's folder
+        _fold(combined, _load_file(path, env, (), working_dir))
     name, services, networks, volumes, secrets = (combined.name, combined.services, combined.networks,
                                                   combined.volumes, combined.secrets)
     extensions, origins, warnings = combined.extensions, combined.origins, combined.warnings
@@ -260,8 +260,18 @@ def load(
                 raise ComposeError(f"services.{svc}.depends_on: service {svc!r} depends on undefined service "
                                    f"{dep!r}" + (" (it is in a profile that is not enabled)" if dep in services
                                                  else ""), file=where[0], line=where[1])
+        options = spec.get("security_opt") or []
+        for index, option in enumerate(options):
+            if option in options[:index]:  # after merging files: Compose's schema wants unique items
+                raise ComposeError(f"services.{svc}.security_opt: items at {options.index(option)} and {index} are "
+                                   "equal", file=where[0], line=where[1])
         _resolve_environment(spec, env, where)
         _resolve_build_args(spec, env)
+        if "build" in spec:
+            build = spec["build"]
+            spec["build"] = {"context": build.get("context") or str(working_dir),
+                             "dockerfile": build.get("dockerfile") or "Dockerfile",
+                             **{k: v for k, v in build.items() if k not in ("context", "dockerfile")}}
         if "network_mode" not in spec and not spec.get("networks"):
             spec["networks"] = {"default": None}
         for net in spec.get("networks") or {}:

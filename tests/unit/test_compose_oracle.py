@@ -74,6 +74,8 @@ CASES = [
     Case("depends-health", profiles=["cache"]),
     Case("low-level"),
     Case("legacy-v3", files=["docker-compose.yml"], project_name="legacy-stack"),
+    Case("override-rules", files=["compose.yaml", "compose.override.yaml"], env={"T": "t"}),
+    Case("override-rules", files=["compose.yaml", "compose.override.yaml", "sub/extra.yaml"], env={"T": "t"}),
     Case("quirks"),
     Case("quirks", env={"BARE": "from-operator"}),
 ]
@@ -96,6 +98,8 @@ REFUSED = {
     "disabled-required-dependency": "services:\n  a:\n    image: x\n    depends_on: [b]\n"
                                     "  b:\n    image: x\n    profiles: [p]\n",
     "not-a-mapping": "- services\n",
+    "duplicate-security-opt": "services:\n  a:\n    image: x\n    security_opt: [a, a]\n",
+    "duplicate-dependency": "services:\n  a:\n    image: x\n    depends_on: [b, b]\n  b: {image: x}\n",
     "include-conflict": "include: [inc.yaml]\nservices:\n  a: {image: y}\n",
 }
 
