@@ -19,12 +19,12 @@ def to_compose_json(project: ComposeProject) -> dict[str, Any]:
     ``project.services``: that is where ``x-provision`` is read from)."""
     out: dict[str, Any] = {"name": project.name}
     if project.networks:
-        out["networks"] = copy.deepcopy(project.networks)
-    out["services"] = {name: _without_extensions(spec) for name, spec in project.services.items()}
+        out["networks"] = _without_extensions(project.networks)
+    out["services"] = {name: _integral_cpus(_without_extensions(spec)) for name, spec in project.services.items()}
     if project.volumes:
-        out["volumes"] = copy.deepcopy(project.volumes)
+        out["volumes"] = _without_extensions(project.volumes)
     if project.secrets:
-        out["secrets"] = copy.deepcopy(project.secrets)
+        out["secrets"] = _without_extensions(project.secrets)
     out.update(copy.deepcopy(project.extensions))
     return _escape_dollars(out)
 
@@ -45,3 +45,12 @@ def _escape_dollars(value: Any) -> Any:
     if isinstance(value, list):
         return [_escape_dollars(v) for v in value]
     return value
+
+
+def _integral_cpus(service: dict[str, Any]) -> dict[str, Any]:
+    """``cpus: 2.0`` printed ``2``, as Go prints a whole float."""
+    for section in (service.get("deploy") or {}).get("resources", {}).values():
+        cpus = section.get("cpus")
+        if isinstance(cpus, float) and cpus.is_integer():
+            section["cpus"] = int(cpus)
+    return service

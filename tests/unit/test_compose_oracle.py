@@ -3,9 +3,9 @@ extra ships a static ``docker-compose``): for every project of tests/fixtures/co
 ``to_compose_json(load(...))`` equals ``docker-compose ... config --format json`` run with the
 same files, profiles, project name and a controlled environment.
 
-The comparison is whole-document equality. Nothing is normalized away: the fixtures use only
-keys provision supports, and for those provision prints what Compose prints (numbers compare as
-numbers, so Compose's ``0.5`` and Python's ``0.5`` agree; Go's ``2`` and Python's ``2.0`` too).
+The comparison is whole-document equality, types included (``"80"`` is not ``80``, ``2`` is not
+``2.0``). Nothing is normalized away: the fixtures use only keys provision supports, and for
+those provision prints what Compose prints.
 """
 
 from __future__ import annotations
@@ -144,9 +144,7 @@ def differences(expected: Any, actual: Any, path: str = "") -> list[str]:
     if isinstance(expected, list) and isinstance(actual, list) and len(expected) == len(actual):
         return [line for index, (e, a) in enumerate(zip(expected, actual))
                 for line in differences(e, a, f"{path}[{index}]")]
-    same_number = (isinstance(expected, (int, float)) and isinstance(actual, (int, float))
-                   and not isinstance(expected, bool) and not isinstance(actual, bool) and expected == actual)
-    if same_number or (type(expected) is type(actual) and expected == actual):
+    if type(expected) is type(actual) and expected == actual:
         return []
     return [f"{path}: Compose {json.dumps(expected)[:300]} != provision {json.dumps(actual)[:300]}"]
 
