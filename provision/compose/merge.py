@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 from provision.compose.reading import Override, Reset
 
-__all__ = ["merge_service", "merge_tree", "strip_tags"]
+__all__ = ["UNIQUE_KEYS", "enforce_unicity", "merge_service", "merge_tree", "strip_tags", "unique"]
 
 
 def _port_key(port: dict) -> Any:
@@ -23,7 +23,7 @@ def _secret_key(ref: dict) -> Any:
     return ref.get("target") or f"/run/secrets/{ref.get('source')}"
 
 
-_UNIQUE: dict[str, Callable[[Any], Any]] = {
+UNIQUE_KEYS: dict[str, Callable[[Any], Any]] = {
     "ports": _port_key,
     "volumes": lambda v: v.get("target"),
     "devices": lambda d: d.get("target"),
@@ -94,8 +94,8 @@ def merge_service(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
             result[key] = strip_tags(value)
             continue
         old = result[key]
-        if key in _UNIQUE:
-            result[key] = unique(old + strip_tags(value), _UNIQUE[key])
+        if key in UNIQUE_KEYS:
+            result[key] = unique(old + strip_tags(value), UNIQUE_KEYS[key])
             if key == "extra_hosts":  # Compose prints them sorted
                 result[key].sort()
         elif key == "logging":
@@ -124,3 +124,10 @@ def merge_service(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
         else:
             result[key] = merge_tree(old, value)
     return result
+
+
+def enforce_unicity(service: dict[str, Any]) -> None:
+    """Entries with the same key in one list (even within one file) collapse, as in Compose."""
+    for key, key_of in UNIQUE_KEYS.items():
+        if isinstance(service.get(key), list):
+            service[key] = unique(service[key], key_of)

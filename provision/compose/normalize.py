@@ -44,6 +44,8 @@ def resolve_path(value: str, base_dir: Path, home: str | None = None) -> str:
         value = os.path.expanduser(value)
     if os.path.isabs(value):
         return os.path.normpath(value)
+    if re.match(r"^[A-Za-z]:[\\/]|^\\\\", value):  # a Windows path: absolute, kept as written
+        return value
     return os.path.normpath(os.path.join(str(base_dir), value))
 
 
@@ -143,13 +145,81 @@ def key_values(ctx: FileContext, path: tuple[Any, ...], value: Any, *, bare: Any
 # ports
 # ---------------------------------------------------------------------------
 
-_PORT = re.compile(r"^(?:(?:(?P<ip>\[[0-9a-fA-F:.]+\]|[0-9.]+|[^:\[\]]*?):)?(?P<pub>[0-9]*(?:-[0-9]+)?):)?"
-                   r"(?P<target>[0-9]+(?:-[0-9]+)?)(?:/(?P<proto>[a-z]+))?$")
+_PROTOCOLS = ("tcp", "udp", "sctp")
 
 
-def _range(text: str) -> tuple[int, int]:
-    low, _, high = text.partition("-")
-    return int(low), int(high or low)
+def _port_range(text: str) -> tuple[int, int]:
+    """``80`` or ``8000-8010`` (Go's ParseUint, 16 bits). Raises ValueError."""
+    low, sep, high = text.partition("-")
+    start = _uint16(low)
+    end = _uint16(high.split("-")[0]) if sep else start
+    if end < start:
+        raise ValueError(text)
+    return start, end
+
+
+def _uint16(text: str) -> int:
+    if not text.isdigit() or not text.isascii():
+        raise ValueError(text)
+    value = int(text)
+    if value > 65535:
+        raise ValueError(text)
+    return value
+
+
+def _valid_ip(text: str) -> bool:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _short_port(text: str) -> list[dict]:
+    """``[IP:][PUBLISHED:]TARGET[/PROTO]`` as Docker's port-spec parser reads it. Raises ValueError."""
+    parts = text.split(":")
+    target = parts[-1]
+    if len(parts) == 1:
+        ip, published = "", ""
+    elif len(parts) == 2:
+        ip, published = "", parts[0]
+    else:
+        ip, published = ":".join(parts[:-2]), parts[-2]
+    target, _, proto = target.partition("/")
+    if "/" in proto:
+        raise ValueError(f"invalid protocol {proto}")
+    proto = proto or "tcp"
+    if ip.startswith("["):
+        if not ip.endswith("]"):
+            raise ValueError(f"invalid IP address {ip}")
+        ip = ip[1:-1]
+    if ip and not _valid_ip(ip):
+        raise ValueError(f"invalid IP address {ip}")
+    if not target:
+        raise ValueError("no port specified")
+    start, end = _port_range(target)
+    host_start = host_end = 0
+    if published:
+        host_start, host_end = _port_range(published)
+        if end - start != host_end - host_start and end != start:
+            raise ValueError(f"invalid ranges specified for container and host ports: {target} and {published}")
+    if proto.lower() not in _PROTOCOLS:
+        raise ValueError(f"invalid protocol {proto}")
+    result = []
+    for offset in range(end - start + 1):
+        port: dict[str, Any] = {"mode": "ingress"}
+        if ip:
+            port["host_ip"] = ip
+        port["target"] = start + offset
+        if published:
+            port["published"] = (f"{host_start}-{host_end}" if start == end and host_start != host_end
+                                 else str(host_start + offset))
+        port["protocol"] = proto.lower()
+        result.append(port)
+    # Compose orders the ports of one range by their "PORT/PROTO" text (so 10 comes before 2)
+    return sorted(result, key=lambda port: f"{port['target']}/{port['protocol']}")
 
 
 def _ports(ctx: FileContext, path: tuple[Any, ...], value: Any) -> list[dict]:
@@ -175,34 +245,14 @@ def _ports(ctx: FileContext, path: tuple[Any, ...], value: Any) -> list[dict]:
             continue
         if isinstance(item, bool) or not isinstance(item, (str, int)):
             raise ctx.fail(where, f"invalid port {item!r}")
-        match = _PORT.match(str(item))
-        if not match:
-            raise ctx.fail(where, f"invalid port {item!r} (expected [HOST_IP:][PUBLISHED:]TARGET[/PROTOCOL])")
-        ip = (match.group("ip") or "").strip("[]")
-        pub = match.group("pub") or ""
-        proto = match.group("proto") or "tcp"
-        t_low, t_high = _range(match.group("target"))
-        count = t_high - t_low + 1
-        pubs: list[str]
-        if not pub:
-            pubs = [""] * count
-        else:
-            p_low, p_high = _range(pub)
-            if count == 1:
-                pubs = [pub if p_low != p_high else str(p_low)]
-            elif p_high - p_low + 1 == count:
-                pubs = [str(p_low + offset) for offset in range(count)]
-            else:
-                raise ctx.fail(where, f"invalid port {item!r}: the published range does not match the target range")
-        for offset in range(count):
-            port = {"mode": "ingress"}
-            if ip:
-                port["host_ip"] = ip
-            port["target"] = t_low + offset
-            if pubs[offset]:
-                port["published"] = pubs[offset]
-            port["protocol"] = proto
-            result.append(port)
+        try:
+            parsed = _short_port(str(item))
+        except ValueError as exc:
+            raise ctx.fail(where, f"invalid port {item!r} ({exc}; expected [HOST_IP:][PUBLISHED:]TARGET[/PROTOCOL])") \
+                from None
+        if any(port["target"] == 0 for port in parsed):
+            raise ctx.fail(where, f"invalid port {item!r} (the target port cannot be 0)")
+        result.extend(parsed)
     return result
 
 
@@ -264,44 +314,100 @@ def _volume(ctx: FileContext, where: tuple[Any, ...], item: Any) -> dict:
         return mount
     if not isinstance(item, str):
         raise ctx.fail(where, f"invalid volume {item!r}")
-    parts = _split_volume(item)
-    if len(parts) == 1:
-        return {"type": "volume", "target": parts[0], "volume": {}}
-    if len(parts) > 3 or not parts[0] or not parts[1]:
-        raise ctx.fail(where, f"invalid volume {item!r} (expected SOURCE:TARGET[:MODE])")
-    source, target = parts[0], parts[1]
-    modes = parts[2].split(",") if len(parts) == 3 else []
-    mount = {"type": "bind" if _is_path(source) else "volume"}
-    mount["source"] = ctx.path(source) if mount["type"] == "bind" else source
-    mount["target"] = target
-    if "ro" in modes:
-        mount["read_only"] = True
+    try:
+        mount = _short_volume(item)
+    except ValueError as exc:
+        raise ctx.fail(where, f"invalid volume {item!r}: {exc} (expected [SOURCE:]TARGET[:MODE])") from None
     if mount["type"] == "bind":
-        bind = {"create_host_path": True}
-        for mode in modes:
-            if mode in ("z", "Z"):
-                bind["selinux"] = mode
-            elif mode in ("rprivate", "private", "rshared", "shared", "rslave", "slave"):
-                bind["propagation"] = mode
-        mount["bind"] = dict(sorted(bind.items(), key=lambda kv: ["propagation", "create_host_path",
-                                                                  "selinux"].index(kv[0])))
-    else:
-        mount["volume"] = {"nocopy": True} if "nocopy" in modes else {}
+        mount["source"] = ctx.path(mount["source"])
     return mount
 
 
-def _split_volume(text: str) -> list[str]:
-    """Split ``SRC:DST:MODE`` on colons, keeping a Windows drive letter (``C:\\x``) whole."""
-    parts: list[str] = []
-    current = ""
+_PROPAGATIONS = ("rprivate", "private", "rshared", "shared", "rslave", "slave")
+_SELINUX = ("z", "Z")
+
+
+def _windows_drive(buffer: str, char: str) -> bool:
+    return char == ":" and len(buffer) == 1 and buffer.isalpha()
+
+
+def _is_file_path(source: str) -> bool:
+    if not source:
+        return False
+    if source[0] in ".~/" or source.startswith("\\\\"):
+        return True
+    return len(source) > 1 and _windows_drive(source[0], source[1])
+
+
+def _short_volume(spec: str) -> dict[str, Any]:
+    """``[SOURCE:]TARGET[:OPTIONS]`` the way Compose's volume-spec parser reads it (colons inside
+    ``${...}`` and after a Windows drive letter do not split; unknown options are ignored).
+    Raises ValueError."""
+    if not spec:
+        raise ValueError("empty volume spec")
+    if len(spec) <= 2:
+        return {"type": "volume", "target": spec}
+    fields: dict[str, str] = {}
+    read_only = False
+    nocopy = False
+    bind: dict[str, Any] = {}
+    buffer = ""
+    depth = 0
+    end = "\0"
+    text = spec + end
     for index, char in enumerate(text):
-        if char == ":" and not (len(current) == 1 and current.isalpha() and text[index + 1: index + 2] in ("\\", "/")):
-            parts.append(current)
-            current = ""
+        if char == "$" and text[index + 1: index + 2] == "{":
+            depth += 1
+            buffer += char
+            continue
+        if char == "}" and depth:
+            depth -= 1
+            buffer += char
+            continue
+        if _windows_drive(buffer, char):
+            buffer += char
+        elif (char == ":" or index == len(spec)) and not depth:
+            if not buffer:
+                raise ValueError("empty section between colons")
+            if "source" not in fields and index >= len(spec):
+                fields["target"] = buffer
+            elif "source" not in fields:
+                fields["source"] = buffer
+            elif "target" not in fields:
+                fields["target"] = buffer
+            elif char == ":":
+                raise ValueError("too many colons")
+            else:
+                for option in buffer.split(","):
+                    if option == "ro":
+                        read_only = True
+                    elif option == "rw":
+                        read_only = False
+                    elif option == "nocopy":
+                        nocopy = True
+                    elif option in _PROPAGATIONS:
+                        bind["propagation"] = option
+                    elif option in _SELINUX:
+                        bind["selinux"] = option
+            buffer = ""
         else:
-            current += char
-    parts.append(current)
-    return parts
+            buffer += char
+    source = fields.get("source", "")
+    mount: dict[str, Any] = {"type": "bind" if _is_file_path(source) else "volume"}
+    if source:
+        mount["source"] = source
+    mount["target"] = fields.get("target", "")
+    if read_only:
+        mount["read_only"] = True
+    if mount["type"] == "bind":
+        mount["bind"] = {**bind, "create_host_path": True}
+        if nocopy:
+            mount["volume"] = {"nocopy": True}
+    else:
+        if bind:
+            mount["bind"] = bind
+        mount["volume"] = {"nocopy": True} if nocopy else {}
+    return mount
 
 
 # ---------------------------------------------------------------------------
@@ -605,6 +711,8 @@ def normalize_service(ctx: FileContext, name: str, raw: Any) -> dict[str, Any]:
             out = _deploy(ctx, where, value)
         elif key == "shm_size":
             out = _bytes(ctx, where, value)
+            if out == "0":  # Compose leaves a zero size out
+                continue
         elif key == "ulimits":
             out = _ulimits(ctx, where, value)
         elif key == "security_opt":

@@ -15,7 +15,7 @@ from typing import Any
 from provision.compose.dotenv import read_env_file
 from provision.compose.errors import ComposeError, error_at
 from provision.compose.interpolation import InterpolationError, interpolate_tree
-from provision.compose.merge import merge_service, merge_tree, strip_tags
+from provision.compose.merge import enforce_unicity, merge_service, merge_tree, strip_tags
 from provision.compose.normalize import FileContext, normalize_resources, normalize_service, resolve_path
 from provision.compose.reading import read_compose_file
 from provision.compose.support import check_supported
@@ -260,6 +260,7 @@ def load(
                 raise ComposeError(f"services.{svc}.depends_on: service {svc!r} depends on undefined service "
                                    f"{dep!r}" + (" (it is in a profile that is not enabled)" if dep in services
                                                  else ""), file=where[0], line=where[1])
+        enforce_unicity(spec)
         options = spec.get("security_opt") or []
         for index, option in enumerate(options):
             if option in options[:index]:  # after merging files: Compose's schema wants unique items

@@ -70,17 +70,31 @@ def format_duration(ns: int) -> str:
     return f"{sign}{seconds}s"
 
 
-_BYTES = re.compile(r"^(\d+(?:\.\d+)?)\s*([kmgtp]?)(i?b)?$", re.IGNORECASE)
-_BYTE_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4, "p": 1024**5}
+_FLOAT = re.compile(r"^[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$")  # Go's ParseFloat, decimal
+_BYTE_UNITS = {"k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4, "p": 1024**5}
 
 
 def parse_bytes(value: object) -> int:
-    """Bytes of ``512m``, ``1gb``, ``2G``, ``1024`` (binary units, as Compose reads them)."""
+    """Bytes of ``512m``, ``1gb``, ``1.5KiB``, ``2 G``, ``1024`` (binary units), as Compose reads
+    them (docker/go-units ``RAMInBytes``: a number, one optional space, a suffix)."""
     if isinstance(value, bool):
         raise ValueError(f"invalid size {value!r}")
     if isinstance(value, int):
         return value
-    match = _BYTES.match(str(value).strip())
-    if not match:
+    text = str(value)
+    sep = max(text.rfind(c) for c in "0123456789. ")
+    if sep < 0:
         raise ValueError(f"invalid size {value!r}")
-    return int(Decimal(match.group(1)) * _BYTE_UNITS[match.group(2).lower()])
+    number, suffix = (text[: sep + 1], text[sep + 1:]) if text[sep] != " " else (text[:sep], text[sep + 1:])
+    if not _FLOAT.match(number):
+        raise ValueError(f"invalid size {value!r}")
+    size = float(number)
+    if size < 0:
+        raise ValueError(f"invalid size {value!r}")
+    suffix = suffix.lower()
+    if not suffix or suffix == "b":
+        return int(size)
+    if len(suffix) > 3 or suffix[0] not in _BYTE_UNITS or (len(suffix) == 2 and suffix[1] != "b") or \
+            (len(suffix) == 3 and suffix[1:] != "ib"):
+        raise ValueError(f"invalid size {value!r}")
+    return int(size * _BYTE_UNITS[suffix[0]])

