@@ -1,7 +1,7 @@
 """Compose's override rules for several ``-f`` files and ``extends``, applied to services already
 in the long syntax: mappings merge; ``command``, ``entrypoint`` and ``healthcheck.test`` are
 replaced; ports, volumes, devices, secrets and env files are appended and de-duplicated by their
-key (a later entry with the same key takes the earlier one's place); ``logging`` merges only when
+key (extra_hosts by value) (a later entry with the same key takes the earlier one's place); ``logging`` merges only when
 the driver is the same; each ulimit is replaced whole; ``!reset`` drops a key and ``!override``
 replaces a value without merging."""
 
@@ -34,7 +34,6 @@ UNIQUE_KEYS: dict[str, Callable[[Any], Any]] = {
     "cap_drop": lambda e: e,
     "profiles": lambda e: e,
     "tmpfs": lambda e: e,
-    "extra_hosts": lambda e: e,
 }
 _REPLACED = {"command", "entrypoint"}
 
@@ -96,8 +95,8 @@ def merge_service(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
         old = result[key]
         if key in UNIQUE_KEYS:
             result[key] = unique(old + strip_tags(value), UNIQUE_KEYS[key])
-            if key == "extra_hosts":  # Compose prints them sorted
-                result[key].sort()
+        elif key == "extra_hosts":  # a later file's entries already present are dropped; printed sorted
+            result[key] = sorted(old + [host for host in strip_tags(value) if host not in old])
         elif key == "logging":
             same = value.get("driver") is None or old.get("driver") is None or value.get("driver") == old.get("driver")
             result[key] = merge_tree(old, value) if same else strip_tags(value)

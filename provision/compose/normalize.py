@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from provision.compose.errors import ComposeError, error_at
+from provision.compose.merge import unique
 from provision.compose.reading import Override, Reset
 from provision.compose.units import format_duration, parse_bytes, parse_duration
 
@@ -137,6 +138,8 @@ def key_values(ctx: FileContext, path: tuple[Any, ...], value: Any, *, bare: Any
         if not isinstance(item, str):
             raise ctx.fail(path + (index,), f"expected KEY=VALUE, got {item!r}")
         key, sep, text = item.partition("=")
+        if key != key.rstrip() and path[-1] == "environment":
+            raise ctx.fail(path + (index,), f"environment variable {key!r} is declared with a trailing space")
         result[key] = text if sep else bare
     return result
 
@@ -559,14 +562,23 @@ def _ulimits(ctx: FileContext, path: tuple[Any, ...], value: Any) -> dict:
     return result
 
 
+def _unbracket(entry: str) -> str:
+    """``h=[::1]`` -> ``h=::1``, as Compose prints an IPv6 address."""
+    host, _, ip = entry.partition("=")
+    if ip.startswith("[") and ip.endswith("]"):
+        ip = ip[1:-1]
+    return f"{host}={ip}"
+
+
 def _extra_hosts(ctx: FileContext, path: tuple[Any, ...], value: Any) -> list[str]:
     if isinstance(value, dict):
         hosts = []
         for host, ip in value.items():
             for one in (ip if isinstance(ip, list) else [ip]):
-                hosts.append(f"{host}={_text(one)}")
+                hosts.append(_unbracket(f"{host}={_text(one)}"))
         return sorted(hosts)
     hosts = []
+    _unique_items(ctx, path, _list(ctx, path, value))
     for index, item in enumerate(_list(ctx, path, value)):
         text = _text(item)
         if "=" in text:
@@ -574,30 +586,35 @@ def _extra_hosts(ctx: FileContext, path: tuple[Any, ...], value: Any) -> list[st
         else:
             host, sep, ip = text.partition(":")
             if not sep:
-                raise ctx.fail(path + (index,), f"invalid extra host {text!r} (expected HOST:IP or HOST=IP)")
+                raise ctx.fail(path + (index,), f"invalid additional host, missing IP: {text!r} "
+                               "(expected HOST:IP or HOST=IP)")
             hosts.append(f"{host}={ip}")
+    hosts = [_unbracket(host) for host in hosts]
     return sorted(hosts)
 
 
 def _devices(ctx: FileContext, path: tuple[Any, ...], value: Any) -> list[dict]:
+    """``SOURCE[:TARGET[:PERMISSIONS]]`` (a two-part value's second part is always the target, as
+    Compose reads it) or the long syntax; empty fields are left out, as Compose prints them."""
     result = []
     for index, item in enumerate(_list(ctx, path, value)):
         if isinstance(item, dict):
-            device = {"source": _text(item.get("source", "")), "target": _text(item.get("target") or
-                                                                             item.get("source", ""))}
-            device["permissions"] = _text(item.get("permissions") or "rwm")
-            result.append(device)
-            continue
-        parts = _text(item).split(":")
-        if len(parts) > 3:
-            raise ctx.fail(path + (index,), f"invalid device {item!r} (expected SOURCE[:TARGET[:PERMISSIONS]])")
-        source = parts[0]
-        target = parts[1] if len(parts) > 1 else source
-        permissions = parts[2] if len(parts) > 2 else "rwm"
-        if len(parts) == 2 and re.fullmatch(r"[rwm]+", target) and not target.startswith("/"):
-            target, permissions = source, parts[1]
-        result.append({"source": source, "target": target, "permissions": permissions})
-    return result
+            source = _text(item.get("source") or "")
+            target = _text(item.get("target") or source)
+            permissions = _text(item.get("permissions") or "rwm")
+        else:
+            parts = _text(item).split(":")
+            if len(parts) > 3:
+                raise ctx.fail(path + (index,), f"confusing device mapping {item!r}, please use the long syntax")
+            source = parts[0]
+            target = (parts[1] if len(parts) > 1 else "") or source
+            permissions = parts[2] if len(parts) > 2 else "rwm"
+        device = {"source": source, "target": target, "permissions": permissions}
+        # Compose first de-duplicates by the target as written (empty when "SRC:" leaves it out)
+        written = _text(item.get("target") or "") if isinstance(item, dict) else \
+            (parts[1] if len(parts) > 1 else parts[0])
+        result.append((written, {k: v for k, v in device.items() if v}))
+    return [device for _, device in unique(result, lambda pair: pair[0])]
 
 
 def _secret_refs(ctx: FileContext, path: tuple[Any, ...], value: Any) -> list[dict]:

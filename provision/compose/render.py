@@ -41,7 +41,7 @@ def _escape_dollars(value: Any) -> Any:
     if isinstance(value, str):
         return value.replace("$", "$$")
     if isinstance(value, dict):
-        return {k: _escape_dollars(v) for k, v in value.items()}
+        return {_escape_dollars(k): _escape_dollars(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_escape_dollars(v) for v in value]
     return value

@@ -131,3 +131,25 @@ templates = st.recursive(
 def test_interpolation_agrees(tmp_path: Path, template: str) -> None:
     check(tmp_path, f"services:\n  a:\n    image: x\n    environment:\n      V: {quoted(template)}\n",
           env={"SET": "value", "EMPTY": ""})
+
+
+_host = st.sampled_from(["db", "host.docker.internal", "a.example.com", "h"])
+_address = st.sampled_from(["10.0.0.1", "host-gateway", "::1", "[::1]", "fe80::1", ""])
+extra_hosts = st.builds(lambda h, sep, a: f"{h}{sep}{a}", _host, st.sampled_from([":", "=", " "]), _address)
+devices = st.one_of(st.builds(lambda s, t, p: f"{s}{t}{p}", st.sampled_from(["/dev/fuse", "/dev/nvidia0", "nvidia.com/gpu=all"]),
+                              st.sampled_from(["", ":/dev/x", ":/dev/fuse"]), st.sampled_from(["", ":r", ":rwm", ":mw"])),
+                    st.text(alphabet="/dev:rwm", min_size=1, max_size=8))
+environment = st.builds(lambda k, sep, v: f"{k}{sep}{v}", st.sampled_from(["A", "SET", "B_2", "lower", "with.dot"]),
+                        st.sampled_from(["", "=", "=="]), st.text(alphabet="ab =$:", max_size=4).map(
+                            lambda v: v.replace("$", "$$")))
+
+
+@SETTINGS
+@given(hosts=st.lists(extra_hosts, min_size=1, max_size=3), devs=st.lists(devices, min_size=1, max_size=2),
+       env=st.lists(environment, min_size=1, max_size=3))
+def test_lists_agree(tmp_path: Path, hosts: list[str], devs: list[str], env: list[str]) -> None:
+    check(tmp_path, "services:\n  a:\n    image: x\n"
+                    f"    extra_hosts: [{', '.join(map(quoted, hosts))}]\n"
+                    f"    devices: [{', '.join(map(quoted, devs))}]\n"
+                    f"    environment: [{', '.join(map(quoted, env))}]\n"
+                    f"    labels: [{', '.join(map(quoted, env))}]\n", env={"SET": "from-operator"})
