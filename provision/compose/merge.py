@@ -95,8 +95,8 @@ def merge_service(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
         old = result[key]
         if key in UNIQUE_KEYS:
             result[key] = unique(old + strip_tags(value), UNIQUE_KEYS[key])
-        elif key == "extra_hosts":  # a later file's entries already present are dropped; printed sorted
-            result[key] = sorted(old + [host for host in strip_tags(value) if host not in old])
+        elif key == "extra_hosts":  # a later file's entries already present (as written) are dropped
+            result[key] = old + [host for host in strip_tags(value) if host not in old]
         elif key == "logging":
             same = value.get("driver") is None or old.get("driver") is None or value.get("driver") == old.get("driver")
             result[key] = merge_tree(old, value) if same else strip_tags(value)

@@ -18,7 +18,7 @@ from provision.compose.merge import unique
 from provision.compose.reading import Override, Reset
 from provision.compose.units import format_duration, parse_bytes, parse_duration
 
-__all__ = ["FileContext", "normalize_service", "normalize_resources", "resolve_path"]
+__all__ = ["extra_hosts_printed", "FileContext", "normalize_service", "normalize_resources", "resolve_path"]
 
 
 @dataclass
@@ -518,15 +518,17 @@ def _depends_on(ctx: FileContext, path: tuple[Any, ...], value: Any) -> dict:
     for name, spec in _mapping(ctx, path, value).items():
         spec = spec or {}
         where = path + (name,)
-        condition = _text(spec.get("condition") or "service_started")
-        if condition not in ("service_started", "service_healthy", "service_completed_successfully"):
-            raise ctx.fail(where + ("condition",), f"invalid condition {condition!r} (service_started, "
-                           "service_healthy or service_completed_successfully)")
-        entry: dict[str, Any] = {"condition": condition}
+        entry: dict[str, Any] = {}
+        if spec.get("condition") is not None:  # required, but a later file may bring it (checked after merging)
+            condition = _text(spec["condition"])
+            if condition not in ("service_started", "service_healthy", "service_completed_successfully"):
+                raise ctx.fail(where + ("condition",), f"invalid condition {condition!r} (service_started, "
+                               "service_healthy or service_completed_successfully)")
+            entry["condition"] = condition
         if spec.get("restart") is not None:
             entry["restart"] = _bool(ctx, where + ("restart",), spec["restart"])
-        entry["required"] = _bool(ctx, where + ("required",), spec["required"]) if spec.get("required") is not None \
-            else True
+        if spec.get("required") is not None:
+            entry["required"] = _bool(ctx, where + ("required",), spec["required"])
         result[str(name)] = entry
     return result
 
@@ -562,35 +564,38 @@ def _ulimits(ctx: FileContext, path: tuple[Any, ...], value: Any) -> dict:
     return result
 
 
-def _unbracket(entry: str) -> str:
-    """``h=[::1]`` -> ``h=::1``, as Compose prints an IPv6 address."""
-    host, _, ip = entry.partition("=")
+def _host_entry(text: str) -> str:
+    """``HOST:IP``, ``HOST=IP`` or ``HOST=[IPv6]`` as ``HOST=IP``, as Compose prints it."""
+    if "=" in text:
+        host, _, ip = text.partition("=")
+    else:
+        host, _, ip = text.partition(":")
     if ip.startswith("[") and ip.endswith("]"):
         ip = ip[1:-1]
     return f"{host}={ip}"
 
 
+def extra_hosts_printed(entries: list[str]) -> list[str]:
+    """The merged ``extra_hosts`` entries (as written) the way Compose prints them: sorted ``HOST=IP``."""
+    return sorted(_host_entry(entry) for entry in entries)
+
+
 def _extra_hosts(ctx: FileContext, path: tuple[Any, ...], value: Any) -> list[str]:
+    """The entries as written (a map becomes sorted ``HOST=IP`` strings): Compose compares the
+    written forms when merging files, and prints them converted (:func:`extra_hosts_printed`)."""
     if isinstance(value, dict):
         hosts = []
         for host, ip in value.items():
             for one in (ip if isinstance(ip, list) else [ip]):
-                hosts.append(_unbracket(f"{host}={_text(one)}"))
+                hosts.append(f"{host}={_text(one)}")
         return sorted(hosts)
-    hosts = []
-    _unique_items(ctx, path, _list(ctx, path, value))
-    for index, item in enumerate(_list(ctx, path, value)):
-        text = _text(item)
-        if "=" in text:
-            hosts.append(text)
-        else:
-            host, sep, ip = text.partition(":")
-            if not sep:
-                raise ctx.fail(path + (index,), f"invalid additional host, missing IP: {text!r} "
-                               "(expected HOST:IP or HOST=IP)")
-            hosts.append(f"{host}={ip}")
-    hosts = [_unbracket(host) for host in hosts]
-    return sorted(hosts)
+    items = [_text(item) for item in _list(ctx, path, value)]
+    _unique_items(ctx, path, items)
+    for index, text in enumerate(items):
+        if "=" not in text and ":" not in text:
+            raise ctx.fail(path + (index,), f"invalid additional host, missing IP: {text!r} "
+                           "(expected HOST:IP or HOST=IP)")
+    return items
 
 
 def _devices(ctx: FileContext, path: tuple[Any, ...], value: Any) -> list[dict]:

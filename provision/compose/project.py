@@ -16,7 +16,13 @@ from provision.compose.dotenv import read_env_file
 from provision.compose.errors import ComposeError, error_at
 from provision.compose.interpolation import InterpolationError, interpolate_tree
 from provision.compose.merge import enforce_unicity, merge_service, merge_tree, strip_tags
-from provision.compose.normalize import FileContext, normalize_resources, normalize_service, resolve_path
+from provision.compose.normalize import (
+    FileContext,
+    extra_hosts_printed,
+    normalize_resources,
+    normalize_service,
+    resolve_path,
+)
 from provision.compose.reading import read_compose_file
 from provision.compose.support import check_supported
 
@@ -56,6 +62,7 @@ def normalize_project_name(name: str) -> str:
     return name.lstrip("_-")
 
 
+_KEPT_WHEN_EMPTY = {"build", "deploy", "healthcheck", "logging", "command", "entrypoint"}
 _VALID_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 
 
@@ -225,6 +232,12 @@ def load(
     combined = _FileModel()
     for path in paths:  # relative paths of every -f file resolve against the first file's folder
         _fold(combined, _load_file(path, env, (), working_dir))
+        for svc, spec in combined.services.items():  # Compose validates after each file
+            for dep, dep_spec in (spec.get("depends_on") or {}).items():
+                if "condition" not in dep_spec:
+                    origin = combined.origins.get(svc)
+                    raise ComposeError(f"services.{svc}.depends_on.{dep}: missing property 'condition'", file=path,
+                                       line=origin.line if origin and origin.file == path else None)
     name, services, networks, volumes, secrets = (combined.name, combined.services, combined.networks,
                                                   combined.volumes, combined.secrets)
     extensions, origins, warnings = combined.extensions, combined.origins, combined.warnings
@@ -256,11 +269,17 @@ def load(
                 spec.setdefault("depends_on", {}).setdefault(
                     value[len("service:"):], {"condition": "service_started", "restart": True, "required": True})
         for dep, dep_spec in (spec.get("depends_on") or {}).items():
+            if "condition" not in dep_spec:
+                raise ComposeError(f"services.{svc}.depends_on.{dep}: missing property 'condition'", file=where[0],
+                                   line=where[1])
+            dep_spec.setdefault("required", True)
             if dep not in services or (dep not in enabled and dep_spec.get("required", True)):
                 raise ComposeError(f"services.{svc}.depends_on: service {svc!r} depends on undefined service "
                                    f"{dep!r}" + (" (it is in a profile that is not enabled)" if dep in services
                                                  else ""), file=where[0], line=where[1])
         enforce_unicity(spec)
+        if spec.get("extra_hosts"):
+            spec["extra_hosts"] = extra_hosts_printed(spec["extra_hosts"])
         options = spec.get("security_opt") or []
         for index, option in enumerate(options):
             if option in options[:index]:  # after merging files: Compose's schema wants unique items
@@ -287,6 +306,8 @@ def load(
             if ref["source"] not in secrets:
                 raise ComposeError(f"services.{svc}.secrets: service {svc!r} refers to undefined secret "
                                    f"{ref['source']!r}", file=where[0], line=where[1])
+        for key in [k for k, v in spec.items() if v in ("", [], {}) and k not in _KEPT_WHEN_EMPTY]:
+            del spec[key]  # Compose leaves empty values out (Go's omitempty)
         spec.setdefault("command", None)
         spec.setdefault("entrypoint", None)
 

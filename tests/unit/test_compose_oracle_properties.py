@@ -1,6 +1,9 @@
-"""Generated short-syntax values (ports, volumes, durations, sizes, interpolation templates)
-through both provision and the real Docker Compose: where Compose accepts a value provision must
-print the same long form; where Compose refuses it, provision must refuse it too."""
+"""Generated values through both provision and the real Docker Compose: short-syntax ports,
+volumes, durations, sizes, interpolation templates, extra_hosts/devices/environment lists, and
+pairs of -f files for the merge rules. Where Compose accepts a document provision must print the
+same JSON; where Compose refuses it, provision must refuse it too. (Found by these: the order of
+a port range, anonymous volumes, go-units sizes, raw-form de-duplication of devices and
+extra_hosts, omitted empty values, depends_on needing its condition after each file.)"""
 
 from __future__ import annotations
 
@@ -153,3 +156,65 @@ def test_lists_agree(tmp_path: Path, hosts: list[str], devs: list[str], env: lis
                     f"    devices: [{', '.join(map(quoted, devs))}]\n"
                     f"    environment: [{', '.join(map(quoted, env))}]\n"
                     f"    labels: [{', '.join(map(quoted, env))}]\n", env={"SET": "from-operator"})
+
+
+def _flow(items: list[str]) -> str:
+    return "[" + ", ".join(map(quoted, items)) + "]"
+
+
+_fragments = {
+    "ports": st.lists(st.sampled_from(["80", "80:80", "8080:80", "127.0.0.1:80:80", "81-82:81-82", "90/udp"]),
+                      max_size=3, unique=True).map(_flow),
+    "volumes": st.lists(st.sampled_from(["./a:/a", "./b:/a", "data:/d", "/anon", "./c:/c:ro"]), max_size=3,
+                        unique_by=lambda v: v.split(":")[1] if ":" in v else v).map(_flow),
+    "environment": st.one_of(st.lists(st.sampled_from(["A=1", "A=2", "B", "C=x"]), max_size=3, unique=True).map(_flow),
+                             st.dictionaries(st.sampled_from(["A", "B", "D"]), st.sampled_from(["1", "2"]),
+                                             max_size=2).map(json.dumps)),
+    "labels": st.lists(st.sampled_from(["l=1", "l=2", "m"]), max_size=2, unique=True).map(_flow),
+    "command": st.sampled_from(["run", '["a", "b"]', "x y z"]),
+    "extra_hosts": st.lists(st.sampled_from(["a:1.1.1.1", "a=1.1.1.1", "b:2.2.2.2"]), max_size=2,
+                            unique=True).map(_flow),
+    "cap_add": st.lists(st.sampled_from(["NET_ADMIN", "SYS_ADMIN"]), max_size=2, unique=True).map(_flow),
+    "expose": st.lists(st.sampled_from(["80", "81"]), max_size=2, unique=True).map(_flow),
+    "depends_on": st.sampled_from(["[db]", "{db: {condition: service_healthy}}", "{db: {restart: true}}"]),
+    "networks": st.sampled_from(["[n1]", "{n1: {aliases: [x]}}", "{n2: {aliases: [y]}}", "[n1, n2]"]),
+    "logging": st.sampled_from(["{driver: json-file}", "{driver: local, options: {a: '1'}}", "{options: {b: '2'}}"]),
+    "ulimits": st.sampled_from(["{nofile: 10}", "{nofile: {soft: 1, hard: 2}}", "{nproc: 5}"]),
+    "healthcheck": st.sampled_from(["{test: [CMD, a], interval: 5s}", "{test: b, retries: 2}", "{timeout: 1s}"]),
+    "devices": st.lists(st.sampled_from(["/dev/a", "/dev/b:/dev/a", "/dev/c:/dev/c:r"]), max_size=2,
+                        unique=True).map(_flow),
+    "restart": st.sampled_from(["always", "!reset null", "on-failure"]),
+}
+fragment = st.dictionaries(st.sampled_from(sorted(_fragments)), st.just(None), max_size=5).flatmap(
+    lambda keys: st.fixed_dictionaries({key: _fragments[key] for key in keys}))
+
+
+@SETTINGS
+@given(base=fragment, override=fragment)
+def test_override_files_merge_as_compose_merges_them(tmp_path: Path, base: dict, override: dict) -> None:
+    folder = tmp_path / "merge"
+    folder.mkdir(parents=True, exist_ok=True)
+    tail = "  db: {image: db}\nnetworks: {n1: {}, n2: {}}\nvolumes: {data: {}}\n"
+    texts = []
+    for fragment_keys in (base, override):
+        body = "".join(f"    {key}: {value}\n" for key, value in fragment_keys.items() if not value.startswith("!reset")
+                       or fragment_keys is override)
+        texts.append("services:\n  a:\n    image: x\n" + body + tail)
+    (folder / "compose.yaml").write_text(texts[0])
+    (folder / "override.yaml").write_text(texts[1])
+    env = {"PATH": "/usr/bin:/bin", "HOME": "/home/op", "B": "from-op"}
+    result = subprocess.run([BINARY, "-f", str(folder / "compose.yaml"), "-f", str(folder / "override.yaml"), "-p", "gen",
+                             "config", "--format", "json"], capture_output=True, text=True, env=env, cwd="/", timeout=60)
+    try:
+        actual = to_compose_json(load([folder / "compose.yaml", folder / "override.yaml"], environ=env,
+                                      project_name="gen"))
+    except ComposeError as exc:
+        actual = None
+        refusal = str(exc)
+    if result.returncode:
+        assert actual is None, f"Compose refuses ({result.stderr.strip()}), provision accepts:\n" + "\n".join(texts)
+        return
+    assert actual is not None, f"Compose accepts, provision refuses ({refusal}):\n" + "\n".join(texts)
+    expected = json.loads(result.stdout)
+    assert actual == expected, "\n---\n".join(texts) + f"\nCompose: {json.dumps(expected['services']['a'])}\n" \
+                               f"provision: {json.dumps(actual['services']['a'])}"
