@@ -65,9 +65,9 @@ def _text(value: Any) -> str:
 def _bool(ctx: FileContext, path: tuple[Any, ...], value: Any) -> bool:
     if isinstance(value, bool):
         return value
-    if isinstance(value, str) and value.lower() in ("true", "yes", "y", "on", "1"):
+    if isinstance(value, str) and value.lower() in ("true", "yes", "y", "on"):  # as Compose casts them
         return True
-    if isinstance(value, str) and value.lower() in ("false", "no", "n", "off", "0"):
+    if isinstance(value, str) and value.lower() in ("false", "no", "n", "off"):
         return False
     raise ctx.fail(path, f"expected a boolean, got {value!r}")
 

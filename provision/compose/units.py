@@ -19,9 +19,9 @@ def parse_duration(value: object) -> int:
         raise ValueError(f"invalid duration {value!r}")
     if isinstance(value, (int, float)):
         return int(Decimal(str(value)) * 1_000_000_000)
-    text = str(value).strip()
+    text = str(value)
     sign = 1
-    if text[:1] in "+-":
+    if text and text[0] in "+-":
         sign = -1 if text[0] == "-" else 1
         text = text[1:]
     if text == "0":

@@ -218,3 +218,30 @@ def test_override_files_merge_as_compose_merges_them(tmp_path: Path, base: dict,
     expected = json.loads(result.stdout)
     assert actual == expected, "\n---\n".join(texts) + f"\nCompose: {json.dumps(expected['services']['a'])}\n" \
                                f"provision: {json.dumps(actual['services']['a'])}"
+
+
+SCALARS = ["yes", "Y", "on", "1", "0", "TRUE", "off", "", "no", "x", "3", "-1", "2.5", "07", "1e2", "0x10", " 4",
+           "30s", "1m", "512m"]
+TYPED_FIELDS = {
+    "privileged": "privileged: ${V}",
+    "init": "init: ${V}",
+    "retries": "healthcheck: {test: [CMD, x], retries: ${V}}",
+    "interval": "healthcheck: {test: [CMD, x], interval: ${V}}",
+    "replicas": "deploy: {replicas: ${V}}",
+    "cpus": "deploy: {resources: {limits: {cpus: ${V}}}}",
+    "memory": "deploy: {resources: {limits: {memory: ${V}}}}",
+    "stop_grace_period": "stop_grace_period: ${V}",
+    "shm_size": "shm_size: ${V}",
+    "published": "ports: [{target: 80, published: ${V}}]",
+    "target": "ports: [{target: ${V}}]",
+    "read_only": "volumes: [{type: bind, source: ., target: /x, read_only: ${V}}]",
+    "ulimit": "ulimits: {nofile: ${V}}",
+    "count": "gpus: [{count: ${V}}]",
+}
+
+
+@pytest.mark.parametrize("field", sorted(TYPED_FIELDS))
+def test_interpolated_typed_fields_agree(tmp_path: Path, field: str) -> None:
+    """Compose casts interpolated strings at typed places (booleans: y/yes/true/on, n/no/false/off)."""
+    for index, value in enumerate(SCALARS):
+        check(tmp_path / str(index), f"services:\n  a:\n    image: x\n    {TYPED_FIELDS[field]}\n", env={"V": value})
