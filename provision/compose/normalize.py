@@ -132,7 +132,7 @@ def key_values(ctx: FileContext, path: tuple[Any, ...], value: Any, *, bare: Any
     result: dict[str, Any] = {}
     if isinstance(value, dict):
         for key, item in value.items():
-            result[str(key)] = None if item is None else _text(item)
+            result[str(key)] = bare if item is None else _text(item)
         return result
     for index, item in enumerate(_list(ctx, path, value, "a mapping or a list")):
         if not isinstance(item, str):
@@ -297,7 +297,7 @@ def _volume(ctx: FileContext, where: tuple[Any, ...], item: Any) -> dict:
                 options["selinux"] = _text(bind["selinux"])
             if options or item.get("bind") is not None:
                 mount["bind"] = options
-        elif kind == "volume":
+        elif kind == "volume" and item.get("volume") is not None:
             options = {}
             vol = dict(item.get("volume") or {})
             if vol.get("nocopy") is not None:
@@ -305,7 +305,7 @@ def _volume(ctx: FileContext, where: tuple[Any, ...], item: Any) -> dict:
             if vol.get("subpath"):
                 options["subpath"] = _text(vol["subpath"])
             mount["volume"] = options
-        else:
+        elif kind == "tmpfs":
             tmp = dict(item.get("tmpfs") or {})
             options = {}
             if tmp.get("size") is not None:
@@ -421,6 +421,10 @@ def _short_volume(spec: str) -> dict[str, Any]:
 def _device_request(ctx: FileContext, where: tuple[Any, ...], item: Any) -> dict:
     item = _mapping(ctx, where, item)
     device: dict[str, Any] = {}
+    for key in ("capabilities", "device_ids"):
+        for index, entry in enumerate(item.get(key) or []):
+            if not isinstance(entry, str):  # Compose's schema: lists of strings
+                raise ctx.fail(where + (key, index), f"must be a string, got {entry!r}")
     if item.get("capabilities") is not None:
         device["capabilities"] = [_text(c) for c in _list(ctx, where + ("capabilities",), item["capabilities"])]
     if item.get("driver") is not None:
@@ -484,7 +488,7 @@ def _healthcheck(ctx: FileContext, path: tuple[Any, ...], value: Any) -> dict:
     if test is not None:
         if isinstance(test, str):
             check["test"] = ["CMD-SHELL", test]
-        else:
+        elif test:  # an empty list is left out, as Compose prints it
             check["test"] = [_text(part) for part in _list(ctx, path + ("test",), test)]
     for key in ("timeout", "interval"):
         if value.get(key) is not None:
@@ -630,6 +634,7 @@ def _secret_refs(ctx: FileContext, path: tuple[Any, ...], value: Any) -> list[di
             continue
         item = _mapping(ctx, path + (index,), item)
         ref: dict[str, Any] = {"source": _text(item.get("source", ""))}
+        ref["target"] = f"/run/secrets/{ref['source']}"  # the default, as Compose prints it
         for key in ("target", "uid", "gid"):
             if item.get(key) is not None:
                 ref[key] = _text(item[key])
@@ -758,7 +763,11 @@ def normalize_service(ctx: FileContext, name: str, raw: Any) -> dict[str, Any]:
             if logging.get("driver") is not None:
                 out["driver"] = _text(logging["driver"])
             if logging.get("options") is not None:
-                out["options"] = key_values(ctx, where + ("options",), logging["options"], bare="")
+                options = _mapping(ctx, where + ("options",), logging["options"])
+                for name, option in options.items():
+                    if isinstance(option, bool) or not isinstance(option, (str, int, float, type(None))):
+                        raise ctx.fail(where + ("options", name), "must be a null, number or string")
+                out["options"] = key_values(ctx, where + ("options",), options, bare="")
         elif key == "stop_grace_period":
             out = _duration(ctx, where, value)
         elif key == "secrets":

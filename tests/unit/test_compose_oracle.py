@@ -80,6 +80,43 @@ CASES = [
     Case("quirks", env={"BARE": "from-operator"}),
 ]
 
+# Small documents for corners the corpus does not reach (each found once as a difference).
+SNIPPETS = {
+    "long-ports": "services:\n  a:\n    image: x\n    ports: [{target: 80, published: 8000-8001}, "
+                  "{target: '81', host_ip: '::1', protocol: UDP}, {target: 82, published: ''}]\n",
+    "long-volumes": "services:\n  a:\n    image: x\n    volumes: [{type: volume, target: /v}, {type: tmpfs, target: /t, "
+                    "tmpfs: {size: 1g}}, {type: bind, source: ./s, target: /s, bind: {propagation: rshared, selinux: z}}, "
+                    "{type: volume, source: v, target: /w, volume: {nocopy: true, subpath: sub}, read_only: false}]\n"
+                    "volumes: {v: {}}\n",
+    "empty-healthcheck-test": "services:\n  a:\n    image: x\n    healthcheck: {test: []}\n",
+    "secret-defaults": "services:\n  a:\n    image: x\n    secrets: [{source: s, mode: '0440'}, {source: t, mode: 288}]\n"
+                       "secrets: {s: {file: ./x}, t: {environment: SET}}\n",
+    "null-label-values": "services:\n  a:\n    image: x\n    labels: {a: null, b: 1.5, c: true}\n"
+                         "    sysctls: {a: null, b: 1.5}\n    logging: {options: {a: 1, c: null}}\n",
+    "empty-command": "services:\n  a:\n    image: x\n    command: ''\n    entrypoint: []\n",
+    "repeated-items": "services:\n  a:\n    image: x\n    tmpfs: [/a, /a]\n    expose: [80, '80']\n"
+                      "    ports: ['1', '1', '1-10']\n",
+    "device-request-count-string": "services:\n  a:\n    image: x\n    deploy: {resources: {reservations: {devices: "
+                                   "[{capabilities: [gpu], count: '2'}]}}}\n",
+    "windows-drive-volume": "services:\n  a:\n    image: x\n    volumes: ['v:/v', 'C:\\\\data:/data']\n",
+    "falsy-values": "services:\n  a:\n    image: x\n    privileged: false\n    init: false\n    shm_size: 0\n"
+                    "    ulimits: {core: 0}\n    user: ''\n    cap_add: []\n",
+}
+
+
+@pytest.mark.parametrize("name", sorted(SNIPPETS))
+def test_small_documents_read_as_compose_reads_them(name: str, tmp_path: Path) -> None:
+    path = tmp_path / "proj" / "compose.yaml"
+    path.parent.mkdir()
+    path.write_text(SNIPPETS[name])
+    env = {**base_environment(tmp_path), "SET": "value"}
+    result = subprocess.run([BINARY, "-f", str(path), "config", "--format", "json"], capture_output=True, text=True,
+                            env=env, cwd="/", timeout=60)
+    assert result.returncode == 0, result.stderr
+    found = differences(json.loads(result.stdout), to_compose_json(load([path], environ=env)))
+    assert not found, "provision and Docker Compose disagree:\n" + "\n".join(found)
+
+
 # Documents both Compose and provision refuse (provision with FILE:LINE, as ComposeError).
 REFUSED = {
     "duration-not-a-string": "services:\n  a:\n    image: x\n    healthcheck: {interval: 10}\n",
@@ -100,6 +137,15 @@ REFUSED = {
     "not-a-mapping": "- services\n",
     "duplicate-security-opt": "services:\n  a:\n    image: x\n    security_opt: [a, a]\n",
     "duplicate-dependency": "services:\n  a:\n    image: x\n    depends_on: [b, b]\n  b: {image: x}\n",
+    "bool-log-option": "services:\n  a:\n    image: x\n    logging: {options: {b: true}}\n",
+    "int-device-id": "services:\n  a:\n    image: x\n    gpus: [{capabilities: [gpu], device_ids: [0]}]\n",
+    "duplicate-extra-host": "services:\n  a:\n    image: x\n    extra_hosts: ['db:10.0.0.1', 'db:10.0.0.1']\n",
+    "host-without-ip": "services:\n  a:\n    image: x\n    extra_hosts: ['db 10.0.0.1']\n",
+    "trailing-space-variable": "services:\n  a:\n    image: x\n    environment: ['A =1']\n",
+    "confusing-device": "services:\n  a:\n    image: x\n    devices: ['/dev/a:/dev/b:rw:x']\n",
+    "condition-missing": "services:\n  a:\n    image: x\n    depends_on: {b: {restart: true}}\n  b: {image: x}\n",
+    "bad-boolean": "services:\n  a:\n    image: x\n    privileged: '1'\n",
+    "port-zero": "services:\n  a:\n    image: x\n    ports: ['0']\n",
     "include-conflict": "include: [inc.yaml]\nservices:\n  a: {image: y}\n",
 }
 
