@@ -242,74 +242,16 @@ def load(
                                                   combined.volumes, combined.secrets)
     extensions, origins, warnings = combined.extensions, combined.origins, combined.warnings
 
-    # An explicit name (-p, COMPOSE_PROJECT_NAME) must already be valid; ``name:`` and the folder
-    # name are normalized (lower case, invalid characters dropped), as Compose does.
-    explicit = project_name or env.get("COMPOSE_PROJECT_NAME")
-    if explicit:
-        if not _VALID_NAME.match(explicit):
-            raise ComposeError(f"invalid project name {explicit!r}: must consist only of lowercase alphanumeric "
-                               "characters, hyphens, and underscores as well as start with a letter or number")
-        project = explicit
-    else:
-        chosen = name or working_dir.name
-        project = normalize_project_name(chosen)
-        if not project:
-            raise ComposeError(f"invalid project name {chosen!r} (it needs letters or digits)", file=paths[0])
-
+    project = _project_name(project_name, env, name, working_dir, paths[0])
     active = tuple(profiles) or tuple(p for p in env.get("COMPOSE_PROFILES", "").split(",") if p)
     enabled = {svc: spec for svc, spec in services.items()
                if not spec.get("profiles") or "*" in active or set(spec["profiles"]) & set(active)}
 
     for svc, spec in enabled.items():
         origin = origins.get(svc)
-        where = (origin.file, origin.line) if origin else (paths[0], None)
-        for key in ("network_mode", "ipc", "pid"):  # service:NAME implies a dependency, as in Compose
-            value = spec.get(key) or ""
-            if value.startswith("service:"):
-                spec.setdefault("depends_on", {}).setdefault(
-                    value[len("service:"):], {"condition": "service_started", "restart": True, "required": True})
-        for dep, dep_spec in (spec.get("depends_on") or {}).items():
-            if "condition" not in dep_spec:
-                raise ComposeError(f"services.{svc}.depends_on.{dep}: missing property 'condition'", file=where[0],
-                                   line=where[1])
-            dep_spec.setdefault("required", True)
-            if dep not in services or (dep not in enabled and dep_spec.get("required", True)):
-                raise ComposeError(f"services.{svc}.depends_on: service {svc!r} depends on undefined service "
-                                   f"{dep!r}" + (" (it is in a profile that is not enabled)" if dep in services
-                                                 else ""), file=where[0], line=where[1])
-        enforce_unicity(spec)
-        if spec.get("extra_hosts"):
-            spec["extra_hosts"] = extra_hosts_printed(spec["extra_hosts"])
-        options = spec.get("security_opt") or []
-        for index, option in enumerate(options):
-            if option in options[:index]:  # after merging files: Compose's schema wants unique items
-                raise ComposeError(f"services.{svc}.security_opt: items at {options.index(option)} and {index} are "
-                                   "equal", file=where[0], line=where[1])
-        _resolve_environment(spec, env, where)
-        _resolve_build_args(spec, env)
-        if "build" in spec:
-            build = spec["build"]
-            spec["build"] = {"context": build.get("context") or str(working_dir),
-                             "dockerfile": build.get("dockerfile") or "Dockerfile",
-                             **{k: v for k, v in build.items() if k not in ("context", "dockerfile")}}
-        if "network_mode" not in spec and not spec.get("networks"):
-            spec["networks"] = {"default": None}
-        for net in spec.get("networks") or {}:
-            if net not in networks and net != "default":
-                raise ComposeError(f"services.{svc}.networks: service {svc!r} refers to undefined network {net!r}",
-                                   file=where[0], line=where[1])
-        for mount in spec.get("volumes") or []:
-            if mount["type"] == "volume" and mount.get("source") and mount["source"] not in volumes:
-                raise ComposeError(f"services.{svc}.volumes: service {svc!r} refers to undefined volume "
-                                   f"{mount['source']!r}", file=where[0], line=where[1])
-        for ref in spec.get("secrets") or []:
-            if ref["source"] not in secrets:
-                raise ComposeError(f"services.{svc}.secrets: service {svc!r} refers to undefined secret "
-                                   f"{ref['source']!r}", file=where[0], line=where[1])
-        for key in [k for k, v in spec.items() if v in ("", [], {}) and k not in _KEPT_WHEN_EMPTY]:
-            del spec[key]  # Compose leaves empty values out (Go's omitempty)
-        spec.setdefault("command", None)
-        spec.setdefault("entrypoint", None)
+        _finalize_service(svc, spec, (origin.file, origin.line) if origin else (paths[0], None), env=env,
+                          working_dir=working_dir, services=services, enabled=enabled, networks=networks,
+                          volumes=volumes, secrets=secrets)
 
     # like Compose, resources no enabled service uses are left out
     used_networks = {net for spec in enabled.values() for net in (spec.get("networks") or {})}
@@ -335,6 +277,77 @@ def load(
         origins={svc: origins[svc] for svc in enabled if svc in origins},
         warnings=warnings,
     )
+
+
+def _project_name(explicit_name: str | None, env: Mapping[str, str], name: str | None, working_dir: Path,
+                  first: Path) -> str:
+    """An explicit name (-p, COMPOSE_PROJECT_NAME) must already be valid; ``name:`` and the folder
+    name are normalized (lower case, invalid characters dropped), as Compose does."""
+    explicit = explicit_name or env.get("COMPOSE_PROJECT_NAME")
+    if explicit:
+        if not _VALID_NAME.match(explicit):
+            raise ComposeError(f"invalid project name {explicit!r}: must consist only of lowercase alphanumeric "
+                               "characters, hyphens, and underscores as well as start with a letter or number")
+        return explicit
+    chosen = name or working_dir.name
+    project = normalize_project_name(chosen)
+    if not project:
+        raise ComposeError(f"invalid project name {chosen!r} (it needs letters or digits)", file=first)
+    return project
+
+
+def _finalize_service(svc: str, spec: dict, where: tuple[Path, int | None], *, env: Mapping[str, str],
+                      working_dir: Path, services: dict, enabled: dict, networks: dict, volumes: dict,
+                      secrets: dict) -> None:
+    """After merging: implied dependencies, references checked, env files and bare names resolved,
+    defaults set and empty values dropped, as ``docker compose config`` prints a service."""
+    for key in ("network_mode", "ipc", "pid"):  # service:NAME implies a dependency, as in Compose
+        value = spec.get(key) or ""
+        if value.startswith("service:"):
+            spec.setdefault("depends_on", {}).setdefault(
+                value[len("service:"):], {"condition": "service_started", "restart": True, "required": True})
+    for dep, dep_spec in (spec.get("depends_on") or {}).items():
+        if "condition" not in dep_spec:
+            raise ComposeError(f"services.{svc}.depends_on.{dep}: missing property 'condition'", file=where[0],
+                               line=where[1])
+        dep_spec.setdefault("required", True)
+        if dep not in services or (dep not in enabled and dep_spec.get("required", True)):
+            raise ComposeError(f"services.{svc}.depends_on: service {svc!r} depends on undefined service "
+                               f"{dep!r}" + (" (it is in a profile that is not enabled)" if dep in services
+                                             else ""), file=where[0], line=where[1])
+    enforce_unicity(spec)
+    if spec.get("extra_hosts"):
+        spec["extra_hosts"] = extra_hosts_printed(spec["extra_hosts"])
+    options = spec.get("security_opt") or []
+    for index, option in enumerate(options):
+        if option in options[:index]:  # after merging files: Compose's schema wants unique items
+            raise ComposeError(f"services.{svc}.security_opt: items at {options.index(option)} and {index} are "
+                               "equal", file=where[0], line=where[1])
+    _resolve_environment(spec, env, where)
+    _resolve_build_args(spec, env)
+    if "build" in spec:
+        build = spec["build"]
+        spec["build"] = {"context": build.get("context") or str(working_dir),
+                         "dockerfile": build.get("dockerfile") or "Dockerfile",
+                         **{k: v for k, v in build.items() if k not in ("context", "dockerfile")}}
+    if "network_mode" not in spec and not spec.get("networks"):
+        spec["networks"] = {"default": None}
+    for net in spec.get("networks") or {}:
+        if net not in networks and net != "default":
+            raise ComposeError(f"services.{svc}.networks: service {svc!r} refers to undefined network {net!r}",
+                               file=where[0], line=where[1])
+    for mount in spec.get("volumes") or []:
+        if mount["type"] == "volume" and mount.get("source") and mount["source"] not in volumes:
+            raise ComposeError(f"services.{svc}.volumes: service {svc!r} refers to undefined volume "
+                               f"{mount['source']!r}", file=where[0], line=where[1])
+    for ref in spec.get("secrets") or []:
+        if ref["source"] not in secrets:
+            raise ComposeError(f"services.{svc}.secrets: service {svc!r} refers to undefined secret "
+                               f"{ref['source']!r}", file=where[0], line=where[1])
+    for key in [k for k, v in spec.items() if v in ("", [], {}) and k not in _KEPT_WHEN_EMPTY]:
+        del spec[key]  # Compose leaves empty values out (Go's omitempty)
+    spec.setdefault("command", None)
+    spec.setdefault("entrypoint", None)
 
 
 def _resource_name(project: str, key: str, spec: dict, ipam: bool = False) -> dict:
