@@ -26,13 +26,22 @@ class InterpolationError(ValueError):
         self.path = path
 
 
-def interpolate_text(text: str, lookup: Callable[[str], str | None]) -> str:
-    """``text`` with its variables replaced; unset variables without a default become ''."""
-    out, pos = _expand(text, 0, lookup, stop=None)
+def interpolate_text(text: str, lookup: Callable[[str], str | None],
+                     unset: Callable[[str], None] = lambda name: None) -> str:
+    """``text`` with its variables replaced; unset variables without a default become '' (and
+    are reported to ``unset``: Compose warns about them)."""
+    def plain(name: str) -> str:
+        value = lookup(name)
+        if value is None:
+            unset(name)
+        return value or ""
+
+    out, pos = _expand(text, 0, lookup, stop=None, plain=plain)
     return out
 
 
-def _expand(text: str, pos: int, lookup: Callable[[str], str | None], stop: str | None) -> tuple[str, int]:
+def _expand(text: str, pos: int, lookup: Callable[[str], str | None], stop: str | None,
+            plain: Callable[[str], str]) -> tuple[str, int]:
     """Expand from ``pos`` until the end (or an unmatched ``stop`` character); return (text, end)."""
     out: list[str] = []
     while pos < len(text):
@@ -48,21 +57,22 @@ def _expand(text: str, pos: int, lookup: Callable[[str], str | None], stop: str 
             out.append("$")
             pos += 2
         elif nxt == "{":
-            value, pos = _braced(text, pos + 2, lookup)
+            value, pos = _braced(text, pos + 2, lookup, plain)
             out.append(value)
         else:
             match = _NAME.match(text, pos + 1)
             if not match:
                 raise InterpolationError(f"invalid interpolation format in {text!r}: a '$' must be followed by a "
                                          "name or '{' (write '$$' for a literal '$')")
-            out.append(lookup(match.group()) or "")
+            out.append(plain(match.group()))
             pos = match.end()
     if stop is not None:
         raise InterpolationError(f"invalid interpolation format in {text!r}: missing '}}'")
     return "".join(out), pos
 
 
-def _braced(text: str, pos: int, lookup: Callable[[str], str | None]) -> tuple[str, int]:
+def _braced(text: str, pos: int, lookup: Callable[[str], str | None],
+            plain: Callable[[str], str]) -> tuple[str, int]:
     match = _NAME.match(text, pos)
     if not match:
         raise InterpolationError(f"invalid interpolation format in {text!r}: expected a variable name after '${{'")
@@ -74,12 +84,12 @@ def _braced(text: str, pos: int, lookup: Callable[[str], str | None]) -> tuple[s
             break
     else:
         if rest.startswith("}"):
-            return lookup(name) or "", pos + 1
+            return plain(name), pos + 1
         raise InterpolationError(f"invalid interpolation format in {text!r}: unexpected character after ${{{name}")
     value = lookup(name)
     colon = op.startswith(":")
     unset = value is None or (colon and value == "")
-    argument, end = _expand(text, pos + len(op), lookup, stop="}")
+    argument, end = _expand(text, pos + len(op), lookup, stop="}", plain=plain)
     end += 1
     kind = op[-1]
     if kind == "-":
@@ -92,8 +102,10 @@ def _braced(text: str, pos: int, lookup: Callable[[str], str | None]) -> tuple[s
     return value or "", end
 
 
-def interpolate_tree(tree: Any, environ: Mapping[str, str], path: tuple[Any, ...] = ()) -> Any:
-    """A copy of a loaded document with every string value interpolated (positions kept)."""
+def interpolate_tree(tree: Any, environ: Mapping[str, str], path: tuple[Any, ...] = (),
+                     unset: Callable[[str], None] = lambda name: None) -> Any:
+    """A copy of a loaded document with every string value interpolated (positions kept); the
+    names of unset variables used without a default go to ``unset``."""
     def lookup(name: str) -> str | None:
         return environ.get(name)
 
@@ -114,7 +126,7 @@ def interpolate_tree(tree: Any, environ: Mapping[str, str], path: tuple[Any, ...
             return Override(walk(node.value, where), node.line)
         if isinstance(node, str):
             try:
-                result = interpolate_text(node, lookup)
+                result = interpolate_text(node, lookup, unset)
             except InterpolationError as exc:
                 raise InterpolationError(exc.message, where) from None
             return result

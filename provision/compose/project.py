@@ -78,7 +78,8 @@ class _FileModel:
     warnings: list[str] = field(default_factory=list)
 
 
-def _read(path: Path, env: Mapping[str, str], base_dir: Path | None = None) -> tuple[Any, FileContext]:
+def _read(path: Path, env: Mapping[str, str], base_dir: Path | None = None,
+          unset: list[str] | None = None) -> tuple[Any, FileContext]:
     tree = read_compose_file(path)
     if tree is None:
         raise ComposeError("empty compose file", file=path)
@@ -86,7 +87,7 @@ def _read(path: Path, env: Mapping[str, str], base_dir: Path | None = None) -> t
         raise ComposeError("top-level object must be a mapping", file=path, line=getattr(tree, "line", 1))
     check_supported(tree, path)
     try:
-        tree = interpolate_tree(tree, env)
+        tree = interpolate_tree(tree, env, unset=lambda name: unset.append(name) if unset is not None else None)
     except InterpolationError as exc:
         raise error_at(path, tree, exc.path, exc.message) from None
     return tree, FileContext(path, tree, base_dir or path.parent, env.get("HOME"))
@@ -96,8 +97,11 @@ def _load_file(path: Path, env: Mapping[str, str], seen: tuple[Path, ...],
                base_dir: Path | None = None) -> _FileModel:
     if path in seen:
         raise ComposeError(f"include cycle: {' -> '.join(str(p) for p in seen + (path,))}", file=seen[-1])
-    tree, ctx = _read(path, env, base_dir)
+    unset: list[str] = []
+    tree, ctx = _read(path, env, base_dir, unset)
     model = _FileModel()
+    for name in dict.fromkeys(unset):
+        model.warnings.append(f"{path}: the {name!r} variable is not set, defaulting to a blank string")
     if "version" in tree:
         model.warnings.append(f"{path}: the attribute `version` is obsolete, it will be ignored")
     if tree.get("name") is not None:

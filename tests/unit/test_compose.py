@@ -263,3 +263,11 @@ def test_compose_json_escapes_dollars_like_compose(tmp_path: Path) -> None:
 def test_an_extends_cycle_is_refused(tmp_path: Path) -> None:
     error = error_of(tmp_path, "services:\n  a:\n    image: x\n    extends: b\n  b:\n    image: x\n    extends: a\n")
     assert error.message.endswith("circular extends")
+
+
+def test_unset_variables_and_version_are_warned_about(tmp_path: Path) -> None:
+    project = load_text(tmp_path, "version: '3'\nservices:\n  web:\n    image: app:${TAG}\n"
+                                  "    environment: {A: '${NOPE:-fine}', B: $$LITERAL}\n")
+    path = f"{tmp_path}/proj/compose.yaml"
+    assert project.warnings == [f"{path}: the 'TAG' variable is not set, defaulting to a blank string",
+                                f"{path}: the attribute `version` is obsolete, it will be ignored"]
