@@ -15,7 +15,8 @@ import threading
 
 import typer
 
-from provision.cli import deploy_cmds, docker_cmds, facts_cmds, hosts_cmds, ops_cmds, sandbox_cmds, swarm_cmds
+from provision.cli import (config_cmds, deploy_cmds, docker_cmds, facts_cmds, hosts_cmds, ops_cmds, sandbox_cmds,
+                           swarm_cmds)
 
 EXIT_CODES_HELP = (
     "Exit codes: 0 all hosts ok/changed, 2 a host failed, 3 a host was unreachable (and none failed), "
@@ -36,6 +37,7 @@ app = typer.Typer(
 hosts_cmds.register(app)  # hosts
 facts_cmds.register(app)  # facts, run
 docker_cmds.register_commands(app)  # verify, bootstrap
+config_cmds.register(app)  # config
 deploy_cmds.register(app)  # deploy, rollback
 ops_cmds.register(app)  # status, logs, exec, down, prune, df, unlock
 sandbox_cmds.register(app)  # sandbox up|status|down
