@@ -334,6 +334,9 @@ def _finalize_service(svc: str, spec: dict, where: tuple[Path, int | None], *, e
         spec["build"] = {"context": build.get("context") or str(working_dir),
                          "dockerfile": build.get("dockerfile") or "Dockerfile",
                          **{k: v for k, v in build.items() if k not in ("context", "dockerfile")}}
+    if "network_mode" in spec and spec.get("networks"):
+        raise ComposeError(f"services.{svc}: network_mode and networks cannot be combined", file=where[0],
+                           line=where[1])
     if "network_mode" not in spec and not spec.get("networks"):
         spec["networks"] = {"default": None}
     for net in spec.get("networks") or {}:
