@@ -16,15 +16,10 @@ from provision.compose.dotenv import read_env_file
 from provision.compose.errors import ComposeError, error_at
 from provision.compose.interpolation import InterpolationError, interpolate_tree
 from provision.compose.merge import enforce_unicity, merge_service, merge_tree, strip_tags
-from provision.compose.normalize import (
-    FileContext,
-    extra_hosts_printed,
-    normalize_resources,
-    normalize_service,
-    resolve_path,
-)
+from provision.compose.normalize import extra_hosts_printed, normalize_resources, normalize_service
 from provision.compose.reading import read_compose_file
 from provision.compose.support import check_supported
+from provision.compose.values import FileContext, resolve_path
 
 __all__ = ["ComposeProject", "Origin", "load", "normalize_project_name"]
 
@@ -39,8 +34,10 @@ class Origin:
 
 @dataclass
 class ComposeProject:
-    """The normalized project. Services, networks, volumes and secrets hold exactly the values
-    ``docker compose config --format json`` prints for them (see :func:`to_compose_json`)."""
+    """The normalized project. Services, networks, volumes and secrets hold the values
+    ``docker compose config --format json`` prints for them, with two differences that
+    :func:`to_compose_json` removes: strings hold real ``$`` (Compose prints ``$$``), and ``x-*``
+    keys inside services and resources are kept (Compose's JSON leaves them out)."""
 
     name: str
     working_dir: Path
@@ -334,6 +331,9 @@ def _finalize_service(svc: str, spec: dict, where: tuple[Path, int | None], *, e
         spec["build"] = {"context": build.get("context") or str(working_dir),
                          "dockerfile": build.get("dockerfile") or "Dockerfile",
                          **{k: v for k, v in build.items() if k not in ("context", "dockerfile")}}
+    if "network_mode" in spec and spec.get("networks"):
+        raise ComposeError(f"services.{svc}: network_mode and networks cannot be combined", file=where[0],
+                           line=where[1])
     if "network_mode" not in spec and not spec.get("networks"):
         spec["networks"] = {"default": None}
     for net in spec.get("networks") or {}:

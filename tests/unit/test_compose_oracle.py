@@ -112,6 +112,13 @@ SNIPPETS = {
     "device-request-count-string": "services:\n  a:\n    image: x\n    deploy: {resources: {reservations: {devices: "
                                    "[{capabilities: [gpu], count: '2'}]}}}\n",
     "windows-drive-volume": "services:\n  a:\n    image: x\n    volumes: ['v:/v', 'C:\\\\data:/data']\n",
+    "external-default-network": "services:\n  a:\n    image: x\nnetworks:\n  default:\n    external: true\n"
+                                "    name: shared\n",
+    "named-resources": "services:\n  a:\n    image: x\n    networks: {default: {aliases: [q]}, other: null}\n"
+                       "    volumes: [v:/v, w:/w]\n    secrets: [s, t]\n"
+                       "networks:\n  other: {name: 'o-${SET}', labels: [a=b]}\n"
+                       "volumes:\n  v: {name: 'custom-${SET}', driver: local, labels: {a: b}}\n  w: {external: true}\n"
+                       "secrets:\n  s: {environment: SET, name: my-secret}\n  t: {file: ~/s.txt}\n",
     "falsy-values": "services:\n  a:\n    image: x\n    privileged: false\n    init: false\n    shm_size: 0\n"
                     "    ulimits: {core: 0}\n    user: ''\n    cap_add: []\n",
 }
@@ -159,6 +166,8 @@ REFUSED = {
     "condition-missing": "services:\n  a:\n    image: x\n    depends_on: {b: {restart: true}}\n  b: {image: x}\n",
     "bad-boolean": "services:\n  a:\n    image: x\n    privileged: '1'\n",
     "port-zero": "services:\n  a:\n    image: x\n    ports: ['0']\n",
+    "network-mode-and-networks": "services:\n  a:\n    image: x\n    network_mode: host\n    networks: [n]\n"
+                                 "networks: {n: {}}\n",
     "include-conflict": "include: [inc.yaml]\nservices:\n  a: {image: y}\n",
 }
 
