@@ -41,7 +41,7 @@ def config_command(
     from provision.errors import InputError
 
     if not files:
-        found = discovery.find()
+        found = discovery.find(environ=os.environ)
         if found is None:
             raise InputError(f"no compose file given and none found: looked for {discovery.looked_for()}")
         files = found.files

@@ -1,6 +1,6 @@
 """Which Compose files a command means when it is given none: Docker Compose v2's own rule.
 
-The first of ``compose.yaml``, ``compose.yml``, ``docker-compose.yml``, ``docker-compose.yaml`` in the
+``COMPOSE_FILE`` when it is set; else the first of ``compose.yaml``, ``compose.yml``, ``docker-compose.yml``, ``docker-compose.yaml`` in the
 current folder, else in the nearest parent folder that has one; then the first override file of
 ``compose.override.yaml``, ``compose.override.yml``, ``docker-compose.override.yml``,
 ``docker-compose.override.yaml`` beside it. (Compose warns when a folder holds several of one kind
@@ -9,6 +9,8 @@ and uses the first; so does provision.) Pure path logic: nothing is read here.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,9 +38,15 @@ def _first(folder: Path, names: tuple[str, ...], kind: str) -> tuple[Path | None
     return present[0], warnings
 
 
-def find(cwd: Path | None = None) -> Found | None:
-    """The default files for `cwd` (the main file, then its override when there is one), or None."""
+def find(cwd: Path | None = None, environ: Mapping[str, str] | None = None) -> Found | None:
+    """The default files for `cwd` (the main file, then its override when there is one), or None.
+    `COMPOSE_FILE` in `environ` names them instead (separated by `COMPOSE_PATH_SEPARATOR`, default
+    the OS's path separator), relative to `cwd`, as Compose reads it."""
     start = (cwd or Path.cwd()).absolute()
+    env = os.environ if environ is None else environ
+    if env.get("COMPOSE_FILE"):
+        separator = env.get("COMPOSE_PATH_SEPARATOR") or os.pathsep
+        return Found([start / name for name in env["COMPOSE_FILE"].split(separator) if name])
     for folder in (start, *start.parents):
         main, warnings = _first(folder, DEFAULT_NAMES, "config")
         if main is None:

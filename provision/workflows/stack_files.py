@@ -9,7 +9,7 @@ saying what was looked for.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,10 +26,10 @@ class StackFiles:
 
 
 def resolve(files: Sequence[Path] | None, inventory: Path, limit: str | None, *,
-            cwd: Path | None = None) -> StackFiles:
+            cwd: Path | None = None, environ: Mapping[str, str] | None = None) -> StackFiles:
     if files:
         return StackFiles([Path(f) for f in files])
-    found = discovery.find(cwd)
+    found = discovery.find(cwd, environ)
     if found is not None:
         return StackFiles(found.files, found.warnings)
     from provision.workflows.targets import load_targets

@@ -82,6 +82,20 @@ def test_the_default_files_are_the_ones_docker_compose_picks(layout: list[str], 
         assert json.loads(result.stdout) == expected
 
 
+@needs_oracle
+def test_compose_file_names_the_files_as_in_compose(tmp_path: Path) -> None:
+    (tmp_path / "base.yaml").write_text("services:\n  web:\n    image: busybox:1\n")
+    (tmp_path / "prod.yaml").write_text("services:\n  web:\n    image: busybox:2\n  db:\n    image: busybox:3\n")
+    (tmp_path / "compose.yaml").write_text("services:\n  ignored:\n    image: busybox\n")
+    for value, separator in (("base.yaml:prod.yaml", None), ("base.yaml,prod.yaml", ",")):
+        env = {**base_environment(tmp_path), "COMPOSE_FILE": value}
+        if separator:
+            env["COMPOSE_PATH_SEPARATOR"] = separator
+        result = provision(["config", "--json"], cwd=tmp_path, env=env)
+        assert result.returncode == 0, result.stderr
+        assert json.loads(result.stdout) == compose([], cwd=tmp_path, env=env)
+
+
 def test_no_default_file_is_bad_input_saying_what_was_looked_for(tmp_path: Path) -> None:
     result = provision(["config"], cwd=tmp_path, env=base_environment(tmp_path))
     assert result.returncode == 4
