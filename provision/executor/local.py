@@ -18,7 +18,7 @@ class LocalExecutor:
         process group ended then, so nothing it started lingers."""
         timeout = self.command_timeout if timeout is None else timeout
         script = as_shell(command)
-        shell = sudo_wrap(SCRIPT_FROM_STDIN, self.become_user) if become else SCRIPT_FROM_STDIN
+        shell = sudo_wrap(SCRIPT_FROM_STDIN, self.become_user) if become and self.needs_sudo else SCRIPT_FROM_STDIN
         proc = subprocess.Popen(["/bin/sh", "-c", shell], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True, start_new_session=True)
         try:
@@ -31,6 +31,13 @@ class LocalExecutor:
             _kill_group(proc)
             raise
         return CommandResult(script, proc.returncode, stdout, stderr)
+
+    @property
+    def needs_sudo(self) -> bool:
+        """Become goes through sudo unless provision already runs as the become user (as over SSH)."""
+        import getpass
+
+        return getpass.getuser() != self.become_user
 
     def open(self) -> None:
         pass
