@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from provision.commands.argv import UnsafeValue, args
 
-# The --query-gpu fields provision's facts read (provision/facts/script.py, parsed by
+# The --query-gpu fields provision's facts script reads (provision/commands/probes.py, parsed by
 # provision.facts.parsers), in that order: keep the two in step.
 FACT_QUERY_FIELDS = ("index", "name", "uuid", "memory.total", "pci.bus_id", "pci.device_id", "driver_version")
 

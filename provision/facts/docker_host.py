@@ -1,19 +1,18 @@
-"""What the Docker install decides from: one probe script (one round trip) and its pure parser."""
+"""What the Docker install decides from: one probe script (one round trip, commands/probes.py) and its pure
+parser."""
 
 from __future__ import annotations
 
 import json
-import shlex
 from dataclasses import dataclass, field
 
-from provision.commands import docker_repo, dpkg
+from provision.commands import dpkg, probes
 from provision.commands.daemon_json import PATH as DAEMON_JSON
 from provision.facts import dpkg_state
 from provision.facts.parsers import parse_os_release
-from provision.facts.probe import probe_script
 from provision.facts.script import split_sections
 
-WATCHED_PACKAGES = sorted(set(docker_repo.PACKAGES + docker_repo.CONFLICTING + ["docker-ce-rootless-extras"]))
+WATCHED_PACKAGES = probes.WATCHED_PACKAGES  # the packages whose state the probe reads
 
 
 @dataclass
@@ -42,26 +41,8 @@ class DockerHostState:
 
 
 def probe(key_url: str, env: str, users: list[str]) -> str:
-    user_checks = " ; ".join(f"printf '%s %s\\n' {shlex.quote(u)} \"$(id -u {shlex.quote(u)} 2>/dev/null || echo none)\""
-                             for u in users) or "true"
-    stale = " ".join(shlex.quote(p) for p in docker_repo.STALE_FILES) + " " + " ".join(docker_repo.STALE_GLOBS)
-    return probe_script([
-        ("os_release", "cat /etc/os-release"),
-        ("arch", "dpkg --print-architecture"),
-        ("systemd", "[ -d /run/systemd/system ] && echo yes || echo no"),
-        ("cloud_init", "command -v cloud-init >/dev/null || exit 127; cloud-init status"),
-        ("packages", dpkg.status(WATCHED_PACKAGES)),
-        ("snap", "command -v snap >/dev/null || exit 127; snap list docker 2>/dev/null | tail -n +2"),
-        ("keyring", f"[ -f {docker_repo.KEYRING} ] || exit 1; sha256sum < {docker_repo.KEYRING} | cut -d' ' -f1"),
-        ("remote_key", docker_repo.key_digest_snippet(key_url, env)),
-        ("sources", f"cat {docker_repo.SOURCES}"),
-        ("stale", f"for f in {stale}; do [ -e \"$f\" ] && echo \"$f\"; done; true"),
-        ("daemon_json", f"cat {DAEMON_JSON}"),
-        ("docker_group", "getent group docker"),
-        ("users", user_checks),
-        ("service", "systemctl show docker -p UnitFileState -p ActiveState -p ActiveEnterTimestampMonotonic"),
-        dpkg_state.SECTION,
-    ])
+    """The probe script (built in commands/probes.py); its output is read by parse()."""
+    return probes.docker_host(key_url, env, users)
 
 
 def parse(output: str) -> DockerHostState:

@@ -1,4 +1,5 @@
-"""Is the host's package manager in a state apt can work from? A probe section and its pure parser.
+"""Is the host's package manager in a state apt can work from? A probe section (commands/probes.py) and its
+pure parser.
 
 `interrupted`: dpkg was stopped half-way (files in /var/lib/dpkg/updates, or `dpkg --audit` lists
 packages left unpacked or half-configured): apt refuses to work until `dpkg --configure -a`.
@@ -9,12 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from provision.commands.detached import running_units_snippet
+from provision.commands import probes
 
-SECTION = ("dpkg_state",
-           "[ -n \"$(ls -A /var/lib/dpkg/updates 2>/dev/null)\" ] && echo interrupted=updates; "
-           "dpkg --audit 2>/dev/null | grep -q . && echo interrupted=audit; "
-           f"for u in $({running_units_snippet()}); do echo \"unit=$u\"; done; true")
+SECTION = probes.dpkg_state()  # (name, snippet), built in commands/probes.py
 
 
 @dataclass

@@ -1,17 +1,13 @@
-"""What the NVIDIA install decides from, beyond the general facts: one probe script and its pure parser."""
+"""What the NVIDIA install decides from, beyond the general facts: one probe script (commands/probes.py) and
+its pure parser."""
 
 from __future__ import annotations
 
-import shlex
 from dataclasses import dataclass, field
 
-from provision.commands import dpkg, nvidia, system
-from provision.commands.daemon_json import PATH as DAEMON_JSON
+from provision.commands import dpkg, probes, system
 from provision.facts import dpkg_state
-from provision.facts.probe import probe_script
 from provision.facts.script import split_sections
-
-SED = f"sed 's#deb https://#deb [signed-by={nvidia.TOOLKIT_KEYRING}] https://#g'"
 
 
 @dataclass
@@ -29,21 +25,8 @@ class NvidiaHostState:
 
 
 def probe(base: str | None, env: str) -> str:
-    key, listing = shlex.quote(nvidia.toolkit_key_url(base)), shlex.quote(nvidia.toolkit_list_url(base))
-    fetch = f"{env} curl -fsSL --retry 2 --max-time 30"
-    return probe_script([
-        ("packages", dpkg.status(nvidia.TOOLKIT_PACKAGES)),
-        ("keyring", f"[ -f {nvidia.TOOLKIT_KEYRING} ] || exit 1; sha256sum < {nvidia.TOOLKIT_KEYRING} | cut -d' ' -f1"),
-        ("remote_key", f"t=$(mktemp); {fetch} -o \"$t\" {key} && gpg --batch --dearmor < \"$t\" | sha256sum | cut -d' ' -f1; "
-                       "rc=$?; rm -f \"$t\"; exit $rc"),
-        ("list", f"[ -f {nvidia.TOOLKIT_LIST} ] || exit 1; sha256sum < {nvidia.TOOLKIT_LIST} | cut -d' ' -f1"),
-        ("remote_list", f"t=$(mktemp); {fetch} -o \"$t\" {listing} && {SED} \"$t\" | sha256sum | cut -d' ' -f1; "
-                        "rc=$?; rm -f \"$t\"; exit $rc"),
-        ("daemon_json", f"cat {DAEMON_JSON}"),
-        ("cdi", f"[ -f {nvidia.CDI_SPEC} ] && echo yes || echo no"),
-        ("boot", system.boot_marker()),
-        dpkg_state.SECTION,
-    ])
+    """The probe script (built in commands/probes.py); its output is read by parse()."""
+    return probes.nvidia_host(base, env)
 
 
 def parse(output: str) -> NvidiaHostState:

@@ -1,8 +1,9 @@
 """The facts-gathering script and the splitter for its output.
 
-"Facts are a command plus a pure parser": :data:`FACTS_SCRIPT` is one POSIX ``sh`` script that
-gathers every fact in a single SSH round trip, and :func:`split_sections` cuts its output into
-named :class:`Section` objects that the pure parsers in :mod:`provision.facts.parsers` consume.
+"Facts are a command plus a pure parser": :data:`FACTS_SCRIPT` (built in
+:mod:`provision.commands.probes`) is one POSIX ``sh`` script that gathers every fact in a single SSH
+round trip, and :func:`split_sections` cuts its output into named :class:`Section` objects that the
+pure parsers in :mod:`provision.facts.parsers` consume.
 
 The script is read-only, works as a non-root user, and never fails as a whole: it always exits 0
 and records every section's own exit status. Its output is a sequence of sections::
@@ -24,10 +25,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-FACT_MARKER = "@@provision-fact "
-RC_MARKER = "@@provision-rc "
-BEGIN_MARKER = "@@provision-facts-begin"
-END_MARKER = "@@provision-facts-end"
+# The script and its markers are built in provision/commands/probes.py (a command); re-exported here
+# for the parser below and for the callers that run the script.
+from provision.commands.probes import BEGIN_MARKER, END_MARKER, FACT_MARKER, FACTS_SCRIPT, RC_MARKER
+
+__all__ = ["BEGIN_MARKER", "END_MARKER", "FACT_MARKER", "FACTS_SCRIPT", "RC_MARKER", "RC_MISSING", "RC_TIMEOUT",
+           "SECTION_NAMES", "Section", "split_sections", "is_complete"]
 
 RC_MISSING = 127
 RC_TIMEOUT = 124
@@ -60,157 +63,6 @@ SECTION_NAMES: tuple[str, ...] = (
     "daemon_json",  # /etc/docker/daemon.json
 )
 
-NVIDIA_SMI_QUERY_FIELDS = "index,name,uuid,memory.total,pci.bus_id,pci.device_id,driver_version"
-
-FACTS_SCRIPT: str = r"""# provision facts script, format 1: read-only, POSIX sh, never fails as a whole.
-PATH="${PATH:-/usr/bin:/bin}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-LC_ALL=C
-export PATH LC_ALL
-
-_pf_has() { command -v "$1" >/dev/null 2>&1; }
-
-# _pf_emit NAME RC TEXT: print one section.
-_pf_emit() {
-    printf '@@provision-fact %s\n' "$1"
-    if [ -n "$3" ]; then printf '%s\n' "$3"; fi
-    printf '@@provision-rc %s %s\n' "$1" "$2"
-}
-
-# _pf_run NAME SECONDS|- CMD [ARG...]: run CMD with stdin from /dev/null and stderr merged into
-# stdout, under `timeout SECONDS` when that exists; rc 127 with no text when CMD is not installed.
-_pf_run() {
-    _pf_n=$1
-    _pf_t=$2
-    shift 2
-    if ! _pf_has "$1"; then
-        _pf_rc=127
-        _pf_emit "$_pf_n" 127 ""
-        return 0
-    fi
-    if [ "$_pf_t" != - ] && _pf_has timeout; then
-        _pf_o=$(timeout "$_pf_t" "$@" </dev/null 2>&1)
-    else
-        _pf_o=$("$@" </dev/null 2>&1)
-    fi
-    _pf_rc=$?
-    _pf_emit "$_pf_n" "$_pf_rc" "$_pf_o"
-}
-
-# _pf_file NAME PATH: the file's content; rc 127 with no text when it does not exist.
-_pf_file() {
-    if [ -e "$2" ]; then
-        _pf_o=$(cat -- "$2" </dev/null 2>&1)
-        _pf_rc=$?
-    else
-        _pf_o=
-        _pf_rc=127
-    fi
-    _pf_emit "$1" "$_pf_rc" "$_pf_o"
-}
-
-# _pf_flag NAME TEST-ARGS...: "yes" when `test TEST-ARGS...` holds, else "no".
-_pf_flag() {
-    _pf_n=$1
-    shift
-    if test "$@"; then _pf_emit "$_pf_n" 0 yes; else _pf_emit "$_pf_n" 0 no; fi
-}
-
-# One "ADDRESS VENDOR DEVICE CLASS" line per PCI device, read from sysfs (no lspci needed).
-_pf_pci() {
-    for _pf_d in /sys/bus/pci/devices/*; do
-        [ -r "$_pf_d/vendor" ] || continue
-        _pf_ven=
-        _pf_dev=
-        _pf_cls=
-        {
-            read -r _pf_ven <"$_pf_d/vendor"
-            read -r _pf_dev <"$_pf_d/device"
-            read -r _pf_cls <"$_pf_d/class"
-        } 2>/dev/null
-        printf '%s %s %s %s\n' "${_pf_d##*/}" "$_pf_ven" "$_pf_dev" "$_pf_cls"
-    done
-    return 0
-}
-
-# NVSwitch device nodes, one a line.
-_pf_nvswitch() {
-    for _pf_f in /dev/nvidia-nvswitch*; do
-        if [ -e "$_pf_f" ]; then printf '%s\n' "$_pf_f"; fi
-    done
-    return 0
-}
-
-# _pf_procs COMM: PIDs of the processes whose /proc/PID/comm is COMM, one a line.
-_pf_procs() {
-    for _pf_c in /proc/[0-9]*/comm; do
-        _pf_p=
-        { read -r _pf_p <"$_pf_c"; } 2>/dev/null
-        if [ "$_pf_p" = "$1" ]; then
-            _pf_q=${_pf_c%/comm}
-            printf '%s\n' "${_pf_q#/proc/}"
-        fi
-    done
-    return 0
-}
-
-printf '%s\n' '@@provision-facts-begin 1'
-
-if [ -e /etc/os-release ]; then
-    _pf_file os_release /etc/os-release
-else
-    _pf_file os_release /usr/lib/os-release
-fi
-_pf_run arch_dpkg 10 dpkg --print-architecture
-_pf_run uname_m - uname -m
-_pf_run uname_r - uname -r
-if _pf_has nproc; then
-    _pf_run nproc - nproc
-else
-    _pf_run nproc - getconf _NPROCESSORS_ONLN
-fi
-_pf_file meminfo /proc/meminfo
-_pf_flag systemd -d /run/systemd/system
-_pf_run cloud_init 20 cloud-init status
-_pf_flag reboot_required -e /var/run/reboot-required
-
-_pf_run mokutil 10 mokutil --sb-state
-_pf_flag efi -d /sys/firmware/efi
-_pf_v=/sys/firmware/efi/efivars/SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c
-if [ -e "$_pf_v" ]; then
-    _pf_run secureboot_efivar 10 od -An -tx1 -v "$_pf_v"
-else
-    _pf_emit secureboot_efivar 127 ""
-fi
-
-_pf_run nvidia_smi_query 20 nvidia-smi --query-gpu=index,name,uuid,memory.total,pci.bus_id,pci.device_id,driver_version --format=csv,noheader,nounits
-case $_pf_rc in
-124 | 137)
-    # A hung driver: do not wait for it again.
-    _pf_emit nvidia_smi 124 ""
-    ;;
-*)
-    _pf_run nvidia_smi 20 nvidia-smi
-    ;;
-esac
-_pf_run pci_devices - _pf_pci
-_pf_run lspci_nvidia 10 lspci -D -nn -d 10de:
-_pf_run nvswitch_dev - _pf_nvswitch
-
-_pf_run docker_client_version 10 docker --version
-_pf_run dockerd_version 10 dockerd --version
-_pf_run docker_server_version 15 docker version --format '{{.Server.Version}}'
-_pf_run docker_runtimes 15 docker info --format '{{json .Runtimes}}'
-if [ -d /run/systemd/system ]; then
-    _pf_run docker_active 10 systemctl is-active docker
-else
-    _pf_emit docker_active 127 ""
-fi
-_pf_run dockerd_processes - _pf_procs dockerd
-_pf_file daemon_json /etc/docker/daemon.json
-
-printf '%s\n' '@@provision-facts-end'
-exit 0
-"""
 
 
 @dataclass(frozen=True)

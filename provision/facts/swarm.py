@@ -1,4 +1,5 @@
-"""What `provision swarm init` decides from: one probe script (one round trip) and its pure parsers.
+"""What `provision swarm init` decides from: one probe script (one round trip, commands/probes.py) and its
+pure parsers.
 
 The probe asks the engine for its swarm state (`docker info --format '{{json .Swarm}}'`) and reads the
 IPv4 default route with its interface's addresses (the default advertise address). Pure parsers below,
@@ -10,10 +11,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
+from provision.commands import probes
 from provision.commands import swarm as cmd
-from provision.commands.argv import shell as as_shell
 from provision.secret import Secret
-from provision.facts.probe import probe_script
 from provision.facts.script import RC_MISSING, split_sections
 
 # LocalNodeState values of the engine (swarm.LocalNodeState in the Docker API)
@@ -70,12 +70,8 @@ class SwarmHostState:
 
 
 def probe() -> str:
-    """One round trip: swarm state, default route, IPv4 addresses."""
-    return probe_script([
-        ("swarm", "command -v docker >/dev/null || exit 127; " + as_shell(cmd.info())),
-        ("route", "command -v ip >/dev/null || exit 127; " + cmd.default_route()),
-        ("addrs", "command -v ip >/dev/null || exit 127; " + cmd.global_ipv4_addresses()),
-    ])
+    """One round trip: swarm state, default route, IPv4 addresses (built in commands/probes.py)."""
+    return probes.swarm_host()
 
 
 def parse_swarm_info(text: str) -> SwarmInfo:
@@ -183,7 +179,7 @@ class ClusterState:
 def cluster_probe() -> str:
     """Run on a manager: its swarm state and every node with its labels. The join tokens are not
     read here (they would travel as a command's output): see parse_join_tokens."""
-    return probe_script([("swarm", as_shell(cmd.info())), ("nodes", cmd.node_labels())])
+    return probes.swarm_cluster()
 
 
 def parse_cluster(output: str) -> ClusterState:

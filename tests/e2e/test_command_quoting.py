@@ -35,7 +35,7 @@ from typing import Callable
 
 import pytest
 
-from provision.commands import apt, daemon_json, deploy_host, docker_engine, docker_repo, dpkg, files, nvidia, swarm, system
+from provision.commands import apt, daemon_json, deploy_host, docker_engine, docker_repo, dpkg, files, nvidia, probes, swarm, system
 from provision.commands import argv as argv_cmd
 from provision.commands.argv import UnsafeValue
 from provision.executor.base import as_shell
@@ -531,6 +531,47 @@ BUILDERS.update({
     "docker_engine.parse_hello": "a parser of command output",
     "docker_repo.parse_index_versions": "a parser of command output",
 })
+
+def _probe_section(run: Run, name: str) -> str:
+    """The text of section NAME of a probe's output, cut by its markers (a value may hold newlines)."""
+    _ok(run)
+    start = run.out.index(f"{probes.FACT_MARKER}{name}\n") + len(probes.FACT_MARKER) + len(name) + 1
+    return run.out[start:run.out.index(f"{probes.RC_MARKER}{name} ", start)]
+
+
+def _check_docker_probe(run: Run, v: str, w: str) -> None:
+    _env_is(run.only("curl"), v)
+    users = _probe_section(run, "users")
+    # `id -u VALUE` may name a real user or uid (`0`, `-u`): then a number, else `none`
+    head, _, rest = users.rpartition("\nroot 0\n")
+    assert rest == "" and head.startswith(f"{v} ") and (head[len(v) + 1:] == "none" or head[len(v) + 1:].isdigit()), users
+
+
+def _check_nvidia_probe(run: Run, v: str, w: str) -> None:
+    curls = [c for c in run.calls if c.prog == "curl"]
+    assert [c.argv[-1] for c in curls] == [nvidia.toolkit_key_url(v), nvidia.toolkit_list_url(v)], curls
+    assert all(c.env == _proxy(v) for c in curls), curls
+    assert _probe_section(run, "cdi") in ("yes\n", "no\n")
+
+
+# issue 10: the probes (commands/probes.py). A probe runs without `set -e` (executor.run, not the Applier):
+# `set +e` first, so a failing section (a file that is absent) does not end it.
+BUILDERS.update({
+    "probes.docker_host": Case(
+        lambda v, w: "set +e\n" + probes.docker_host("http://sp.invalid/__DISTRO__/gpg", apt.env_prefix(_proxy(v)),
+                                                     [v, "root"]),
+        _check_docker_probe),
+    "probes.nvidia_host": Case(
+        lambda v, w: "set +e\n" + probes.nvidia_host(v, apt.env_prefix(_proxy(v))), _check_nvidia_probe,
+        refuses=lambda v: bad_url(nvidia.toolkit_key_url(v))),
+    "probes.facts_script": "no parameter (run on real hosts by every e2e module; unit test in test_facts_script)",
+    "probes.probe_script": "section names and snippets are provision's own (the probes above), never an operator "
+                           "string; exact string in test_probe_commands",
+    "probes.dpkg_state": "no parameter",
+    "probes.swarm_host": "no parameter",
+    "probes.swarm_cluster": "no parameter",
+})
+
 
 # Builders of the host-lock work (issue 9, another branch): in the table as soon as they exist.
 if hasattr(deploy_host, "break_lock"):

@@ -13,6 +13,7 @@ as what was assigned to it in the same function (`script = "set -e\\n" + ...; ex
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -149,3 +150,135 @@ def test_the_check_lets_built_commands_through():
     assert _found("def f(s):\n return Change('a', 'b', [files.remove(s)], undo=[apt.update()])") == []
     assert _found("import subprocess\ndef f():\n subprocess.run(['git', 'status'])") == []
     assert _found("def f(e):\n e.run('x')", path="provision/commands/x.py") == ["'x'"]  # the caller skips commands/
+
+
+# -- no command text outside provision/commands/ (issue 10: "grep finds no remote command string") -------
+# A string constant (or an f-string) in provision/ outside provision/commands/ and provision/executor/
+# (provision/sandbox/, the test-bed, is exempt as above) must not *start with* a shell command. Docstrings,
+# exception messages (`raise X("nvidia-smi -q -x printed nothing")`) and regular expressions
+# (`re.compile(...)`) are not commands. After a word that is only ever a command (COMMAND_ONLY_WORDS:
+# `getent group docker`), anything counts; a word that is also plain English or a step name ("docker
+# packages", "cat exited with status 2", "reboot required: re-run with --reboot", f"install {driver}")
+# counts only when what follows it is command-like: its next word an option (`-x`, `--x`), an absolute
+# path, a quote or an expansion, or a constant's value (`f"cat {SOURCES}"`, `{docker_repo.KEYRING}`), or
+# a shell operator or expansion anywhere after it (`; | & < > $`; not backticks, which messages use to
+# quote a command: "docker info lists runtimes x, not nvidia: run `provision nvidia install`"). A shell
+# variable set from a command or another variable (`t=$(mktemp); ...`) counts too, and each line of a
+# multi-line string is checked (a script that opens with a comment).
+COMMAND_ONLY_WORDS = (
+    "dpkg-query", "apt-get", "apt-mark", "apt-cache", "systemctl", "systemd-run", "journalctl", "findmnt", "readlink",
+    "lsmod", "modprobe", "nvidia-ctk", "ubuntu-drivers", "dcgmi", "getent", "usermod", "useradd", "mkdir", "rmdir",
+    "chmod", "chown", "sha256sum", "mktemp", "lspci", "mokutil", "uname", "nohup", "sudo", "printf", "base64", "dockerd",
+    "command -v", "sh -c", "bash -c", "set -e", "[", "[[",
+)
+COMMAND_WORDS = COMMAND_ONLY_WORDS + (
+    "cat", "dpkg", "apt", "docker", "nvidia-smi", "test", "rm", "mv", "cp", "ls", "grep", "sed", "awk", "echo", "timeout",
+    "df", "stat", "snap", "curl", "wget", "gpg", "tee", "install", "ln", "sleep", "cloud-init", "id", "ip", "tar",
+    "find", "touch", "od", "env", "export", "for", "if", "while", "case", "reboot", "shutdown", "kill", "tail", "head",
+    "cut", "sort", "exec", "true", "false", "cd", "umask",
+)
+_WORD = "|".join(re.escape(w) for w in sorted(COMMAND_WORDS, key=len, reverse=True))
+STARTS_WITH_COMMAND = re.compile(rf"^\s*(?P<word>{_WORD})(?=\s)(?P<rest>\s.*)?$", re.S)
+SHELL_ASSIGNMENT = re.compile(r"^\s*[A-Za-z_][A-Za-z0-9_]*=(?:\$\(|\$\{?[A-Za-z_]|\"\$)")  # t=$(mktemp), P="$PATH..."
+COMMAND_LIKE_NEXT = re.compile("^\\s+(?:-|/|\\$|'|\"|\0)")
+SHELL_OPERATORS = re.compile(r"[;|&<>$]")
+CONSTANT, VALUE = "\0", "\1"  # stand for an f-string's {CONSTANT} / {other value} in the text checked
+
+
+def looks_like_a_command(text: str) -> bool:
+    """TEXT, or one of its lines (a script), starts with a shell command."""
+    return any(_starts_with_command(line) for line in text.split("\n"))
+
+
+def _starts_with_command(text: str) -> bool:
+    if SHELL_ASSIGNMENT.match(text):
+        return True
+    match = STARTS_WITH_COMMAND.match(text)
+    if match is None:
+        return False
+    rest = match["rest"] or ""
+    if match["word"] in COMMAND_ONLY_WORDS:
+        return bool(rest.strip())
+    return bool(COMMAND_LIKE_NEXT.match(rest) or SHELL_OPERATORS.search(rest))
+
+
+def _placeholder(value: ast.FormattedValue) -> str:
+    """CONSTANT for `{NAME}` / `{module.NAME}` in capitals (a path or a word of provision's own), else VALUE."""
+    node = value.value
+    name = node.id if isinstance(node, ast.Name) else node.attr if isinstance(node, ast.Attribute) else ""
+    return CONSTANT if name and name.isupper() else VALUE
+
+
+def _not_commands(tree: ast.AST) -> set[int]:
+    """ids of the string nodes that are docstrings, exception messages or regular expressions."""
+    skip: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and node.body:
+            first = node.body[0]
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
+                skip.add(id(first.value))
+        below = []
+        if isinstance(node, ast.Raise) and node.exc is not None:
+            below = [node.exc]
+        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and isinstance(node.func.value, ast.Name)
+              and node.func.value.id == "re"):
+            below = node.args
+        for part in below:
+            skip.update(id(n) for n in ast.walk(part))
+        if isinstance(node, ast.JoinedStr):  # its parts are checked as one text
+            skip.update(id(n) for n in node.values)
+    return skip
+
+
+def command_strings(source: str) -> list[tuple[int, str]]:
+    """(line, text) of every string of SOURCE that starts with a shell command."""
+    tree = ast.parse(source)
+    skip = _not_commands(tree)
+    found = []
+    for node in ast.walk(tree):
+        if id(node) in skip:
+            continue
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            text = node.value
+        elif isinstance(node, ast.JoinedStr):
+            text = "".join(v.value if isinstance(v, ast.Constant) else _placeholder(v) for v in node.values)
+        else:
+            continue
+        if looks_like_a_command(text):
+            found.append((node.lineno, text.replace(CONSTANT, "{…}").replace(VALUE, "{…}")))
+    return found
+
+
+def test_no_string_outside_commands_starts_with_a_shell_command():
+    found = []
+    for file in sorted(PACKAGE.rglob("*.py")):
+        path = file.relative_to(ROOT).as_posix()
+        if path.startswith(BUILDERS_AND_SENDERS + ("provision/sandbox/",)):
+            continue
+        found += [f"{path}:{line}: {text[:100]!r}" for line, text in command_strings(file.read_text())]
+    assert not found, "command text outside provision/commands/ (move it into a builder there, with an " \
+                      "exact-string unit test):\n" + "\n".join(found)
+
+
+def test_the_command_string_check_sees_commands_and_lets_messages_through():
+    commands = ['X = "cat /etc/os-release"', 'X = "dpkg --print-architecture"', 'X = f"cat {SOURCES}"',
+                'X = "[ -d /run/systemd/system ] && echo yes || echo no"', 'X = "getent group docker"',
+                'X = "command -v snap >/dev/null || exit 127; snap list docker"', 'X = f"[ -f {K} ] || exit 1"',
+                'X = "systemctl show docker -p UnitFileState"', "X = (\"x\", \"dpkg --audit 2>/dev/null | grep -q .\")",
+                'X = "  sudo -n true"', 'X = f"sed \'s#deb https://#deb [signed-by={K}] https://#g\'"',
+                'def f(u):\n    return f"printf \'%s\\\\n\' {u}"',
+                'X = f"t=$(mktemp); {fetch} -o \\"$t\\" {key}"', 'X = r"""# a script\nPATH=\"${PATH:-/usr/bin}\"\nexit 0\n"""',
+                'X = "# a script\\ncat /proc/meminfo\\n"']
+    for source in commands:
+        assert command_strings(source), source
+    messages = ['"""cat /etc/os-release: a docstring"""', 'X = "docker packages"', 'X = "reboot required: re-run"',
+                'X = f"docker info exited {rc}"', 'X = f"cat exited with status {rc}"', 'X = "nvidia-smi not found"',
+                'X = f"start it with `systemctl start docker` on {host}"', 'X = "docker"', 'X = "systemctl"',
+                'raise E("nvidia-smi -q -x printed nothing")', 'P = re.compile(r"printf %s \'?(?P<d>.+)\'? \\| base64 -d")',
+                'X = f"cloud-init still running after {n}s"', 'X = f"docker {docker[\'version\']}"',
+                'X = f"install {driver}, or use an image tag built for CUDA {v} or older"',
+                'X = "reboot required: re-run with --reboot"',
+                'X = f"docker info lists runtimes {r}, not nvidia: run `provision nvidia install`"', 'X = "test must start with CMD, CMD-SHELL or NONE"',
+                'def f():\n    """systemctl show docker -p X"""']
+    for source in messages:
+        assert not command_strings(source), source

@@ -1,6 +1,6 @@
 import subprocess
 
-from provision.facts.probe import probe_script
+from provision.commands.probes import probe_script
 from provision.facts.script import split_sections
 
 

@@ -1,0 +1,304 @@
+"""The read-only probe scripts provision runs to gather facts, and the section format they print.
+
+"Facts are a command plus a pure parser": the scripts are built here, their output is cut into
+sections by :func:`provision.facts.script.split_sections` and read by the parsers of provision/facts/.
+
+Every probe prints a sequence of sections, one per named snippet::
+
+    @@provision-facts-begin 1
+    @@provision-fact NAME
+    ...the snippet's stdout and stderr...
+    @@provision-rc NAME RC
+    ...
+    @@provision-facts-end
+
+- :func:`facts_script` is the general facts script (one POSIX ``sh`` script, every fact of
+  ``provision facts``; see provision/facts/script.py for its sections and rc conventions).
+- :func:`probe_script` builds a one-round-trip probe from named snippets; :func:`docker_host`,
+  :func:`nvidia_host`, :func:`swarm_host` and :func:`swarm_cluster` are the probes of the Docker
+  install, the NVIDIA install and the swarm, :func:`dpkg_state` the section they share.
+"""
+
+from __future__ import annotations
+
+from provision.commands import docker_repo, dpkg, nvidia, system
+from provision.commands import swarm as swarm_cmd
+from provision.commands.argv import quote, url
+from provision.commands.argv import shell as as_shell
+from provision.commands.daemon_json import PATH as DAEMON_JSON
+from provision.commands.detached import running_units_snippet
+
+FACT_MARKER = "@@provision-fact "
+RC_MARKER = "@@provision-rc "
+BEGIN_MARKER = "@@provision-facts-begin"
+END_MARKER = "@@provision-facts-end"
+
+NVIDIA_SMI_QUERY_FIELDS = "index,name,uuid,memory.total,pci.bus_id,pci.device_id,driver_version"
+
+#: The facts script (sections and rc conventions: provision/facts/script.py).
+FACTS_SCRIPT: str = r"""# provision facts script, format 1: read-only, POSIX sh, never fails as a whole.
+PATH="${PATH:-/usr/bin:/bin}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+LC_ALL=C
+export PATH LC_ALL
+
+_pf_has() { command -v "$1" >/dev/null 2>&1; }
+
+# _pf_emit NAME RC TEXT: print one section.
+_pf_emit() {
+    printf '@@provision-fact %s\n' "$1"
+    if [ -n "$3" ]; then printf '%s\n' "$3"; fi
+    printf '@@provision-rc %s %s\n' "$1" "$2"
+}
+
+# _pf_run NAME SECONDS|- CMD [ARG...]: run CMD with stdin from /dev/null and stderr merged into
+# stdout, under `timeout SECONDS` when that exists; rc 127 with no text when CMD is not installed.
+_pf_run() {
+    _pf_n=$1
+    _pf_t=$2
+    shift 2
+    if ! _pf_has "$1"; then
+        _pf_rc=127
+        _pf_emit "$_pf_n" 127 ""
+        return 0
+    fi
+    if [ "$_pf_t" != - ] && _pf_has timeout; then
+        _pf_o=$(timeout "$_pf_t" "$@" </dev/null 2>&1)
+    else
+        _pf_o=$("$@" </dev/null 2>&1)
+    fi
+    _pf_rc=$?
+    _pf_emit "$_pf_n" "$_pf_rc" "$_pf_o"
+}
+
+# _pf_file NAME PATH: the file's content; rc 127 with no text when it does not exist.
+_pf_file() {
+    if [ -e "$2" ]; then
+        _pf_o=$(cat -- "$2" </dev/null 2>&1)
+        _pf_rc=$?
+    else
+        _pf_o=
+        _pf_rc=127
+    fi
+    _pf_emit "$1" "$_pf_rc" "$_pf_o"
+}
+
+# _pf_flag NAME TEST-ARGS...: "yes" when `test TEST-ARGS...` holds, else "no".
+_pf_flag() {
+    _pf_n=$1
+    shift
+    if test "$@"; then _pf_emit "$_pf_n" 0 yes; else _pf_emit "$_pf_n" 0 no; fi
+}
+
+# One "ADDRESS VENDOR DEVICE CLASS" line per PCI device, read from sysfs (no lspci needed).
+_pf_pci() {
+    for _pf_d in /sys/bus/pci/devices/*; do
+        [ -r "$_pf_d/vendor" ] || continue
+        _pf_ven=
+        _pf_dev=
+        _pf_cls=
+        {
+            read -r _pf_ven <"$_pf_d/vendor"
+            read -r _pf_dev <"$_pf_d/device"
+            read -r _pf_cls <"$_pf_d/class"
+        } 2>/dev/null
+        printf '%s %s %s %s\n' "${_pf_d##*/}" "$_pf_ven" "$_pf_dev" "$_pf_cls"
+    done
+    return 0
+}
+
+# NVSwitch device nodes, one a line.
+_pf_nvswitch() {
+    for _pf_f in /dev/nvidia-nvswitch*; do
+        if [ -e "$_pf_f" ]; then printf '%s\n' "$_pf_f"; fi
+    done
+    return 0
+}
+
+# _pf_procs COMM: PIDs of the processes whose /proc/PID/comm is COMM, one a line.
+_pf_procs() {
+    for _pf_c in /proc/[0-9]*/comm; do
+        _pf_p=
+        { read -r _pf_p <"$_pf_c"; } 2>/dev/null
+        if [ "$_pf_p" = "$1" ]; then
+            _pf_q=${_pf_c%/comm}
+            printf '%s\n' "${_pf_q#/proc/}"
+        fi
+    done
+    return 0
+}
+
+printf '%s\n' '@@provision-facts-begin 1'
+
+if [ -e /etc/os-release ]; then
+    _pf_file os_release /etc/os-release
+else
+    _pf_file os_release /usr/lib/os-release
+fi
+_pf_run arch_dpkg 10 dpkg --print-architecture
+_pf_run uname_m - uname -m
+_pf_run uname_r - uname -r
+if _pf_has nproc; then
+    _pf_run nproc - nproc
+else
+    _pf_run nproc - getconf _NPROCESSORS_ONLN
+fi
+_pf_file meminfo /proc/meminfo
+_pf_flag systemd -d /run/systemd/system
+_pf_run cloud_init 20 cloud-init status
+_pf_flag reboot_required -e /var/run/reboot-required
+
+_pf_run mokutil 10 mokutil --sb-state
+_pf_flag efi -d /sys/firmware/efi
+_pf_v=/sys/firmware/efi/efivars/SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c
+if [ -e "$_pf_v" ]; then
+    _pf_run secureboot_efivar 10 od -An -tx1 -v "$_pf_v"
+else
+    _pf_emit secureboot_efivar 127 ""
+fi
+
+_pf_run nvidia_smi_query 20 nvidia-smi --query-gpu=index,name,uuid,memory.total,pci.bus_id,pci.device_id,driver_version --format=csv,noheader,nounits
+case $_pf_rc in
+124 | 137)
+    # A hung driver: do not wait for it again.
+    _pf_emit nvidia_smi 124 ""
+    ;;
+*)
+    _pf_run nvidia_smi 20 nvidia-smi
+    ;;
+esac
+_pf_run pci_devices - _pf_pci
+_pf_run lspci_nvidia 10 lspci -D -nn -d 10de:
+_pf_run nvswitch_dev - _pf_nvswitch
+
+_pf_run docker_client_version 10 docker --version
+_pf_run dockerd_version 10 dockerd --version
+_pf_run docker_server_version 15 docker version --format '{{.Server.Version}}'
+_pf_run docker_runtimes 15 docker info --format '{{json .Runtimes}}'
+if [ -d /run/systemd/system ]; then
+    _pf_run docker_active 10 systemctl is-active docker
+else
+    _pf_emit docker_active 127 ""
+fi
+_pf_run dockerd_processes - _pf_procs dockerd
+_pf_file daemon_json /etc/docker/daemon.json
+
+printf '%s\n' '@@provision-facts-end'
+exit 0
+"""
+
+
+def facts_script() -> str:
+    """The facts script: read-only, POSIX sh, works as a non-root user, always exits 0."""
+    return FACTS_SCRIPT
+
+
+# -- probes built from named snippets ----------------------------------------------------------
+PREAMBLE = 'PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"; LC_ALL=C; export PATH LC_ALL\n'
+
+
+def probe_script(sections: list[tuple[str, str]]) -> str:
+    """One round trip running each (NAME, SNIPPET) in a subshell, with stdin from /dev/null and stderr
+    merged, and recording its exit status, in the section format above."""
+    lines = [PREAMBLE, f"echo '{BEGIN_MARKER} 1'"]
+    for name, snippet in sections:
+        lines.append(f"echo '{FACT_MARKER}{name}'")
+        # captured, then printed with a newline of its own: a file without a final newline must not
+        # glue its last line to the marker
+        lines.append(f"_out=$( ( {snippet}\n) </dev/null 2>&1 ); _rc=$?")
+        lines.append('[ -n "$_out" ] && printf \'%s\\n\' "$_out"')
+        lines.append(f"echo \"{RC_MARKER}{name} $_rc\"")
+    lines.append(f"echo '{END_MARKER}'")
+    return "\n".join(lines) + "\n"
+
+
+def _sha256_of(path: str) -> str:
+    """sha256 of a file provision wrote (a constant path); exit 1 when it does not exist."""
+    return f"[ -f {path} ] || exit 1; sha256sum < {path} | cut -d' ' -f1"
+
+
+def _requires(program: str) -> str:
+    """Exit 127 (as for a missing command) when PROGRAM is not installed."""
+    return f"command -v {program} >/dev/null || exit 127; "
+
+
+def dpkg_state() -> tuple[str, str]:
+    """The `dpkg_state` section (parsed by provision/facts/dpkg_state.py): `interrupted=updates` /
+    `interrupted=audit` when dpkg was stopped half-way, `unit=NAME` per provision apt unit still running."""
+    return ("dpkg_state",
+            "[ -n \"$(ls -A /var/lib/dpkg/updates 2>/dev/null)\" ] && echo interrupted=updates; "
+            "dpkg --audit 2>/dev/null | grep -q . && echo interrupted=audit; "
+            f"for u in $({running_units_snippet()}); do echo \"unit=$u\"; done; true")
+
+
+# -- the Docker install (parsed by provision/facts/docker_host.py) -------------------------------
+WATCHED_PACKAGES = sorted(set(docker_repo.PACKAGES + docker_repo.CONFLICTING + ["docker-ce-rootless-extras"]))
+
+
+def docker_host(key_url: str, env: str, users: list[str]) -> str:
+    """What the Docker install decides from, in one round trip. KEY_URL is the repository key (its
+    digest is fetched here), ENV the `env ...` prefix of curl (apt.env_prefix), USERS those to add to
+    the docker group (each printed as `NAME UID`, `NAME none` when absent). A NUL byte in a user, or a
+    key URL that cannot be passed (docker_repo.key_digest_snippet), is refused with UnsafeValue."""
+    user_checks = " ; ".join(f"printf '%s %s\\n' {quote(u, 'user')} \"$(id -u {quote(u, 'user')} 2>/dev/null || echo none)\""
+                             for u in users) or "true"
+    stale = " ".join(quote(p) for p in docker_repo.STALE_FILES) + " " + " ".join(docker_repo.STALE_GLOBS)
+    return probe_script([
+        ("os_release", "cat /etc/os-release"),
+        ("arch", "dpkg --print-architecture"),
+        ("systemd", "[ -d /run/systemd/system ] && echo yes || echo no"),
+        ("cloud_init", _requires("cloud-init") + "cloud-init status"),
+        ("packages", dpkg.status(WATCHED_PACKAGES)),
+        ("snap", _requires("snap") + "snap list docker 2>/dev/null | tail -n +2"),
+        ("keyring", _sha256_of(docker_repo.KEYRING)),
+        ("remote_key", docker_repo.key_digest_snippet(key_url, env)),
+        ("sources", f"cat {docker_repo.SOURCES}"),
+        ("stale", f"for f in {stale}; do [ -e \"$f\" ] && echo \"$f\"; done; true"),
+        ("daemon_json", f"cat {DAEMON_JSON}"),
+        ("docker_group", "getent group docker"),
+        ("users", user_checks),
+        ("service", "systemctl show docker -p UnitFileState -p ActiveState -p ActiveEnterTimestampMonotonic"),
+        dpkg_state(),
+    ])
+
+
+# -- the NVIDIA install (parsed by provision/facts/nvidia_host.py) -------------------------------
+#: The toolkit's apt list as provision installs it (signed-by added), so its digest compares with the file's.
+NVIDIA_LIST_SED = f"sed 's#deb https://#deb [signed-by={nvidia.TOOLKIT_KEYRING}] https://#g'"
+
+
+def nvidia_host(base: str | None, env: str) -> str:
+    """What the NVIDIA install decides from, beyond the facts script, in one round trip. BASE is the
+    toolkit repository's mirror (None: NVIDIA's), ENV the `env ...` prefix of curl (apt.env_prefix). A
+    mirror URL that cannot be passed to curl (a control character, a leading `-`) is refused with UnsafeValue,
+    as the install's own fetch_toolkit_key refuses it."""
+    key = quote(url(nvidia.toolkit_key_url(base), "nvidia_repo_url"))
+    listing = quote(url(nvidia.toolkit_list_url(base), "nvidia_repo_url"))
+    fetch = f"{env} curl -fsSL --retry 2 --max-time 30"
+    return probe_script([
+        ("packages", dpkg.status(nvidia.TOOLKIT_PACKAGES)),
+        ("keyring", _sha256_of(nvidia.TOOLKIT_KEYRING)),
+        ("remote_key", f"t=$(mktemp); {fetch} -o \"$t\" {key} && gpg --batch --dearmor < \"$t\" | sha256sum | cut -d' ' -f1; "
+                       "rc=$?; rm -f \"$t\"; exit $rc"),
+        ("list", _sha256_of(nvidia.TOOLKIT_LIST)),
+        ("remote_list", f"t=$(mktemp); {fetch} -o \"$t\" {listing} && {NVIDIA_LIST_SED} \"$t\" | sha256sum | cut -d' ' -f1; "
+                        "rc=$?; rm -f \"$t\"; exit $rc"),
+        ("daemon_json", f"cat {DAEMON_JSON}"),
+        ("cdi", f"[ -f {nvidia.CDI_SPEC} ] && echo yes || echo no"),
+        ("boot", system.boot_marker()),
+        dpkg_state(),
+    ])
+
+
+# -- the swarm (parsed by provision/facts/swarm.py) -----------------------------------------------
+def swarm_host() -> str:
+    """One round trip: the engine's swarm state, the IPv4 default route, the global IPv4 addresses."""
+    return probe_script([
+        ("swarm", _requires("docker") + as_shell(swarm_cmd.info())),
+        ("route", _requires("ip") + swarm_cmd.default_route()),
+        ("addrs", _requires("ip") + swarm_cmd.global_ipv4_addresses()),
+    ])
+
+
+def swarm_cluster() -> str:
+    """Run on a manager: its swarm state and every node with its labels (never the join tokens)."""
+    return probe_script([("swarm", as_shell(swarm_cmd.info())), ("nodes", swarm_cmd.node_labels())])
