@@ -31,10 +31,10 @@ Three parts, used by tests/e2e/test_compose_parity.py and tests/e2e/test_compose
    - bind sources: Compose resolves a relative bind against the project folder *on the machine that
      runs it* (the daemon then creates that path on the host), provision syncs it under `remote_dir` on
      the host: the view shows the path relative to whichever root is given (`roots`), as `./rel`;
-   - secrets: Compose without swarm bind-mounts a `file:` secret and copies an `environment:` secret
-     into the container; provision mounts them from a tmpfs on the host. A mount at /run/secrets/NAME
-     is shown as `secret NAME` whatever the mechanism, and a secret copied in (no mount) is not visible
-     in inspect at all: the tests check /run/secrets in the container instead;
+   - secrets are left out of `mounts`: Compose without swarm bind-mounts a `file:` secret from the
+     host's disk and copies an `environment:` secret into the container (no mount at all), provision
+     mounts every secret from a tmpfs on the host, so inspect cannot compare them; the tests read
+     /run/secrets/NAME inside the containers instead (any mount at or under /run/secrets is dropped);
    - networks: `<project>_<name>` becomes the logical name (as for volumes; `name:` networks stay as
      named); aliases drop the container's own name and short id (Docker < 25 adds the short id itself,
      Compose adds the container name): what is left must include the service name;
@@ -390,14 +390,16 @@ def _relative(path: str, roots) -> str:
     return path
 
 
+def _is_secret(destination: str) -> bool:
+    return destination == SECRETS_DIR.rstrip("/") or destination.startswith(SECRETS_DIR)
+
+
 def _mounts(attrs: dict, project: str | None, roots) -> list[dict]:
     declared = {m.get("Target"): m for m in (attrs.get("HostConfig") or {}).get("Mounts") or []}
     out = []
     for m in attrs.get("Mounts") or []:
         kind, dest = m.get("Type"), m.get("Destination")
-        if dest.startswith(SECRETS_DIR):
-            out.append({"type": "secret", "source": dest[len(SECRETS_DIR):], "destination": dest,
-                        "read_only": True})
+        if _is_secret(dest):
             continue
         if kind == "volume":
             name = m.get("Name") or ""
@@ -409,7 +411,7 @@ def _mounts(attrs: dict, project: str | None, roots) -> list[dict]:
         out.append({"type": kind, "source": source, "destination": dest, "read_only": not m.get("RW", True)})
     seen = {m["destination"] for m in out}
     for target, m in declared.items():  # tmpfs mounts: their size is only in HostConfig.Mounts
-        if m.get("Type") != "tmpfs":
+        if m.get("Type") != "tmpfs" or _is_secret(target):
             continue
         size = (m.get("TmpfsOptions") or {}).get("SizeBytes") or 0
         entry = {"type": "tmpfs", "source": f"size={size}" if size else "", "destination": target,

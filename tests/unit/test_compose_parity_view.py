@@ -99,18 +99,22 @@ def test_default_network_and_container_name_and_binds_relative_to_the_project():
     assert inspect_view(moved, project="milvus", roots=["/srv/provision/milvus"]) == view("milvus-gpu", "etcd")
 
 
-def test_secrets_by_name_whatever_the_mechanism_and_anonymous_volumes():
+def test_secrets_are_left_out_whatever_the_mechanism_and_anonymous_volumes():
     db = view("secrets", "db")
-    assert db["mounts"] == [
-        {"type": "secret", "source": "db_password", "destination": "/run/secrets/db_password", "read_only": True},
+    assert db["mounts"] == [  # Compose's bind of the `file:` secret is not in the view
         {"type": "volume", "source": "<anonymous>", "destination": "/var/lib/postgresql/data", "read_only": False},
     ]
-    # provision's way: a bind from a tmpfs on the host, read-write in Docker's eyes: the same view
+    raw = captured("secrets")["services"]["db"][0]["Mounts"]
+    assert any(m["Destination"] == "/run/secrets/db_password" and m["Type"] == "bind" for m in raw)
+    # provision's way (binds from a tmpfs on the host, or a tmpfs at /run/secrets): the same view
     doc = captured("secrets")
     other = copy.deepcopy(doc["services"]["db"][0])
     for m in other["Mounts"]:
         if m["Destination"].startswith("/run/secrets/"):
             m.update(Source="/run/provision/secrets/vault/db/db_password", RW=True)
+    other["Mounts"].append({"Type": "bind", "Source": "/run/provision/secrets/vault/db/api_token",
+                            "Destination": "/run/secrets/api_token", "Mode": "", "RW": False, "Propagation": "rprivate"})
+    other["HostConfig"]["Mounts"] = [{"Type": "tmpfs", "Target": "/run/secrets", "TmpfsOptions": {"SizeBytes": 1048576}}]
     assert inspect_view(other, project="vault", roots=[doc["project_dir"]]) == db
     assert view("secrets", "api")["env"] == ["API_TOKEN_FILE=/run/secrets/api_token",
                                              "DB_PASSWORD_FILE=/run/secrets/db_password"]
