@@ -8,7 +8,8 @@ tagged with the real names (compose_parity.STANDINS): loaded onto the Compose ho
 
 What runs before issue 11's deploy wiring lands (it checks the harness itself): Compose on both hosts
 gives equal views; the stand-ins answer the healthchecks the files declare; Compose's own start order
-for `condition: service_healthy`, read from the engine's events as the provision tests read it. The
+for `condition: service_healthy`, read from the engine's events as the provision tests read it; the
+host-disk grep of the secrets test finds the environment secret Compose itself copies into a layer. The
 parity tests proper skip until `provision deploy` takes a Compose file (compose_deploy_available).
 """
 
@@ -155,6 +156,24 @@ def test_compose_starts_the_app_after_the_db_is_healthy(parity_fleet, tmp_path):
         assert None not in (healthy, web_start, db_start), events
         assert db_start < healthy < web_start, events
         assert healthy - db_start >= 2_500_000_000  # the stand-in's warm-up: the wait was real
+    finally:
+        cp.remove_project(host, project)
+
+
+def test_the_disk_check_finds_the_secret_compose_copies_in(parity_fleet, tmp_path):
+    """The control of test_compose_stacks' "nowhere else" check: Compose (no swarm) copies an
+    `environment:` secret into the container's layer, i.e. onto the host's disk under /var/lib/docker,
+    and files_containing finds it there; a value that never reached the host is found nowhere."""
+    project_dir = project_copy(tmp_path, "secrets")
+    host = parity_fleet.container(COMPOSE_HOST)
+    project, _ = compose_side(parity_fleet, project_dir, COMPOSE_HOST)
+    try:
+        api = cp.service_containers(host, project)["api"][0]["Name"].lstrip("/")
+        assert cp.host_run(host, "docker", "exec", api, "cat", "/run/secrets/api_token").stdout == API_TOKEN
+        found = cp.files_containing(host, API_TOKEN)
+        assert found and all(f.startswith("/var/lib/docker/") and f.endswith("/run/secrets/api_token")
+                             for f in found), found
+        assert cp.files_containing(host, "never-deployed-" + API_TOKEN) == []
     finally:
         cp.remove_project(host, project)
 
