@@ -1,6 +1,7 @@
 """Compose parity machinery for the e2e tests (a helper module: no tests here).
 
-Three parts, used by tests/e2e/test_compose_parity.py and tests/e2e/test_compose_stacks.py:
+Three parts (and, at the end, small helpers on a sandbox host: events, a disk grep, clean-up), used by
+tests/e2e/test_compose_parity.py and tests/e2e/test_compose_stacks.py:
 
 1. Stand-in images. The sandbox reaches no public registry, so the images that published compose files
    name (postgres, redis, etcd, MinIO, Milvus, vLLM, Open WebUI, Ollama) are built here FROM the sandbox's
@@ -32,7 +33,8 @@ Three parts, used by tests/e2e/test_compose_parity.py and tests/e2e/test_compose
      runs it* (the daemon then creates that path on the host), provision syncs it under `remote_dir` on
      the host: the view shows the path relative to whichever root is given (`roots`), as `./rel`;
    - secrets are left out of `mounts`: Compose without swarm bind-mounts a `file:` secret from the
-     host's disk and copies an `environment:` secret into the container (no mount at all), provision
+     host's disk and copies an `environment:` secret into the container's layer (no mount at all; the
+     value then sits on the host's disk under /var/lib/docker, which test_compose_parity shows), provision
      mounts every secret from a tmpfs on the host, so inspect cannot compare them; the tests read
      /run/secrets/NAME inside the containers instead (any mount at or under /run/secrets is dropped);
    - networks: `<project>_<name>` becomes the logical name (as for volumes; `name:` networks stay as
@@ -48,7 +50,9 @@ Three parts, used by tests/e2e/test_compose_parity.py and tests/e2e/test_compose
      (the others are connected afterwards), an implementation choice; `networks` carries them all;
    - expose: ExposedPorts less the image's and less the published ports (the docker CLI and Compose
      expose a published port themselves, an API client need not: a published port is reachable anyway);
-   - tmpfs mounts (volumes `type: tmpfs`) show their size (`size=BYTES`) from HostConfig.Mounts.
+   - tmpfs mounts (volumes `type: tmpfs`) show their size (`size=BYTES`) from HostConfig.Mounts;
+   - not normalized, so compare only two hosts configured alike: the daemon's defaults that inspect
+     shows as the container's (logging options from daemon.json log-opts, ipc `private`, shm 64 MiB).
 """
 
 from __future__ import annotations
