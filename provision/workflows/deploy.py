@@ -27,7 +27,7 @@ import os
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import Callable, Mapping, Sequence
 
 from provision.deploy import images as image_sources
 from provision.errors import InputError
@@ -67,15 +67,18 @@ class DeployContext:
 
 
 # -- before any connection ------------------------------------------------------------------------
-def load(playbook_path: str | Path, inventory_path: str | Path, limit: str | None, *,
-         environ: Mapping[str, str], require_secrets: bool = True):
-    """(playbook, targets, services_by_host); raises InputError before any host is contacted."""
+def load(playbook_path: str | Path | Sequence[str | Path], inventory_path: str | Path, limit: str | None, *,
+         environ: Mapping[str, str], require_secrets: bool = True, project_name: str | None = None,
+         profiles: Sequence[str] = ()):
+    """(playbook, targets, services_by_host); raises InputError before any host is contacted.
+
+    ``playbook_path``: one stack file or several Compose files (merged as ``docker compose -f``)."""
     from provision.config.inventory import load_inventory
-    from provision.deploy.playbook import load_playbook
+    from provision.deploy.playbook import load_stack
     from provision.workflows.targets import load_targets
 
-    playbook = load_playbook(playbook_path, environ=environ, require_secrets=require_secrets,
-                             require_build_contexts=True)
+    playbook = load_stack(playbook_path, environ=environ, project_name=project_name, profiles=profiles,
+                          require_secrets=require_secrets, require_build_contexts=True)
     targets = load_targets(inventory_path, limit)
     inventory = load_inventory(inventory_path)
     selected = {t.name for t in targets}
