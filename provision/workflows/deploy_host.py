@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING
 from provision.commands import deploy_host
 from provision.deploy import networks as stack_networks
 from provision.deploy import rollout
-from provision.deploy.container_spec import (LABEL_REPLICA, LABEL_SERVICE, LABEL_STACK, container_name,
-                                             container_specs, create_kwargs, extra_networks, spec_hash)
+from provision.deploy.container_spec import (LABEL_REPLICA, LABEL_SERVICE, LABEL_STACK, container_specs,
+                                             create_kwargs, extra_networks, network_aliases, spec_container_name,
+                                             spec_hash)
 from provision.deploy.folder_sync import folder_archive, sync_marker
 from provision.errors import InputError
 from provision.executor.base import Executor
@@ -249,7 +250,7 @@ class HostDeploy:
             name=cname, service=service.name, replica=spec.replica, spec_hash=digest,
             create_kwargs=lambda n: create_kwargs(spec, self.client.api, name=n, secret_values=self.c.secrets,
                                                   hash=digest),
-            extra_networks=[(net, [service.name]) for net in extra_networks(spec)],
+            extra_networks=[(net, network_aliases(spec, net)) for net in extra_networks(spec)],
             order=service.rollout_order, health_timeout=service.health_timeout_s, stack=self.p.stack,
             stop=lambda: INTERRUPT.requested)
         refused = rollout.foreign_names(self.client, desired)
@@ -302,7 +303,7 @@ class HostDeploy:
 
 
 def spec_name(spec) -> str:
-    return container_name(spec.stack, spec.service, spec.replica)
+    return spec_container_name(spec)
 
 
 def get_container(client, name: str):
