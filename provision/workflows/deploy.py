@@ -60,6 +60,7 @@ class DeployContext:
     registry_port: int | None = None
     staged: dict[str, object] = field(default_factory=dict)  # image name → shipping.StagedImage
     log: Callable[[str], None] = lambda line: None
+    file_secrets: dict[str, object] = field(default_factory=dict)  # Compose secret name → Secret (wrapped)
 
     def image_job(self) -> ImageJob:
         return ImageJob(self.playbook, self.sources, self.environ, self.check, self.registry_port, self.staged,
@@ -136,7 +137,7 @@ def run(loaded, options: RunOptions, *, environ: Mapping[str, str],
     playbook, targets, services_by_host = loaded
     sources = image_sources.sources(playbook, check=options.check)
     context = DeployContext(playbook, services_by_host, sources, read_secrets(playbook, environ), environ,
-                            options.check, log=log)
+                            options.check, log=log, file_secrets=playbook.file_secret_values(environ))
     with staged_images(sources, options.check) as (context.registry_port, context.staged):
         return fan_out("deploy", targets, host_work(context), options)
 

@@ -7,6 +7,7 @@ Every step is recorded in the host's result; under --check the same steps build 
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,8 +15,8 @@ from provision.commands import deploy_host
 from provision.deploy import networks as stack_networks
 from provision.deploy import rollout
 from provision.deploy.container_spec import (LABEL_REPLICA, LABEL_SERVICE, LABEL_STACK, container_specs,
-                                             create_kwargs, extra_networks, network_aliases, spec_container_name,
-                                             spec_hash)
+                                             create_kwargs, extra_networks, network_aliases, secrets_folder,
+                                             spec_container_name, spec_hash)
 from provision.deploy.folder_sync import folder_archive, sync_marker
 from provision.errors import InputError
 from provision.executor.base import Executor
@@ -69,7 +70,8 @@ class HostDeploy:
     def run(self) -> None:
         import docker.errors
 
-        for work in (self.networks, self.volumes, self.bind_folders, self.images, self.services_rollout, self.orphans):
+        for work in (self.networks, self.volumes, self.bind_folders, self.images, self.secrets, self.services_rollout,
+                     self.orphans):
             if self.failed:
                 break
             if INTERRUPT.requested:  # a step boundary: stop here, the lock is released by the caller
@@ -227,11 +229,72 @@ class HostDeploy:
             self.step(outcome.label, outcome.status, outcome.message)
             self.result.steps[-1].duration_s = outcome.seconds
 
+    # Compose secrets ---------------------------------------------------------------------------------
+    def secrets(self) -> None:
+        """Each service's Compose secrets as files in its tmpfs folder on the host (root-owned 0400 unless
+        uid/gid/mode say otherwise); the value goes by SFTP into a private /dev/shm folder, never in a
+        command. A secret whose bytes changed gets a new file, hence a new version, hence a new spec hash."""
+        self.secret_versions: dict[str, str] = {}
+        for name in self.services:
+            wanted = self.p.services[name].file_secrets
+            if not wanted:
+                continue
+            label = f"secrets {name}"
+            started = time.monotonic()
+            folder = secrets_folder(self.p.stack, name)
+            if self.c.check:
+                outcome = self.executor.run(deploy_host.secret_versions([f"{folder}/{s.source}" for s in wanted]),
+                                            become=True)
+                self.secret_versions[name] = ",".join(outcome.stdout.split())
+                self.step(label, "ok", f"{len(wanted)} secret(s) in {folder} (values not compared under --check)")
+                continue
+            versions = self._write_secrets(label, folder, wanted, started)
+            if versions is None:
+                return
+            self.secret_versions[name] = ",".join(versions)
+
+    def _write_secrets(self, label: str, folder: str, wanted, started: float) -> list[str] | None:
+        made = self.executor.run(deploy_host.make_secrets_folder(folder), become=True)
+        if not made.ok:
+            self.step(label, "failed", made.error_line())
+            return None
+        stage_made = self.executor.run(deploy_host.make_secrets_stage())
+        if not stage_made.ok:
+            self.step(label, "failed", stage_made.error_line())
+            return None
+        stage = stage_made.stdout.strip()
+        versions: list[str] = []
+        try:
+            for secret in wanted:
+                value = self.c.file_secrets.get(secret.source)
+                if value is None:
+                    self.step(label, "failed", f"secret {secret.source!r} has no value (file unreadable or "
+                                               "variable unset)")
+                    return None
+                staged = f"{stage}/{secret.source}"
+                self.executor.put(value.reveal().encode("utf-8"), staged, mode=0o600)
+                outcome = self.executor.run(deploy_host.install_secret(staged, f"{folder}/{secret.source}",
+                                                                       secret.uid, secret.gid, secret.mode),
+                                            become=True)
+                if not outcome.ok:
+                    self.step(label, "failed", outcome.error_line())
+                    return None
+                versions.append(outcome.stdout.strip().splitlines()[-1] if outcome.stdout.strip() else "")
+        finally:
+            self.executor.run(deploy_host.remove_secrets_stage(stage))
+        self.step(label, "ok", f"{len(wanted)} secret(s) in {folder} (tmpfs)", started)
+        return versions
+
     # services --------------------------------------------------------------------------------------
     def services_rollout(self) -> None:
         for name in self.services:
             service = self.p.services[name]
             specs = container_specs(self.p, name, self.image_ids.get(name) or "")
+            version = getattr(self, "secret_versions", {}).get(name)
+            if version is not None:
+                specs = [replace(spec, secrets_version=version) for spec in specs]
+            if not self.dependencies_ready(name):
+                return
             for spec in specs:
                 if INTERRUPT.requested:
                     self.interrupted(f"service {service.name}[{spec.replica}]")
@@ -239,6 +302,35 @@ class HostDeploy:
                 self._replica(service, spec)
                 if self.failed:
                     return
+
+    def completes(self, name: str) -> bool:
+        """Another service waits for this one to exit 0 (Compose's service_completed_successfully)."""
+        return any(spec.condition == "service_completed_successfully" and dependency == name
+                   for other in self.p.services.values() for dependency, spec in other.dependencies.items())
+
+    def dependencies_ready(self, name: str) -> bool:
+        """Compose's depends_on conditions on this host: service_healthy waits for the dependency's health,
+        service_completed_successfully for it to exit 0 (service_started: its rollout is already done)."""
+        service = self.p.services[name]
+        for dependency, spec in service.dependencies.items():
+            if spec.condition == "service_started" or dependency not in self.services or self.c.check:
+                continue
+            started = time.monotonic()
+            label = f"service {name}"
+            for dep_spec in container_specs(self.p, dependency, ""):
+                cname = spec_container_name(dep_spec)
+                try:
+                    if spec.condition == "service_healthy":
+                        rollout.wait_healthy(self.client, cname, self.p.services[dependency].health_timeout_s,
+                                             stop=lambda: INTERRUPT.requested)
+                    else:
+                        rollout.wait_exited_ok(self.client, cname, self.p.services[dependency].health_timeout_s,
+                                               stop=lambda: INTERRUPT.requested)
+                except rollout.RolloutFailed as exc:
+                    self.step(label, "failed", f"depends_on {dependency} ({spec.condition}): {exc.message}",
+                              started)
+                    return False
+        return True
 
     def _replica(self, service, spec) -> None:
         started = time.monotonic()
@@ -252,7 +344,7 @@ class HostDeploy:
                                                   hash=digest),
             extra_networks=[(net, network_aliases(spec, net)) for net in extra_networks(spec)],
             order=service.rollout_order, health_timeout=service.health_timeout_s, stack=self.p.stack,
-            stop=lambda: INTERRUPT.requested)
+            stop=lambda: INTERRUPT.requested, completes=self.completes(service.name))
         refused = rollout.foreign_names(self.client, desired)
         if refused:  # never renamed, stopped or removed, under --check too
             self.step(label, "failed", refused, started)
@@ -288,6 +380,7 @@ class HostDeploy:
     def orphans(self) -> None:
         wanted = {(name, spec.replica) for name in self.services
                   for spec in container_specs(self.p, name, self.image_ids.get(name) or "")}
+        gone: set[str] = set()
         for container in self.client.containers.list(all=True, filters={"label": f"{LABEL_STACK}={self.p.stack}"}):
             labels = container.labels or {}
             key = (labels.get(LABEL_SERVICE), int(labels.get(LABEL_REPLICA, "0") or 0))
@@ -300,6 +393,10 @@ class HostDeploy:
                 continue
             container.remove(force=True)
             self.change(f"container {container.name}", f"removed ({why})", started)
+            if key[0] not in self.services and key[0]:
+                gone.add(key[0])
+        for name in sorted(gone):  # their Compose secrets go with them (nothing if there were none)
+            self.executor.run(deploy_host.remove_secrets_folder(secrets_folder(self.p.stack, name)), become=True)
 
 
 def spec_name(spec) -> str:

@@ -114,6 +114,9 @@ class CrossChecks:
                 raise self.fail(("secrets", secret.source, "file"), f"cannot read {source.file} (a UTF-8 file)")
 
     def ports(self, base: Loc, service: Service) -> None:
+        if service.container_name is not None and service.replicas > 1:
+            raise self.fail((*base, "container_name"), f"container_name {service.container_name!r} would collide "
+                                                       f"between {service.replicas} replicas (use replicas: 1)")
         published = service.published_ports()
         if not published:
             return
