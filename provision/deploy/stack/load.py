@@ -75,7 +75,9 @@ def load_stack(files: str | Path | Sequence[str | Path], *, environ: Mapping[str
             raise stack_error from None
         raise
     playbook = from_compose(project)
-    CrossChecks(playbook, None, environ, require_secrets, require_build_contexts, locate=locator(project)).run()
+    locate = locator(project)
+    playbook.set_locator(locate)
+    CrossChecks(playbook, None, environ, require_secrets, require_build_contexts, locate=locate).run()
     return playbook
 
 

@@ -453,6 +453,7 @@ class Playbook(_Model):
     _path: Path = PrivateAttr(default_factory=lambda: Path("playbook.yml"))
     _warnings: list[str] = PrivateAttr(default_factory=list)
     _source_dir: Path | None = PrivateAttr(None)
+    _locate: Any = PrivateAttr(None)
 
     @field_validator("stack")
     @classmethod
@@ -515,6 +516,19 @@ class Playbook(_Model):
 
     def set_source_dir(self, folder: Path) -> None:
         self._source_dir = folder
+
+    def set_locator(self, locate: Any) -> None:
+        """``(loc, message) -> InputError`` at the key's FILE:LINE (set by the loader)."""
+        self._locate = locate
+
+    def error_at(self, loc: tuple[Any, ...], message: str) -> Exception:
+        """An InputError for the key at ``loc`` (``("services", "app", "cap_add")``): FILE:LINE when known."""
+        if self._locate is not None:
+            return self._locate(loc, message)
+        from provision.deploy.stack.located import dotted
+        from provision.errors import InputError
+
+        return InputError(f"{dotted(loc)}: {message}", file=self._path)
 
     @property
     def default_network(self) -> str:
