@@ -74,6 +74,10 @@ SWARM_REFUSED = {
 
 def validate(playbook) -> None:
     """Swarm-only checks, before any connection (InputError, exit 4)."""
+    for kind in ("networks", "volumes"):
+        for key, spec in getattr(playbook, kind).items():
+            if spec.external:
+                raise playbook.error_at((kind, key, "external"), "not supported by provision under --swarm")
     for name, service in playbook.services.items():
         for field_name, key in SWARM_REFUSED.items():
             if getattr(service, field_name) not in (None, False, [], {}):

@@ -92,6 +92,12 @@ class HostDeploy:
         for name, spec in stack_networks.needed_networks(self.p, self.services):
             started = time.monotonic()
             found = [n for n in self.client.networks.list(names=[name]) if n.name == name]
+            if spec is not None and getattr(spec, "external", False):
+                if found:
+                    self.step(f"network {name}", "ok", "exists (external)")
+                    continue
+                self.step(f"network {name}", "failed", "external network not found on the host (create it first)")
+                return
             if found:
                 if not stack_networks.is_ours(found[0].attrs):
                     self.step(f"network {name}", "failed", stack_networks.FOREIGN)
@@ -116,8 +122,12 @@ class HostDeploy:
             started = time.monotonic()
             import docker.errors
 
+            external = getattr(specs.get(name), "external", False)
             try:
                 volume = self.client.volumes.get(name)
+                if external:
+                    self.step(f"volume {name}", "ok", "exists (external)")
+                    continue
                 if not stack_networks.is_ours(volume.attrs):
                     self.step(f"volume {name}", "failed", f"exists but was not created by provision (no "
                               f"{LABEL_STACK} label); refusing to use another tool's data")
@@ -125,7 +135,9 @@ class HostDeploy:
                 self.step(f"volume {name}", "ok", "exists (kept)")
                 continue
             except docker.errors.NotFound:
-                pass
+                if external:
+                    self.step(f"volume {name}", "failed", "external volume not found on the host (create it first)")
+                    return
             spec = specs.get(name)
             if self.c.check:
                 self.change(f"volume {name}", "create")

@@ -410,3 +410,10 @@ def test_a_changed_secret_changes_the_spec_hash_without_its_digest(tmp_path, mon
     from provision.deploy.container_spec import canonical_json
 
     assert "hunter2" not in canonical_json(replace(spec, secrets_version="42-1700000000"), {})
+
+
+def test_external_networks_and_volumes_are_kept_external(tmp_path):
+    pb = load(tmp_path, "name: s\nservices:\n  web: {image: busybox, networks: [proxy], volumes: [data:/d]}\n"
+                        "networks:\n  proxy: {external: true}\nvolumes:\n  data: {external: true, name: shared}\n")
+    assert pb.networks["proxy"].external and pb.network_name("proxy") == "proxy"
+    assert pb.volumes["data"].external and pb.volume_name("data") == "shared"

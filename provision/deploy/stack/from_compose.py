@@ -143,7 +143,7 @@ def _extension(where: _Where, loc: tuple[Any, ...], value: Any, allowed: Mapping
 
 def _network(value: Mapping[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {"name": value.get("name")}
-    for key in ("driver", "labels", "internal", "attachable", "driver_opts"):
+    for key in ("driver", "labels", "internal", "attachable", "driver_opts", "external"):
         if value.get(key) is not None:
             out[key] = value[key]
     return out
@@ -151,7 +151,7 @@ def _network(value: Mapping[str, Any]) -> dict[str, Any]:
 
 def _volume(value: Mapping[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {"name": value.get("name")}
-    for key in ("driver", "labels", "driver_opts"):
+    for key in ("driver", "labels", "driver_opts", "external"):
         if value.get(key) is not None:
             out[key] = value[key]
     return out

@@ -43,6 +43,7 @@ class _Model(BaseModel):
 
 class NetworkSpec(_Model):
     name: str | None = None
+    external: bool = False  # Compose: it must exist on the host; provision never creates nor labels it
     driver: str | None = None  # None: bridge (overlay under --swarm)
     attachable: bool = False
     internal: bool = False
@@ -52,6 +53,7 @@ class NetworkSpec(_Model):
 
 class VolumeSpec(_Model):
     name: str | None = None
+    external: bool = False  # Compose: it must exist on the host; provision never creates it
     driver: str = "local"
     driver_opts: dict[str, Text] = Field(default_factory=dict)
     labels: TextMap = Field(default_factory=dict)
