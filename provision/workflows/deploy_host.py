@@ -314,6 +314,22 @@ class HostDeploy:
                 self._replica(service, spec)
                 if self.failed:
                     return
+            self.restart_after_dependencies(name, specs)
+
+    def restart_after_dependencies(self, name: str, specs) -> None:
+        """Compose's ``depends_on: {X: {restart: true}}``: a kept container restarts when X was replaced."""
+        service = self.p.services[name]
+        changed = [dep for dep, spec in service.dependencies.items()
+                   if spec.restart and any(a in ("create", "replace") for a in self.actions.get(dep, []))]
+        if not changed or self.c.check:
+            return
+        for spec, action in zip(specs, self.actions.get(name, [])):
+            if action != "keep":
+                continue
+            started = time.monotonic()
+            cname = spec_container_name(spec)
+            self.client.containers.get(cname).restart()
+            self.change(f"service {name}", f"restarted {cname} ({', '.join(changed)} replaced)", started)
 
     def completes(self, name: str) -> bool:
         """Another service waits for this one to exit 0 (Compose's service_completed_successfully)."""

@@ -417,3 +417,71 @@ def test_external_networks_and_volumes_are_kept_external(tmp_path):
                         "networks:\n  proxy: {external: true}\nvolumes:\n  data: {external: true, name: shared}\n")
     assert pb.networks["proxy"].external and pb.network_name("proxy") == "proxy"
     assert pb.volumes["data"].external and pb.volume_name("data") == "shared"
+
+
+# -- depends_on conditions at deploy time ----------------------------------------------------------------------
+DEPENDS_STACK = """\
+    name: shop
+    services:
+      db:
+        image: busybox:1.36
+        healthcheck: {test: [CMD, "true"]}
+      migrate:
+        image: busybox:1.36
+        depends_on: {db: {condition: service_healthy}}
+      web:
+        image: busybox:1.36
+        depends_on:
+          migrate: {condition: service_completed_successfully}
+          db: {condition: service_started}
+"""
+
+
+def test_depends_on_conditions_wait_in_order(tmp_path, monkeypatch):
+    from provision.commands import host_health
+    from provision.deploy import rollout
+    from provision.executor.fake import RecordingExecutor
+
+    waits = []
+    monkeypatch.setattr(rollout, "wait_healthy", lambda client, name, timeout, stop: waits.append(("healthy", name)))
+    monkeypatch.setattr(rollout, "wait_exited_ok", lambda client, name, timeout, stop: waits.append(("exit 0", name)))
+    path = write(tmp_path, DEPENDS_STACK)
+    inventory = tmp_path / "inv.yml"
+    inventory.write_text("all:\n  hosts:\n    h1: {ansible_host: 127.0.0.1}\n")
+    engine = Engine()
+    monkeypatch.setattr(remote_docker, "client_for", lambda ex, settings: engine)
+    playbook, targets, services_by_host = deploy.load([path], inventory, None, environ=ENV)
+    sources = {n: image_sources.ImageSource(IMAGE, image_sources.PULL, note="pulled") for n in playbook.services}
+    context = deploy.DeployContext(playbook, services_by_host, sources, {}, ENV, False, run_id=RUN)
+    executor = RecordingExecutor("h1")
+    executor.respond(re.escape(host_health.free_space(ROOT)), stdout=DF)
+    result = drive("deploy", deploy.host_work(context), executor)
+    assert result.status == "changed", result.steps
+    assert waits == [("healthy", "shop-db-1"), ("exit 0", "shop-migrate-1")]
+    created = [c[1] for c in engine.changes if c[0] == "create container"]
+    assert created == ["shop-db-1.next", "shop-migrate-1.next", "shop-web-1.next"]
+
+
+def test_a_failed_wait_stops_the_host_before_the_dependent_service(tmp_path, monkeypatch):
+    from provision.commands import host_health
+    from provision.deploy import rollout
+    from provision.executor.fake import RecordingExecutor
+
+    def unhealthy(client, name, timeout, stop):
+        raise rollout.RolloutFailed("healthcheck reports unhealthy")
+
+    monkeypatch.setattr(rollout, "wait_healthy", unhealthy)
+    path = write(tmp_path, DEPENDS_STACK)
+    inventory = tmp_path / "inv.yml"
+    inventory.write_text("all:\n  hosts:\n    h1: {ansible_host: 127.0.0.1}\n")
+    engine = Engine()
+    monkeypatch.setattr(remote_docker, "client_for", lambda ex, settings: engine)
+    loaded = deploy.load([path], inventory, None, environ=ENV)
+    sources = {n: image_sources.ImageSource(IMAGE, image_sources.PULL, note="pulled") for n in loaded[0].services}
+    context = deploy.DeployContext(loaded[0], loaded[2], sources, {}, ENV, False, run_id=RUN)
+    executor = RecordingExecutor("h1")
+    executor.respond(re.escape(host_health.free_space(ROOT)), stdout=DF)
+    result = drive("deploy", deploy.host_work(context), executor)
+    assert result.status == "failed"
+    assert "depends_on db (service_healthy): healthcheck reports unhealthy" in repr(result.steps)
+    assert [c[1] for c in engine.changes if c[0] == "create container"] == ["shop-db-1.next"]

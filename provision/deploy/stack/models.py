@@ -223,7 +223,7 @@ class MountSpec(_Model):
         if not self.target.startswith("/"):
             raise ValueError(f"invalid mount target {self.target!r} (an absolute path)")
         if self.type != "tmpfs" and not self.source:
-            raise ValueError(f"a {self.type} mount needs a source")
+            raise ValueError(f"an anonymous {self.type} is not supported by provision (name it under volumes:)")
         return self
 
 
