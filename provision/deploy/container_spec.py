@@ -95,7 +95,7 @@ class ContainerSpec:
 _LATER_FIELDS = ("aliases", "cap_add", "cap_drop", "privileged", "devices", "tmpfs", "extra_hosts", "log_driver",
                  "log_options", "init", "expose", "sysctls", "hostname", "ipc", "pid", "network_mode",
                  "security_opt", "stop_signal", "container_name", "pids_limit", "file_secrets", "secrets_dir",
-                 "secrets_version", "tmpfs_size", "tmpfs_mode")
+                 "secrets_version", "tmpfs_size", "tmpfs_mode", "create_host_path", "driver")
 
 
 SECRETS_ROOT = "/run/provision/secrets"  # a tmpfs on the host (/run)
@@ -384,7 +384,7 @@ def docker_mount(mount: Mount) -> Any:
 def _device_request(gpus: GpuRequest) -> Any:
     from docker.types import DeviceRequest
 
-    return DeviceRequest(count=gpus.count, device_ids=list(gpus.device_ids) or None,
+    return DeviceRequest(driver=gpus.driver or "", count=gpus.count, device_ids=list(gpus.device_ids) or None,
                          capabilities=[list(gpus.capabilities)])
 
 

@@ -155,8 +155,21 @@ class HostDeploy:
                     continue
                 seen.add(mount.source)
                 if mount.local_source is None:
-                    continue  # an absolute host path: the operator's business
+                    if mount.create_host_path:  # Compose creates a missing host folder of a bind
+                        self._host_folder(mount)
+                    continue  # otherwise an absolute host path is the operator's business
                 self._sync(mount)
+
+    def _host_folder(self, mount) -> None:
+        label = f"folder {mount.source}"
+        started = time.monotonic()
+        if self.executor.run(deploy_host.folder_exists(mount.source), become=True).ok:
+            return
+        if self.c.check:
+            self.change(label, "create (missing host folder of a bind mount)")
+            return
+        outcome = self.executor.run(deploy_host.make_dirs([mount.source]), become=True)
+        self._expect(outcome, label, "created (missing host folder of a bind mount)", started, changed=True)
 
     def _sync(self, mount) -> None:
         started = time.monotonic()

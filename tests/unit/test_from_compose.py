@@ -485,3 +485,15 @@ def test_a_failed_wait_stops_the_host_before_the_dependent_service(tmp_path, mon
     assert result.status == "failed"
     assert "depends_on db (service_healthy): healthcheck reports unhealthy" in repr(result.steps)
     assert [c[1] for c in engine.changes if c[0] == "create container"] == ["shop-db-1.next"]
+
+
+def test_gpu_driver_and_bind_host_paths_as_compose_sends_them(tmp_path):
+    pb = load(tmp_path, "name: s\nservices:\n  web:\n    image: busybox\n    volumes: ['/data/models:/models']\n"
+                        "    deploy: {resources: {reservations: {devices: [{driver: nvidia, capabilities: [gpu]}]}}}\n")
+    spec = container_specs(pb, "web", "")[0]
+    hc = create_kwargs(spec, API, name="s-web-1", secret_values={}, hash="h")["host_config"]
+    assert hc["DeviceRequests"] == [{"Driver": "nvidia", "Count": -1, "DeviceIDs": [],
+                                     "Capabilities": [["gpu"]], "Options": {}}]
+    mount = pb.services["web"].mounts(pb)[0]
+    assert (mount.kind, mount.source, mount.local_source, mount.create_host_path) == \
+        ("bind", "/data/models", None, True)

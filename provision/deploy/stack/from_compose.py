@@ -217,6 +217,8 @@ def _mount(volume: Mapping[str, Any]) -> dict[str, Any]:
                            "read_only": bool(volume.get("read_only"))}
     if volume.get("source") is not None:
         out["source"] = volume["source"]
+    if volume["type"] == "bind" and (volume.get("bind") or {}).get("create_host_path"):
+        out["create_host_path"] = True
     tmpfs = volume.get("tmpfs") or {}
     if tmpfs.get("size") is not None:
         out["tmpfs_size"] = int(tmpfs["size"])
@@ -285,6 +287,8 @@ def _device_gpu(where: _Where, loc: tuple[Any, ...], device: Mapping[str, Any]) 
     if device.get("options"):
         raise where.fail((*loc, "options"), "device request options are not supported by provision")
     out: dict[str, Any] = {"capabilities": capabilities or ["gpu"]}
+    if driver:
+        out["driver"] = driver
     if device.get("device_ids"):
         out["device_ids"] = list(device["device_ids"])
     else:
@@ -304,7 +308,7 @@ def _gpus(where: _Where, base: tuple[Any, ...], spec: Mapping[str, Any], out: di
                                                    "(one request: a count, all, or device_ids)")
     gpu = _device_gpu(where, (*base, *requests[0][0]), requests[0][1])
     if gpu and gpu.get("count") == -1 and "device_ids" not in gpu:
-        gpu = {"count": "all", "capabilities": gpu["capabilities"]}
+        gpu = {**{k: v for k, v in gpu.items() if k != "count"}, "count": "all"}
     out["gpus"] = gpu
 
 

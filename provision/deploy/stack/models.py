@@ -125,6 +125,7 @@ class HealthcheckSpec(_Model):
 
 class GpuSpec(_Model):
     count: int | None = None  # -1: all
+    driver: str | None = None  # Compose's device request driver (nvidia); None: the engine picks
     device_ids: list[Text] = Field(default_factory=list)
     capabilities: list[str] = Field(default_factory=lambda: ["gpu"])
 
@@ -217,6 +218,7 @@ class MountSpec(_Model):
     read_only: bool = False
     tmpfs_size: int | None = None
     tmpfs_mode: int | None = None
+    create_host_path: bool = False  # a bind's missing host folder is created (Compose's default)
 
     @model_validator(mode="after")
     def _source(self) -> MountSpec:
@@ -274,6 +276,7 @@ class Mount:
     local_source: Path | None = None  # relative binds: the folder next to the playbook (may not exist)
     tmpfs_size: int | None = None
     tmpfs_mode: int | None = None
+    create_host_path: bool = False  # an absolute bind: create the host folder when missing (Compose)
 
 
 @dataclass(frozen=True)
@@ -281,6 +284,7 @@ class GpuRequest:
     count: int  # -1: all; 0 with device_ids
     device_ids: list[str] = field(default_factory=list)
     capabilities: list[str] = field(default_factory=lambda: ["gpu"])
+    driver: str | None = None
 
 
 _RESTART_RE = re.compile(r"no|always|unless-stopped|on-failure(:\d+)?")
@@ -386,7 +390,7 @@ class Service(_Model):
         if self.gpus is None:
             return None
         count = 0 if self.gpus.device_ids else (self.gpus.count or 0)
-        return GpuRequest(count, list(self.gpus.device_ids), list(self.gpus.capabilities))
+        return GpuRequest(count, list(self.gpus.device_ids), list(self.gpus.capabilities), self.gpus.driver)
 
     def networks_list(self, playbook: Playbook) -> list[str]:
         """Real network names; the stack's default network when none is listed; none with network_mode."""
@@ -429,8 +433,9 @@ def _mount(entry: str | MountSpec, playbook: Playbook) -> Mount:
                 relative = local.relative_to(playbook.source_dir).as_posix()
                 remote = posixpath.normpath(posixpath.join(playbook.remote_dir, relative))
                 return Mount("bind", remote, target, read_only, local)
-        if not source.startswith("/"):
-            source = "./" + source if not is_relative_path(source) else source
+        if source.startswith("/"):
+            return Mount("bind", source, target, read_only, None, create_host_path=entry.create_host_path)
+        source = "./" + source if not is_relative_path(source) else source
         entry = f"{source}:{target}" + (":ro" if read_only else "")
     source, target, read_only = split_volume(entry)
     if source.startswith("/"):
