@@ -1,11 +1,12 @@
 """`provision deploy`: a stack (Compose files, or an old-format playbook) onto the selected hosts through
 the docker SDK over SSH.
 
-Before any connection: the stack is loaded and validated (deploy.stack.load_stack; exit 4), the hosts of each service are selected,
-secrets are read from the operator's environment, and locally built images are built. Then, per
-host in parallel, under the host's deploy lock: networks and volumes (created once), bind folders,
-images (shipped registry-less, pulled, or built on the host), Compose secrets (files on a tmpfs),
-then each service in dependency order (waiting for depends_on conditions) is reconciled by its labels (keep / create / replace with a health-gated rollout) and
+Before any connection: the stack is loaded and validated (deploy.stack.load_stack; exit 4), the
+hosts of each service are selected, secrets are read from the operator's environment, and locally
+built images are built. Then, per host in parallel, under the host's deploy lock: networks and
+volumes (created once), bind folders, images (shipped registry-less, pulled, or built on the host),
+Compose secrets (files on a tmpfs), then each service in dependency order (waiting for depends_on
+conditions) is reconciled by its labels (keep / create / replace with a health-gated rollout) and
 containers of services no longer in the playbook are removed. Every run appends a line to the
 host's audit log. `--check` computes the same plan and changes nothing.
 
