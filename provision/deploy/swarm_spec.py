@@ -161,7 +161,7 @@ def service_kwargs(playbook, name: str, image_ref: str, secrets: Mapping[str, An
     if spec.cpus or spec.mem_limit is not None:
         resources = Resources(cpu_limit=nanoseconds(spec.cpus) if spec.cpus else None, mem_limit=spec.mem_limit)
     template = TaskTemplate(
-        container_spec=container, resources=resources, restart_policy=restart_policy(spec.restart),
+        container_spec=container, resources=resources, restart_policy=restart_policy(service.swarm_restart),
         placement=Placement(constraints=swarm["constraints"]) if swarm["constraints"] else None,
         networks=[{"Target": net, "Aliases": [name]} for net in spec.networks])
     update = UpdateConfig(parallelism=1, order=swarm["update_order"], failure_action="rollback",

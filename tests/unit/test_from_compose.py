@@ -497,3 +497,11 @@ def test_gpu_driver_and_bind_host_paths_as_compose_sends_them(tmp_path):
     mount = pb.services["web"].mounts(pb)[0]
     assert (mount.kind, mount.source, mount.local_source, mount.create_host_path) == \
         ("bind", "/data/models", None, True)
+
+
+def test_swarm_tasks_restart_when_a_compose_service_says_nothing(tmp_path):
+    pb = load(tmp_path, "name: s\nservices:\n  a: {image: busybox}\n  b: {image: busybox, restart: 'no'}\n")
+    assert (pb.services["a"].restart, pb.services["a"].swarm_restart) == ("no", "always")
+    assert pb.services["b"].swarm_restart == "no"
+    kwargs = swarm_spec.service_kwargs(pb, "a", "busybox", {}, "h")
+    assert kwargs["task_template"]["RestartPolicy"]["Condition"] == "any"

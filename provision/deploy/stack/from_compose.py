@@ -117,6 +117,9 @@ def from_compose(project: ComposeProject) -> Playbook:
         playbook = Playbook.model_validate(data)
     except ValidationError as exc:
         raise _validation_error(where, exc, project) from None
+    for name, spec in project.services.items():
+        if not spec.get("restart"):
+            playbook.services[name].mark_restart_default()
     playbook.set_path(project.files[0] if project.files else project.working_dir / "compose.yaml")
     playbook.set_source_dir(project.working_dir)
     playbook.warnings.extend(project.warnings)

@@ -341,6 +341,7 @@ class Service(_Model):
     pids_limit: int | None = None
 
     _name: str = PrivateAttr("")
+    _restart_default: bool = PrivateAttr(False)  # a Compose service without restart: (Compose's "no")
 
     @field_validator("image")
     @classmethod
@@ -363,6 +364,15 @@ class Service(_Model):
     @property
     def name(self) -> str:
         return self._name
+
+    @property
+    def swarm_restart(self) -> str:
+        """The restart policy of Swarm tasks: ``restart``, or "always" for a Compose service without one
+        (``docker stack deploy`` ignores ``restart:`` and restarts tasks by default)."""
+        return "always" if self._restart_default else self.restart
+
+    def mark_restart_default(self) -> None:
+        self._restart_default = True
 
     @property
     def replicas(self) -> int:
