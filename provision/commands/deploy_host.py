@@ -100,3 +100,56 @@ def docker_dial_stdio(sudo: bool = False) -> str:
     """The remote command the docker SDK's HTTP requests are piped into (one per pooled connection);
     `sudo -n` when the login user is not the become user (passwordless sudo needed)."""
     return shlex.join(["sudo", "-n", *DOCKER_DIAL] if sudo else DOCKER_DIAL)
+
+
+# -- Compose secrets: files on a tmpfs, never on the host's disk, never in argv ----------------------
+SECRETS_STAGE_PARENT = "/dev/shm"  # a tmpfs the login user can write (the value arrives by SFTP)
+NOT_TMPFS_RC = 5  # exit status when a secrets folder is not on a tmpfs
+
+
+def _tmpfs_check(folder: str) -> str:
+    q = shlex.quote(folder)
+    return (f"[ \"$(stat -f -c %T {q})\" = tmpfs ] || "
+            f"{{ echo {shlex.quote(folder + ' is not on a tmpfs: refusing to write secrets there')} >&2; "
+            f"exit {NOT_TMPFS_RC}; }}")
+
+
+def make_secrets_stage() -> str:
+    """As the login user: a private (0700) staging folder on /dev/shm, printed; exit NOT_TMPFS_RC (folder
+    removed) when /dev/shm is not a tmpfs."""
+    parent = shlex.quote(SECRETS_STAGE_PARENT)
+    return (f"d=$(mktemp -d {parent}/provision-secrets.XXXXXX) && "
+            f"if [ \"$(stat -f -c %T \"$d\")\" = tmpfs ]; then echo \"$d\"; "
+            f"else rmdir \"$d\"; echo '{SECRETS_STAGE_PARENT} is not a tmpfs: refusing to write secrets there' >&2; "
+            f"exit {NOT_TMPFS_RC}; fi")
+
+
+def remove_secrets_stage(stage: str) -> str:
+    """As the login user: the staging folder and whatever is left in it."""
+    return join(["rm", "-rf", "--", stage])
+
+
+def make_secrets_folder(folder: str) -> str:
+    """As root: the service's secrets folder (0700), refused (exit NOT_TMPFS_RC) unless it is on a tmpfs."""
+    return f"{join(['mkdir', '-p', '-m', '0700', folder])} && {join(['chmod', '0700', folder])} && {_tmpfs_check(folder)}"
+
+
+def install_secret(staged: str, final: str, uid: str, gid: str, mode: int) -> str:
+    """As root: move the staged value into place unless the file there already holds the same bytes (then
+    the staged copy is removed and the file kept), set owner and mode, print the file's inode-mtime (its
+    version: changes when the value changed, says nothing about the value)."""
+    s, f = shlex.quote(staged), shlex.quote(final)
+    user, group = args([uid, gid], "owner")
+    owner = shlex.quote(f"{user}:{group}")
+    return (f"if cmp -s {s} {f}; then rm -f -- {s}; else mv -f -- {s} {f}; fi && "
+            f"chown {owner} {f} && chmod {mode:04o} {f} && stat -c %i-%Y {f}")
+
+
+def secret_versions(paths: list[str]) -> str:
+    """As root: each secret file's inode-mtime (``-`` when missing), one a line, in order."""
+    return "; ".join(f"stat -c %i-%Y {shlex.quote(p)} 2>/dev/null || echo -" for p in paths) or "true"
+
+
+def remove_secrets_folder(folder: str) -> str:
+    """As root: a service's secrets folder (its service is gone from the stack or this host)."""
+    return join(["rm", "-rf", "--", folder])

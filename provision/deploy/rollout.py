@@ -45,6 +45,7 @@ class Desired:
     health_timeout: float = 60.0
     stack: str = ""
     stop: Callable[[], bool] = lambda: False  # True once the operator asked to stop (Ctrl-C)
+    completes: bool = False  # a one-shot (a service_completed_successfully dependency): exit 0 is ready
 
 
 @dataclass
@@ -128,7 +129,7 @@ def apply(client, current, desired: Desired) -> Outcome:
         return Outcome("keep", reason, current.id)
     if action == "start":
         current.start()
-        wait_ready(client, current.id, desired.health_timeout, stop=desired.stop)
+        wait_ready(client, current.id, desired.health_timeout, stop=desired.stop, exited_ok=desired.completes)
         return Outcome("start", reason, current.id)
     return roll_out(client, current, desired, action, reason)
 
@@ -159,7 +160,7 @@ def roll_out(client, current, desired: Desired, action: str = "replace", reason:
                 new.start()
             except docker.errors.APIError as exc:
                 raise RolloutFailed(f"cannot start: {api_message(exc)}") from None
-            wait_ready(client, new.id, desired.health_timeout, stop=desired.stop)
+            wait_ready(client, new.id, desired.health_timeout, stop=desired.stop, exited_ok=desired.completes)
         except RolloutFailed as exc:
             logs = last_logs(new)
             new.remove(force=True)
@@ -257,8 +258,9 @@ def remove(client, container) -> None:
 
 
 def wait_ready(client, container_id: str, timeout: float, *, settle: float = 2.0, poll: float = 0.5,
-               stop: Callable[[], bool] = lambda: False) -> None:
-    """Healthy (with a healthcheck) or running steadily for `settle` seconds (without one).
+               stop: Callable[[], bool] = lambda: False, exited_ok: bool = False) -> None:
+    """Healthy (with a healthcheck) or running steadily for `settle` seconds (without one); with
+    `exited_ok` (a one-shot) exiting 0 is ready too.
     Raises RolloutFailed when `stop()` turns true (the operator interrupted)."""
     deadline = time.monotonic() + timeout
     running_since = None
@@ -267,6 +269,8 @@ def wait_ready(client, container_id: str, timeout: float, *, settle: float = 2.0
             raise RolloutFailed("interrupted by the operator before it was ready")
         state = client.api.inspect_container(container_id)["State"]
         health = (state.get("Health") or {}).get("Status")
+        if exited_ok and state.get("Status") == "exited" and state.get("ExitCode") == 0:
+            return
         if state.get("Status") in ("exited", "dead"):
             raise RolloutFailed(f"exited with code {state.get('ExitCode')}")
         if state.get("Restarting") or state.get("Status") == "restarting":
@@ -284,6 +288,43 @@ def wait_ready(client, container_id: str, timeout: float, *, settle: float = 2.0
         if time.monotonic() >= deadline:
             what = f"health is {health!r}" if health else f"state is {state.get('Status')!r}"
             raise RolloutFailed(f"not ready after {timeout:g}s ({what})")
+        time.sleep(poll)
+
+
+def wait_healthy(client, name: str, timeout: float, *, poll: float = 0.5,
+                 stop: Callable[[], bool] = lambda: False) -> None:
+    """Compose's ``service_healthy``: the container reports healthy (it must have a healthcheck)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if stop():
+            raise RolloutFailed("interrupted by the operator")
+        state = client.api.inspect_container(name)["State"]
+        health = (state.get("Health") or {}).get("Status")
+        if health is None:
+            raise RolloutFailed("it has no healthcheck")
+        if health == "healthy":
+            return
+        if state.get("Status") in ("exited", "dead"):
+            raise RolloutFailed(f"exited with code {state.get('ExitCode')}")
+        if time.monotonic() >= deadline:
+            raise RolloutFailed(f"not healthy after {timeout:g}s (health is {health!r})")
+        time.sleep(poll)
+
+
+def wait_exited_ok(client, name: str, timeout: float, *, poll: float = 0.5,
+                   stop: Callable[[], bool] = lambda: False) -> None:
+    """Compose's ``service_completed_successfully``: the container exited with code 0."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if stop():
+            raise RolloutFailed("interrupted by the operator")
+        state = client.api.inspect_container(name)["State"]
+        if state.get("Status") in ("exited", "dead"):
+            if state.get("ExitCode") == 0:
+                return
+            raise RolloutFailed(f"exited with code {state.get('ExitCode')}")
+        if time.monotonic() >= deadline:
+            raise RolloutFailed(f"still {state.get('Status')!r} after {timeout:g}s")
         time.sleep(poll)
 
 

@@ -62,9 +62,32 @@ def swarm_hash(playbook, name: str, image_ref: str, secrets: Mapping[str, Any]) 
     return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()[:12]
 
 
+# Compose keys a Swarm service cannot do as `docker compose up` does: refused under --swarm, never ignored.
+SWARM_REFUSED = {
+    "cap_add": "cap_add", "cap_drop": "cap_drop", "privileged": "privileged", "devices": "devices",
+    "tmpfs": "tmpfs", "extra_hosts": "extra_hosts", "logging": "logging", "init": "init", "expose": "expose",
+    "sysctls": "sysctls", "hostname": "hostname", "ipc": "ipc", "pid": "pid", "network_mode": "network_mode",
+    "security_opt": "security_opt", "stop_signal": "stop_signal", "container_name": "container_name",
+    "pids_limit": "deploy", "file_secrets": "secrets", "network_aliases": "networks",
+}
+
+
 def validate(playbook) -> None:
     """Swarm-only checks, before any connection (InputError, exit 4)."""
+    for kind in ("networks", "volumes"):
+        for key, spec in getattr(playbook, kind).items():
+            if spec.external:
+                raise playbook.error_at((kind, key, "external"), "not supported by provision under --swarm")
     for name, service in playbook.services.items():
+        for field_name, key in SWARM_REFUSED.items():
+            if getattr(service, field_name) not in (None, False, [], {}):
+                raise playbook.error_at(("services", name, key),
+                                        "not supported by provision under --swarm (deploy without --swarm)")
+        for dependency, spec in service.dependencies.items():
+            if spec.condition != "service_started":
+                raise playbook.error_at(("services", name, "depends_on", dependency),
+                                        f"condition {spec.condition} is not supported by provision under --swarm "
+                                        "(Swarm starts services in no order)")
         for mount in service.mounts(playbook):
             if mount.kind == "bind" and mount.local_source is not None:
                 raise InputError(f"services.{name}.volumes: the relative bind {mount.local_source.name!r} would "
@@ -138,7 +161,7 @@ def service_kwargs(playbook, name: str, image_ref: str, secrets: Mapping[str, An
     if spec.cpus or spec.mem_limit is not None:
         resources = Resources(cpu_limit=nanoseconds(spec.cpus) if spec.cpus else None, mem_limit=spec.mem_limit)
     template = TaskTemplate(
-        container_spec=container, resources=resources, restart_policy=restart_policy(spec.restart),
+        container_spec=container, resources=resources, restart_policy=restart_policy(service.swarm_restart),
         placement=Placement(constraints=swarm["constraints"]) if swarm["constraints"] else None,
         networks=[{"Target": net, "Aliases": [name]} for net in spec.networks])
     update = UpdateConfig(parallelism=1, order=swarm["update_order"], failure_action="rollback",

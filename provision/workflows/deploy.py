@@ -1,10 +1,12 @@
-"""`provision deploy`: a playbook's stack onto the selected hosts through the docker SDK over SSH.
+"""`provision deploy`: a stack (Compose files, or an old-format playbook) onto the selected hosts through
+the docker SDK over SSH.
 
-Before any connection: the playbook is validated (exit 4), the hosts of each service are selected,
-secrets are read from the operator's environment, and locally built images are built. Then, per
-host in parallel, under the host's deploy lock: networks and volumes (created once), bind folders,
-images (shipped registry-less, pulled, or built on the host), then each service in dependency
-order is reconciled by its labels (keep / create / replace with a health-gated rollout) and
+Before any connection: the stack is loaded and validated (deploy.stack.load_stack; exit 4), the
+hosts of each service are selected, secrets are read from the operator's environment, and locally
+built images are built. Then, per host in parallel, under the host's deploy lock: networks and
+volumes (created once), bind folders, images (shipped registry-less, pulled, or built on the host),
+Compose secrets (files on a tmpfs), then each service in dependency order (waiting for depends_on
+conditions) is reconciled by its labels (keep / create / replace with a health-gated rollout) and
 containers of services no longer in the playbook are removed. Every run appends a line to the
 host's audit log. `--check` computes the same plan and changes nothing.
 
@@ -27,7 +29,7 @@ import os
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import Callable, Mapping, Sequence
 
 from provision.deploy import images as image_sources
 from provision.errors import InputError
@@ -60,6 +62,7 @@ class DeployContext:
     registry_port: int | None = None
     staged: dict[str, object] = field(default_factory=dict)  # image name → shipping.StagedImage
     log: Callable[[str], None] = lambda line: None
+    file_secrets: dict[str, object] = field(default_factory=dict)  # Compose secret name → Secret (wrapped)
 
     def image_job(self) -> ImageJob:
         return ImageJob(self.playbook, self.sources, self.environ, self.check, self.registry_port, self.staged,
@@ -67,15 +70,18 @@ class DeployContext:
 
 
 # -- before any connection ------------------------------------------------------------------------
-def load(playbook_path: str | Path, inventory_path: str | Path, limit: str | None, *,
-         environ: Mapping[str, str], require_secrets: bool = True):
-    """(playbook, targets, services_by_host); raises InputError before any host is contacted."""
+def load(playbook_path: str | Path | Sequence[str | Path], inventory_path: str | Path, limit: str | None, *,
+         environ: Mapping[str, str], require_secrets: bool = True, project_name: str | None = None,
+         profiles: Sequence[str] = ()):
+    """(playbook, targets, services_by_host); raises InputError before any host is contacted.
+
+    ``playbook_path``: one stack file or several Compose files (merged as ``docker compose -f``)."""
     from provision.config.inventory import load_inventory
-    from provision.deploy.playbook import load_playbook
+    from provision.deploy.playbook import load_stack
     from provision.workflows.targets import load_targets
 
-    playbook = load_playbook(playbook_path, environ=environ, require_secrets=require_secrets,
-                             require_build_contexts=True)
+    playbook = load_stack(playbook_path, environ=environ, project_name=project_name, profiles=profiles,
+                          require_secrets=require_secrets, require_build_contexts=True)
     targets = load_targets(inventory_path, limit)
     inventory = load_inventory(inventory_path)
     selected = {t.name for t in targets}
@@ -133,7 +139,7 @@ def run(loaded, options: RunOptions, *, environ: Mapping[str, str],
     playbook, targets, services_by_host = loaded
     sources = image_sources.sources(playbook, check=options.check)
     context = DeployContext(playbook, services_by_host, sources, read_secrets(playbook, environ), environ,
-                            options.check, log=log)
+                            options.check, log=log, file_secrets=playbook.file_secret_values(environ))
     with staged_images(sources, options.check) as (context.registry_port, context.staged):
         return fan_out("deploy", targets, host_work(context), options)
 

@@ -7,14 +7,16 @@ Every step is recorded in the host's result; under --check the same steps build 
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from provision.commands import deploy_host
 from provision.deploy import networks as stack_networks
 from provision.deploy import rollout
-from provision.deploy.container_spec import (LABEL_REPLICA, LABEL_SERVICE, LABEL_STACK, container_name,
-                                             container_specs, create_kwargs, extra_networks, spec_hash)
+from provision.deploy.container_spec import (LABEL_REPLICA, LABEL_SERVICE, LABEL_STACK, container_specs,
+                                             create_kwargs, extra_networks, network_aliases, secrets_folder,
+                                             spec_container_name, spec_hash)
 from provision.deploy.folder_sync import folder_archive, sync_marker
 from provision.errors import InputError
 from provision.executor.base import Executor
@@ -68,7 +70,8 @@ class HostDeploy:
     def run(self) -> None:
         import docker.errors
 
-        for work in (self.networks, self.volumes, self.bind_folders, self.images, self.services_rollout, self.orphans):
+        for work in (self.networks, self.volumes, self.bind_folders, self.images, self.secrets, self.services_rollout,
+                     self.orphans):
             if self.failed:
                 break
             if INTERRUPT.requested:  # a step boundary: stop here, the lock is released by the caller
@@ -89,6 +92,12 @@ class HostDeploy:
         for name, spec in stack_networks.needed_networks(self.p, self.services):
             started = time.monotonic()
             found = [n for n in self.client.networks.list(names=[name]) if n.name == name]
+            if spec is not None and getattr(spec, "external", False):
+                if found:
+                    self.step(f"network {name}", "ok", "exists (external)")
+                    continue
+                self.step(f"network {name}", "failed", "external network not found on the host (create it first)")
+                return
             if found:
                 if not stack_networks.is_ours(found[0].attrs):
                     self.step(f"network {name}", "failed", stack_networks.FOREIGN)
@@ -113,8 +122,12 @@ class HostDeploy:
             started = time.monotonic()
             import docker.errors
 
+            external = getattr(specs.get(name), "external", False)
             try:
                 volume = self.client.volumes.get(name)
+                if external:
+                    self.step(f"volume {name}", "ok", "exists (external)")
+                    continue
                 if not stack_networks.is_ours(volume.attrs):
                     self.step(f"volume {name}", "failed", f"exists but was not created by provision (no "
                               f"{LABEL_STACK} label); refusing to use another tool's data")
@@ -122,7 +135,9 @@ class HostDeploy:
                 self.step(f"volume {name}", "ok", "exists (kept)")
                 continue
             except docker.errors.NotFound:
-                pass
+                if external:
+                    self.step(f"volume {name}", "failed", "external volume not found on the host (create it first)")
+                    return
             spec = specs.get(name)
             if self.c.check:
                 self.change(f"volume {name}", "create")
@@ -140,8 +155,21 @@ class HostDeploy:
                     continue
                 seen.add(mount.source)
                 if mount.local_source is None:
-                    continue  # an absolute host path: the operator's business
+                    if mount.create_host_path:  # Compose creates a missing host folder of a bind
+                        self._host_folder(mount)
+                    continue  # otherwise an absolute host path is the operator's business
                 self._sync(mount)
+
+    def _host_folder(self, mount) -> None:
+        label = f"folder {mount.source}"
+        started = time.monotonic()
+        if self.executor.run(deploy_host.folder_exists(mount.source), become=True).ok:
+            return
+        if self.c.check:
+            self.change(label, "create (missing host folder of a bind mount)")
+            return
+        outcome = self.executor.run(deploy_host.make_dirs([mount.source]), become=True)
+        self._expect(outcome, label, "created (missing host folder of a bind mount)", started, changed=True)
 
     def _sync(self, mount) -> None:
         started = time.monotonic()
@@ -226,11 +254,72 @@ class HostDeploy:
             self.step(outcome.label, outcome.status, outcome.message)
             self.result.steps[-1].duration_s = outcome.seconds
 
+    # Compose secrets ---------------------------------------------------------------------------------
+    def secrets(self) -> None:
+        """Each service's Compose secrets as files in its tmpfs folder on the host (root-owned 0400 unless
+        uid/gid/mode say otherwise); the value goes by SFTP into a private /dev/shm folder, never in a
+        command. A secret whose bytes changed gets a new file, hence a new version, hence a new spec hash."""
+        self.secret_versions: dict[str, str] = {}
+        for name in self.services:
+            wanted = self.p.services[name].file_secrets
+            if not wanted:
+                continue
+            label = f"secrets {name}"
+            started = time.monotonic()
+            folder = secrets_folder(self.p.stack, name)
+            if self.c.check:
+                outcome = self.executor.run(deploy_host.secret_versions([f"{folder}/{s.source}" for s in wanted]),
+                                            become=True)
+                self.secret_versions[name] = ",".join(outcome.stdout.split())
+                self.step(label, "ok", f"{len(wanted)} secret(s) in {folder} (values not compared under --check)")
+                continue
+            versions = self._write_secrets(label, folder, wanted, started)
+            if versions is None:
+                return
+            self.secret_versions[name] = ",".join(versions)
+
+    def _write_secrets(self, label: str, folder: str, wanted, started: float) -> list[str] | None:
+        made = self.executor.run(deploy_host.make_secrets_folder(folder), become=True)
+        if not made.ok:
+            self.step(label, "failed", made.error_line())
+            return None
+        stage_made = self.executor.run(deploy_host.make_secrets_stage())
+        if not stage_made.ok:
+            self.step(label, "failed", stage_made.error_line())
+            return None
+        stage = stage_made.stdout.strip()
+        versions: list[str] = []
+        try:
+            for secret in wanted:
+                value = self.c.file_secrets.get(secret.source)
+                if value is None:
+                    self.step(label, "failed", f"secret {secret.source!r} has no value (file unreadable or "
+                                               "variable unset)")
+                    return None
+                staged = f"{stage}/{secret.source}"
+                self.executor.put(value.reveal().encode("utf-8"), staged, mode=0o600)
+                outcome = self.executor.run(deploy_host.install_secret(staged, f"{folder}/{secret.source}",
+                                                                       secret.uid, secret.gid, secret.mode),
+                                            become=True)
+                if not outcome.ok:
+                    self.step(label, "failed", outcome.error_line())
+                    return None
+                versions.append(outcome.stdout.strip().splitlines()[-1] if outcome.stdout.strip() else "")
+        finally:
+            self.executor.run(deploy_host.remove_secrets_stage(stage))
+        self.step(label, "ok", f"{len(wanted)} secret(s) in {folder} (tmpfs)", started)
+        return versions
+
     # services --------------------------------------------------------------------------------------
     def services_rollout(self) -> None:
         for name in self.services:
             service = self.p.services[name]
             specs = container_specs(self.p, name, self.image_ids.get(name) or "")
+            version = getattr(self, "secret_versions", {}).get(name)
+            if version is not None:
+                specs = [replace(spec, secrets_version=version) for spec in specs]
+            if not self.dependencies_ready(name):
+                return
             for spec in specs:
                 if INTERRUPT.requested:
                     self.interrupted(f"service {service.name}[{spec.replica}]")
@@ -238,6 +327,51 @@ class HostDeploy:
                 self._replica(service, spec)
                 if self.failed:
                     return
+            self.restart_after_dependencies(name, specs)
+
+    def restart_after_dependencies(self, name: str, specs) -> None:
+        """Compose's ``depends_on: {X: {restart: true}}``: a kept container restarts when X was replaced."""
+        service = self.p.services[name]
+        changed = [dep for dep, spec in service.dependencies.items()
+                   if spec.restart and any(a in ("create", "replace") for a in self.actions.get(dep, []))]
+        if not changed or self.c.check:
+            return
+        for spec, action in zip(specs, self.actions.get(name, [])):
+            if action != "keep":
+                continue
+            started = time.monotonic()
+            cname = spec_container_name(spec)
+            self.client.containers.get(cname).restart()
+            self.change(f"service {name}", f"restarted {cname} ({', '.join(changed)} replaced)", started)
+
+    def completes(self, name: str) -> bool:
+        """Another service waits for this one to exit 0 (Compose's service_completed_successfully)."""
+        return any(spec.condition == "service_completed_successfully" and dependency == name
+                   for other in self.p.services.values() for dependency, spec in other.dependencies.items())
+
+    def dependencies_ready(self, name: str) -> bool:
+        """Compose's depends_on conditions on this host: service_healthy waits for the dependency's health,
+        service_completed_successfully for it to exit 0 (service_started: its rollout is already done)."""
+        service = self.p.services[name]
+        for dependency, spec in service.dependencies.items():
+            if spec.condition == "service_started" or dependency not in self.services or self.c.check:
+                continue
+            started = time.monotonic()
+            label = f"service {name}"
+            for dep_spec in container_specs(self.p, dependency, ""):
+                cname = spec_container_name(dep_spec)
+                try:
+                    if spec.condition == "service_healthy":
+                        rollout.wait_healthy(self.client, cname, self.p.services[dependency].health_timeout_s,
+                                             stop=lambda: INTERRUPT.requested)
+                    else:
+                        rollout.wait_exited_ok(self.client, cname, self.p.services[dependency].health_timeout_s,
+                                               stop=lambda: INTERRUPT.requested)
+                except rollout.RolloutFailed as exc:
+                    self.step(label, "failed", f"depends_on {dependency} ({spec.condition}): {exc.message}",
+                              started)
+                    return False
+        return True
 
     def _replica(self, service, spec) -> None:
         started = time.monotonic()
@@ -249,9 +383,9 @@ class HostDeploy:
             name=cname, service=service.name, replica=spec.replica, spec_hash=digest,
             create_kwargs=lambda n: create_kwargs(spec, self.client.api, name=n, secret_values=self.c.secrets,
                                                   hash=digest),
-            extra_networks=[(net, [service.name]) for net in extra_networks(spec)],
+            extra_networks=[(net, network_aliases(spec, net)) for net in extra_networks(spec)],
             order=service.rollout_order, health_timeout=service.health_timeout_s, stack=self.p.stack,
-            stop=lambda: INTERRUPT.requested)
+            stop=lambda: INTERRUPT.requested, completes=self.completes(service.name))
         refused = rollout.foreign_names(self.client, desired)
         if refused:  # never renamed, stopped or removed, under --check too
             self.step(label, "failed", refused, started)
@@ -287,6 +421,7 @@ class HostDeploy:
     def orphans(self) -> None:
         wanted = {(name, spec.replica) for name in self.services
                   for spec in container_specs(self.p, name, self.image_ids.get(name) or "")}
+        gone: set[str] = set()
         for container in self.client.containers.list(all=True, filters={"label": f"{LABEL_STACK}={self.p.stack}"}):
             labels = container.labels or {}
             key = (labels.get(LABEL_SERVICE), int(labels.get(LABEL_REPLICA, "0") or 0))
@@ -299,10 +434,14 @@ class HostDeploy:
                 continue
             container.remove(force=True)
             self.change(f"container {container.name}", f"removed ({why})", started)
+            if key[0] not in self.services and key[0]:
+                gone.add(key[0])
+        for name in sorted(gone):  # their Compose secrets go with them (nothing if there were none)
+            self.executor.run(deploy_host.remove_secrets_folder(secrets_folder(self.p.stack, name)), become=True)
 
 
 def spec_name(spec) -> str:
-    return container_name(spec.stack, spec.service, spec.replica)
+    return spec_container_name(spec)
 
 
 def get_container(client, name: str):

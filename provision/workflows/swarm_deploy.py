@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -54,12 +54,14 @@ class Loaded:
     environ: Mapping[str, str]
 
 
-def load(playbook_path: str | Path, inventory_path: str | Path, limit: str | None, *,
-         environ: Mapping[str, str] | None = None) -> Loaded:
+def load(playbook_path: str | Path | Sequence[str | Path], inventory_path: str | Path, limit: str | None, *,
+         environ: Mapping[str, str] | None = None, project_name: str | None = None,
+         profiles: Sequence[str] = ()) -> Loaded:
     from provision.workflows import deploy as single
 
     environ = os.environ if environ is None else environ
-    playbook, _, _ = single.load(playbook_path, inventory_path, limit, environ=environ)
+    playbook, _, _ = single.load(playbook_path, inventory_path, limit, environ=environ, project_name=project_name,
+                                 profiles=profiles)
     swarm_spec.validate(playbook)
     members = [t for t in load_swarm_targets(inventory_path, limit) if role_of(t)]
     manager = manager_target(members)

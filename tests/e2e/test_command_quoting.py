@@ -284,6 +284,14 @@ BUILDERS: dict[str, Case | str] = {
         reads=lambda v, w: [f"{deploy_host.LOCK_DIR}/holder"],
         after=lambda v, w: f"rm -rf -- {deploy_host.LOCK_DIR}",
         refuses=lambda v: False),  # JSON carries any string, NUL included (as \u0000)
+    "deploy_host.make_secrets_stage": "takes no value; exact string in test_from_compose",
+    "deploy_host.remove_secrets_stage": "the path is mktemp's output on the host; exact string in test_from_compose",
+    "deploy_host.make_secrets_folder": "paths under SECRETS_ROOT from a validated stack and service name; "
+                                       "exact string in test_from_compose",
+    "deploy_host.install_secret": "paths under SECRETS_ROOT/mktemp; uid/gid/mode from the Compose file, shlex-quoted; "
+                                  "exact string in test_from_compose",
+    "deploy_host.secret_versions": "paths under SECRETS_ROOT; exact string in test_from_compose",
+    "deploy_host.remove_secrets_folder": "a path under SECRETS_ROOT; exact string in test_from_compose",
     "deploy_host.release_lock": "the token is provision's own (uuid4 hex), never an operator's value; "
                                 "exact string in test_deploy_units",
     "deploy_host.append_audit": Case(

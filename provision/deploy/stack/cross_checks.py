@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Callable
 
 from provision.deploy.stack.env_file import read_env_file
 from provision.deploy.stack.located import located
-from provision.deploy.stack.models import Playbook, Service
+from provision.deploy.stack.models import MountSpec, Playbook, Service
 from provision.deploy.stack.scalars import is_relative_path, split_volume
 from provision.deploy.stack.yaml_source import Loc, raw_get
 from provision.errors import InputError
@@ -28,14 +28,18 @@ class CrossChecks:
     """The second pass over a validated stack: references, secrets, ports, build contexts, env files, cycles."""
 
     def __init__(self, playbook: Playbook, raw: Any, environ: Mapping[str, str], require_secrets: bool,
-                 require_build_contexts: bool = False) -> None:
+                 require_build_contexts: bool = False,
+                 locate: Callable[[Loc, str], InputError] | None = None) -> None:
         self.p = playbook
         self.raw = raw
         self.environ = environ
         self.require_secrets = require_secrets
         self.require_build_contexts = require_build_contexts
+        self.locate = locate  # a Compose project: its own FILE:LINE finder (several files)
 
     def fail(self, loc: Loc, message: str) -> InputError:
+        if self.locate is not None:
+            return self.locate(loc, message)
         return located(message, loc, self.raw, self.p.path)
 
     def run(self) -> None:
@@ -46,6 +50,7 @@ class CrossChecks:
             self.volumes(base, service)
             self.depends_on(base, service)
             self.secrets(base, service)
+            self.file_secrets(base, service)
             self.ports(base, service)
             self.build(base, service)
             self.env_files(base, service)
@@ -66,6 +71,11 @@ class CrossChecks:
 
     def volumes(self, base: Loc, service: Service) -> None:
         for index, entry in enumerate(service.volumes):
+            if isinstance(entry, MountSpec):
+                if entry.type == "volume" and entry.source not in self.p.volumes:
+                    raise self.fail((*base, "volumes", index),
+                                    f"undeclared volume {entry.source!r} (declare it under volumes:)")
+                continue
             source = split_volume(entry)[0]
             if not source.startswith("/") and not is_relative_path(source) and source not in self.p.volumes:
                 raise self.fail((*base, "volumes", index),
@@ -84,7 +94,29 @@ class CrossChecks:
             if self.require_secrets and name not in self.environ:
                 raise self.fail(loc, f"secret {name!r} is not set in the environment")
 
+    def file_secrets(self, base: Loc, service: Service) -> None:
+        """Compose secrets: declared, their variable set / file readable (deploy), one target each."""
+        targets: set[str] = set()
+        for index, secret in enumerate(service.file_secrets):
+            loc = (*base, "secrets", index)
+            source = self.p.secret_sources.get(secret.source)
+            if source is None:
+                raise self.fail(loc, f"undeclared secret {secret.source!r} (declare it under secrets:)")
+            if secret.target in targets:
+                raise self.fail(loc, f"two secrets mounted at {secret.target}")
+            targets.add(secret.target)
+            if not self.require_secrets:
+                continue
+            if source.environment is not None and source.environment not in self.environ:
+                raise self.fail(("secrets", secret.source, "environment"),
+                                f"environment variable {source.environment!r} is not set")
+            if source.file is not None and source.value(self.environ) is None:
+                raise self.fail(("secrets", secret.source, "file"), f"cannot read {source.file} (a UTF-8 file)")
+
     def ports(self, base: Loc, service: Service) -> None:
+        if service.container_name is not None and service.replicas > 1:
+            raise self.fail((*base, "container_name"), f"container_name {service.container_name!r} would collide "
+                                                       f"between {service.replicas} replicas (use replicas: 1)")
         published = service.published_ports()
         if not published:
             return

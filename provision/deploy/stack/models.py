@@ -25,9 +25,10 @@ from provision.deploy.stack.scalars import (Duration, EnvValue, HostPattern, Siz
 from provision.secret import Secret
 
 __all__ = [
-    "DEFAULT_HEALTH_TIMEOUT_S", "MAX_REPLICAS", "STACK_RE", "BuildSpec", "DeploySpec", "GpuRequest", "GpuSpec",
-    "HealthcheckSpec", "Mount", "NetworkSpec", "PlacementSpec", "Playbook", "PortSpec", "RegistrySpec", "Service",
-    "UlimitSpec", "UpdateConfig", "VolumeSpec",
+    "DEFAULT_HEALTH_TIMEOUT_S", "DEPENDENCY_CONDITIONS", "MAX_REPLICAS", "STACK_RE", "BuildSpec", "DependencySpec",
+    "DeploySpec", "FileSecret", "GpuRequest", "GpuSpec", "HealthcheckSpec", "LoggingSpec", "Mount", "MountSpec",
+    "NetworkSpec", "PlacementSpec", "Playbook", "PortSpec", "RegistrySpec", "SecretSource", "Service", "UlimitSpec",
+    "UpdateConfig", "VolumeSpec",
 ]
 
 STACK_RE = re.compile(r"[a-z0-9][a-z0-9_-]*")
@@ -42,6 +43,7 @@ class _Model(BaseModel):
 
 class NetworkSpec(_Model):
     name: str | None = None
+    external: bool = False  # Compose: it must exist on the host; provision never creates nor labels it
     driver: str | None = None  # None: bridge (overlay under --swarm)
     attachable: bool = False
     internal: bool = False
@@ -51,6 +53,7 @@ class NetworkSpec(_Model):
 
 class VolumeSpec(_Model):
     name: str | None = None
+    external: bool = False  # Compose: it must exist on the host; provision never creates it
     driver: str = "local"
     driver_opts: dict[str, Text] = Field(default_factory=dict)
     labels: TextMap = Field(default_factory=dict)
@@ -103,6 +106,7 @@ class HealthcheckSpec(_Model):
     timeout: Duration | None = None
     retries: int | None = Field(None, ge=0)
     start_period: Duration | None = None
+    start_interval: Duration | None = None
     disable: bool = False
 
     @field_validator("test", mode="before")
@@ -121,6 +125,7 @@ class HealthcheckSpec(_Model):
 
 class GpuSpec(_Model):
     count: int | None = None  # -1: all
+    driver: str | None = None  # Compose's device request driver (nvidia); None: the engine picks
     device_ids: list[Text] = Field(default_factory=list)
     capabilities: list[str] = Field(default_factory=lambda: ["gpu"])
 
@@ -182,15 +187,96 @@ class DeploySpec(_Model):
     placement: Annotated[PlacementSpec, BeforeValidator(none_as_empty)] = Field(default_factory=PlacementSpec)
 
 
+DEPENDENCY_CONDITIONS = ("service_started", "service_healthy", "service_completed_successfully")
+
+
+class DependencySpec(_Model):
+    """The long form of one ``depends_on`` entry (Compose): what to wait for before starting."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    condition: Literal["service_started", "service_healthy", "service_completed_successfully"] = "service_started"
+    restart: bool = False
+    required: bool = True
+
+
+class LoggingSpec(_Model):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    driver: str | None = None  # None: the engine's default driver
+    options: dict[str, Text] = Field(default_factory=dict)
+
+
+class MountSpec(_Model):
+    """The long form of a volume entry (Compose): volume, bind or tmpfs."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: Literal["volume", "bind", "tmpfs"]
+    source: str | None = None
+    target: str
+    read_only: bool = False
+    tmpfs_size: int | None = None
+    tmpfs_mode: int | None = None
+    create_host_path: bool = False  # a bind's missing host folder is created (Compose's default)
+
+    @model_validator(mode="after")
+    def _source(self) -> MountSpec:
+        if not self.target.startswith("/"):
+            raise ValueError(f"invalid mount target {self.target!r} (an absolute path)")
+        if self.type != "tmpfs" and not self.source:
+            raise ValueError(f"an anonymous {self.type} is not supported by provision (name it under volumes:)")
+        return self
+
+
+class FileSecret(_Model):
+    """A Compose secret of a service: mounted read-only at ``/run/secrets/<target>``, never in the environment."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    source: str  # the key under the top-level secrets:
+    target: str  # an absolute path in the container
+    uid: str = "0"
+    gid: str = "0"
+    mode: int = 0o400
+
+
+class SecretSource(_Model):
+    """A top-level Compose secret: its value comes from a local file or an operator's variable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    file: str | None = None
+    environment: str | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> SecretSource:
+        if (self.file is None) == (self.environment is None):
+            raise ValueError("a secret needs exactly one of file: or environment:")
+        return self
+
+    def value(self, environ: Mapping[str, str]) -> Secret | None:
+        """The value (wrapped), or None when the variable is unset or the file unreadable."""
+        if self.environment is not None:
+            return Secret(environ[self.environment]) if self.environment in environ else None
+        try:
+            return Secret(Path(self.file or "").read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError):
+            return None
+
+
 @dataclass(frozen=True)
 class Mount:
-    """One mount of a service: a volume (real name) or a bind (absolute remote path)."""
+    """One mount of a service: a volume (real name), a bind (absolute remote path) or a tmpfs."""
 
-    kind: Literal["volume", "bind"]
+    kind: Literal["volume", "bind", "tmpfs"]
     source: str
     target: str
     read_only: bool = False
     local_source: Path | None = None  # relative binds: the folder next to the playbook (may not exist)
+    tmpfs_size: int | None = None
+    tmpfs_mode: int | None = None
+    create_host_path: bool = False  # an absolute bind: create the host folder when missing (Compose)
 
 
 @dataclass(frozen=True)
@@ -198,6 +284,7 @@ class GpuRequest:
     count: int  # -1: all; 0 with device_ids
     device_ids: list[str] = field(default_factory=list)
     capabilities: list[str] = field(default_factory=lambda: ["gpu"])
+    driver: str | None = None
 
 
 _RESTART_RE = re.compile(r"no|always|unless-stopped|on-failure(:\d+)?")
@@ -214,7 +301,7 @@ class Service(_Model):
     env_file: Annotated[list[str], BeforeValidator(as_list)] = Field(default_factory=list)
     secrets: Annotated[list[str], BeforeValidator(as_list)] = Field(default_factory=list)
     networks: Annotated[list[str], BeforeValidator(as_list)] = Field(default_factory=list)
-    volumes: Annotated[list[VolumeEntry], BeforeValidator(as_list)] = Field(default_factory=list)
+    volumes: Annotated[list[VolumeEntry | MountSpec], BeforeValidator(as_list)] = Field(default_factory=list)
     ports: Annotated[list[PortSpec], BeforeValidator(as_list)] = Field(default_factory=list)
     gpus: GpuSpec | None = None
     restart: str = "unless-stopped"
@@ -230,8 +317,31 @@ class Service(_Model):
     mem_limit: Size | None = None
     stop_grace_period: Duration | None = None
     deploy: Annotated[DeploySpec, BeforeValidator(none_as_empty)] = Field(default_factory=DeploySpec)
+    # Compose keys (the old format accepts them too; see docs/compose.md)
+    dependencies: dict[str, DependencySpec] = Field(default_factory=dict)  # depends_on's long form
+    network_aliases: dict[str, list[str]] = Field(default_factory=dict)  # network key → extra aliases
+    file_secrets: list[FileSecret] = Field(default_factory=list)  # Compose secrets, at /run/secrets/...
+    cap_add: list[str] = Field(default_factory=list)
+    cap_drop: list[str] = Field(default_factory=list)
+    privileged: bool = False
+    devices: list[str] = Field(default_factory=list)  # SOURCE:TARGET[:PERMISSIONS]
+    tmpfs: list[str] = Field(default_factory=list)  # PATH[:OPTIONS]
+    extra_hosts: list[str] = Field(default_factory=list)  # HOST:IP (IP may be host-gateway)
+    logging: LoggingSpec | None = None
+    init: bool | None = None
+    expose: list[Text] = Field(default_factory=list)  # PORT[/PROTO] or a range
+    sysctls: TextMap = Field(default_factory=dict)
+    hostname: str | None = None
+    ipc: str | None = None
+    pid: str | None = None
+    network_mode: str | None = None
+    security_opt: list[str] = Field(default_factory=list)
+    stop_signal: str | None = None
+    container_name: str | None = None
+    pids_limit: int | None = None
 
     _name: str = PrivateAttr("")
+    _restart_default: bool = PrivateAttr(False)  # a Compose service without restart: (Compose's "no")
 
     @field_validator("image")
     @classmethod
@@ -254,6 +364,15 @@ class Service(_Model):
     @property
     def name(self) -> str:
         return self._name
+
+    @property
+    def swarm_restart(self) -> str:
+        """The restart policy of Swarm tasks: ``restart``, or "always" for a Compose service without one
+        (``docker stack deploy`` ignores ``restart:`` and restarts tasks by default)."""
+        return "always" if self._restart_default else self.restart
+
+    def mark_restart_default(self) -> None:
+        self._restart_default = True
 
     @property
     def replicas(self) -> int:
@@ -281,11 +400,23 @@ class Service(_Model):
         if self.gpus is None:
             return None
         count = 0 if self.gpus.device_ids else (self.gpus.count or 0)
-        return GpuRequest(count, list(self.gpus.device_ids), list(self.gpus.capabilities))
+        return GpuRequest(count, list(self.gpus.device_ids), list(self.gpus.capabilities), self.gpus.driver)
 
     def networks_list(self, playbook: Playbook) -> list[str]:
-        """Real network names; the stack's default network when none is listed."""
+        """Real network names; the stack's default network when none is listed; none with network_mode."""
+        if self.network_mode is not None:
+            return []
         return [playbook.network_name(key) for key in self.networks] or [playbook.default_network]
+
+    def aliases(self, playbook: Playbook) -> dict[str, list[str]]:
+        """Real network name → the container's aliases there: the service name, then the listed ones."""
+        keys = list(self.networks) or ["default"]
+        return {playbook.network_name(key): list(dict.fromkeys([self.name, *self.network_aliases.get(key, [])]))
+                for key in keys} if self.network_mode is None else {}
+
+    def condition(self, dependency: str) -> str:
+        spec = self.dependencies.get(dependency)
+        return spec.condition if spec is not None else "service_started"
 
     def environment_dict(self, playbook: Playbook) -> dict[str, str]:
         """env_file(s) (relative to the playbook), then ``environment`` on top; secrets are not here."""
@@ -299,7 +430,23 @@ class Service(_Model):
         return [_mount(entry, playbook) for entry in self.volumes]
 
 
-def _mount(entry: str, playbook: Playbook) -> Mount:
+def _mount(entry: str | MountSpec, playbook: Playbook) -> Mount:
+    if isinstance(entry, MountSpec):
+        if entry.type == "tmpfs":
+            return Mount("tmpfs", "", entry.target, entry.read_only, None, entry.tmpfs_size, entry.tmpfs_mode)
+        if entry.type == "volume":
+            return Mount("volume", playbook.volume_name(entry.source or ""), entry.target, entry.read_only)
+        source, target, read_only = entry.source or "", entry.target, entry.read_only
+        if source.startswith("/") and playbook.source_dir is not None:
+            local = Path(source)
+            if local.is_relative_to(playbook.source_dir):  # Compose resolved ./x next to the file: synced
+                relative = local.relative_to(playbook.source_dir).as_posix()
+                remote = posixpath.normpath(posixpath.join(playbook.remote_dir, relative))
+                return Mount("bind", remote, target, read_only, local)
+        if source.startswith("/"):
+            return Mount("bind", source, target, read_only, None, create_host_path=entry.create_host_path)
+        source = "./" + source if not is_relative_path(source) else source
+        entry = f"{source}:{target}" + (":ro" if read_only else "")
     source, target, read_only = split_volume(entry)
     if source.startswith("/"):
         return Mount("bind", source, target, read_only)
@@ -318,8 +465,12 @@ class Playbook(_Model):
     volumes: dict[str, Annotated[VolumeSpec, BeforeValidator(none_as_empty)]] = Field(default_factory=dict)
     registry: RegistrySpec | None = None
     services: dict[str, Service]
+    secret_sources: dict[str, SecretSource] = Field(default_factory=dict)  # Compose's top-level secrets:
 
     _path: Path = PrivateAttr(default_factory=lambda: Path("playbook.yml"))
+    _warnings: list[str] = PrivateAttr(default_factory=list)
+    _source_dir: Path | None = PrivateAttr(None)
+    _locate: Any = PrivateAttr(None)
 
     @field_validator("stack")
     @classmethod
@@ -368,7 +519,33 @@ class Playbook(_Model):
 
     @property
     def base_dir(self) -> Path:
-        return self._path.parent
+        return self._path.parent if self._source_dir is None else self._source_dir
+
+    @property
+    def warnings(self) -> list[str]:
+        """Deprecations and Compose's own warnings (obsolete version, unset variables), for stderr."""
+        return self._warnings
+
+    @property
+    def source_dir(self) -> Path | None:
+        """A Compose project's working directory (absolute binds under it are synced); None: old format."""
+        return self._source_dir
+
+    def set_source_dir(self, folder: Path) -> None:
+        self._source_dir = folder
+
+    def set_locator(self, locate: Any) -> None:
+        """``(loc, message) -> InputError`` at the key's FILE:LINE (set by the loader)."""
+        self._locate = locate
+
+    def error_at(self, loc: tuple[Any, ...], message: str) -> Exception:
+        """An InputError for the key at ``loc`` (``("services", "app", "cap_add")``): FILE:LINE when known."""
+        if self._locate is not None:
+            return self._locate(loc, message)
+        from provision.deploy.stack.located import dotted
+        from provision.errors import InputError
+
+        return InputError(f"{dotted(loc)}: {message}", file=self._path)
 
     @property
     def default_network(self) -> str:
@@ -393,10 +570,19 @@ class Playbook(_Model):
         done: list[str] = []
         pending = list(self.services)
         while pending:
-            ready = next((n for n in pending if set(self.services[n].depends_on) <= set(done)), pending[0])
+            ready = next((n for n in pending if set(self.services[n].depends_on) & set(self.services) <= set(done)),
+                         pending[0])
             done.append(ready)
             pending.remove(ready)
         return done
+
+    def file_secret_values(self, environ: Mapping[str, str] | None = None) -> dict[str, Secret]:
+        """Compose secrets used by a service whose value is available (file read, variable set), wrapped."""
+        environ = os.environ if environ is None else environ
+        names = {s.source for service in self.services.values() for s in service.file_secrets}
+        values = {name: self.secret_sources[name].value(environ) for name in sorted(names)
+                  if name in self.secret_sources}
+        return {name: value for name, value in values.items() if value is not None}
 
     def secret_values(self, environ: Mapping[str, str] | None = None) -> dict[str, Secret]:
         """The services' secrets that are set in ``environ`` (default os.environ), wrapped."""
