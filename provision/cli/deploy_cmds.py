@@ -5,14 +5,19 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
 from provision.cli import options as opt
+from provision.cli.config_cmds import ProjectName, Profiles
 from provision.cli.runner import finish, run_on_hosts, run_options
 
-Playbook = Annotated[Path, typer.Argument(help="The stack's playbook (playbooks/*.yml, Compose-shaped; see docs/playbook.md).")]
+StackFiles = Annotated[Optional[list[Path]], typer.Argument(
+    help="Compose files, merged in order (docker compose -f A -f B). Default: compose.yaml (or compose.yml, "
+         "docker-compose.yml, docker-compose.yaml) of this folder or the nearest parent with its "
+         "compose.override.yaml, else the inventory var provision_stack_file. See docs/compose.md.",
+    show_default=False)]
 
 
 def register(app: typer.Typer) -> None:
@@ -26,15 +31,17 @@ def _stderr_log(line: str) -> None:
 
 
 def deploy_command(
-    playbook: Playbook,
+    files: StackFiles = None,
     inventory: opt.Inventory = Path(opt.DEFAULT_INVENTORY), limit: opt.Limit = None, forks: opt.Forks = 10,
     check: opt.Check = False, json_: opt.Json = False, verbose: opt.Verbose = 0,
     known_hosts: opt.KnownHostsPath = Path(opt.DEFAULT_KNOWN_HOSTS), accept_new_host_keys: opt.AcceptNewKeys = False,
     ask_become_pass: opt.AskBecomePass = False,
     swarm: Annotated[bool, typer.Option("--swarm", help="Deploy as Swarm services from a manager "
                                                         "(after `provision swarm init`).")] = False,
+    project_name: ProjectName = None,
+    profile: Profiles = None,
 ) -> None:
-    """Deploy a playbook's stack through the docker SDK over SSH: networks, volumes, images (shipped from
+    """Deploy a Compose project through the docker SDK over SSH: networks, volumes, images (shipped from
     here, pulled or built on the host), then each service reconciled by its labels with a health-gated
     rollout (the old container keeps serving when the new one fails). --check shows the plan."""
     from provision.cli.render import LiveProgress, console_for
@@ -44,23 +51,36 @@ def deploy_command(
                         known_hosts=known_hosts, accept_new_host_keys=accept_new_host_keys,
                         ask_become_pass=ask_become_pass)
     console = console_for(json_)
+    from provision.workflows import stack_files
+
+    stack = stack_files.resolve(files, inventory, limit, environ=os.environ)  # bad input: exit 4 here
+    profiles = tuple(profile or ())
     if swarm:
         from provision.workflows import swarm_deploy
 
-        loaded = swarm_deploy.load(playbook, inventory, limit, environ=os.environ)  # bad input: exit 4 here
+        loaded = swarm_deploy.load(stack.files, inventory, limit, environ=os.environ, project_name=project_name,
+                                   profiles=profiles)  # bad input: exit 4 here
+        _warn(stack.warnings + loaded.playbook.warnings)
         options = run_options(o, needs_become=any(t.settings.become for t in loaded.hosts))
         with LiveProgress(console, "deploy", len(loaded.hosts)) as progress:
             options.progress = progress
             report = swarm_deploy.deploy_swarm(loaded, options, log=_stderr_log)
         finish(report, console, o, render_deploy)
         return
-    loaded = workflow.load(playbook, inventory, limit, environ=os.environ)  # bad input: exit 4 here
+    loaded = workflow.load(stack.files, inventory, limit, environ=os.environ, project_name=project_name,
+                           profiles=profiles)  # bad input: exit 4 here
+    _warn(stack.warnings + loaded[0].warnings)
     targets = loaded[1]  # (playbook, targets, services_by_host)
     options = run_options(o, needs_become=any(t.settings.become for t in targets))
     with LiveProgress(console, "deploy", len(targets)) as progress:
         options.progress = progress
         report = workflow.run(loaded, options, environ=os.environ, log=_stderr_log)
     finish(report, console, o, render_deploy)
+
+
+def _warn(warnings: list[str]) -> None:
+    for warning in warnings:
+        sys.stderr.write(f"provision: warning: {warning}\n")
 
 
 def rollback_command(

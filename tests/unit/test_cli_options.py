@@ -80,9 +80,10 @@ def test_deploy_loads_the_playbook_with_the_given_inventory_and_limit(swarm, inv
 
     loads, seen = [], []
 
-    def load(playbook, inventory_path, limit, *, environ):
-        loads.append((playbook, inventory_path, limit))
-        return (None, [], {}) if not swarm else type("Loaded", (), {"hosts": []})()
+    def load(files, inventory_path, limit, *, environ, project_name, profiles):
+        loads.append((files, inventory_path, limit, project_name, profiles))
+        playbook = type("Playbook", (), {"warnings": []})()
+        return (playbook, [], {}) if not swarm else type("Loaded", (), {"hosts": [], "playbook": playbook})()
 
     def run_options(o, *, needs_become):
         seen.append(o)
@@ -90,10 +91,11 @@ def test_deploy_loads_the_playbook_with_the_given_inventory_and_limit(swarm, inv
 
     monkeypatch.setattr(swarm_deploy if swarm else deploy, "load", load)
     monkeypatch.setattr(deploy_cmds, "run_options", run_options)
-    argv = ["deploy", str(tmp_path / "stack.yml"), *(["--swarm"] if swarm else []), *_args(inventory, tmp_path, True)]
+    argv = ["deploy", str(tmp_path / "stack.yml"), str(tmp_path / "prod.yml"), *(["--swarm"] if swarm else []),
+            "-p", "shop", "--profile", "gpu", "--profile", "debug", *_args(inventory, tmp_path, True)]
     result = CliRunner().invoke(app, argv)
     assert isinstance(result.exception, Stop), result.output
-    assert loads == [(tmp_path / "stack.yml", inventory, "h1")]
+    assert loads == [([tmp_path / "stack.yml", tmp_path / "prod.yml"], inventory, "h1", "shop", ("gpu", "debug"))]
     assert seen == [_expected(inventory, tmp_path, True)]
 
 
