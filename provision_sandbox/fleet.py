@@ -103,6 +103,24 @@ def free_port(start: int, taken: set[int]) -> int:
     raise EnvironmentProblem(f"no free loopback port from {start} on")
 
 
+def _create_on_a_free_port(client, paths: Paths, name: str, gpu: bool, public_key: str, taken: set[int]):
+    """A host on the first free loopback port. Another fleet started at the same time (parallel test
+    runs) may take the port between the probe and the container's start: then the next one is tried."""
+    import docker.errors
+
+    for _attempt in range(20):
+        port = free_port(FIRST_PORT, taken)
+        taken.add(port)
+        _forget_host_key(paths, port)
+        try:
+            return _create_host(client, paths, name, port, gpu, public_key)
+        except docker.errors.APIError as exc:
+            if "port is already allocated" not in str(exc) and "address already in use" not in str(exc):
+                raise
+            _remove_partial(client, paths, name)
+    raise EnvironmentProblem(f"no free loopback port for {name}: each one tried was taken meanwhile")
+
+
 # -- fleet --------------------------------------------------------------------------------
 def list_hosts(client, fleet: str = DEFAULT_FLEET) -> list[SandboxHost]:
     hosts = []
@@ -158,10 +176,7 @@ def up(count: int, gpu_hosts: int = 0, *, paths: Paths | None = None, inventory:
             _remove_host(client, host, paths)
             host = None
         if host is None:
-            port = free_port(FIRST_PORT, taken)
-            taken.add(port)
-            _forget_host_key(paths, port)
-            host = _create_host(client, paths, name, port, gpu, public_key)
+            host = _create_on_a_free_port(client, paths, name, gpu, public_key, taken)
             log(f"started {name} (ssh on 127.0.0.1:{port}{', simulated GPU host' if gpu else ''})")
         elif host.state != "running":
             client.containers.get(host.container).start()
@@ -236,6 +251,16 @@ def _create_host(client, paths: Paths, name: str, port: int, gpu: bool, public_k
     c.put_archive("/", _authorized_keys_tar(public_key))
     c.start()
     return SandboxHost(name, container, port, gpu, "starting")
+
+
+def _remove_partial(client, paths: Paths, name: str) -> None:
+    """The container of a host that could not start (its port was taken): removed, its volume kept."""
+    import docker.errors
+
+    try:
+        client.containers.get(paths.container(name)).remove(force=True)
+    except docker.errors.NotFound:
+        pass
 
 
 def _authorized_keys_tar(public_key: str) -> bytes:
