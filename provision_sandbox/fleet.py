@@ -177,7 +177,7 @@ def up(count: int, gpu_hosts: int = 0, *, paths: Paths | None = None, inventory:
             host = None
         if host is None:
             host = _create_on_a_free_port(client, paths, name, gpu, public_key, taken)
-            log(f"started {name} (ssh on 127.0.0.1:{port}{', simulated GPU host' if gpu else ''})")
+            log(f"started {name} (ssh on 127.0.0.1:{host.port}{', simulated GPU host' if gpu else ''})")
         elif host.state != "running":
             client.containers.get(host.container).start()
         hosts.append(host)
