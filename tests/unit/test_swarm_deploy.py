@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from provision.deploy.container_spec import LABEL_HASH, LABEL_IMAGE, LABEL_STACK
-from provision.deploy.playbook import load_playbook
+from provision.deploy.playbook import load_playbook, load_stack
 from provision.errors import InputError
 from provision.deploy import networks
 from provision.deploy import swarm_spec as spec
@@ -146,10 +146,16 @@ def test_image_refs_ship_by_id_pull_by_name():
 
 
 def test_the_shipped_swarm_playbook_validates():
-    pb = load_playbook(ROOT / "playbooks" / "swarm-hello.yml", environ={})
+    pb = load_stack(ROOT / "playbooks" / "swarm-hello.yml", environ={})
+    assert pb.warnings == []  # a Compose file, not the deprecated playbook format
     spec.validate(pb)
     k = spec.service_kwargs(pb, "web", IMAGE_ID, {}, "0" * 12)
     assert k["mode"] == {"replicated": {"Replicas": 2}} and k["endpoint_spec"]["Mode"] == "dnsrr"
+    assert k["update_config"]["Order"] == "start-first"  # x-provision.rollout
+    # $$(hostname) is Compose's escape: the task's shell sees $(hostname)
+    container = k["task_template"]["ContainerSpec"]
+    assert "hello-from-$(hostname) >" in container["Args"][2]
+    assert k["task_template"]["RestartPolicy"]["Condition"] == "any"  # no `restart:`: Swarm restarts tasks
 
 
 def test_wait_converged_reports_task_errors():
