@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job on the local sandbox fleet: set up, start 3 fresh hosts (the last a SIMULATED GPU host),
 # gather their facts, make them Docker hosts (facts → docker install → NVIDIA stage → verify), then
-# deploy the ML stack (playbooks/ml-stack.yml) onto them and show its status.
+# deploy the ML stack (playbooks/ml-stack.yml, a Compose file; HF_TOKEN becomes its hf_token secret) onto them
+# and show its status.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.e2e.compose_parity import files_containing
 from tests.e2e.conftest import cli, cli_json, start_fleet, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -102,13 +103,26 @@ def test_deploy_ml_stack_networks_volumes_and_ports(deploy_fleet, project):
 
 
 def test_secrets_never_reach_stdout_json_or_the_audit_log(deploy_fleet, project):
+    """The ml stack's Compose secret hf_token (`environment: HF_TOKEN`): a file at /run/secrets/hf_token
+    in the app, and the value nowhere else: not printed, not in the container's environment or inspect
+    output, not on the host's disk outside the secrets' tmpfs (under /run)."""
     proc, doc = run(deploy_fleet, "deploy", playbook=project / "ml-stack.yml")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
     assert SECRET not in proc.stdout and SECRET not in proc.stderr and SECRET not in json.dumps(doc)
     for host in ("sbx1", "sbx2"):
         audit = host_exec(deploy_fleet, host, "cat", "/var/log/provision/audit.log")
         assert SECRET not in audit
         entries = [json.loads(line) for line in audit.splitlines()]
         assert entries[-1]["action"] == "deploy" and entries[-1]["stack"] == "ml"
+        assert host_exec(deploy_fleet, host, "docker", "exec", "ml-app-1", "cat", "/run/secrets/hf_token") == SECRET
+        assert SECRET not in host_exec(deploy_fleet, host, "docker", "exec", "ml-app-1", "env")
+        assert SECRET not in host_exec(deploy_fleet, host, "docker", "inspect", "ml-app-1")
+        source = host_exec(deploy_fleet, host, "docker", "inspect", "-f",
+                           '{{range .Mounts}}{{if eq .Destination "/run/secrets/hf_token"}}{{.Source}}{{end}}{{end}}',
+                           "ml-app-1").strip()
+        assert source.startswith("/run/"), source
+        assert host_exec(deploy_fleet, host, "stat", "-f", "-c", "%T", source).strip() == "tmpfs"
+        assert files_containing(deploy_fleet.container(host), SECRET) == []
 
 
 def test_redeploy_unchanged_recreates_nothing(deploy_fleet, project):

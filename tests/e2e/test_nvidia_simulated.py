@@ -3,6 +3,8 @@ the sandbox's nvidia.github.io; there is no GPU on these machines). Tests run in
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.e2e.conftest import cli_json
@@ -100,8 +102,9 @@ def test_simulated_gpu_without_driver_found_by_pci_and_driver_not_automated_on_d
 
 
 def test_simulated_ml_stack_gpu_service_runs_on_the_gpu_host_only(nvidia_fleet):
-    """playbooks/ml-stack.yml as shipped: the GPU worker (`gpus: all`, `hosts: gpu`) lands on the SIMULATED
-    GPU host only, and sees the host's (fake) GPU through the toolkit's hook."""
+    """playbooks/ml-stack.yml as shipped (a Compose file): the GPU worker (a Compose GPU reservation,
+    `deploy.resources.reservations.devices` with count all, and `x-provision: {hosts: gpu}`) lands on the
+    SIMULATED GPU host only, and sees the host's (fake) GPU through the toolkit's hook."""
     import subprocess
     from pathlib import Path
 
@@ -115,3 +118,8 @@ def test_simulated_ml_stack_gpu_service_runs_on_the_gpu_host_only(nvidia_fleet):
                           capture_output=True, text=True, timeout=60)
     gpus = nvidia_fleet.testinfra("sbx2").check_output("nvidia-smi -L")
     assert logs.stdout.strip() == gpus.strip()
+    requests = subprocess.run(["docker", "exec", nvidia_fleet.container("sbx2"), "docker", "inspect", "-f",
+                               "{{json .HostConfig.DeviceRequests}}", "ml-gpu-worker-1"],
+                              capture_output=True, text=True, timeout=60)
+    [request] = json.loads(requests.stdout)
+    assert (request["Driver"], request["Count"], request["Capabilities"]) == ("nvidia", -1, [["gpu"]]), request

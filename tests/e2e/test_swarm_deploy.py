@@ -1,8 +1,8 @@
 """`provision deploy --swarm` end to end on its own fleet `e2e-swarm-deploy`: sbx1 (swarm_managers) and
 sbx2 (swarm_workers), Docker installed and the swarm formed by provision itself. The stack
 playbooks/swarm-hello.yml runs one replica on each node; a container on the overlay network on sbx1
-gets replies from BOTH tasks (cross-host over VXLAN). The sandbox kernel has no IPVS: the playbook
-uses endpoint_mode dnsrr. The tests run in file order."""
+gets replies from BOTH tasks (cross-host over VXLAN). The sandbox kernel has no IPVS: the Compose file
+sets `x-provision: {swarm: {endpoint_mode: dnsrr}}`. The tests run in file order."""
 
 from __future__ import annotations
 
@@ -90,6 +90,9 @@ def test_deploy_runs_a_task_on_each_node_answering_across_hosts(swarm_fleet, pla
     image = on(fleet, "sbx1", "docker", "service", "inspect", "-f", "{{.Spec.TaskTemplate.ContainerSpec.Image}}",
                SERVICE).strip()
     assert image.startswith("sha256:")
+    # provision's settings from the Compose file's x-provision (endpoint_mode, rollout order)
+    assert on(fleet, "sbx1", "docker", "service", "inspect", "-f",
+              "{{.Spec.EndpointSpec.Mode}} {{.Spec.UpdateConfig.Order}}", SERVICE).split() == ["dnsrr", "start-first"]
     hostnames = {}
     for host in ("sbx1", "sbx2"):
         cid = on(fleet, host, "docker", "ps", "-q", "--filter", f"label=com.docker.swarm.service.name={SERVICE}").split()
