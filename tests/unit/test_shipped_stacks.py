@@ -55,3 +55,16 @@ def test_short_gpus_all_is_a_gpu_request(tmp_path: Path) -> None:
     path.write_text("services:\n  w:\n    image: nvidia/cuda:12.4.1-base-ubuntu22.04\n    gpus: all\n")
     playbook = load_stack(path, environ={})
     assert playbook.services["w"].gpus is not None
+
+
+def test_the_ml_stack_needs_hf_token_and_keeps_it_out_of_the_environment() -> None:
+    path = ROOT / "playbooks" / "ml-stack.yml"
+    with pytest.raises(InputError, match=r"secrets\.hf_token\.environment: environment variable 'HF_TOKEN' is not set"):
+        load_stack(path, environ={})
+    playbook = load_stack(path, environ=ENVIRON)
+    app = playbook.services["app"]
+    assert "HF_TOKEN" not in (app.environment or {})
+    assert ENVIRON["HF_TOKEN"] not in repr(playbook)
+    # the sample app reads the file, never an environment variable
+    script = (ROOT / "playbooks" / "ml" / "app" / "www" / "cgi-bin" / "secret-set").read_text()
+    assert "[ -s /run/secrets/hf_token ]" in script and "$HF_TOKEN" not in script
