@@ -645,8 +645,10 @@ def container_events(container: str, since: float, names=None) -> list[tuple[int
 
 
 def first_event(events, action: str, name: str) -> int | None:
-    """The time (ns) of the first `action` (e.g. `start`, `health_status: healthy`) of container `name`."""
-    return next((t for t, a, n in events if a == action and n == name), None)
+    """The time (ns) of the first `action` (e.g. `start`, `health_status: healthy`) of container `name`.
+    provision starts a new container as `NAME.next` and renames it to NAME once healthy (deploy/rollout.py):
+    the events of `NAME.next` are NAME's."""
+    return next((t for t, a, n in events if a == action and n in (name, f"{name}.next")), None)
 
 
 def remove_project(container: str, project: str) -> None:
