@@ -486,7 +486,9 @@ def inspect_view(container: dict, image: dict | None = None, *, project: str | N
     restart = hc.get("RestartPolicy") or {}
     network_mode = hc.get("NetworkMode") or ""
     return {
-        "image": config.get("Image"),
+        # the image by id: provision creates containers from the exact image id it shipped or pulled
+        # (docs/compose.md), Compose by name; the same image has the same id on both hosts
+        "image": container.get("Image"),
         "entrypoint": list(config.get("Entrypoint") or []),
         "cmd": list(config.get("Cmd") or []),
         "env": sorted(set(config.get("Env") or ()) - image_env),
