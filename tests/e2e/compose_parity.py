@@ -573,39 +573,6 @@ def compare_stacks(a: dict[str, list[dict]], b: dict[str, list[dict]], names=("c
 # 4. small helpers the e2e modules share
 # ---------------------------------------------------------------------------------------------------
 
-TINY_COMPOSE = "services:\n  web:\n    image: busybox\n"
-
-
-def compose_deploy_available() -> bool:
-    """Whether this checkout's `provision deploy` takes a Compose file (issue 11's wiring): its stack
-    loader accepts a plain compose file (no `stack:` key). The public loader's name is a guess
-    (`provision.deploy.stack.load.load_stack`), the playbook loader of today the fall-back: today it refuses
-    the file (`missing required key 'stack'`), so the check is False until the wiring lands. Set
-    PROVISION_E2E_COMPOSE_DEPLOY=1 (or 0) to force the answer."""
-    forced = os.environ.get("PROVISION_E2E_COMPOSE_DEPLOY")
-    if forced in ("0", "1"):
-        return forced == "1"
-    try:
-        from provision.deploy.stack import load as stack_load
-    except ImportError:
-        return False
-    loader = getattr(stack_load, "load_stack", None) or getattr(stack_load, "load_playbook", None)
-    if loader is None:
-        return False
-    with tempfile.TemporaryDirectory(prefix="compose-probe-") as tmp:
-        path = Path(tmp, "compose.yaml")
-        path.write_text(TINY_COMPOSE)
-        for call in (lambda: loader(path, environ={}), lambda: loader(path), lambda: loader([path])):
-            try:
-                call()
-                return True
-            except TypeError:
-                continue
-            except Exception:
-                return False
-    return False
-
-
 def project_name(compose_file: Path) -> str:
     """The Compose project name of a file: its `name:`, else its folder's name as Compose normalizes it
     (lower case; only a-z, 0-9, `_` and `-`)."""
