@@ -101,6 +101,15 @@ _LATER_FIELDS = ("aliases", "cap_add", "cap_drop", "privileged", "devices", "tmp
 SECRETS_ROOT = "/run/provision/secrets"  # a tmpfs on the host (/run)
 
 
+
+def capabilities(names) -> tuple[str, ...]:
+    """Capabilities as the docker CLI and Compose send them: upper case, `CAP_`-prefixed (`ALL` stays)."""
+    out = []
+    for name in names:
+        name = str(name).strip().upper()
+        out.append(name if name == "ALL" or name.startswith("CAP_") else f"CAP_{name}")
+    return tuple(out)
+
 def container_name(stack: str, service: str, replica: int) -> str:
     return f"{stack}-{service}-{replica}"
 
@@ -136,7 +145,7 @@ def service_spec(playbook: Playbook, service_name: str, image_id: str) -> Contai
         stop_grace_period=service.stop_grace_period,
         aliases={net: tuple(a for a in names if a != service_name)
                  for net, names in service.aliases(playbook).items() if len(names) > 1},
-        cap_add=tuple(service.cap_add), cap_drop=tuple(service.cap_drop), privileged=service.privileged,
+        cap_add=capabilities(service.cap_add), cap_drop=capabilities(service.cap_drop), privileged=service.privileged,
         devices=tuple(service.devices), tmpfs=tuple(service.tmpfs), extra_hosts=tuple(service.extra_hosts),
         log_driver=service.logging.driver if service.logging else None,
         log_options=dict(service.logging.options) if service.logging else {},

@@ -486,7 +486,9 @@ def inspect_view(container: dict, image: dict | None = None, *, project: str | N
     restart = hc.get("RestartPolicy") or {}
     network_mode = hc.get("NetworkMode") or ""
     return {
-        "image": config.get("Image"),
+        # the image by id: provision creates containers from the exact image id it shipped or pulled
+        # (docs/compose.md), Compose by name; the same image has the same id on both hosts
+        "image": container.get("Image"),
         "entrypoint": list(config.get("Entrypoint") or []),
         "cmd": list(config.get("Cmd") or []),
         "env": sorted(set(config.get("Env") or ()) - image_env),
@@ -571,39 +573,6 @@ def compare_stacks(a: dict[str, list[dict]], b: dict[str, list[dict]], names=("c
 # 4. small helpers the e2e modules share
 # ---------------------------------------------------------------------------------------------------
 
-TINY_COMPOSE = "services:\n  web:\n    image: busybox\n"
-
-
-def compose_deploy_available() -> bool:
-    """Whether this checkout's `provision deploy` takes a Compose file (issue 11's wiring): its stack
-    loader accepts a plain compose file (no `stack:` key). The public loader's name is a guess
-    (`provision.deploy.stack.load.load_stack`), the playbook loader of today the fall-back: today it refuses
-    the file (`missing required key 'stack'`), so the check is False until the wiring lands. Set
-    PROVISION_E2E_COMPOSE_DEPLOY=1 (or 0) to force the answer."""
-    forced = os.environ.get("PROVISION_E2E_COMPOSE_DEPLOY")
-    if forced in ("0", "1"):
-        return forced == "1"
-    try:
-        from provision.deploy.stack import load as stack_load
-    except ImportError:
-        return False
-    loader = getattr(stack_load, "load_stack", None) or getattr(stack_load, "load_playbook", None)
-    if loader is None:
-        return False
-    with tempfile.TemporaryDirectory(prefix="compose-probe-") as tmp:
-        path = Path(tmp, "compose.yaml")
-        path.write_text(TINY_COMPOSE)
-        for call in (lambda: loader(path, environ={}), lambda: loader(path), lambda: loader([path])):
-            try:
-                call()
-                return True
-            except TypeError:
-                continue
-            except Exception:
-                return False
-    return False
-
-
 def project_name(compose_file: Path) -> str:
     """The Compose project name of a file: its `name:`, else its folder's name as Compose normalizes it
     (lower case; only a-z, 0-9, `_` and `-`)."""
@@ -645,8 +614,10 @@ def container_events(container: str, since: float, names=None) -> list[tuple[int
 
 
 def first_event(events, action: str, name: str) -> int | None:
-    """The time (ns) of the first `action` (e.g. `start`, `health_status: healthy`) of container `name`."""
-    return next((t for t, a, n in events if a == action and n == name), None)
+    """The time (ns) of the first `action` (e.g. `start`, `health_status: healthy`) of container `name`.
+    provision starts a new container as `NAME.next` and renames it to NAME once healthy (deploy/rollout.py):
+    the events of `NAME.next` are NAME's."""
+    return next((t for t, a, n in events if a == action and n in (name, f"{name}.next")), None)
 
 
 def remove_project(container: str, project: str) -> None:

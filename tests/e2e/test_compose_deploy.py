@@ -86,7 +86,7 @@ def test_a_compose_file_deploys_with_its_keys_applied(compose_fleet, project):
     assert db["State"]["Health"]["Status"] == "healthy"
     assert web["State"]["StartedAt"] >= db["State"]["StartedAt"]  # after db was healthy
     hc = web["HostConfig"]
-    assert hc["CapAdd"] == ["NET_ADMIN"]
+    assert hc["CapAdd"] == ["CAP_NET_ADMIN"]
     assert hc["Sysctls"] == {"net.ipv4.ip_unprivileged_port_start": "0"}
     assert hc["Tmpfs"] == {"/scratch": "size=1m"}
     assert sorted(hc["ExtraHosts"]) == ["gw:host-gateway", "static.example:10.1.2.3"]

@@ -6,11 +6,10 @@ Fleet `compose-parity`: two SIMULATED GPU hosts (no GPU exists here), Docker and
 installed by `provision bootstrap`. The images are stand-ins built from the sandbox's busybox base and
 tagged with the real names (compose_parity.STANDINS): loaded onto the Compose host, shipped by provision.
 
-What runs before issue 11's deploy wiring lands (it checks the harness itself): Compose on both hosts
-gives equal views; the stand-ins answer the healthchecks the files declare; Compose's own start order
-for `condition: service_healthy`, read from the engine's events as the provision tests read it; the
-host-disk grep of the secrets test finds the environment secret Compose itself copies into a layer. The
-parity tests proper skip until `provision deploy` takes a Compose file (compose_deploy_available).
+The harness checks itself too: Compose on both hosts gives equal views; the stand-ins answer the
+healthchecks the files declare; Compose's own start order for `condition: service_healthy`, read from
+the engine's events as the provision tests read it; the host-disk grep of the secrets test finds the
+environment secret Compose itself copies into a layer (provision keeps it in a tmpfs).
 """
 
 from __future__ import annotations
@@ -29,9 +28,6 @@ pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
 STACKS = ROOT / "tests" / "fixtures" / "compose-stacks"
 COMPOSE_HOST, PROVISION_HOST = "sbx1", "sbx2"
-COMPOSE_DEPLOY = cp.compose_deploy_available()
-NEEDS_WIRING = pytest.mark.skipif(not COMPOSE_DEPLOY, reason="`provision deploy` does not take a Compose file yet "
-                                  "(issue 11's deploy wiring; PROVISION_E2E_COMPOSE_DEPLOY=1 forces these on)")
 DB_PASSWORD = "db-pw-parity-4d1c9e"
 API_TOKEN = "api-token-parity-77b2"
 ENV = {"API_TOKEN": API_TOKEN}
@@ -180,7 +176,6 @@ def test_the_disk_check_finds_the_secret_compose_copies_in(parity_fleet, tmp_pat
 
 # ---- parity (issue 11's wiring) ------------------------------------------------------------------------
 
-@NEEDS_WIRING
 @pytest.mark.parametrize("stack", ["webapp-health", "llm-chat", "milvus-gpu", "secrets"])
 def test_provision_deploy_agrees_with_docker_compose(parity_fleet, tmp_path, stack):
     """Env, mounts, ports, networks (and aliases), restart policy, healthcheck, GPU requests and the rest
@@ -199,7 +194,6 @@ def test_provision_deploy_agrees_with_docker_compose(parity_fleet, tmp_path, sta
             cp.remove_project(parity_fleet.container(host), project)
 
 
-@NEEDS_WIRING
 def test_provision_secrets_are_where_compose_puts_them(parity_fleet, tmp_path):
     """Both sides: /run/secrets/db_password and /run/secrets/api_token hold the values in every container
     that asks for them (Compose copies an `environment:` secret in, provision mounts it: inspect cannot

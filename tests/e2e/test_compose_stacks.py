@@ -5,9 +5,6 @@ Fleet `compose-stacks`: sbx1 a CPU host, sbx2 a SIMULATED GPU host (no GPU exist
 NVIDIA runtime installed by `provision bootstrap`. The stacks (tests/fixtures/compose-stacks/) name
 images the sandbox cannot pull: stand-ins built from the sandbox's busybox base and tagged with the real
 names (tests/e2e/compose_parity.py) are on the local engine only, so provision ships them over SSH.
-
-Most tests need issue 11's deploy wiring (`provision deploy` taking a Compose file) and skip until it
-lands (compose_deploy_available); the unknown-inventory error runs now.
 """
 
 from __future__ import annotations
@@ -28,9 +25,6 @@ pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
 STACKS = ROOT / "tests" / "fixtures" / "compose-stacks"
 CPU_HOST, GPU_HOST = "sbx1", "sbx2"
-COMPOSE_DEPLOY = cp.compose_deploy_available()
-NEEDS_WIRING = pytest.mark.skipif(not COMPOSE_DEPLOY, reason="`provision deploy` does not take a Compose file yet "
-                                  "(issue 11's deploy wiring; PROVISION_E2E_COMPOSE_DEPLOY=1 forces these on)")
 DB_PASSWORD = "db-pw-stacks-93e0a1c5"
 API_TOKEN = "api-token-stacks-5be27d40"
 DEFAULT_NAMES = ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml")
@@ -87,7 +81,6 @@ def running(fleet, host: str, project: str) -> dict[str, dict]:
 
 # ---- (i) realistic stacks, unchanged ------------------------------------------------------------------
 
-@NEEDS_WIRING
 def test_gpu_stack_lands_on_the_gpu_host_with_its_gpu(stacks_fleet, tmp_path, cleanup):
     """Milvus' standalone GPU compose file as published (`deploy.resources.reservations.devices`,
     device_ids ["0"]; etcd and MinIO beside it), limited to the inventory's `gpu` group."""
@@ -110,7 +103,6 @@ def test_gpu_stack_lands_on_the_gpu_host_with_its_gpu(stacks_fleet, tmp_path, cl
     assert "image milvusdb/milvus:v2.4.0-gpu" in json.dumps(doc)  # shipped, no registry involved
 
 
-@NEEDS_WIRING
 def test_depends_on_service_healthy_starts_the_app_after_the_db_is_healthy(stacks_fleet, tmp_path, cleanup):
     """The web app waits for a healthy Postgres (the stand-in answers pg_isready 3 s after it starts) and
     a started Redis: the host engine's own events give the order."""
@@ -136,7 +128,6 @@ def test_depends_on_service_healthy_starts_the_app_after_the_db_is_healthy(stack
                                  ).stdout.strip() == "healthy", 60, "web to be healthy")
 
 
-@NEEDS_WIRING
 def test_secrets_are_in_run_secrets_and_nowhere_else(stacks_fleet, tmp_path, cleanup):
     """Compose-spec secrets (`file:` and `environment:`): each at /run/secrets/NAME in the containers that
     ask for it, and the values nowhere else: not in docker inspect (env, labels, cmd, anything), not in
@@ -181,7 +172,6 @@ def prod_inventory(fleet, project_dir: Path, **all_vars) -> Path:
     return fleet.write_inventory(project_dir / "inventories" / "prod.yml", doc)
 
 
-@NEEDS_WIRING
 def test_deploy_inventory_prod_in_a_project_folder(stacks_fleet, tmp_path, cleanup):
     """The literal command, in a folder holding compose.yaml and inventories/prod.yml (PROVISION_HOME
     gives the fleet's known_hosts, as ~/.provision would)."""
@@ -196,7 +186,6 @@ def test_deploy_inventory_prod_in_a_project_folder(stacks_fleet, tmp_path, clean
         assert set(running(stacks_fleet, host, project)) == {"db", "cache", "web"}, host
 
 
-@NEEDS_WIRING
 def test_stack_file_from_the_inventory_var_when_the_folder_has_no_compose_file(stacks_fleet, tmp_path):
     project_dir = tmp_path / "ops"
     project_dir.mkdir()
@@ -208,7 +197,6 @@ def test_stack_file_from_the_inventory_var_when_the_folder_has_no_compose_file(s
     assert "service web" in plan and "service db" in plan
 
 
-@NEEDS_WIRING
 def test_no_compose_file_says_what_was_looked_for(tmp_path):
     project_dir = tmp_path / "empty"
     (project_dir / "inventories").mkdir(parents=True)
@@ -221,16 +209,12 @@ def test_no_compose_file_says_what_was_looked_for(tmp_path):
     assert "Traceback" not in proc.stderr
 
 
-@pytest.mark.parametrize("how", [
-    # today's playbooks (the wiring may drop them: the Compose case below replaces this one then)
-    pytest.param("legacy playbook given", marks=pytest.mark.skipif(COMPOSE_DEPLOY, reason="a Compose file now")),
-    pytest.param("compose.yaml found by default", marks=NEEDS_WIRING),
-])
+@pytest.mark.parametrize("how", ["stack file given", "compose.yaml found by default"])
 def test_unknown_inventory_lists_what_was_tried(tmp_path, how):
     project_dir = tmp_path / "proj"
     shutil.copytree(STACKS / "webapp-health", project_dir)
     args = ["deploy", "--inventory", "nope"]
-    if how == "legacy playbook given":
+    if how == "stack file given":
         (project_dir / "hello.yml").write_text((ROOT / "playbooks" / "hello.yml").read_text())
         shutil.copytree(ROOT / "playbooks" / "hello", project_dir / "hello")
         args.append("hello.yml")

@@ -264,7 +264,7 @@ def test_create_arguments_carry_the_compose_keys(tmp_path):
     hc = kw["host_config"]
     assert kw["hostname"] == "app-host" and kw["stop_signal"] == "SIGINT"
     assert kw["environment"] == {"A": "1"}  # no secret in the environment
-    assert hc["CapAdd"] == ["NET_ADMIN"] and hc["CapDrop"] == ["MKNOD"]
+    assert hc["CapAdd"] == ["CAP_NET_ADMIN"] and hc["CapDrop"] == ["CAP_MKNOD"]  # as the docker CLI and Compose send them
     assert hc["Devices"] == [{"PathOnHost": "/dev/fuse", "PathInContainer": "/dev/fuse",
                               "CgroupPermissions": "rwm"}]
     assert hc["Tmpfs"] == {"/tmp": "size=1m"}

@@ -282,9 +282,12 @@ def _file_secret(where: _Where, loc: tuple[Any, ...], secret: Mapping[str, Any],
 
 
 def _device_gpu(where: _Where, loc: tuple[Any, ...], device: Mapping[str, Any]) -> dict[str, Any] | None:
+    """A GPU request: every item of `gpus:` is one (Compose adds the `gpu` capability), a
+    `deploy.resources.reservations.devices` item when its driver is nvidia or it asks for `gpu`."""
     capabilities = [c for c in device.get("capabilities") or []]
     driver = device.get("driver")
-    if "gpu" not in capabilities and driver != "nvidia":
+    from_gpus_key = "gpus" in loc[:3]  # ("services", NAME, "gpus", i)
+    if not from_gpus_key and "gpu" not in capabilities and driver != "nvidia":
         raise where.fail(loc, f"device request {short_repr(dict(device))} is not supported by provision "
                               "(only GPUs: driver nvidia or capabilities [gpu])")
     if device.get("options"):
