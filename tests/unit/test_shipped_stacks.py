@@ -47,15 +47,11 @@ def test_the_playbook_loads_as_a_compose_file_without_warnings(path: Path) -> No
                               "swarm-hello.yml": "swarm-hello"}.get(path.name, playbook.stack)
 
 
-@pytest.mark.xfail(strict=True, raises=InputError, reason="product bug: from_compose refuses Compose's short `gpus: all` (rendered "
-                                       "[{count: -1}], no capabilities) although docs/compose.md supports `gpus:`; "
-                                       "ml-stack.yml spells it deploy.resources.reservations.devices meanwhile")
-def test_short_gpus_all_is_a_gpu_request(tmp_path: Path) -> None:
-    path = tmp_path / "compose.yaml"
-    path.write_text("services:\n  w:\n    image: nvidia/cuda:12.4.1-base-ubuntu22.04\n    gpus: all\n")
-    playbook = load_stack(path, environ={})
-    assert playbook.services["w"].gpus is not None
 
+def test_short_gpus_all_is_a_gpu_request(tmp_path: Path) -> None:
+    """The ml stack's GPU worker says `gpus: all` (Compose renders it [{count: -1}], no capabilities)."""
+    playbook = load_stack(ROOT / "playbooks" / "ml-stack.yml", environ=ENVIRON)
+    assert playbook.services["gpu-worker"].gpus is not None
 
 def test_the_ml_stack_needs_hf_token_and_keeps_it_out_of_the_environment() -> None:
     path = ROOT / "playbooks" / "ml-stack.yml"
