@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 
 from provision.compose.errors import ComposeError
-from provision.config.positioned_yaml import PositionLoader, YamlSequence, yaml_error_parts
+from provision.config.positioned_yaml import PositionLoader, yaml_error_parts
 
 __all__ = ["ComposeLoader", "Override", "Reset", "read_compose_file"]
 
@@ -37,14 +37,6 @@ class Override:
 
 class ComposeLoader(PositionLoader):
     """PositionLoader plus Compose's ``!reset`` and ``!override`` tags."""
-
-    def construct_positioned_seq(self, node: yaml.SequenceNode):  # type: ignore[no-untyped-def]
-        """A YamlSequence that also knows the line of each item (``item_lines``)."""
-        data = YamlSequence()
-        data.line = node.start_mark.line + 1
-        data.item_lines = [item.start_mark.line + 1 for item in node.value]
-        yield data
-        data.extend(self.construct_sequence(node))
 
     def construct_reset(self, node: yaml.Node) -> Reset:
         return Reset(node.start_mark.line + 1)
@@ -83,7 +75,6 @@ ComposeLoader.add_implicit_resolver(
     re.compile(r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"),
     list("-+.0123456789"))
 ComposeLoader.add_constructor("tag:yaml.org,2002:int", ComposeLoader.construct_yaml_int)
-ComposeLoader.add_constructor("tag:yaml.org,2002:seq", ComposeLoader.construct_positioned_seq)
 ComposeLoader.add_constructor("!reset", ComposeLoader.construct_reset)
 ComposeLoader.add_constructor("!override", ComposeLoader.construct_override)
 

@@ -57,9 +57,11 @@ class YamlMapping(dict):
 
 
 class YamlSequence(list):
-    """A list that remembers its line (1-based, None if unknown)."""
+    """A list that remembers its line (1-based, None if unknown) and the line of each item
+    (``item_lines``, empty when unknown)."""
 
     line: int | None = None
+    item_lines: "list[int] | tuple[()]" = ()
 
 
 def type_name(value: Any) -> str:
@@ -137,6 +139,7 @@ class PositionLoader(yaml.SafeLoader):
     def construct_positioned_seq(self, node: yaml.SequenceNode):  # type: ignore[no-untyped-def]
         data = YamlSequence()
         data.line = node.start_mark.line + 1
+        data.item_lines = [item.start_mark.line + 1 for item in node.value]
         yield data
         data.extend(self.construct_sequence(node))
 

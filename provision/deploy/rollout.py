@@ -294,37 +294,47 @@ def wait_ready(client, container_id: str, timeout: float, *, settle: float = 2.0
 def wait_healthy(client, name: str, timeout: float, *, poll: float = 0.5,
                  stop: Callable[[], bool] = lambda: False) -> None:
     """Compose's ``service_healthy``: the container reports healthy (it must have a healthcheck)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        if stop():
-            raise RolloutFailed("interrupted by the operator")
-        state = client.api.inspect_container(name)["State"]
+
+    def ready(state: dict) -> str | None:
         health = (state.get("Health") or {}).get("Status")
         if health is None:
             raise RolloutFailed("it has no healthcheck")
         if health == "healthy":
-            return
+            return None
         if state.get("Status") in ("exited", "dead"):
             raise RolloutFailed(f"exited with code {state.get('ExitCode')}")
-        if time.monotonic() >= deadline:
-            raise RolloutFailed(f"not healthy after {timeout:g}s (health is {health!r})")
-        time.sleep(poll)
+        return f"not healthy after {timeout:g}s (health is {health!r})"
+
+    _wait_for_state(client, name, timeout, poll, stop, ready)
 
 
 def wait_exited_ok(client, name: str, timeout: float, *, poll: float = 0.5,
                    stop: Callable[[], bool] = lambda: False) -> None:
     """Compose's ``service_completed_successfully``: the container exited with code 0."""
+
+    def ready(state: dict) -> str | None:
+        if state.get("Status") in ("exited", "dead"):
+            if state.get("ExitCode") == 0:
+                return None
+            raise RolloutFailed(f"exited with code {state.get('ExitCode')}")
+        return f"still {state.get('Status')!r} after {timeout:g}s"
+
+    _wait_for_state(client, name, timeout, poll, stop, ready)
+
+
+def _wait_for_state(client, name: str, timeout: float, poll: float, stop: Callable[[], bool],
+                    ready: Callable[[dict], str | None]) -> None:
+    """Poll the container's State until `ready` returns None (done) or raises; past the timeout, fail
+    with what `ready` said it still waits for."""
     deadline = time.monotonic() + timeout
     while True:
         if stop():
             raise RolloutFailed("interrupted by the operator")
-        state = client.api.inspect_container(name)["State"]
-        if state.get("Status") in ("exited", "dead"):
-            if state.get("ExitCode") == 0:
-                return
-            raise RolloutFailed(f"exited with code {state.get('ExitCode')}")
+        waiting = ready(client.api.inspect_container(name)["State"])
+        if waiting is None:
+            return
         if time.monotonic() >= deadline:
-            raise RolloutFailed(f"still {state.get('Status')!r} after {timeout:g}s")
+            raise RolloutFailed(waiting)
         time.sleep(poll)
 
 

@@ -23,21 +23,13 @@ Loc = tuple[Any, ...]
 
 
 class StackLoader(PositionLoader):
-    """The inventory's position-recording loader, plus the line of every sequence item."""
-
-    def construct_positioned_seq(self, node: yaml.SequenceNode):  # type: ignore[no-untyped-def]
-        data = YamlSequence()
-        data.line = node.start_mark.line + 1
-        data.item_lines = [item.start_mark.line + 1 for item in node.value]
-        yield data
-        data.extend(self.construct_sequence(node))
+    """The inventory's position-recording loader; `!vault` values are refused (nothing can decrypt them)."""
 
     def construct_vault(self, node: yaml.Node):  # type: ignore[no-untyped-def]
         raise YamlLimitError(None, None, f"an ansible-vault encrypted value ({node.tag}): provision cannot decrypt it "
                              "(pass secrets through the service's secrets: from the environment)", node.start_mark)
 
 
-StackLoader.add_constructor("tag:yaml.org,2002:seq", StackLoader.construct_positioned_seq)
 StackLoader.add_constructor("!vault", StackLoader.construct_vault)
 StackLoader.add_constructor("!vault-encrypted", StackLoader.construct_vault)
 
