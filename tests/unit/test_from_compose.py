@@ -234,6 +234,18 @@ def test_a_non_gpu_device_request_is_refused(tmp_path):
                   devices: [{driver: tpu, count: 1, capabilities: [tpu]}]
         """)
     assert f"{tmp_path}/compose.yaml:" in said and "reservations.devices[0]: device request" in said, said
+    # a service that happens to be named `gpus` gets the same check (only the `gpus:` key is GPUs by itself)
+    said = refusal(tmp_path, """\
+        name: s
+        services:
+          gpus:
+            image: busybox
+            deploy:
+              resources:
+                reservations:
+                  devices: [{driver: tpu, count: 1, capabilities: [tpu]}]
+        """)
+    assert "services.gpus.deploy.resources.reservations.devices[0]: device request" in said, said
 
 
 def test_an_unset_secret_variable_is_refused_when_deploying(tmp_path):

@@ -286,7 +286,7 @@ def _device_gpu(where: _Where, loc: tuple[Any, ...], device: Mapping[str, Any]) 
     `deploy.resources.reservations.devices` item when its driver is nvidia or it asks for `gpu`."""
     capabilities = [c for c in device.get("capabilities") or []]
     driver = device.get("driver")
-    from_gpus_key = "gpus" in loc[:3]  # ("services", NAME, "gpus", i)
+    from_gpus_key = len(loc) > 2 and loc[2] == "gpus"  # ("services", NAME, "gpus", i)
     if not from_gpus_key and "gpu" not in capabilities and driver != "nvidia":
         raise where.fail(loc, f"device request {short_repr(dict(device))} is not supported by provision "
                               "(only GPUs: driver nvidia or capabilities [gpu])")
