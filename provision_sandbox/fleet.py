@@ -111,7 +111,7 @@ def _create_on_a_free_port(client, paths: Paths, name: str, gpu: bool, public_ke
     for _attempt in range(20):
         port = free_port(FIRST_PORT, taken)
         taken.add(port)
-        _forget_host_key(paths, port)
+        forget_host_key(paths, port)
         try:
             return _create_host(client, paths, name, port, gpu, public_key)
         except docker.errors.APIError as exc:
@@ -155,7 +155,7 @@ def up(count: int, gpu_hosts: int = 0, *, paths: Paths | None = None, inventory:
         host_image.build_host_image(client, mirror or machine_debian_mirror(), log)
     public_key = ensure_keypair(paths)
     password = ensure_become_password(paths)
-    _ensure_network(client, paths)
+    ensure_network(client, paths)
     upstreams = None
     if offline_upstreams:
         from provision_sandbox import upstreams as offline
@@ -226,7 +226,7 @@ def list_hosts_all(client, *, stopped: bool = False) -> list:
     return [c for c in client.containers.list(all=stopped, filters={"label": LABEL}) if (c.labels or {}).get(PORT_LABEL)]
 
 
-def _ensure_network(client, paths: Paths) -> None:
+def ensure_network(client, paths: Paths) -> None:
     if not client.networks.list(names=[paths.network], filters={"label": f"{FLEET_LABEL}={paths.fleet}"}):
         client.networks.create(paths.network, driver="bridge", labels={LABEL: "network", FLEET_LABEL: paths.fleet})
 
@@ -318,10 +318,10 @@ def _remove_host(client, host: SandboxHost, paths: Paths) -> None:
     for volume in client.volumes.list(filters={"label": f"{FLEET_LABEL}={paths.fleet}"}):
         if (volume.attrs.get("Labels") or {}).get(LABEL) == host.name:
             volume.remove(force=True)
-    _forget_host_key(paths, host.port)
+    forget_host_key(paths, host.port)
 
 
-def _forget_host_key(paths: Paths, port: int) -> None:
+def forget_host_key(paths: Paths, port: int) -> None:
     """A sandbox host on this port is gone: its recorded key must not be mistaken for a changed key."""
     from provision.executor.known_hosts import KnownHosts, default_path, key_name
 

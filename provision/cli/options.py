@@ -22,6 +22,10 @@ def _inventory_path(value: str | Path) -> Path:
 
     if isinstance(value, str) and not value.strip():
         raise typer.BadParameter("the inventory path is empty")
+    from provision.config import vagrant_inventory
+
+    if vagrant_inventory.applies(value, Path.cwd()):  # -i vagrant: the running Vagrant machines, fresh
+        return vagrant_inventory.refresh(Path.cwd())
     return inventory_path.resolve(value)
 
 
@@ -42,7 +46,8 @@ def _known_hosts_path(value: str | Path) -> Path:
 
 Inventory = Annotated[Path, typer.Option("-i", "--inventory", parser=_inventory_path,
                                          help="Inventory file or directory (Ansible INI/YAML), or a NAME for "
-                                              "inventories/NAME.yml|.yaml|.ini or inventories/NAME/. "
+                                              "inventories/NAME.yml|.yaml|.ini or inventories/NAME/; `vagrant`: the running "
+                                              "Vagrant machines of this folder (`vagrant ssh-config`). "
                                               "[env: PROVISION_INVENTORY]")]
 Limit = Annotated[Optional[str], typer.Option("-l", "--limit", callback=_limit_pattern,
                                               help="Ansible host pattern: web, 'gpu:&prod', 'all:!db', 'node-*'.")]

@@ -1,4 +1,4 @@
-"""`provision sandbox up|status|down`: the local sandbox fleet (provision_sandbox, imported inside the
+"""`provision sandbox up|status|down|image|attach`: the local sandbox fleet (provision_sandbox, imported inside the
 commands)."""
 
 from __future__ import annotations
@@ -66,3 +66,36 @@ def sandbox_down(inventory_out: SandboxInventory = Path("inventories/sandbox.yml
 
     count = fleet.down(paths=fleet.Paths.default(fleet_name), inventory=inventory_out, log=lambda m: typer.echo(m, err=True))
     typer.echo(f"removed {count} sandbox host(s)", err=True)
+
+
+@sandbox_app.command("image")
+def sandbox_image(
+    mirror: Annotated[Optional[str], typer.Option("--mirror", help="Debian mirror for debootstrap (default: this machine's apt sources).")] = None,
+) -> None:
+    """Build the sandbox host image (Debian 12, systemd + sshd) unless it is current; `sandbox up` and the
+    Vagrantfile's docker provider run it."""
+    from provision_sandbox import image
+    from provision_sandbox.apt_sources import machine_debian_mirror
+    from provision_sandbox.engine import local_docker
+
+    client = local_docker()
+    if image.image_is_current(client):
+        typer.echo(f"{image.IMAGE} is current", err=True)
+        return
+    image.build_host_image(client, mirror or machine_debian_mirror(), lambda m: typer.echo(m, err=True))
+
+
+@sandbox_app.command("attach")
+def sandbox_attach(
+    container: Annotated[str, typer.Argument(help="Name or id of a running container (a Vagrant docker-provider machine).")],
+    fleet_name: Annotated[str, typer.Option("--fleet", envvar="PROVISION_VAGRANT_FLEET",
+                                            help="The fleet whose offline upstreams the machine uses.")] = "vagrant",
+    vars_file: Annotated[Path, typer.Option("--vars-file", help="Where to write the group vars that point "
+                                            "daemon.json at the registry mirror.")] = Path(
+        "inventories/group_vars/vagrant/sandbox-upstreams.yml"),
+) -> None:
+    """Put a container host on the sandbox's offline upstreams (the Vagrantfile's docker provider runs this
+    after `vagrant up`): fleet network, sandbox CA, group vars for the registry mirror."""
+    from provision_sandbox import vagrant
+
+    vagrant.attach(container, fleet_name=fleet_name, vars_file=vars_file, log=lambda m: typer.echo(m, err=True))
