@@ -18,6 +18,7 @@ Nothing here is known to the product: `provision bootstrap -i vagrant` reads the
 
 from __future__ import annotations
 
+import fcntl
 import os
 from pathlib import Path
 from typing import Callable
@@ -46,8 +47,12 @@ def attach(container_ref: str, *, fleet_name: str = DEFAULT_FLEET, vars_file: Pa
     except docker.errors.NotFound:
         raise InputError(f"sandbox attach: no container {container_ref!r}") from None
     paths = Paths.default(fleet_name)
-    fleet.ensure_network(client, paths)
-    upstreams = offline.ensure_upstreams(client, paths, log)
+    paths.dir.mkdir(parents=True, exist_ok=True)
+    # Vagrant brings machines up in parallel: one attach at a time builds/starts the fleet's upstreams.
+    with open(paths.dir / "attach.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        fleet.ensure_network(client, paths)
+        upstreams = offline.ensure_upstreams(client, paths, log)
     networks = (container.attrs.get("NetworkSettings") or {}).get("Networks") or {}
     if paths.network not in networks:
         client.networks.get(paths.network).connect(container)

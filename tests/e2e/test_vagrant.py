@@ -93,6 +93,9 @@ def loop(tmp_path_factory):
             down = sh(line, timeout=300)
             assert down.returncode == 0, f"`{line}` failed:\n{down.stdout}\n{down.stderr}"
         sh(f"provision sandbox down --fleet {fleet} --inventory-out {tmp / 'unused.yml'}", timeout=300)
+        vars_file = ROOT / "inventories" / "group_vars" / "vagrant" / "sandbox-upstreams.yml"
+        if vars_file.is_file() and vars_file.read_text().startswith("# Written by `provision sandbox attach`"):
+            vars_file.unlink()  # it points at upstreams that are gone now
 
 
 def _json(sh, line: str) -> dict:
