@@ -71,9 +71,11 @@ def write_project(folder: Path) -> list[Path]:
 def init_command(
     folder: Annotated[Path, typer.Argument(help="The project folder (created if missing).")] = Path("."),
 ) -> None:
-    """Start a project: an annotated inventories/prod.yml (GPU and CPU groups, become, a bastion, every
-    inventory var provision reads, commented) and a starter compose.yaml. Refuses to overwrite an existing
-    file (exit 4, nothing written)."""
+    """Start a project: an annotated inventories/prod.yml and a starter compose.yaml (never overwritten).
+
+    The inventory has GPU and CPU groups, become, a bastion through ProxyJump and every inventory var
+    provision reads, commented; compose.yaml runs a GPU worker on the `gpu` hosts. An existing file (or
+    another Compose file in the folder) is never overwritten: exit 4, nothing written."""
     written = write_project(folder)
     for path in written:
         typer.echo(f"wrote {path}")
