@@ -10,7 +10,6 @@ same on every machine.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
