@@ -94,10 +94,21 @@ def _progress(settings: Settings, command: str, total: int) -> ContextManager[An
     return settings.progress(command, total) if settings.progress else nullcontext(None)
 
 
+def _inventory_path(inventory: Inventory) -> Path:
+    """A path, or a NAME for inventories/NAME.yml|.yaml|.ini or inventories/NAME/ (as --inventory)."""
+    from provision.config import inventory_path
+
+    if isinstance(inventory, str) and not inventory.strip():
+        from provision.errors import InputError
+
+        raise InputError("the inventory path is empty")
+    return inventory_path.resolve(inventory)
+
+
 def _targets(inventory: Inventory, limit: str | None):
     from provision.workflows.targets import load_targets
 
-    return load_targets(inventory, limit)  # bad input: InputError before any connection
+    return load_targets(_inventory_path(inventory), limit)  # bad input: InputError before any connection
 
 
 def run_work(command: str, inventory: Inventory, work, *, limit: str | None = None, check: bool = False,
@@ -196,7 +207,7 @@ def swarm_init(inventory: Inventory, *, limit: str | None = None, check: bool = 
     from provision.workflows import swarm
 
     settings = settings or DEFAULT_SETTINGS
-    targets = swarm.load_swarm_targets(inventory, limit)  # bad input before any connection
+    targets = swarm.load_swarm_targets(_inventory_path(inventory), limit)  # bad input before any connection
     options = _run_options(settings, check, True)
     with _progress(settings, "swarm init", len(targets)) as progress:
         if progress is not None:
@@ -222,11 +233,12 @@ def deploy(inventory: Inventory, files: Sequence[str | os.PathLike] | None = Non
     from provision.workflows import stack_files
 
     settings = settings or DEFAULT_SETTINGS
+    inventory = _inventory_path(inventory)
     environ = os.environ if environ is None else environ
     log = log or (lambda line: None)
     warn = warn or _warn
     given = [Path(f) for f in files] if files else None
-    stack = stack_files.resolve(given, Path(inventory), limit, cwd=Path(cwd) if cwd else None, environ=environ)
+    stack = stack_files.resolve(given, inventory, limit, cwd=Path(cwd) if cwd else None, environ=environ)
     if swarm:
         from provision.workflows import swarm_deploy
 

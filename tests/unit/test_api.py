@@ -84,6 +84,18 @@ def test_an_inventory_name_means_inventories_name_yml(tmp_path, monkeypatch, loc
     monkeypatch.chdir(tmp_path)
     assert list(api.run("prod", "true").hosts) == ["here"]
 
+    from provision.workflows import deploy
+
+    class Stop(Exception):
+        pass
+
+    seen = []
+    monkeypatch.setattr(deploy, "load", lambda files, inventory, limit, **kw: seen.append(inventory) or (_ for _ in ()).throw(Stop))
+    (tmp_path / "compose.yaml").write_text("services: {web: {image: busybox}}\n")
+    with pytest.raises(Stop):
+        api.deploy("prod")
+    assert seen == [Path("inventories/prod.yml")]
+
 
 def test_progress_and_become_password_settings(local_inventory, monkeypatch):
     monkeypatch.delenv("PROVISION_BECOME_PASSWORD", raising=False)
