@@ -15,8 +15,8 @@ import threading
 
 import typer
 
-from provision.cli import (config_cmds, deploy_cmds, docker_cmds, facts_cmds, hosts_cmds, ops_cmds, sandbox_cmds,
-                           swarm_cmds)
+from provision.cli import (config_cmds, deploy_cmds, docker_cmds, facts_cmds, hosts_cmds, init_cmds, ops_cmds,
+                           sandbox_cmds, swarm_cmds)
 
 EXIT_CODES_HELP = (
     "Exit codes: 0 all hosts ok/changed, 2 a host failed, 3 a host was unreachable (and none failed), "
@@ -28,12 +28,38 @@ app = typer.Typer(
     help="Turn fresh Ubuntu/Debian machines (cloud GPU VMs above all) into container hosts, over SSH, "
     "from an Ansible inventory.\n\n" + EXIT_CODES_HELP,
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion [bash|zsh|fish|powershell]
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"provision {package_version()}")
+        raise typer.Exit()
+
+
+def package_version() -> str:
+    """The installed distribution's version (pyproject.toml's, through the package metadata)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("provision")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        return "0+unknown"
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                 help="Print provision's version and exit."),
+) -> None:
+    """Turn fresh Ubuntu/Debian machines (cloud GPU VMs above all) into container hosts, over SSH,
+    from an Ansible inventory."""
+
+
 # `provision --help` lists the commands in this order, then the command groups in theirs.
+init_cmds.register(app)  # init
 hosts_cmds.register(app)  # hosts
 facts_cmds.register(app)  # facts, run
 docker_cmds.register_commands(app)  # verify, bootstrap

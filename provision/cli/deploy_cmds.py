@@ -1,4 +1,4 @@
-"""`provision deploy` and `provision rollback`: thin Typer commands over provision.workflows.deploy."""
+"""`provision deploy` and `provision rollback`: thin Typer commands over provision.api.deploy and api.rollback."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import typer
 
 from provision.cli import options as opt
 from provision.cli.config_cmds import ProjectName, Profiles
-from provision.cli.runner import finish, run_on_hosts, run_options
+from provision.cli.runner import finish, run_on_hosts
 
 StackFiles = Annotated[Optional[list[Path]], typer.Argument(
     help="Compose files, merged in order (docker compose -f A -f B). Default: compose.yaml (or compose.yml, "
@@ -44,43 +44,19 @@ def deploy_command(
     """Deploy a Compose project through the docker SDK over SSH: networks, volumes, images (shipped from
     here, pulled or built on the host), then each service reconciled by its labels with a health-gated
     rollout (the old container keeps serving when the new one fails). --check shows the plan."""
-    from provision.cli.render import LiveProgress, console_for
-    from provision.workflows import deploy as workflow
+    from provision import api
 
     o = opt.HostOptions(inventory=inventory, limit=limit, forks=forks, check=check, json=json_, verbose=verbose,
                         known_hosts=known_hosts, accept_new_host_keys=accept_new_host_keys,
                         ask_become_pass=ask_become_pass)
-    console = console_for(json_)
-    from provision.workflows import stack_files
-
-    stack = stack_files.resolve(files, inventory, limit, environ=os.environ)  # bad input: exit 4 here
-    profiles = tuple(profile or ())
-    if swarm:
-        from provision.workflows import swarm_deploy
-
-        loaded = swarm_deploy.load(stack.files, inventory, limit, environ=os.environ, project_name=project_name,
-                                   profiles=profiles)  # bad input: exit 4 here
-        _warn(stack.warnings + loaded.playbook.warnings)
-        options = run_options(o, needs_become=any(t.settings.become for t in loaded.hosts))
-        with LiveProgress(console, "deploy", len(loaded.hosts)) as progress:
-            options.progress = progress
-            report = swarm_deploy.deploy_swarm(loaded, options, log=_stderr_log)
-        finish(report, console, o, render_deploy)
-        return
-    loaded = workflow.load(stack.files, inventory, limit, environ=os.environ, project_name=project_name,
-                           profiles=profiles)  # bad input: exit 4 here
-    _warn(stack.warnings + loaded[0].warnings)
-    targets = loaded[1]  # (playbook, targets, services_by_host)
-    options = run_options(o, needs_become=any(t.settings.become for t in targets))
-    with LiveProgress(console, "deploy", len(targets)) as progress:
-        options.progress = progress
-        report = workflow.run(loaded, options, environ=os.environ, log=_stderr_log)
+    report, console = run_on_hosts("deploy", o, lambda s: api.deploy(
+        inventory, files, limit=limit, check=check, swarm=swarm, project_name=project_name, profiles=tuple(profile or ()),
+        environ=os.environ, log=_stderr_log, warn=_warn, settings=s))  # bad input: exit 4 before any connection
     finish(report, console, o, render_deploy)
 
 
-def _warn(warnings: list[str]) -> None:
-    for warning in warnings:
-        sys.stderr.write(f"provision: warning: {warning}\n")
+def _warn(warning: str) -> None:
+    sys.stderr.write(f"provision: warning: {warning}\n")
 
 
 def rollback_command(
@@ -92,12 +68,12 @@ def rollback_command(
 ) -> None:
     """Return a service to the version it replaced (kept stopped as NAME.previous), health-gated like a
     deploy; running it again swaps back."""
-    from provision.workflows import deploy as workflow
+    from provision import api
 
     o = opt.HostOptions(inventory=inventory, limit=limit, forks=forks, check=False, json=json_, verbose=verbose,
                         known_hosts=known_hosts, accept_new_host_keys=accept_new_host_keys,
                         ask_become_pass=ask_become_pass)  # no --check: a rollback always acts
-    report, console = run_on_hosts("rollback", o, workflow.rollback_work(service))
+    report, console = run_on_hosts("rollback", o, lambda s: api.rollback(inventory, service, limit=limit, settings=s))
     finish(report, console, o, render_deploy)
 
 

@@ -31,23 +31,6 @@ def register_groups(app: typer.Typer) -> None:
     app.add_typer(nvidia_app, name="nvidia")
 
 
-def _stamp() -> str:
-    """Suffix of the backups the stages write (FILE.provision-bak-<stamp>): the local time of the run."""
-    import datetime
-
-    return datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-
-
-def _check_settings(inventory: Path, limit: str | None) -> None:
-    """docker_* and nvidia_* vars validated for every host before any connection (exit 4)."""
-    from provision.workflows import docker, nvidia
-    from provision.workflows.targets import load_targets
-
-    targets = load_targets(inventory, limit)
-    docker.validate_settings(targets)
-    nvidia.validate_settings(targets)
-
-
 @docker_app.command("install")
 def docker_install(
     inventory: opt.Inventory = Path(opt.DEFAULT_INVENTORY), limit: opt.Limit = None, forks: opt.Forks = 10,
@@ -60,14 +43,14 @@ def docker_install(
 
     Inventory vars: docker_repo_url, docker_gpg_url, docker_version, docker_hold, docker_daemon (map),
     docker_daemon_defaults, docker_users, apt_lock_timeout, http_proxy/https_proxy/no_proxy."""
+    from provision import api
     from provision.cli.render import render_plan
-    from provision.workflows.docker import install_work
 
     o = opt.HostOptions(inventory=inventory, limit=limit, forks=forks, check=check, json=json_, verbose=verbose,
                         known_hosts=known_hosts, accept_new_host_keys=accept_new_host_keys,
                         ask_become_pass=ask_become_pass)
-    _check_settings(inventory, limit)
-    report, console = run_on_hosts("docker install", o, install_work(check, _stamp()), needs_become=True)
+    report, console = run_on_hosts("docker install", o,
+                                   lambda s: api.docker_install(inventory, limit=limit, check=check, settings=s))
     finish(report, console, o, render_plan)
 
 
@@ -80,14 +63,14 @@ def docker_uninstall(
     ask_become_pass: opt.AskBecomePass = False,
 ) -> None:
     """Uninstall Docker Engine as docs.docker.com does (purge packages, remove the repo); data kept unless --purge-data."""
+    from provision import api
     from provision.cli.render import render_plan
-    from provision.workflows.docker import uninstall_work
 
     o = opt.HostOptions(inventory=inventory, limit=limit, forks=forks, check=check, json=json_, verbose=verbose,
                         known_hosts=known_hosts, accept_new_host_keys=accept_new_host_keys,
                         ask_become_pass=ask_become_pass)
-    _check_settings(inventory, limit)
-    report, console = run_on_hosts("docker uninstall", o, uninstall_work(check, purge_data), needs_become=True)
+    report, console = run_on_hosts("docker uninstall", o, lambda s: api.docker_uninstall(
+        inventory, purge_data=purge_data, limit=limit, check=check, settings=s))
     finish(report, console, o, render_plan)
 
 
@@ -100,13 +83,12 @@ def verify_command(
     """Verify Docker: `docker version`, `docker info`, `docker run --rm hello-world` (image: verify_hello_image);
     then on GPU hosts: host nvidia-smi, the nvidia runtime in `docker info`, and a `--gpus all` container
     (verify_gpu_image) that must list the host's GPUs."""
-    from provision.workflows.bootstrap import verify_all
+    from provision import api
 
     o = opt.HostOptions(inventory=inventory, limit=limit, forks=forks, check=check, json=json_, verbose=verbose,
                         known_hosts=known_hosts, accept_new_host_keys=accept_new_host_keys,
                         ask_become_pass=ask_become_pass)
-    _check_settings(inventory, limit)
-    report, console = run_on_hosts("verify", o, verify_all, needs_become=True)
+    report, console = run_on_hosts("verify", o, lambda s: api.verify(inventory, limit=limit, check=check, settings=s))
     finish(report, console, o)
 
 
@@ -119,14 +101,14 @@ def bootstrap_command(
 ) -> None:
     """Fresh host to working container host: facts → docker install → NVIDIA stage on GPU hosts → verify
     (one SSH connection per host)."""
+    from provision import api
     from provision.cli.render import render_plan
-    from provision.workflows.bootstrap import bootstrap_work
 
     o = opt.HostOptions(inventory=inventory, limit=limit, forks=forks, check=check, json=json_, verbose=verbose,
                         known_hosts=known_hosts, accept_new_host_keys=accept_new_host_keys,
                         ask_become_pass=ask_become_pass)
-    _check_settings(inventory, limit)
-    report, console = run_on_hosts("bootstrap", o, bootstrap_work(check, _stamp(), reboot), needs_become=True)
+    report, console = run_on_hosts("bootstrap", o, lambda s: api.bootstrap(inventory, reboot=reboot, limit=limit,
+                                                                         check=check, settings=s))
     finish(report, console, o, render_plan)
 
 
@@ -145,12 +127,12 @@ def nvidia_install(
 
     Inventory vars: nvidia_driver_branch, nvidia_toolkit_version, nvidia_default_runtime, nvidia_repo_url,
     verify_gpu_image, reboot_timeout, gpu."""
+    from provision import api
     from provision.cli.render import render_plan
-    from provision.workflows.nvidia import install_work
 
     o = opt.HostOptions(inventory=inventory, limit=limit, forks=forks, check=check, json=json_, verbose=verbose,
                         known_hosts=known_hosts, accept_new_host_keys=accept_new_host_keys,
                         ask_become_pass=ask_become_pass)
-    _check_settings(inventory, limit)
-    report, console = run_on_hosts("nvidia install", o, install_work(check, _stamp(), reboot), needs_become=True)
+    report, console = run_on_hosts("nvidia install", o, lambda s: api.nvidia_install(
+        inventory, reboot=reboot, limit=limit, check=check, settings=s))
     finish(report, console, o, render_plan)

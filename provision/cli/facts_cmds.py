@@ -26,12 +26,12 @@ def facts_command(
     """Gather facts (OS, arch, kernel, CPUs, memory, GPUs, NVIDIA driver, Docker, cloud-init) in one round trip per host.
 
     Read-only, so --check changes nothing either way."""
-    from provision.workflows import facts
+    from provision import api
 
     o = opt.HostOptions(inventory=inventory, limit=limit, forks=forks, check=check, json=json_, verbose=verbose,
                         known_hosts=known_hosts, accept_new_host_keys=accept_new_host_keys,
                         ask_become_pass=ask_become_pass)
-    report, console = run_on_hosts("facts", o, facts.gather)
+    report, console = run_on_hosts("facts", o, lambda s: api.facts(inventory, limit=limit, check=check, settings=s))
     finish(report, console, o, render_facts)
 
 
@@ -69,12 +69,13 @@ def run_command(
     """Run an ad-hoc shell command on each host; show its output and exit code per host.
 
     With --check nothing is run (as Ansible's command module)."""
-    from provision.workflows.adhoc import run_command as work
+    from provision import api
 
     o = opt.HostOptions(inventory=inventory, limit=limit, forks=forks, check=check, json=json_, verbose=verbose,
                         known_hosts=known_hosts, accept_new_host_keys=accept_new_host_keys,
                         ask_become_pass=ask_become_pass)
-    report, console = run_on_hosts("run", o, work(command, become=become, check=check), needs_become=become)
+    report, console = run_on_hosts("run", o, lambda s: api.run(inventory, command, become=become, limit=limit,
+                                                                 check=check, settings=s))
     finish(report, console, o, render_output)
 
 

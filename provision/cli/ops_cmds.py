@@ -7,7 +7,6 @@ in provision.deploy.ops.
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 from pathlib import Path
 from typing import Annotated, Optional
@@ -44,12 +43,12 @@ def status_command(
     """Show the deployed containers on each host: service, replica, image, state, health, ports, start.
 
     Retained `.previous` versions (kept for rollback) are listed too, dimmed."""
-    from provision.workflows.ops import status_work
+    from provision import api
 
     o = opt.HostOptions(inventory=inventory, limit=limit, forks=forks, check=False, json=json_, verbose=verbose,
                         known_hosts=known_hosts, accept_new_host_keys=accept_new_host_keys,
                         ask_become_pass=ask_become_pass)
-    report, console = run_on_hosts("status", o, status_work(stack))
+    report, console = run_on_hosts("status", o, lambda s: api.status(inventory, stack=stack, limit=limit, settings=s))
     finish(report, console, o, render_status)
 
 
@@ -95,7 +94,7 @@ def logs_command(
 
     stdout and stderr of every replica. Hosts that do not run the service are skipped. With -f the lines of every host's containers are
     streamed as they come, until Ctrl-C (exit 0)."""
-    from provision.workflows.ops import logs_work
+    from provision import api
 
     o = opt.HostOptions(inventory=inventory, limit=limit, forks=forks, check=False, json=json_, verbose=verbose,
                         known_hosts=known_hosts, accept_new_host_keys=accept_new_host_keys,
@@ -103,7 +102,8 @@ def logs_command(
     spec = _service_spec(service, stack)
     tail_lines = None if tail < 0 else tail
     if not follow:
-        report, console = run_on_hosts("logs", o, logs_work(spec, tail=tail_lines, replica=replica))
+        report, console = run_on_hosts("logs", o, lambda s: api.logs(inventory, spec, tail=tail_lines, replica=replica,
+                                                                       limit=limit, settings=s))
         finish(report, console, o, render_logs)
         return
     report, console = _follow(o, spec, tail_lines, replica)
@@ -111,6 +111,7 @@ def logs_command(
 
 
 def _follow(o, spec: str, tail: int | None, replica: int | None):
+    from provision import api
     from provision.cli.render import console_for
     from provision.workflows.ops import logs_work
     from provision.workflows.targets import load_targets
@@ -129,8 +130,9 @@ def _follow(o, spec: str, tail: int | None, replica: int | None):
 
     def run() -> None:
         try:
-            outcome["result"] = run_on_hosts("logs", o, logs_work(spec, tail=tail, follow=True, sink=sink,
-                                                                  stop=stop, replica=replica))
+            work = logs_work(spec, tail=tail, follow=True, sink=sink, stop=stop, replica=replica)
+            outcome["result"] = run_on_hosts("logs", o, lambda s: api.run_work("logs", o.inventory, work, limit=o.limit,
+                                                                               settings=s))
         except BaseException as exc:  # re-raised in the main thread
             outcome["error"] = exc
         finally:
@@ -173,13 +175,14 @@ def exec_command(
 
     Runs in the first replica unless --replica; no TTY, no stdin. Output and exit code per host;
     a non-zero exit fails that host (exit 2)."""
-    from provision.workflows.ops import exec_work
+    from provision import api
 
     o = opt.HostOptions(inventory=inventory, limit=limit, forks=forks, check=False, json=json_, verbose=verbose,
                         known_hosts=known_hosts, accept_new_host_keys=accept_new_host_keys,
                         ask_become_pass=ask_become_pass)
     spec = _service_spec(service, stack)
-    report, console = run_on_hosts("exec", o, exec_work(spec, list(command), replica))
+    report, console = run_on_hosts("exec", o, lambda s: api.exec_(inventory, spec, list(command), replica=replica,
+                                                                       limit=limit, settings=s))
     finish(report, console, o, render_exec)
 
 
@@ -206,12 +209,13 @@ def down_command(
 
     Without --stack: every provision stack on the host. Containers include the retained `.previous`
     versions. Only objects labelled io.provision.stack are touched. --check lists what would be removed."""
-    from provision.workflows.ops import down_work
+    from provision import api
 
     o = opt.HostOptions(inventory=inventory, limit=limit, forks=forks, check=check, json=json_, verbose=verbose,
                         known_hosts=known_hosts, accept_new_host_keys=accept_new_host_keys,
                         ask_become_pass=ask_become_pass)
-    report, console = run_on_hosts("down", o, down_work(stack, volumes, check))
+    report, console = run_on_hosts("down", o, lambda s: api.down(inventory, stack=stack, volumes=volumes, limit=limit,
+                                                                       check=check, settings=s))
     finish(report, console, o, render_down)
 
 
@@ -239,8 +243,8 @@ def prune_command(
     Stopped containers, unused networks, dangling images and build cache; with --all also every unused
     image and unused volumes (after confirmation, or --yes). Never a container, network or volume labelled io.provision.stack: the
     `.previous` versions kept for rollback and the stack volumes stay."""
+    from provision import api
     from provision.errors import InputError
-    from provision.workflows.ops import prune_work
     from provision.workflows.targets import load_targets
 
     o = opt.HostOptions(inventory=inventory, limit=limit, forks=forks, check=False, json=json_, verbose=verbose,
@@ -255,7 +259,7 @@ def prune_command(
                              "container, unused network and unused volume that provision does not manage?", err=True):
             typer.echo("not confirmed: nothing was pruned", err=True)
             raise typer.Exit(1)
-    report, console = run_on_hosts("prune", o, prune_work(all_))
+    report, console = run_on_hosts("prune", o, lambda s: api.prune(inventory, all=all_, limit=limit, settings=s))
     finish(report, console, o, render_prune)
 
 
@@ -287,12 +291,12 @@ def df_command(
     """Docker disk usage on each host (`docker system df`): size and reclaimable space per kind.
 
     Images, containers, volumes and build cache, each with count, active, size and reclaimable bytes."""
-    from provision.workflows.ops import df_work
+    from provision import api
 
     o = opt.HostOptions(inventory=inventory, limit=limit, forks=forks, check=False, json=json_, verbose=verbose,
                         known_hosts=known_hosts, accept_new_host_keys=accept_new_host_keys,
                         ask_become_pass=ask_become_pass)
-    report, console = run_on_hosts("df", o, df_work)
+    report, console = run_on_hosts("df", o, lambda s: api.df(inventory, limit=limit, settings=s))
     finish(report, console, o, render_df)
 
 
@@ -329,6 +333,7 @@ def unlock_command(
     Never break the lock of a run that is still going."""
     from rich.markup import escape
 
+    from provision import api
     from provision.errors import InputError
     from provision.workflows.ops import lock_holder_work, unlock_work
     from provision.workflows.targets import load_targets
@@ -339,7 +344,8 @@ def unlock_command(
     load_targets(inventory, limit)  # bad input: exit 4 here
     if json_ and not yes:
         raise InputError("unlock breaks host locks: pass --yes to confirm (--json never prompts)")
-    report, console = run_on_hosts("unlock", o, lock_holder_work)
+    report, console = run_on_hosts("unlock", o, lambda s: api.run_work("unlock", inventory, lock_holder_work,
+                                                                       limit=limit, settings=s))
     seen = {name: r.extra["lock"] for name, r in report.hosts.items() if "lock" in r.extra}
     held = {name: lock for name, lock in seen.items() if lock["held"]}
     for name, result in report.hosts.items():
@@ -351,7 +357,8 @@ def unlock_command(
                                      "is still going on them", err=True):
         typer.echo("not confirmed: no lock was broken", err=True)
         raise typer.Exit(1)
-    report, console = run_on_hosts("unlock", dataclasses.replace(o, limit=",".join(held)), unlock_work(held))
+    report, console = run_on_hosts("unlock", o, lambda s: api.run_work("unlock", inventory, unlock_work(held),
+                                                                       limit=",".join(held), settings=s))
     finish(report, console, o)
 
 

@@ -1,5 +1,6 @@
-"""What every host-acting command does around its workflow: build the run options, fan out over the
-targets with live progress, render the report and end with its exit code.
+"""What every host-acting command does around its workflow: turn the command line into provision.api's
+Settings, call the provision.api function (the one code path shared with library callers) with live
+progress, render the report and end with its exit code.
 
 Used by the host-acting command modules (facts_cmds, docker_cmds, deploy_cmds, ops_cmds, swarm_cmds);
 heavy modules are imported inside the functions so that `provision --help` answers fast.
@@ -7,7 +8,6 @@ heavy modules are imported inside the functions so that `provision --help` answe
 
 from __future__ import annotations
 
-import os
 from typing import Any, Callable, Optional
 
 import typer
@@ -17,45 +17,33 @@ from provision.cli.options import HostOptions
 Renderer = Callable[[Any, Any], None]  # (console, report): a command's own output before the recap
 
 
-def become_password(ask: bool, needed: bool):
-    """The sudo password: $PROVISION_BECOME_PASSWORD, else a prompt when -K was given and some host
-    needs it, else None."""
-    from provision.secret import Secret
+def ask_become_password() -> str:
+    """-K: the sudo password, prompted (never echoed); asked by provision.api only when a host needs it and
+    $PROVISION_BECOME_PASSWORD is not set."""
+    import getpass
 
-    value = os.environ.get("PROVISION_BECOME_PASSWORD")
-    if value:
-        return Secret(value)
-    if ask and needed:
-        import getpass
-
-        return Secret(getpass.getpass("BECOME password: "))
-    return None
+    return getpass.getpass("BECOME password: ")
 
 
-def run_options(o: HostOptions, *, needs_become: bool):
-    """workflows.fanout.RunOptions from the command line: --forks, --check, --known-hosts,
-    --accept-new-host-keys and -K (asked only when `needs_become`). The caller sets .progress."""
-    from provision.executor.known_hosts import KnownHosts
-    from provision.workflows.fanout import RunOptions
+def api_settings(o: HostOptions, console, command_name: str):
+    """provision.api.Settings from the command line: --forks, --known-hosts, --accept-new-host-keys, -K, and
+    the live progress on `console`."""
+    from provision import api
+    from provision.cli.render import LiveProgress
 
-    return RunOptions(forks=o.forks, check=o.check,
-                      known_hosts=KnownHosts(o.known_hosts, accept_changed=o.accept_new_host_keys),
-                      become_password=become_password(o.ask_become_pass, needs_become))
+    return api.Settings(forks=o.forks, known_hosts=o.known_hosts, accept_new_host_keys=o.accept_new_host_keys,
+                        become_password=ask_become_password if o.ask_become_pass else None,
+                        progress=lambda _command, total: LiveProgress(console, command_name, total))
 
 
-def run_on_hosts(command_name: str, o: HostOptions, work, *, needs_become: bool = False):
-    """Load the targets of --inventory/--limit (bad input → exit 4 before any connection), fan `work`
-    out with live progress, return (report, console)."""
-    from provision.cli.render import LiveProgress, console_for
-    from provision.workflows.fanout import fan_out
-    from provision.workflows.targets import load_targets
+def run_on_hosts(command_name: str, o: HostOptions, workflow: Callable[[Any], Any]):
+    """Run `workflow` (a function of provision.api.Settings returning the Report: one of provision.api's, the
+    same code path a library caller takes) with the settings and live progress of the command line;
+    return (report, console). Bad input raises before any connection (exit 4)."""
+    from provision.cli.render import console_for
 
-    targets = load_targets(o.inventory, o.limit)
     console = console_for(o.json)
-    options = run_options(o, needs_become=needs_become or any(t.settings.become for t in targets))
-    with LiveProgress(console, command_name, len(targets)) as progress:
-        options.progress = progress
-        report = fan_out(command_name, targets, work, options)
+    report = workflow(api_settings(o, console, command_name))
     return report, console
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from provision.cli import options as opt
-from provision.cli.runner import finish, run_options
+from provision.cli.runner import finish, run_on_hosts
 
 swarm_app = typer.Typer(help="Docker Swarm across the hosts: managers and workers from inventory groups.",
                         no_args_is_help=True)
@@ -32,16 +32,12 @@ def swarm_init(
 
     Inventory vars: swarm_role (manager|worker, overrides the groups), swarm_advertise_addr (IP or interface;
     default: the IPv4 address of the default route's interface), gpu (true/false: a GPU node or not)."""
-    from provision.cli.render import LiveProgress, console_for, render_plan
-    from provision.workflows import swarm
+    from provision import api
+    from provision.cli.render import render_plan
 
     o = opt.HostOptions(inventory=inventory, limit=limit, forks=forks, check=check, json=json_, verbose=verbose,
                         known_hosts=known_hosts, accept_new_host_keys=accept_new_host_keys,
                         ask_become_pass=ask_become_pass)
-    targets = swarm.load_swarm_targets(inventory, limit)  # bad input: exit 4 before any connection
-    console = console_for(json_)
-    options = run_options(o, needs_become=True)
-    with LiveProgress(console, "swarm init", len(targets)) as progress:
-        options.progress = progress
-        report = swarm.init_swarm(targets, options)
+    report, console = run_on_hosts("swarm init", o, lambda s: api.swarm_init(inventory, limit=limit, check=check,
+                                                                           settings=s))  # bad input: exit 4 first
     finish(report, console, o, render_plan)

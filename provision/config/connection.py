@@ -34,6 +34,8 @@ _ALIASES = {
     "connection": ("ansible_connection",),
     "timeout": ("ansible_ssh_timeout", "ansible_timeout"),
 }
+# Every connection var provision reads, in its Ansible spelling (the first of each alias list).
+CONNECTION_VARS = tuple(names[0] for names in _ALIASES.values())
 
 _TRUE = {"true", "yes", "on", "1", "y", "t"}
 _FALSE = {"false", "no", "off", "0", "n", "f", ""}

@@ -70,6 +70,9 @@ def server_alive_options(args: str) -> dict[str, str]:
     return found
 
 
+TIMEOUT_VARS = ("provision_command_timeout", "provision_keepalive_interval", "provision_keepalive_count_max")
+
+
 def timeouts(name: str, hostvars: dict, ssh_args: str = "") -> Timeouts:
     options = server_alive_options(ssh_args) if ssh_args else {}
     command = hostvars.get("provision_command_timeout")

@@ -150,6 +150,7 @@ def _strip_scheme(server: str) -> str:
 
 
 # -- free space on the host before a pull or ship --------------------------------------------------
+MIN_FREE_VAR = "deploy_min_free_mb"
 DEFAULT_MIN_FREE_MB = 512  # the least free space under Docker's data root before any image is fetched
 EXTRACTION_FACTOR = 1.5  # an image's size on disk, plus its compressed layers while they are extracted
 
@@ -158,7 +159,7 @@ def min_free_mb(host: str, hostvars: dict) -> int:
     """`deploy_min_free_mb` (host or group var): bad values are bad input (file and line, exit 4)."""
     from provision.config.connection import setting_error
 
-    value = hostvars.get("deploy_min_free_mb", DEFAULT_MIN_FREE_MB)
+    value = hostvars.get(MIN_FREE_VAR, DEFAULT_MIN_FREE_MB)
     text = str(value).strip()
     if isinstance(value, bool) or not text.isdigit():
         raise setting_error(host, hostvars, "deploy_min_free_mb",

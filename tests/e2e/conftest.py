@@ -208,3 +208,39 @@ def nvidia_fleet(tmp_path_factory) -> Fleet:
     fleet, down = start_fleet(tmp_path_factory, "e2e-nvidia", 2, gpu_hosts=1)
     yield fleet
     down()
+
+
+@pytest.fixture(scope="session")
+def gpu_vm_fleet(tmp_path_factory) -> Fleet:
+    """One fresh host, a SIMULATED GPU host (sbx1): the "fresh GPU VM" of README's walkthrough and API example
+    (tests/e2e/test_readme_walkthrough.py, tests/e2e/test_api_example.py; each works on a fresh or a bootstrapped
+    host, in either order)."""
+    fleet, down = start_fleet(tmp_path_factory, "e2e-gpu-vm", 1, gpu_hosts=1)
+    yield fleet
+    down()
+
+
+def readme_block(begin: str, end: str = "") -> str:
+    """The fenced block of README.md between `<!-- BEGIN...` and `<!-- END -->` markers, without its fences."""
+    text = (ROOT / "README.md").read_text()
+    start = text.index(f"<!-- {begin}")
+    stop = text.index(f"<!-- {end or begin.replace('begin', 'end')} -->", start)
+    lines = text[start:stop].splitlines()[1:]
+    fences = [i for i, line in enumerate(lines) if line.startswith("```")]
+    assert len(fences) == 2, f"README: one fenced block expected between the {begin} markers"
+    return "\n".join(lines[fences[0] + 1:fences[1]]) + "\n"
+
+
+def project_folder(tmp_path: Path) -> tuple[Path, dict]:
+    """A fresh project folder and the environment README's commands run in: `provision` on PATH (this checkout),
+    provision's state (known_hosts) under the test's temp dir."""
+    folder = tmp_path / "project"
+    folder.mkdir()
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    shim = bin_dir / "provision"
+    shim.write_text(f"#!/bin/sh\nexec {sys.executable} -m provision \"$@\"\n")
+    shim.chmod(0o755)
+    env = _env({"PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}",
+                "PROVISION_KNOWN_HOSTS": str(tmp_path / "known_hosts"), "PROVISION_HOME": str(tmp_path / "home")})
+    return folder, env

@@ -1,5 +1,6 @@
 """Every host-acting command hands its command-line options to the runner unchanged: --inventory,
---limit, --forks, --check, --json, -v, --known-hosts, --accept-new-host-keys and -K, field by field.
+--limit, --forks, --check, --json, -v, --known-hosts, --accept-new-host-keys and -K, field by field; and the
+runner hands them on to provision.api as its Settings.
 
 The fan-out is replaced by a stub that records the HostOptions it was given and stops the command,
 so nothing connects anywhere."""
@@ -76,6 +77,7 @@ def test_options_reach_the_runner_unchanged(module, argv, with_check, inventory,
 
 @pytest.mark.parametrize("swarm", [False, True], ids=["deploy", "deploy --swarm"])
 def test_deploy_loads_the_playbook_with_the_given_inventory_and_limit(swarm, inventory, tmp_path, monkeypatch):
+    from provision import api
     from provision.workflows import deploy, swarm_deploy
 
     loads, seen = [], []
@@ -85,12 +87,12 @@ def test_deploy_loads_the_playbook_with_the_given_inventory_and_limit(swarm, inv
         playbook = type("Playbook", (), {"warnings": []})()
         return (playbook, [], {}) if not swarm else type("Loaded", (), {"hosts": [], "playbook": playbook})()
 
-    def run_options(o, *, needs_become):
+    def run_on_hosts(command_name, o, workflow):
         seen.append(o)
-        raise Stop
+        workflow(api.Settings(progress=stop))  # loads, then stops where the hosts would be worked on
 
     monkeypatch.setattr(swarm_deploy if swarm else deploy, "load", load)
-    monkeypatch.setattr(deploy_cmds, "run_options", run_options)
+    monkeypatch.setattr(deploy_cmds, "run_on_hosts", run_on_hosts)
     argv = ["deploy", str(tmp_path / "stack.yml"), str(tmp_path / "prod.yml"), *(["--swarm"] if swarm else []),
             "-p", "shop", "--profile", "gpu", "--profile", "debug", *_args(inventory, tmp_path, True)]
     result = CliRunner().invoke(app, argv)
@@ -100,16 +102,39 @@ def test_deploy_loads_the_playbook_with_the_given_inventory_and_limit(swarm, inv
 
 
 def test_swarm_init_options(inventory, tmp_path, monkeypatch):
+    from provision import api
     from provision.workflows import swarm
 
     seen = []
     monkeypatch.setattr(swarm, "load_swarm_targets", lambda inventory_path, limit: seen.append((inventory_path, limit)) or [])
 
-    def run_options(o, *, needs_become):
-        seen.append((o, needs_become))
-        raise Stop
+    def run_on_hosts(command_name, o, workflow):
+        seen.append(o)
+        workflow(api.Settings(progress=stop))
 
-    monkeypatch.setattr(swarm_cmds, "run_options", run_options)
+    monkeypatch.setattr(swarm_cmds, "run_on_hosts", run_on_hosts)
     result = CliRunner().invoke(app, ["swarm", "init", *_args(inventory, tmp_path, True)])
     assert isinstance(result.exception, Stop), result.output
-    assert seen == [(inventory, "h1"), (_expected(inventory, tmp_path, True), True)]
+    assert seen == [_expected(inventory, tmp_path, True), (inventory, "h1")]
+
+
+def stop(command, total):
+    raise Stop
+
+
+def test_the_runner_hands_the_options_to_the_api(inventory, tmp_path, monkeypatch):
+    """--forks, --known-hosts, --accept-new-host-keys and -K become provision.api.Settings; the workflow is the
+    api's function, called with the command's inventory and limit."""
+    from provision import api
+    from provision.cli import runner
+
+    calls = []
+    monkeypatch.setattr(api, "facts", lambda inventory, *, limit, check, settings: calls.append(
+        (inventory, limit, check, settings)) or (_ for _ in ()).throw(Stop))
+    result = CliRunner().invoke(app, ["facts", *_args(inventory, tmp_path, True)])
+    assert isinstance(result.exception, Stop), result.output
+    [(inv, limit, check, settings)] = calls
+    assert (inv, limit, check) == (inventory, "h1", True)
+    assert (settings.forks, settings.known_hosts, settings.accept_new_host_keys) == (3, tmp_path / "kh", True)
+    assert settings.become_password is runner.ask_become_password
+    assert callable(settings.progress)

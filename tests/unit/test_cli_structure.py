@@ -10,7 +10,7 @@ import provision.cli
 
 CLI_DIR = Path(provision.cli.__file__).parent
 
-COMMANDS = ["hosts", "facts", "run", "verify", "bootstrap", "config", "deploy", "rollback", "status", "logs", "exec",
+COMMANDS = ["init", "hosts", "facts", "run", "verify", "bootstrap", "config", "deploy", "rollback", "status", "logs", "exec",
             "down", "prune", "df", "unlock"]
 GROUPS = {"sandbox": ["up", "status", "down"], "docker": ["install", "uninstall"], "nvidia": ["install"],
           "swarm": ["init"]}

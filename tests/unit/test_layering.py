@@ -33,7 +33,7 @@ ALLOWED: dict[str, set[str]] = {
     "compose": {"config", "errors", "secret"},
     "workflows": {"commands", "config", "deploy", "compose", "executor", "facts", "operations", "errors",
                   "secret", "redaction", "interrupts", "report"},
-    "api": {"workflows", "config", "deploy", "compose", "errors", "report", "executor"},
+    "api": {"workflows", "config", "deploy", "compose", "errors", "report", "executor", "secret"},
     "cli": {"api", "workflows", "config", "deploy", "compose", "executor", "facts", "errors", "secret",
             "redaction", "interrupts", "report"},
     "__main__": {"cli"},
