@@ -12,7 +12,7 @@ CLI_DIR = Path(provision.cli.__file__).parent
 
 COMMANDS = ["init", "hosts", "facts", "run", "verify", "bootstrap", "config", "deploy", "rollback", "status", "logs", "exec",
             "down", "prune", "df", "unlock"]
-GROUPS = {"sandbox": ["up", "status", "down"], "docker": ["install", "uninstall"], "nvidia": ["install"],
+GROUPS = {"sandbox": ["up", "status", "down", "image", "attach"], "docker": ["install", "uninstall"], "nvidia": ["install"],
           "swarm": ["init"]}
 
 
