@@ -62,7 +62,7 @@ def deploy_command(
                                    profiles=profiles)  # bad input: exit 4 here
         _warn(stack.warnings + loaded.playbook.warnings)
         options = run_options(o, needs_become=any(t.settings.become for t in loaded.hosts))
-        with LiveProgress(console, "deploy", len(loaded.hosts)) as progress:
+        with LiveProgress(console, "deploy", len(loaded.hosts), names=[t.name for t in loaded.hosts]) as progress:
             options.progress = progress
             report = swarm_deploy.deploy_swarm(loaded, options, log=_stderr_log)
         finish(report, console, o, render_deploy)
@@ -72,7 +72,7 @@ def deploy_command(
     _warn(stack.warnings + loaded[0].warnings)
     targets = loaded[1]  # (playbook, targets, services_by_host)
     options = run_options(o, needs_become=any(t.settings.become for t in targets))
-    with LiveProgress(console, "deploy", len(targets)) as progress:
+    with LiveProgress(console, "deploy", len(targets), names=[t.name for t in targets]) as progress:
         options.progress = progress
         report = workflow.run(loaded, options, environ=os.environ, log=_stderr_log)
     finish(report, console, o, render_deploy)

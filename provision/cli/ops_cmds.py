@@ -53,9 +53,13 @@ def status_command(
     finish(report, console, o, render_status)
 
 
-def render_status(console, report) -> None:
+def render_status(console, report, now: float | None = None) -> None:
+    """A table per host (titled with its name; no host column): ports as `8000→8000`, image names cut
+    from the left keeping the tag, start times relative (`3m ago`). The full values are in --json."""
     from rich.markup import escape
     from rich.table import Table
+
+    from provision.cli.render import relative_time, short_image, short_ports
 
     for name, result in report.hosts.items():
         rows = result.extra.get("services")
@@ -65,18 +69,22 @@ def render_status(console, report) -> None:
             console.print(f"[bold]{escape(name)}[/]: no provision containers")
             continue
         several = len({r["stack"] for r in rows}) > 1
+        replicas = any(str(r["replica"]) not in ("1", "None") for r in rows)
         table = Table(title=name, title_justify="left")
-        for column in ("host", "service", "replica", "image", "state", "health", "ports", "started"):
-            table.add_column(column)
+        columns = ["service"] + (["#"] if replicas else []) + ["image", "state", "health", "ports", "started"]
+        for column in columns:
+            table.add_column(column, overflow="fold", no_wrap=column in ("image", "started"))
+        image_width = max(16, console.width // 4)
         for r in rows:
             service = f"{r['stack']}/{r['service']}" if several else r["service"]
             state = r["state"] + (f" ({r['role']})" if r["role"] != "serving" else "")
             style = {"running": "green", "exited": "red", "dead": "red", "restarting": "yellow"}.get(r["state"], "")
             health = {"healthy": "[green]healthy[/]", "unhealthy": "[red]unhealthy[/]"}.get(r["health"], escape(r["health"]))
-            table.add_row(escape(name), escape(service), str(r["replica"]), escape(r["image"]),
-                          f"[{style}]{escape(state)}[/]" if style and r["role"] == "serving" else escape(state),
-                          health, escape(r["ports"]), escape(str(r["started"])),
-                          style="dim" if r["role"] != "serving" else None)
+            cells = [escape(service)] + ([str(r["replica"])] if replicas else []) + [
+                escape(short_image(r["image"], image_width)),
+                f"[{style}]{escape(state)}[/]" if style and r["role"] == "serving" else escape(state),
+                health, escape(short_ports(r["ports"])), escape(relative_time(str(r["started"]), now))]
+            table.add_row(*cells, style="dim" if r["role"] != "serving" else None)
         console.print(table)
 
 

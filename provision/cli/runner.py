@@ -53,7 +53,7 @@ def run_on_hosts(command_name: str, o: HostOptions, work, *, needs_become: bool 
     targets = load_targets(o.inventory, o.limit)
     console = console_for(o.json)
     options = run_options(o, needs_become=needs_become or any(t.settings.become for t in targets))
-    with LiveProgress(console, command_name, len(targets)) as progress:
+    with LiveProgress(console, command_name, len(targets), names=[t.name for t in targets]) as progress:
         options.progress = progress
         report = fan_out(command_name, targets, work, options)
     return report, console

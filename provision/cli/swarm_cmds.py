@@ -41,7 +41,7 @@ def swarm_init(
     targets = swarm.load_swarm_targets(inventory, limit)  # bad input: exit 4 before any connection
     console = console_for(json_)
     options = run_options(o, needs_become=True)
-    with LiveProgress(console, "swarm init", len(targets)) as progress:
+    with LiveProgress(console, "swarm init", len(targets), names=[t.name for t in targets]) as progress:
         options.progress = progress
         report = swarm.init_swarm(targets, options)
     finish(report, console, o, render_plan)
