@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from rich.console import Console, Group
+from rich.console import Console
 from rich.live import Live
 from rich.markup import escape
 from rich.spinner import Spinner
@@ -172,7 +172,7 @@ class LiveProgress:
             line.result, line.finished = result, self.clock()
             if line.started is None:
                 line.started = line.finished
-            if self._live is None:  # plain lines (or a live display that is not running)
+            if not self.live_mode:  # plain lines (a terminal shows it in the live display's frame)
                 self.console.print(self.finished_text(line), soft_wrap=True)
 
     # provision.progress's Reporter
@@ -217,26 +217,33 @@ class LiveProgress:
         return text
 
     def frame(self) -> Table:
-        """The live display now: a line per host (running: spinner, step, progress, elapsed)."""
+        """The live display now: a line per host (running: spinner, step, elapsed, progress; finished: its
+        outcome, time and most important line). One screen line per host: the last column is cut to fit."""
         with self._lock:
+            width = max((len(name) for name in self.hosts), default=4)
             grid = Table.grid(padding=(0, 1))
             grid.add_column(no_wrap=True, width=1)
-            grid.add_column(no_wrap=True)
-            grid.add_column(no_wrap=True)
-            grid.add_column(no_wrap=True, overflow="ellipsis", ratio=1)
-            grid.add_column(no_wrap=True, justify="right")
+            grid.add_column(no_wrap=True, min_width=width)
+            grid.add_column(no_wrap=True, min_width=11)
+            grid.add_column(no_wrap=True, justify="right", min_width=6)
+            grid.add_column()  # cut (…) rather than wrapped: one_line
+
+            def one_line(text: str, style: str = "") -> Text:
+                return Text(text, style=style, no_wrap=True, overflow="ellipsis", end="")
+
             for line in self.hosts.values():
                 if line.result is not None:
                     status = line.result.status
                     grid.add_row(Text(MARK[status], style=STYLE[status]), Text(line.name),
-                                 Text(status, style=STYLE[status]), Text(headline(line.result)),
-                                 duration(self.elapsed(line)))
+                                 Text(status, style=STYLE[status]), duration(self.elapsed(line)),
+                                 one_line(headline(line.result)))
                 elif line.started is None:
                     grid.add_row(" ", Text(line.name), Text("waiting", style="dim"), "", "")
                 else:
                     spinner = self._spinners.setdefault(line.name, Spinner("dots"))
-                    grid.add_row(spinner, Text(line.name), Text(line.step),
-                                 Text(describe_update(line.update, line.rate())), duration(self.elapsed(line)))
+                    progress = describe_update(line.update, line.rate())
+                    grid.add_row(spinner, Text(line.name), one_line(line.step), duration(self.elapsed(line)),
+                                 one_line(progress))
             return grid
 
 
@@ -333,9 +340,17 @@ def short_nvidia(nvidia: dict | None) -> str:
     return f"{driver} / CUDA {nvidia.get('cuda') or '?'}"
 
 
+def short_kernel(kernel, arch) -> str:
+    """`6.1.0-26-cloud-amd64` → `6.1.0-26-cloud` when the architecture is shown beside it."""
+    text = str(kernel or "?")
+    return text.removesuffix(f"-{arch}") if arch else text
+
+
 def short_memory(mib) -> str:
     if not isinstance(mib, (int, float)):
         return "?"
+    if mib >= 10 * 1024:
+        return f"{mib / 1024:.0f} GiB"
     return f"{mib / 1024:.1f} GiB" if mib >= 1024 else f"{mib} MiB"
 
 

@@ -171,6 +171,9 @@ def verify_work(target: Target, executor: Executor) -> HostResult:
             if not greeted:
                 result.steps.append(StepResult(name, "failed", f"unexpected output: {text}", duration))
                 break
+            # the evidence: the container's own greeting line, as it printed it
+            text = '"' + next(line.strip() for line in out.stdout.splitlines()
+                              if docker_engine.HELLO_GREETING in line) + '"'
         result.steps.append(StepResult(name, "ok", text, duration))
     return result
 
