@@ -248,9 +248,26 @@ class LiveProgress:
 
 
 # -- after the run -----------------------------------------------------------------------------
+def _trace(result: HostResult, step: str, verbose: int) -> list[Text]:
+    """-v: the commands a step ran (`$ …`); -vv: their output too (`| …`). Redacted where recorded."""
+    lines: list[Text] = []
+    if verbose < 1:
+        return lines
+    for ran in result.commands:
+        if ran["step"] != step:
+            continue
+        for command in ran["commands"]:
+            for number, line in enumerate(command.splitlines()):
+                lines.append(Text(("$ " if number == 0 else "  ") + line, style="dim"))
+        if verbose >= 2 and ran["output"]:
+            lines.extend(Text("| " + line, style="dim") for line in ran["output"].splitlines())
+    return lines
+
+
 def step_lines(console: Console, report: Report, verbose: int = 0) -> None:
     """Per host, the steps that changed or failed and the checks' evidence, one line each with the reason
-    (-v: every step). On a terminal a long reason wraps under itself; elsewhere a line is never cut."""
+    (-v: every step and the commands it ran; -vv: their output). On a terminal a long reason wraps under
+    itself; elsewhere a line is never cut."""
     terminal = console.is_terminal
     for name, result in report.hosts.items():
         steps = list(shown_steps(result, verbose))
@@ -264,6 +281,8 @@ def step_lines(console: Console, report: Report, verbose: int = 0) -> None:
                 text.append(f"{step.status:<8}", style=STYLE[step.status])
                 text.append(f" {step.name:<{width}}  {step.message}".rstrip())
                 console.print(text, soft_wrap=True)
+                for line in _trace(result, step.name, verbose):
+                    console.print(Text(" " * (width + 13)) + line, soft_wrap=True)
             continue
         grid = Table.grid(padding=(0, 2))
         grid.add_column(no_wrap=True)  # the indent
@@ -272,6 +291,8 @@ def step_lines(console: Console, report: Report, verbose: int = 0) -> None:
         grid.add_column(overflow="fold", ratio=1)
         for step in steps:
             grid.add_row("", Text(step.status, style=STYLE[step.status]), Text(step.name), Text(step.message))
+            for line in _trace(result, step.name, verbose):
+                grid.add_row("", "", "", line)
         console.print(grid)
 
 

@@ -72,6 +72,8 @@ class Applier:
         except HostUnreachable as exc:  # say which step the host vanished in
             raise HostUnreachable(f"{exc} (step '{item.step}')") from None
         duration = time.monotonic() - start
+        self.result.commands.append({"step": item.step, "commands": [describe_command(c) for c in item.commands],
+                                     "output": redact((outcome.stdout + outcome.stderr).strip())})
         if not outcome.ok:
             message = f"{outcome.error_summary()} (exit {outcome.exit_code})"
             if item.undo:

@@ -160,6 +160,7 @@ def verify_work(target: Target, executor: Executor) -> HostResult:
         start = time.monotonic()
         out = executor.run(command, become=True, timeout=300)
         duration = time.monotonic() - start
+        result.commands.append({"step": name, "commands": [command], "output": (out.stdout + out.stderr).strip()})
         if not out.ok:
             problem = daemon_problem(target.name, executor) if name == "docker version" else None
             result.steps.append(StepResult(name, "failed", problem or f"{out.error_line()} (exit {out.exit_code})",

@@ -201,6 +201,8 @@ def verify_steps(target: Target, executor: Executor, result: HostResult, facts: 
     start = time.monotonic()
     out = executor.run(nvidia.gpu_test_command(settings.verify_gpu_image), become=True, timeout=600)
     duration = time.monotonic() - start
+    result.commands.append({"step": "gpu container", "commands": [nvidia.gpu_test_command(settings.verify_gpu_image)],
+                            "output": (out.stdout + out.stderr).strip()})
     if not out.ok:
         result.steps.append(StepResult("gpu container", "failed", _with_advice(out.error_line()) + f" (exit {out.exit_code})",
                                        duration))

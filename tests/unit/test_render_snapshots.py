@@ -207,3 +207,19 @@ def test_short_forms() -> None:
     assert render.relative_time("2026-12-01T11:57:00Z", NOW) == "3m ago"
     assert render.relative_time("2026-11-28T10:00:00Z", NOW) == "3d ago"
     assert render.relative_time("-", NOW) == "-"
+
+
+def test_verbose_shows_the_commands_and_very_verbose_their_output() -> None:
+    report = bootstrap_report()
+    report.hosts["cpu2"].commands.append({"step": "hello-world", "commands": ["docker run --rm -- hello-world"],
+                                          "output": "\nHello from Docker!\nThis message shows that your installation"})
+    for terminal in (True, False):
+        shown = {}
+        for verbose in (0, 1, 2):
+            c = console(120, terminal=terminal)
+            render.step_lines(c, report, verbose)
+            shown[verbose] = c.file.getvalue()
+        assert "$ docker run" not in shown[0]
+        assert "$ docker run --rm -- hello-world" in shown[1] and "| Hello from Docker!" not in shown[1]
+        assert "| Hello from Docker!" in shown[2] and "| This message shows that your installation" in shown[2]
+    assert "commands" not in report.hosts["cpu2"].to_dict()  # never in --json
