@@ -44,14 +44,14 @@ class Settings:
 
     become_password: the sudo password (a str); else $PROVISION_BECOME_PASSWORD; else, when it is a function,
     it is called (once, and only when a selected host uses become) and returns it; else none (`sudo -n`).
-    progress: a function (command, number of hosts) returning a context manager that yields an object with
+    progress: a function (command, the host names) returning a context manager that yields an object with
     host_started(name) and host_finished(result) (the CLI's live progress); default: nothing is shown."""
 
     forks: int = 10
     known_hosts: str | os.PathLike | None = None  # default: $PROVISION_KNOWN_HOSTS, $PROVISION_HOME/, ~/.provision/
     accept_new_host_keys: bool = False
     become_password: str | Callable[[], str] | None = None
-    progress: Callable[[str, int], ContextManager[Any]] | None = None
+    progress: Callable[[str, list[str]], ContextManager[Any]] | None = None
 
 
 DEFAULT_SETTINGS = Settings()
@@ -90,8 +90,8 @@ def _run_options(settings: Settings, check: bool, needs_become: bool):
                       become_password=_become_password(settings.become_password, needs_become))
 
 
-def _progress(settings: Settings, command: str, total: int) -> ContextManager[Any]:
-    return settings.progress(command, total) if settings.progress else nullcontext(None)
+def _progress(settings: Settings, command: str, names: list[str]) -> ContextManager[Any]:
+    return settings.progress(command, names) if settings.progress else nullcontext(None)
 
 
 def _inventory_path(inventory: Inventory) -> Path:
@@ -120,7 +120,7 @@ def run_work(command: str, inventory: Inventory, work, *, limit: str | None = No
     settings = settings or DEFAULT_SETTINGS
     targets = _targets(inventory, limit) if targets is None else targets
     options = _run_options(settings, check, needs_become or any(t.settings.become for t in targets))
-    with _progress(settings, command, len(targets)) as progress:
+    with _progress(settings, command, [t.name for t in targets]) as progress:
         if progress is not None:
             options.progress = progress
         return fan_out(command, targets, work, options)
@@ -209,7 +209,7 @@ def swarm_init(inventory: Inventory, *, limit: str | None = None, check: bool = 
     settings = settings or DEFAULT_SETTINGS
     targets = swarm.load_swarm_targets(_inventory_path(inventory), limit)  # bad input before any connection
     options = _run_options(settings, check, True)
-    with _progress(settings, "swarm init", len(targets)) as progress:
+    with _progress(settings, "swarm init", [t.name for t in targets]) as progress:
         if progress is not None:
             options.progress = progress
         return swarm.init_swarm(targets, options)
@@ -247,7 +247,7 @@ def deploy(inventory: Inventory, files: Sequence[str | os.PathLike] | None = Non
         for warning in stack.warnings + loaded.playbook.warnings:
             warn(warning)
         options = _run_options(settings, check, any(t.settings.become for t in loaded.hosts))
-        with _progress(settings, "deploy", len(loaded.hosts)) as progress:
+        with _progress(settings, "deploy", [t.name for t in loaded.hosts]) as progress:
             if progress is not None:
                 options.progress = progress
             return swarm_deploy.deploy_swarm(loaded, options, log=log)
@@ -259,7 +259,7 @@ def deploy(inventory: Inventory, files: Sequence[str | os.PathLike] | None = Non
         warn(warning)
     targets = loaded[1]
     options = _run_options(settings, check, any(t.settings.become for t in targets))
-    with _progress(settings, "deploy", len(targets)) as progress:
+    with _progress(settings, "deploy", [t.name for t in targets]) as progress:
         if progress is not None:
             options.progress = progress
         return workflow.run(loaded, options, environ=environ, log=log)

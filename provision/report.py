@@ -48,6 +48,9 @@ class HostResult:
     unreachable: str | None = None  # the reason, when the host could not be reached
     skipped: str | None = None  # the reason, when the whole host was skipped
     extra: dict[str, Any] = field(default_factory=dict)  # command-specific data (facts, output, ...)
+    # what ran on the host, for `-v` (the commands) and `-vv` (their output): [{"step", "commands", "output"}],
+    # redacted; never in --json (the contract above is unchanged)
+    commands: list[dict[str, Any]] = field(default_factory=list, compare=False, repr=False)
 
     @property
     def status(self) -> HostStatus:

@@ -36,24 +36,33 @@ def facts_command(
 
 
 def render_facts(console, report) -> None:
-    from rich.markup import escape
+    """One row per host, short forms that fit 80 columns (`Debian 12 amd64`, `7.6 GiB`, `550.54 / CUDA 12.4`,
+    the kernel without its architecture suffix); cells wrap at spaces rather than being cut. The full
+    values are in --json. The systemd column shows only when some host lacks systemd."""
     from rich.table import Table
+    from rich.text import Text
 
+    from provision.cli.render import short_kernel, short_memory, short_nvidia, short_os
+
+    rows = [(name, result.extra["facts"]) for name, result in report.hosts.items() if result.extra.get("facts")]
+    if not rows:
+        return
+    without_systemd = any(not f.get("systemd") for _, f in rows)
     table = Table(title="facts", title_justify="left")
-    for column in ("host", "os", "arch", "kernel", "cpus", "memory", "systemd", "docker", "gpus", "nvidia"):
-        table.add_column(column)
-    for name, result in report.hosts.items():
-        f = result.extra.get("facts")
-        if not f:
-            continue
+    columns = ["host", "os", "kernel", "cpus", "memory"] + (["systemd"] if without_systemd else []) + \
+        ["docker", "gpus", "nvidia"]
+    for column in columns:
+        table.add_column(column, no_wrap=column in ("host", "kernel"), overflow="fold",
+                         justify="right" if column in ("cpus", "gpus") else "left")
+    for name, f in rows:
         docker = f.get("docker")
-        nvidia = f.get("nvidia")
-        table.add_row(*map(escape, (  # remote text, not markup
-            name, str((f.get("os") or {}).get("pretty_name", "?")), str(f.get("arch")), str(f.get("kernel")),
-            str(f.get("cpus")), f"{f.get('memory_mib')} MiB", "yes" if f.get("systemd") else "no",
-            (f"{docker['version']} ({'running' if docker.get('running') else 'stopped'})" if docker else "-"),
-            str(len(f.get("gpus") or [])), (f"{nvidia['driver']} / CUDA {nvidia['cuda']}" if nvidia else "-"),
-        )))
+        cells = [name, f"{short_os(f.get('os'))} {f.get('arch') or ''}".strip(),
+                 short_kernel(f.get("kernel"), f.get("arch")), str(f.get("cpus")), short_memory(f.get("memory_mib"))]
+        if without_systemd:
+            cells.append("yes" if f.get("systemd") else "no")
+        cells += [(f"{docker['version']}" + ("" if docker.get("running") else " (stopped)") if docker else "-"),
+                  str(len(f.get("gpus") or [])), short_nvidia(f.get("nvidia"))]
+        table.add_row(*map(Text, cells))  # remote text, not markup
     console.print(table)
 
 

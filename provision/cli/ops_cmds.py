@@ -52,9 +52,14 @@ def status_command(
     finish(report, console, o, render_status)
 
 
-def render_status(console, report) -> None:
+def render_status(console, report, now: float | None = None) -> None:
+    """A table per host (titled with its name; no host column): ports as `8000→8000`, image names cut
+    from the left keeping the tag (as wide as the terminal allows), health beside the state, start times
+    relative (`3m ago`); cells wrap at spaces rather than being cut. The full values are in --json."""
     from rich.markup import escape
     from rich.table import Table
+
+    from provision.cli.render import relative_time, short_image, short_ports
 
     for name, result in report.hosts.items():
         rows = result.extra.get("services")
@@ -64,18 +69,28 @@ def render_status(console, report) -> None:
             console.print(f"[bold]{escape(name)}[/]: no provision containers")
             continue
         several = len({r["stack"] for r in rows}) > 1
+        replicas = any(str(r["replica"]) not in ("1", "None") for r in rows)
         table = Table(title=name, title_justify="left")
-        for column in ("host", "service", "replica", "image", "state", "health", "ports", "started"):
-            table.add_column(column)
+        columns = ["service"] + (["#"] if replicas else []) + ["image", "state", "ports", "started"]
+        ports = [short_ports(r["ports"]).replace(", ", "\n") for r in rows]  # a published port a line
+        for column in columns:
+            table.add_column(column, overflow="fold", no_wrap=column in ("service", "image", "ports"))
+        # the image gets what the other columns leave at their narrowest (3 a column for the borders)
+        services = [f"{r['stack']}/{r['service']}" if several else r["service"] for r in rows]
+        narrowest = (max(map(len, ("service", *services))) + len("(previous)") + len("started") + 3 * (len(columns) + 1)
+                     + max(len(line) for text in ("ports", *ports) for line in text.splitlines()))
+        image_width = min(48, max(16, console.width - narrowest), max(len(r["image"]) for r in rows))
         for r in rows:
             service = f"{r['stack']}/{r['service']}" if several else r["service"]
             state = r["state"] + (f" ({r['role']})" if r["role"] != "serving" else "")
             style = {"running": "green", "exited": "red", "dead": "red", "restarting": "yellow"}.get(r["state"], "")
-            health = {"healthy": "[green]healthy[/]", "unhealthy": "[red]unhealthy[/]"}.get(r["health"], escape(r["health"]))
-            table.add_row(escape(name), escape(service), str(r["replica"]), escape(r["image"]),
-                          f"[{style}]{escape(state)}[/]" if style and r["role"] == "serving" else escape(state),
-                          health, escape(r["ports"]), escape(str(r["started"])),
-                          style="dim" if r["role"] != "serving" else None)
+            health = {"healthy": " [green](healthy)[/]", "unhealthy": " [red](unhealthy)[/]", "-": "", "": ""}.get(
+                r["health"], f" ({escape(r['health'])})")
+            cells = [escape(service)] + ([str(r["replica"])] if replicas else []) + [
+                escape(short_image(r["image"], image_width)),
+                (f"[{style}]{escape(state)}[/]" if style and r["role"] == "serving" else escape(state)) + health,
+                escape(ports[rows.index(r)]), escape(relative_time(str(r["started"]), now))]
+            table.add_row(*cells, style="dim" if r["role"] != "serving" else None)
         console.print(table)
 
 

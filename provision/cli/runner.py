@@ -33,7 +33,8 @@ def api_settings(o: HostOptions, console, command_name: str):
 
     return api.Settings(forks=o.forks, known_hosts=o.known_hosts, accept_new_host_keys=o.accept_new_host_keys,
                         become_password=ask_become_password if o.ask_become_pass else None,
-                        progress=lambda _command, total: LiveProgress(console, command_name, total))
+                        progress=lambda _command, names: LiveProgress(console, command_name, len(names),
+                                                                        names=names))
 
 
 def run_on_hosts(command_name: str, o: HostOptions, workflow: Callable[[Any], Any]):

@@ -27,6 +27,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
+from provision import progress
+
 PREVIOUS, NEXT = ".previous", ".next"
 LOG_LINES = 15
 
@@ -262,13 +264,18 @@ def wait_ready(client, container_id: str, timeout: float, *, settle: float = 2.0
     """Healthy (with a healthcheck) or running steadily for `settle` seconds (without one); with
     `exited_ok` (a one-shot) exiting 0 is ready too.
     Raises RolloutFailed when `stop()` turns true (the operator interrupted)."""
-    deadline = time.monotonic() + timeout
+    started = time.monotonic()
+    deadline = started + timeout
     running_since = None
+    checks = 0
     while True:
         if stop():
             raise RolloutFailed("interrupted by the operator before it was ready")
         state = client.api.inspect_container(container_id)["State"]
         health = (state.get("Health") or {}).get("Status")
+        checks += 1
+        progress.update(time.monotonic() - started, timeout, "s",
+                        f"check {checks}: health {health}" if health else f"check {checks}: {state.get('Status')}")
         if exited_ok and state.get("Status") == "exited" and state.get("ExitCode") == 0:
             return
         if state.get("Status") in ("exited", "dead"):
@@ -326,13 +333,15 @@ def _wait_for_state(client, name: str, timeout: float, poll: float, stop: Callab
                     ready: Callable[[dict], str | None]) -> None:
     """Poll the container's State until `ready` returns None (done) or raises; past the timeout, fail
     with what `ready` said it still waits for."""
-    deadline = time.monotonic() + timeout
+    started = time.monotonic()
+    deadline = started + timeout
     while True:
         if stop():
             raise RolloutFailed("interrupted by the operator")
         waiting = ready(client.api.inspect_container(name)["State"])
         if waiting is None:
             return
+        progress.update(time.monotonic() - started, timeout, "s", f"waiting for {name}")
         if time.monotonic() >= deadline:
             raise RolloutFailed(waiting)
         time.sleep(poll)

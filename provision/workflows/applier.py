@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
+from provision import progress
 from provision.commands import argv, detached
 from provision.errors import HostUnreachable
 from provision.executor.base import Executor
@@ -60,6 +61,7 @@ class Applier:
             return True
         if self.before_change is not None:  # raises (HostLocked) before anything changes
             self.before_change()
+        progress.step(item.step)
         start = time.monotonic()
         script = argv.script(item.commands)
         if item.detached:  # apt/dpkg: a dropped connection must not kill dpkg half-way
@@ -70,6 +72,8 @@ class Applier:
         except HostUnreachable as exc:  # say which step the host vanished in
             raise HostUnreachable(f"{exc} (step '{item.step}')") from None
         duration = time.monotonic() - start
+        self.result.commands.append({"step": item.step, "commands": [describe_command(c) for c in item.commands],
+                                     "output": redact((outcome.stdout + outcome.stderr).strip())})
         if not outcome.ok:
             message = f"{outcome.error_summary()} (exit {outcome.exit_code})"
             if item.undo:

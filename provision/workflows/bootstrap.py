@@ -29,6 +29,7 @@ def bootstrap_work(check: bool, stamp: str, reboot: bool):
             return result
         installed = install(target, executor)
         result.steps.extend(installed.steps)
+        result.commands.extend(installed.commands)
         for key, value in installed.extra.items():  # notes and plans accumulate across stages
             if isinstance(value, list):
                 result.extra.setdefault(key, []).extend(value)
@@ -42,6 +43,7 @@ def bootstrap_work(check: bool, stamp: str, reboot: bool):
         gpu_skipped = result.steps[-1].name == "gpu" and result.steps[-1].status == "skipped"
         verified = docker.verify_work(target, executor) if gpu_skipped else verify_all(target, executor)
         result.steps.extend(verified.steps)
+        result.commands.extend(verified.commands)
         return result
 
     return work

@@ -11,6 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from provision import progress
 from provision.commands import deploy_host
 from provision.deploy import networks as stack_networks
 from provision.deploy import rollout
@@ -78,6 +79,7 @@ class HostDeploy:
                 self.interrupted(work.__name__.replace("_", " ").strip())
                 break
             try:
+                progress.step(work.__name__.replace("_", " ").strip())
                 work()
             except docker.errors.APIError as exc:  # the engine refused: this host's step fails, others go on
                 self.step(work.__name__.replace("_", " ").strip(), "failed", f"docker: {rollout.api_message(exc)}")
@@ -377,6 +379,7 @@ class HostDeploy:
         started = time.monotonic()
         cname = spec_name(spec)
         label = f"service {service.name}" + (f"[{spec.replica}]" if service.replicas > 1 else "")
+        progress.step(label)
         digest = spec_hash(spec, self.c.secrets)
         current = get_container(self.client, cname)
         desired = rollout.Desired(

@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
+from provision import progress as progress_events
 from provision.commands import host_health
 from provision.deploy import images as image_sources
 from provision.executor.base import Executor
@@ -71,6 +72,7 @@ def fetch_image(job: ImageJob, service_name: str, source: image_sources.ImageSou
     """Ship, pull or build one service's image on one host (or say what would happen, under --check)."""
     started = time.monotonic()
     label = f"image {source.name}"
+    progress_events.step(label)
     current = image_sources.local_image_id(client, source.name)
     if source.how == image_sources.SHIP:
         outcome = _ship(job, source, target, executor, client, label, current)
@@ -94,7 +96,7 @@ def _ship(job: ImageJob, source, target: Target, executor: Executor, client, lab
     from provision.deploy import shipping
 
     shipped = shipping.ship(executor.ssh_transport(), client, job.staged[source.name], job.registry_port,
-                            progress=_progress(job, target.name, source.name))
+                            progress=_progress())
     if shipped.skipped:
         return ImageOutcome(label, "ok", "present on the host (nothing sent)", shipped.image_id)
     return ImageOutcome(label, "changed", f"shipped: {shipping.human_bytes(shipped.bytes_sent)} sent "
@@ -139,16 +141,14 @@ def _build(job: ImageJob, service_name: str, client, label: str, current: str | 
                         "built on the host" + (" (unchanged)" if unchanged else ""), image.id, action="build")
 
 
-def _progress(job: ImageJob, host: str, image: str) -> Callable[[int], None]:
-    last = [0.0]
+def _progress() -> Callable[[int], None]:
+    """Bytes sent so far → a progress event of this host (the live display shows bytes and rate; no
+    total: only the layers the host lacks travel, compressed, so the image's size is no estimate).
+    The handle is taken here, in the host's thread: the callback may run in another."""
+    handle = progress_events.current()
 
     def report(sent: int) -> None:
-        now = time.monotonic()
-        if now - last[0] >= 1.0:
-            last[0] = now
-            from provision.deploy.shipping import human_bytes
-
-            job.log(f"{host}: shipping {image}: {human_bytes(sent)} sent")
+        handle.update(done=sent, unit="B", detail="shipping")
 
     return report
 

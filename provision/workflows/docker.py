@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 
+from provision import progress
 from provision.commands import apt, docker_repo, docker_engine, files, host_health, system
 from provision.commands import dpkg as dpkg_cmd
 from provision.config.host_settings import DockerSettings, docker_settings
@@ -52,6 +53,7 @@ def install_work(check: bool, stamp: str):
         result = HostResult(target.name)
         with HostLock(executor, 'docker install', result=result, lazy=True) as lock:
             applier = Applier(executor, result, check, stamp=stamp, before_change=lock.ensure)
+            progress.step("docker probe")
             state = probe_state(executor, settings)
             applier.apply(op.preflight(state))
             if applier.failed:  # refused before any change
@@ -154,9 +156,11 @@ def verify_work(target: Target, executor: Executor) -> HostResult:
         ("hello-world", docker_engine.hello(settings.verify_hello_image)),
     ]
     for name, command in checks:
+        progress.step(name)
         start = time.monotonic()
         out = executor.run(command, become=True, timeout=300)
         duration = time.monotonic() - start
+        result.commands.append({"step": name, "commands": [command], "output": (out.stdout + out.stderr).strip()})
         if not out.ok:
             problem = daemon_problem(target.name, executor) if name == "docker version" else None
             result.steps.append(StepResult(name, "failed", problem or f"{out.error_line()} (exit {out.exit_code})",
@@ -168,6 +172,9 @@ def verify_work(target: Target, executor: Executor) -> HostResult:
             if not greeted:
                 result.steps.append(StepResult(name, "failed", f"unexpected output: {text}", duration))
                 break
+            # the evidence: the container's own greeting line, as it printed it
+            text = '"' + next(line.strip() for line in out.stdout.splitlines()
+                              if docker_engine.HELLO_GREETING in line) + '"'
         result.steps.append(StepResult(name, "ok", text, duration))
     return result
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+from provision import progress
 from provision.executor.base import Executor
 from provision.report import HostResult, StepResult
 from provision.workflows.targets import Target
@@ -13,6 +14,7 @@ def gather(target: Target, executor: Executor) -> HostResult:
     from provision.facts.model import parse_facts
     from provision.facts.script import FACTS_SCRIPT
 
+    progress.step("gather facts")
     start = time.monotonic()
     result = executor.run(FACTS_SCRIPT, become=target.settings.become)
     duration = time.monotonic() - start

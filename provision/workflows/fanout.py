@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Callable, Protocol
 
+from provision import progress as progress_events
 from provision.errors import HostError, HostUnreachable
 from provision.executor.base import Executor
 from provision.executor.known_hosts import KnownHosts
@@ -32,6 +33,12 @@ class SilentProgress:
     """A Progress that shows nothing (a phase inside a command that has its own progress)."""
 
     def host_started(self, name: str) -> None:
+        pass
+
+    def step(self, host: str, name: str) -> None:
+        pass
+
+    def update(self, host: str, update) -> None:
         pass
 
     def host_finished(self, result: HostResult) -> None:
@@ -65,8 +72,10 @@ def run_on_host(target: Target, work: HostWork, options: RunOptions,
         return result
     options.progress.host_started(target.name)
     executor = executor_factory(target, options)
-    try:
-        result = work(target, executor)
+    try:  # the workflow's progress events (provision.progress) go to this run's progress display
+        with progress_events.reporting(options.progress, target.name) as host_progress:
+            host_progress.step("connecting")
+            result = work(target, executor)
     except Interrupted as exc:
         result = HostResult(target.name, steps=[StepResult("interrupted", "failed", str(exc))])
     except HostUnreachable as exc:

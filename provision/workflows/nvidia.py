@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from provision import progress
 from provision.commands import apt, daemon_json, nvidia, system
 from provision.config.host_settings import NvidiaSettings, nvidia_settings
 from provision.errors import HostKeyChanged, HostUnreachable
@@ -60,6 +61,7 @@ def stage(target: Target, executor: Executor, result: HostResult, check: bool, s
 def _stage(target: Target, executor: Executor, result: HostResult, check: bool, stamp: str, reboot: bool,
            facts: dict | None, lock: HostLock) -> None:
     settings = nvidia_settings(target.name, target.hostvars)
+    progress.step("nvidia probe")
     facts = facts if facts is not None else _facts(executor, target)
     gpu, why = op.is_gpu_host(facts, settings)
     if not gpu:
@@ -133,15 +135,19 @@ def _reboot(target: Target, executor: Executor, result: HostResult, settings: Nv
     if lock is not None:  # no other run may be changing the host when it reboots; but a host that never
         lock.ensure()     # comes back must not keep a lock: released here, taken again by the next change
         lock.release()
+    progress.step("reboot")
     start = time.monotonic()
     before = system.parse_boot_marker(executor.run(system.boot_marker()).stdout)
     executor.run(system.reboot_soon(), become=True)
     executor.close()
     deadline = start + settings.reboot_timeout
+    waiting = "waiting for SSH"
     while time.monotonic() < deadline:
+        progress.update(time.monotonic() - start, settings.reboot_timeout, "s", waiting)
         time.sleep(2)
         try:
             marker = system.parse_boot_marker(executor.run(system.boot_marker()).stdout)
+            waiting = "waiting for a new boot"
         except HostKeyChanged as exc:  # back, but not as the host it was: never "did not come back"
             result.steps.append(StepResult("reboot", "failed", f"the host came back with a different host key: {exc}",
                                            time.monotonic() - start))
@@ -191,9 +197,12 @@ def verify_steps(target: Target, executor: Executor, result: HostResult, facts: 
                                        "run `provision nvidia install`"))
         return
     result.steps.append(StepResult("gpu docker runtime", "ok", "docker info lists the nvidia runtime"))
+    progress.step("gpu container")
     start = time.monotonic()
     out = executor.run(nvidia.gpu_test_command(settings.verify_gpu_image), become=True, timeout=600)
     duration = time.monotonic() - start
+    result.commands.append({"step": "gpu container", "commands": [nvidia.gpu_test_command(settings.verify_gpu_image)],
+                            "output": (out.stdout + out.stderr).strip()})
     if not out.ok:
         result.steps.append(StepResult("gpu container", "failed", _with_advice(out.error_line()) + f" (exit {out.exit_code})",
                                        duration))
@@ -204,8 +213,8 @@ def verify_steps(target: Target, executor: Executor, result: HostResult, facts: 
         result.steps.append(StepResult("gpu container", "failed", f"the GPU container does not see the host's GPUs: {difference}",
                                        duration))
         return
-    result.steps.append(StepResult("gpu container", "ok", f"{settings.verify_gpu_image} sees the host's {len(seen)} GPU(s): "
-                                                          + ", ".join(g["uuid"] for g in seen), duration))
+    result.steps.append(StepResult("gpu container", "ok", f"{len(seen)} GPU(s), UUIDs match the host ("
+                                   + ", ".join(g["uuid"] for g in seen) + f") in {settings.verify_gpu_image}", duration))
 
 
 def _with_advice(error: str) -> str:

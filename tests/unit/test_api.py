@@ -116,9 +116,9 @@ def test_progress_and_become_password_settings(local_inventory, monkeypatch):
 
     asked = []
     api.run(local_inventory, "true", settings=api.Settings(
-        progress=lambda command, total: seen.append((command, total)) or Progress(),
+        progress=lambda command, names: seen.append((command, names)) or Progress(),
         become_password=lambda: asked.append(1) or "pw"))
-    assert seen == [("run", 1), ("started", "here"), ("finished", "here")]
+    assert seen == [("run", ["here"]), ("started", "here"), ("finished", "here")]
     assert asked == []  # no host uses become: never asked
 
 

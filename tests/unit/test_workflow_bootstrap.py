@@ -81,6 +81,11 @@ def test_a_fresh_cpu_host_facts_then_docker_install_then_the_gpu_skip_then_verif
     names = [s.name for s in result.steps]
     assert names[0] == "gather facts" and names[-4:] == ["gpu", "docker version", "docker info", "hello-world"]
     assert result.steps[-4].status == "skipped"
+    # what -v/-vv show (not in --json): each change's commands and each check's command, with their output
+    ran = {entry["step"]: entry for entry in result.commands}
+    assert ran["docker packages"]["commands"] and ran["hello-world"]["commands"] == [VERIFY[-1]]
+    assert "Hello from Docker!" in ran["hello-world"]["output"]
+    assert "commands" not in result.to_dict()
 
 
 def test_the_second_run_on_the_converged_cpu_host_changes_nothing():
