@@ -15,6 +15,8 @@ from provision.cli.runner import finish, run_on_hosts
 docker_app = typer.Typer(help="Docker Engine on the hosts, the way docs.docker.com installs it.", no_args_is_help=True)
 nvidia_app = typer.Typer(help="GPU hosts: NVIDIA driver (Ubuntu) and Container Toolkit, as NVIDIA's guides do.",
                          no_args_is_help=True)
+Refresh = Annotated[bool, typer.Option("--refresh", help="Download the Docker repository key to compare digests even "
+                                                          "if it was checked within docker_repo_key_max_age.")]
 Reboot = Annotated[bool, typer.Option("--reboot", help="Reboot hosts that need it (after a driver install), wait for "
                                                         "SSH, resume and re-verify. Never the machine provision runs on.")]
 
@@ -50,6 +52,7 @@ def _check_settings(inventory: Path, limit: str | None) -> None:
 
 @docker_app.command("install")
 def docker_install(
+    refresh: Refresh = False,
     inventory: opt.Inventory = Path(opt.DEFAULT_INVENTORY), limit: opt.Limit = None, forks: opt.Forks = 10,
     check: opt.Check = False, json_: opt.Json = False, verbose: opt.Verbose = 0,
     known_hosts: opt.KnownHostsPath = Path(opt.DEFAULT_KNOWN_HOSTS), accept_new_host_keys: opt.AcceptNewKeys = False,
@@ -58,8 +61,11 @@ def docker_install(
     """Install Docker Engine: conflicting packages removed, keyring + signed deb822 repo, pinned packages,
     daemon.json merged, users added, service running. Idempotent; --check shows commands and diffs.
 
-    Inventory vars: docker_repo_url, docker_gpg_url, docker_version, docker_hold, docker_daemon (map),
-    docker_daemon_defaults, docker_users, apt_lock_timeout, http_proxy/https_proxy/no_proxy."""
+    The repository key is downloaded to compare digests only when its last check (recorded on the host)
+    is older than docker_repo_key_max_age (default 1d), or with --refresh.
+
+    Inventory vars: docker_repo_url, docker_gpg_url, docker_repo_key_max_age, docker_version, docker_hold,
+    docker_daemon (map), docker_daemon_defaults, docker_users, apt_lock_timeout, http_proxy/https_proxy/no_proxy."""
     from provision.cli.render import render_plan
     from provision.workflows.docker import install_work
 
@@ -67,7 +73,7 @@ def docker_install(
                         known_hosts=known_hosts, accept_new_host_keys=accept_new_host_keys,
                         ask_become_pass=ask_become_pass)
     _check_settings(inventory, limit)
-    report, console = run_on_hosts("docker install", o, install_work(check, _stamp()), needs_become=True)
+    report, console = run_on_hosts("docker install", o, install_work(check, _stamp(), refresh), needs_become=True)
     finish(report, console, o, render_plan)
 
 
@@ -111,7 +117,7 @@ def verify_command(
 
 
 def bootstrap_command(
-    reboot: Reboot = False,
+    reboot: Reboot = False, refresh: Refresh = False,
     inventory: opt.Inventory = Path(opt.DEFAULT_INVENTORY), limit: opt.Limit = None, forks: opt.Forks = 10,
     check: opt.Check = False, json_: opt.Json = False, verbose: opt.Verbose = 0,
     known_hosts: opt.KnownHostsPath = Path(opt.DEFAULT_KNOWN_HOSTS), accept_new_host_keys: opt.AcceptNewKeys = False,
@@ -126,7 +132,7 @@ def bootstrap_command(
                         known_hosts=known_hosts, accept_new_host_keys=accept_new_host_keys,
                         ask_become_pass=ask_become_pass)
     _check_settings(inventory, limit)
-    report, console = run_on_hosts("bootstrap", o, bootstrap_work(check, _stamp(), reboot), needs_become=True)
+    report, console = run_on_hosts("bootstrap", o, bootstrap_work(check, _stamp(), reboot, refresh), needs_become=True)
     finish(report, console, o, render_plan)
 
 

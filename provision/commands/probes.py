@@ -234,9 +234,10 @@ def dpkg_state() -> tuple[str, str]:
 WATCHED_PACKAGES = sorted(set(docker_repo.PACKAGES + docker_repo.CONFLICTING + ["docker-ce-rootless-extras"]))
 
 
-def docker_host(key_url: str, env: str, users: list[str]) -> str:
+def docker_host(key_url: str, env: str, users: list[str], key_max_age: int = 0, record: bool = False) -> str:
     """What the Docker install decides from, in one round trip. KEY_URL is the repository key (its
-    digest is fetched here), ENV the `env ...` prefix of curl (apt.env_prefix), USERS those to add to
+    digest is fetched here, unless checked less than KEY_MAX_AGE seconds ago: docker_repo.key_digest_snippet,
+    which RECORDs a matching check), ENV the `env ...` prefix of curl (apt.env_prefix), USERS those to add to
     the docker group (each printed as `NAME UID`, `NAME none` when absent). A NUL byte in a user, or a
     key URL that cannot be passed (docker_repo.key_digest_snippet), is refused with UnsafeValue."""
     user_checks = " ; ".join(f"printf '%s %s\\n' {quote(u, 'user')} \"$(id -u {quote(u, 'user')} 2>/dev/null || echo none)\""
@@ -250,7 +251,7 @@ def docker_host(key_url: str, env: str, users: list[str]) -> str:
         ("packages", dpkg.status(WATCHED_PACKAGES)),
         ("snap", _requires("snap") + "snap list docker 2>/dev/null | tail -n +2"),
         ("keyring", _sha256_of(docker_repo.KEYRING)),
-        ("remote_key", docker_repo.key_digest_snippet(key_url, env)),
+        ("remote_key", docker_repo.key_digest_snippet(key_url, env, key_max_age, record)),
         ("sources", f"cat {docker_repo.SOURCES}"),
         ("stale", f"for f in {stale}; do [ -e \"$f\" ] && echo \"$f\"; done; true"),
         ("daemon_json", f"cat {DAEMON_JSON}"),

@@ -19,8 +19,8 @@ def verify_all(target: Target, executor: Executor) -> HostResult:
     return result
 
 
-def bootstrap_work(check: bool, stamp: str, reboot: bool):
-    install = docker.install_work(check, stamp)
+def bootstrap_work(check: bool, stamp: str, reboot: bool, refresh: bool = False):
+    install = docker.install_work(check, stamp, refresh)
 
     def work(target: Target, executor: Executor) -> HostResult:
         gathered = facts.gather(target, executor)
