@@ -35,7 +35,11 @@ END_MARKER = "@@provision-facts-end"
 
 NVIDIA_SMI_QUERY_FIELDS = "index,name,uuid,memory.total,pci.bus_id,pci.device_id,driver_version"
 
-#: The facts script (sections and rc conventions: provision/facts/script.py).
+#: The facts script (sections and rc conventions: provision/facts/script.py). Cheap on the host: one fork per
+#: command it runs, builtins for the rest (files and /proc read with `read`), and no command whose answer is
+#: not needed (rc -1, "skipped: why"): `uname -m` only without dpkg, mokutil only on EFI, lspci only with an
+#: NVIDIA PCI device, one `docker info` for the server version and the runtimes (`docker --version` and
+#: `dockerd --version` only when the daemon does not answer it), dockerd's processes only without systemd.
 FACTS_SCRIPT: str = r"""# provision facts script, format 1: read-only, POSIX sh, never fails as a whole.
 PATH="${PATH:-/usr/bin:/bin}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 LC_ALL=C
@@ -49,6 +53,9 @@ _pf_emit() {
     if [ -n "$3" ]; then printf '%s\n' "$3"; fi
     printf '@@provision-rc %s %s\n' "$1" "$2"
 }
+
+# _pf_skip NAME WHY: a section whose command was not run, its answer not being needed (rc -1).
+_pf_skip() { _pf_emit "$1" -1 "skipped: $2"; }
 
 # _pf_run NAME SECONDS|- CMD [ARG...]: run CMD with stdin from /dev/null and stderr merged into
 # stdout, under `timeout SECONDS` when that exists; rc 127 with no text when CMD is not installed.
@@ -87,6 +94,17 @@ _pf_flag() {
     _pf_n=$1
     shift
     if test "$@"; then _pf_emit "$_pf_n" 0 yes; else _pf_emit "$_pf_n" 0 no; fi
+}
+
+# The MemTotal line of /proc/meminfo (the only one read).
+_pf_memtotal() {
+    while read -r _pf_k _pf_v _pf_u; do
+        if [ "$_pf_k" = MemTotal: ]; then
+            printf '%s %s %s\n' "$_pf_k" "$_pf_v" "$_pf_u"
+            return 0
+        fi
+    done </proc/meminfo
+    return 1
 }
 
 # One "ADDRESS VENDOR DEVICE CLASS" line per PCI device, read from sysfs (no lspci needed).
@@ -135,19 +153,27 @@ else
     _pf_file os_release /usr/lib/os-release
 fi
 _pf_run arch_dpkg 10 dpkg --print-architecture
-_pf_run uname_m - uname -m
+if [ "$_pf_rc" = 0 ] && [ -n "$_pf_o" ]; then
+    _pf_skip uname_m "dpkg answered"
+else
+    _pf_run uname_m - uname -m
+fi
 _pf_run uname_r - uname -r
 if _pf_has nproc; then
     _pf_run nproc - nproc
 else
     _pf_run nproc - getconf _NPROCESSORS_ONLN
 fi
-_pf_file meminfo /proc/meminfo
+_pf_run meminfo - _pf_memtotal
 _pf_flag systemd -d /run/systemd/system
 _pf_run cloud_init 20 cloud-init status
 _pf_flag reboot_required -e /var/run/reboot-required
 
-_pf_run mokutil 10 mokutil --sb-state
+if [ -d /sys/firmware/efi ]; then
+    _pf_run mokutil 10 mokutil --sb-state
+else
+    _pf_skip mokutil "not EFI"
+fi
 _pf_flag efi -d /sys/firmware/efi
 _pf_v=/sys/firmware/efi/efivars/SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c
 if [ -e "$_pf_v" ]; then
@@ -167,19 +193,46 @@ case $_pf_rc in
     ;;
 esac
 _pf_run pci_devices - _pf_pci
-_pf_run lspci_nvidia 10 lspci -D -nn -d 10de:
+case $_pf_o in
+*" 0x10de "*)
+    _pf_run lspci_nvidia 10 lspci -D -nn -d 10de:
+    ;;
+*)
+    _pf_skip lspci_nvidia "no NVIDIA PCI device"
+    ;;
+esac
 _pf_run nvswitch_dev - _pf_nvswitch
 
-_pf_run docker_client_version 10 docker --version
-_pf_run dockerd_version 10 dockerd --version
-_pf_run docker_server_version 15 docker version --format '{{.Server.Version}}'
-_pf_run docker_runtimes 15 docker info --format '{{json .Runtimes}}'
+# One `docker info` (server version and runtimes); `docker --version` and `dockerd --version` only when
+# the daemon did not answer it (else the server's version is the one reported); printed in the sections' order.
+if ! _pf_has docker; then
+    _pf_di_rc=127
+    _pf_di=
+elif _pf_has timeout; then
+    _pf_di=$(timeout 15 docker info --format '{{.ServerVersion}} {{json .Runtimes}}' </dev/null 2>&1)
+    _pf_di_rc=$?
+else
+    _pf_di=$(docker info --format '{{.ServerVersion}} {{json .Runtimes}}' </dev/null 2>&1)
+    _pf_di_rc=$?
+fi
+if [ "$_pf_di_rc" = 0 ]; then
+    _pf_skip docker_client_version "the daemon answered"
+    _pf_skip dockerd_version "the daemon answered"
+    _pf_emit docker_server_version 0 "${_pf_di%% *}"
+    _pf_emit docker_runtimes 0 "${_pf_di#* }"
+else
+    _pf_run docker_client_version 10 docker --version
+    _pf_run dockerd_version 10 dockerd --version
+    _pf_emit docker_server_version "$_pf_di_rc" "$_pf_di"
+    _pf_emit docker_runtimes "$_pf_di_rc" "$_pf_di"
+fi
 if [ -d /run/systemd/system ]; then
     _pf_run docker_active 10 systemctl is-active docker
+    _pf_skip dockerd_processes "systemd"
 else
     _pf_emit docker_active 127 ""
+    _pf_run dockerd_processes - _pf_procs dockerd
 fi
-_pf_run dockerd_processes - _pf_procs dockerd
 _pf_file daemon_json /etc/docker/daemon.json
 
 printf '%s\n' '@@provision-facts-end'
