@@ -15,8 +15,9 @@ from provision.cli.runner import finish, run_on_hosts
 docker_app = typer.Typer(help="Docker Engine on the hosts, the way docs.docker.com installs it.", no_args_is_help=True)
 nvidia_app = typer.Typer(help="GPU hosts: NVIDIA driver (Ubuntu) and Container Toolkit, as NVIDIA's guides do.",
                          no_args_is_help=True)
-Refresh = Annotated[bool, typer.Option("--refresh", help="Download the Docker repository key to compare digests even "
-                                                          "if it was checked within docker_repo_key_max_age.")]
+Refresh = Annotated[bool, typer.Option("--refresh", help="Download the repository keys (Docker's; the NVIDIA toolkit's "
+                                                          "key and list) to compare digests even if they were checked "
+                                                          "within docker_repo_key_max_age / nvidia_repo_key_max_age.")]
 Reboot = Annotated[bool, typer.Option("--reboot", help="Reboot hosts that need it (after a driver install), wait for "
                                                         "SSH, resume and re-verify. Never the machine provision runs on.")]
 
@@ -138,7 +139,7 @@ def bootstrap_command(
 
 @nvidia_app.command("install")
 def nvidia_install(
-    reboot: Reboot = False,
+    reboot: Reboot = False, refresh: Refresh = False,
     inventory: opt.Inventory = Path(opt.DEFAULT_INVENTORY), limit: opt.Limit = None, forks: opt.Forks = 10,
     check: opt.Check = False, json_: opt.Json = False, verbose: opt.Verbose = 0,
     known_hosts: opt.KnownHostsPath = Path(opt.DEFAULT_KNOWN_HOSTS), accept_new_host_keys: opt.AcceptNewKeys = False,
@@ -150,7 +151,7 @@ def nvidia_install(
     only on change. Other hosts are skipped with the reason.
 
     Inventory vars: nvidia_driver_branch, nvidia_toolkit_version, nvidia_default_runtime, nvidia_repo_url,
-    verify_gpu_image, reboot_timeout, gpu."""
+    nvidia_repo_key_max_age, verify_gpu_image, reboot_timeout, gpu."""
     from provision.cli.render import render_plan
     from provision.workflows.nvidia import install_work
 
@@ -158,5 +159,5 @@ def nvidia_install(
                         known_hosts=known_hosts, accept_new_host_keys=accept_new_host_keys,
                         ask_become_pass=ask_become_pass)
     _check_settings(inventory, limit)
-    report, console = run_on_hosts("nvidia install", o, install_work(check, _stamp(), reboot), needs_become=True)
+    report, console = run_on_hosts("nvidia install", o, install_work(check, _stamp(), reboot, refresh), needs_become=True)
     finish(report, console, o, render_plan)

@@ -21,7 +21,7 @@ Every probe prints a sequence of sections, one per named snippet::
 
 from __future__ import annotations
 
-from provision.commands import docker_repo, dpkg, nvidia, system
+from provision.commands import docker_repo, dpkg, files, nvidia, system
 from provision.commands import swarm as swarm_cmd
 from provision.commands.argv import quote, url
 from provision.commands.argv import shell as as_shell
@@ -320,27 +320,62 @@ def docker_host(key_url: str, env: str, users: list[str], key_max_age: int = 0, 
 NVIDIA_LIST_SED = f"sed 's#deb https://#deb [signed-by={nvidia.TOOLKIT_KEYRING}] https://#g'"
 
 
-def nvidia_host(base: str | None, env: str) -> str:
+#: Where provision records the last check of the toolkit's key and list (one line each: SHA256 CHECKED_EPOCH URL).
+NVIDIA_KEY_STATE = "/var/lib/provision/nvidia-repo-key"
+NVIDIA_LIST_STATE = "/var/lib/provision/nvidia-repo-list"
+
+
+def nvidia_host(base: str | None, env: str, max_age: int = 0, record: bool = False) -> str:
     """What the NVIDIA install decides from, beyond the facts script, in one round trip. BASE is the
     toolkit repository's mirror (None: NVIDIA's), ENV the `env ...` prefix of curl (apt.env_prefix). A
     mirror URL that cannot be passed to curl (a control character, a leading `-`) is refused with UnsafeValue,
-    as the install's own fetch_toolkit_key refuses it."""
+    as the install's own fetch_toolkit_key refuses it.
+
+    MAX_AGE > 0: the key and the list are not downloaded when their last recorded check (NVIDIA_KEY_STATE,
+    NVIDIA_LIST_STATE) is younger than MAX_AGE seconds, of the same URL, and matches the file on the host now
+    (`cached SHA CHECKED NOW`); a download prints `fetched NOW` then the digest, and with RECORD one that
+    matches the file is recorded as the new check. With neither (the defaults) only the digest is printed."""
     key = quote(url(nvidia.toolkit_key_url(base), "nvidia_repo_url"))
     listing = quote(url(nvidia.toolkit_list_url(base), "nvidia_repo_url"))
     fetch = f"{env} curl -fsSL --retry 2 --max-time 30"
+    if max_age <= 0 and not record:
+        remote_key = (f"t=$(mktemp); {fetch} -o \"$t\" {key} && gpg --batch --dearmor < \"$t\" | sha256sum | "
+                      "cut -d' ' -f1; rc=$?; rm -f \"$t\"; exit $rc")
+        remote_list = (f"t=$(mktemp); {fetch} -o \"$t\" {listing} && {NVIDIA_LIST_SED} \"$t\" | sha256sum | "
+                       "cut -d' ' -f1; rc=$?; rm -f \"$t\"; exit $rc")
+    else:
+        remote_key = _checked_digest(key, fetch, 'gpg --batch --dearmor < "$t"', nvidia.TOOLKIT_KEYRING,
+                                     NVIDIA_KEY_STATE, max_age, record)
+        remote_list = _checked_digest(listing, fetch, f'{NVIDIA_LIST_SED} "$t"', nvidia.TOOLKIT_LIST,
+                                      NVIDIA_LIST_STATE, max_age, record)
     return probe_script([
         ("packages", dpkg.status(nvidia.TOOLKIT_PACKAGES)),
         ("keyring", _sha256_of(nvidia.TOOLKIT_KEYRING)),
-        ("remote_key", f"t=$(mktemp); {fetch} -o \"$t\" {key} && gpg --batch --dearmor < \"$t\" | sha256sum | cut -d' ' -f1; "
-                       "rc=$?; rm -f \"$t\"; exit $rc"),
+        ("remote_key", remote_key),
         ("list", _sha256_of(nvidia.TOOLKIT_LIST)),
-        ("remote_list", f"t=$(mktemp); {fetch} -o \"$t\" {listing} && {NVIDIA_LIST_SED} \"$t\" | sha256sum | cut -d' ' -f1; "
-                        "rc=$?; rm -f \"$t\"; exit $rc"),
+        ("remote_list", remote_list),
         ("daemon_json", f"cat {DAEMON_JSON}"),
         ("cdi", f"[ -f {nvidia.CDI_SPEC} ] && echo yes || echo no"),
         ("boot", system.boot_marker()),
         dpkg_state(),
     ])
+
+
+def _checked_digest(quoted_url: str, fetch: str, digest: str, local: str, state: str, max_age: int,
+                    record: bool) -> str:
+    """The digest of what QUOTED_URL serves as DIGEST reads the download "$t" (then sha256), unless the
+    check recorded in STATE is younger than MAX_AGE and matches LOCAL's digest and the URL (see nvidia_host)."""
+    lp = quote(local, "file path")
+    head = f"url={quoted_url}; k=$(sha256sum < {lp} 2>/dev/null | cut -d' ' -f1); now=$(date +%s); "
+    cached = ""
+    if max_age > 0:
+        cached = (f"if [ -f {lp} ] && read -r s_sha s_at s_url < {quote(state, 'state path')} 2>/dev/null; then "
+                  "case $s_at in ''|*[!0-9]*) s_at=0;; esac; "
+                  'if [ "$s_sha" = "$k" ] && [ "$s_url" = "$url" ] && [ $((now - s_at)) -ge 0 ] '
+                  f'&& [ $((now - s_at)) -lt {int(max_age)} ]; then echo "cached $k $s_at $now"; exit 0; fi; fi; ')
+    save = f'[ "$sha" = "$k" ] && {files.write_line(state, "$sha $now $url")}; ' if record else ""
+    return (head + cached + f't=$(mktemp); {fetch} -o "$t" "$url" && sha=$({digest} | sha256sum | cut -d\' \' -f1); '
+            'rc=$?; if [ $rc = 0 ]; then ' + save + 'echo "fetched $now"; echo "$sha"; fi; rm -f "$t"; exit $rc')
 
 
 # -- the swarm (parsed by provision/facts/swarm.py) -----------------------------------------------

@@ -126,9 +126,15 @@ class NvidiaSettings(BaseModel):
     reboot_timeout: int = Field(600, ge=10)
     apt_lock_timeout: int = Field(600, ge=0)
     apt_timeout: int = Field(1800, ge=10)  # one apt step (download + dpkg) as a whole
+    nvidia_repo_key_max_age: int = 86400  # seconds between downloads of the toolkit's key and list (0: every run)
     http_proxy: str | None = None
     https_proxy: str | None = None
     no_proxy: str | None = None
+
+    @field_validator("nvidia_repo_key_max_age", mode="before")
+    @classmethod
+    def _key_max_age(cls, value):
+        return _age_seconds(value, "nvidia_repo_key_max_age")
 
     @field_validator("nvidia_driver_branch", "nvidia_toolkit_version", mode="before")
     @classmethod

@@ -10,7 +10,7 @@ from provision.commands import apt, daemon_json, docker_repo, files, system
 from provision.commands.files import write_file
 from provision.config.host_settings import DockerSettings
 from provision.facts.docker_host import DockerHostState, daemon_config
-from provision.operations.base import Change, NoChange, Refusal
+from provision.operations.base import Change, NoChange, Refusal, age
 from provision.redaction import holds_secrets, redact_json_text
 
 
@@ -91,16 +91,6 @@ def key_check_note(state: DockerHostState) -> str:
     if state.key_checked_at is None or state.host_now is None:
         return ""
     return f" (key checked {age(state.host_now - state.key_checked_at)})"
-
-
-def age(seconds: int) -> str:
-    """`now`, `42s ago`, `5m ago`, `3h ago`, `2d ago` (whole units, rounded down)."""
-    if seconds < 1:
-        return "now"
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds // size}{unit} ago"
-    return f"{seconds}s ago"
 
 
 def repo_label(distro: str, settings: DockerSettings) -> str:

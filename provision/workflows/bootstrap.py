@@ -36,7 +36,7 @@ def bootstrap_work(check: bool, stamp: str, reboot: bool, refresh: bool = False)
                 result.extra[key] = value
         if installed.status == "failed" or check:
             return result
-        nvidia.stage(target, executor, result, check, stamp, reboot)
+        nvidia.stage(target, executor, result, check, stamp, reboot, refresh=refresh)
         if result.status == "failed" or result.extra.get("reboot_required"):
             return result
         gpu_skipped = result.steps[-1].name == "gpu" and result.steps[-1].status == "skipped"

@@ -251,6 +251,8 @@ CASES: list[Case] = [
              "inv.yml:6:", "docker_repo_key_max_age"),
     settings("docker-repo-key-max-age-negative", {"inv.yml": GOOD_YAML + "      docker_repo_key_max_age: -5\n"},
              "inv.yml:6:", "docker_repo_key_max_age"),
+    settings("nvidia-repo-key-max-age-word", {"inv.yml": GOOD_YAML + "      nvidia_repo_key_max_age: 2 weeks\n"},
+             "inv.yml:6:", "nvidia_repo_key_max_age"),
     settings("docker-users-not-list", {"inv.yml": GOOD_YAML + "      docker_users: 5\n"}, "inv.yml:6:",
              "docker_users"),
     settings("apt-lock-timeout-negative", {"inv.yml": GOOD_YAML, "group_vars/all.yml": "a: 1\napt_lock_timeout: -5\n"},

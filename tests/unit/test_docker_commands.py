@@ -265,3 +265,37 @@ def test_write_line_takes_plain_expansions_only():
             files.write_line("/var/lib/p/f", bad)
     with pytest.raises(ValueError):
         files.write_line("relative/f", "$a")
+
+
+def test_the_key_check_runs_here_fetch_record_cached_expired_and_mismatched(tmp_path):
+    """The snippet itself, run by sh with a file:// key: the first run downloads and records, the next reads the
+    record, an expired record or a keyring that differs from it downloads again (and records only a match)."""
+    import hashlib
+    import subprocess
+
+    key, keyring, state = tmp_path / "served.asc", tmp_path / "docker.asc", tmp_path / "state" / "docker-repo-key"
+    key.write_text("KEY-1\n")
+    keyring.write_text("KEY-1\n")
+    digest = hashlib.sha256(b"KEY-1\n").hexdigest()
+
+    def run(max_age=3600, record=True):
+        snippet = docker_repo.key_digest_snippet(f"file://{key}", "env", max_age, record, state=str(state),
+                                                 keyring=str(keyring))
+        out = subprocess.run(["sh", "-c", snippet], capture_output=True, text=True, timeout=30)
+        assert out.returncode == 0, out.stderr
+        return out.stdout.split()
+
+    first = run(record=False)  # --check: downloaded, nothing recorded
+    assert first[0] == "fetched" and first[-1] == digest and not state.exists()
+    second = run()
+    assert second[0] == "fetched" and second[-1] == digest
+    sha, at, url = state.read_text().split()
+    assert (sha, url) == (digest, f"file://{key}") and oct(state.stat().st_mode & 0o777) == "0o644"
+    cached = run()
+    assert cached[:3] == ["cached", digest, at] and len(cached) == 4  # within the max age: not downloaded
+    state.write_text(f"{digest} {int(at) - 7200} file://{key}\n")  # two hours old
+    assert run()[0] == "fetched" and int(state.read_text().split()[1]) >= int(at)  # expired: checked again
+    keyring.write_text("KEY-0\n")  # the keyring differs from the record: downloaded, and the mismatch not recorded
+    before = state.read_text()
+    assert run()[0] == "fetched" and state.read_text() == before
+    assert run(max_age=0)[0] == "fetched"  # --refresh

@@ -29,7 +29,7 @@ CPU_HOST = "debian12-sandbox-host-real.txt"  # Debian 12, no Docker, no GPU
 GPU_HOST = "gpu-hgx8-documented.txt"
 D, N = DockerSettings(), NvidiaSettings()
 DOCKER_PROBE = probe(f"{docker_repo.DEFAULT_BASE}/{docker_repo.DISTRO_PLACEHOLDER}/gpg", apt.env_prefix(None), [], 86400, True)
-NVIDIA_PROBE = nvidia_host.probe(N.nvidia_repo_url, apt.env_prefix(None))
+NVIDIA_PROBE = nvidia_host.probe(N.nvidia_repo_url, apt.env_prefix(None), 86400, True)
 VERSIONS_QUERY = dpkg.versions(docker_repo.PACKAGES)
 # the Docker verify checks
 DOCKER_VERSION = docker_engine.version()
