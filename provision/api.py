@@ -156,12 +156,12 @@ def run(inventory: Inventory, command: str, *, become: bool = False, limit: str 
 
 
 # -- host setup -----------------------------------------------------------------------------------
-def docker_install(inventory: Inventory, *, limit: str | None = None, check: bool = False,
+def docker_install(inventory: Inventory, *, limit: str | None = None, check: bool = False, refresh: bool = False,
                    settings: Settings | None = None) -> "Report":
-    """`provision docker install`."""
+    """`provision docker install [--refresh]`."""
     from provision.workflows.docker import install_work
 
-    return run_work("docker install", inventory, install_work(check, backup_stamp()), check=check, needs_become=True,
+    return run_work("docker install", inventory, install_work(check, backup_stamp(), refresh), check=check, needs_become=True,
                     settings=settings, targets=_stage_targets(inventory, limit))
 
 
@@ -175,11 +175,11 @@ def docker_uninstall(inventory: Inventory, *, purge_data: bool = False, limit: s
 
 
 def nvidia_install(inventory: Inventory, *, reboot: bool = False, limit: str | None = None, check: bool = False,
-                   settings: Settings | None = None) -> "Report":
-    """`provision nvidia install [--reboot]`."""
+                   refresh: bool = False, settings: Settings | None = None) -> "Report":
+    """`provision nvidia install [--reboot] [--refresh]`."""
     from provision.workflows.nvidia import install_work
 
-    return run_work("nvidia install", inventory, install_work(check, backup_stamp(), reboot), check=check,
+    return run_work("nvidia install", inventory, install_work(check, backup_stamp(), reboot, refresh), check=check,
                     needs_become=True, settings=settings, targets=_stage_targets(inventory, limit))
 
 
@@ -193,11 +193,11 @@ def verify(inventory: Inventory, *, limit: str | None = None, check: bool = Fals
 
 
 def bootstrap(inventory: Inventory, *, reboot: bool = False, limit: str | None = None, check: bool = False,
-              settings: Settings | None = None) -> "Report":
-    """`provision bootstrap [--reboot]`: facts → docker install → NVIDIA stage (GPU hosts) → verify."""
+              refresh: bool = False, settings: Settings | None = None) -> "Report":
+    """`provision bootstrap [--reboot] [--refresh]`: facts → docker install → NVIDIA stage (GPU hosts) → verify."""
     from provision.workflows.bootstrap import bootstrap_work
 
-    return run_work("bootstrap", inventory, bootstrap_work(check, backup_stamp(), reboot), check=check,
+    return run_work("bootstrap", inventory, bootstrap_work(check, backup_stamp(), reboot, refresh), check=check,
                     needs_become=True, settings=settings, targets=_stage_targets(inventory, limit))
 
 

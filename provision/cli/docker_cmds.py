@@ -15,6 +15,9 @@ from provision.cli.runner import finish, run_on_hosts
 docker_app = typer.Typer(help="Docker Engine on the hosts, the way docs.docker.com installs it.", no_args_is_help=True)
 nvidia_app = typer.Typer(help="GPU hosts: NVIDIA driver (Ubuntu) and Container Toolkit, as NVIDIA's guides do.",
                          no_args_is_help=True)
+Refresh = Annotated[bool, typer.Option("--refresh", help="Download the repository keys (Docker's; the NVIDIA toolkit's "
+                                                          "key and list) to compare digests even if they were checked "
+                                                          "within docker_repo_key_max_age / nvidia_repo_key_max_age.")]
 Reboot = Annotated[bool, typer.Option("--reboot", help="Reboot hosts that need it (after a driver install), wait for "
                                                         "SSH, resume and re-verify. Never the machine provision runs on.")]
 
@@ -33,6 +36,7 @@ def register_groups(app: typer.Typer) -> None:
 
 @docker_app.command("install")
 def docker_install(
+    refresh: Refresh = False,
     inventory: opt.Inventory = Path(opt.DEFAULT_INVENTORY), limit: opt.Limit = None, forks: opt.Forks = 10,
     check: opt.Check = False, json_: opt.Json = False, verbose: opt.Verbose = 0,
     known_hosts: opt.KnownHostsPath = Path(opt.DEFAULT_KNOWN_HOSTS), accept_new_host_keys: opt.AcceptNewKeys = False,
@@ -41,8 +45,11 @@ def docker_install(
     """Install Docker Engine: conflicting packages removed, keyring + signed deb822 repo, pinned packages,
     daemon.json merged, users added, service running. Idempotent; --check shows commands and diffs.
 
-    Inventory vars: docker_repo_url, docker_gpg_url, docker_version, docker_hold, docker_daemon (map),
-    docker_daemon_defaults, docker_users, apt_lock_timeout, http_proxy/https_proxy/no_proxy."""
+    The repository key is downloaded to compare digests only when its last check (recorded on the host)
+    is older than docker_repo_key_max_age (default 1d), or with --refresh.
+
+    Inventory vars: docker_repo_url, docker_gpg_url, docker_repo_key_max_age, docker_version, docker_hold,
+    docker_daemon (map), docker_daemon_defaults, docker_users, apt_lock_timeout, http_proxy/https_proxy/no_proxy."""
     from provision import api
     from provision.cli.render import render_plan
 
@@ -50,7 +57,8 @@ def docker_install(
                         known_hosts=known_hosts, accept_new_host_keys=accept_new_host_keys,
                         ask_become_pass=ask_become_pass)
     report, console = run_on_hosts("docker install", o,
-                                   lambda s: api.docker_install(inventory, limit=limit, check=check, settings=s))
+                                   lambda s: api.docker_install(inventory, limit=limit, check=check, refresh=refresh,
+                                                                   settings=s))
     finish(report, console, o, render_plan)
 
 
@@ -93,7 +101,7 @@ def verify_command(
 
 
 def bootstrap_command(
-    reboot: Reboot = False,
+    reboot: Reboot = False, refresh: Refresh = False,
     inventory: opt.Inventory = Path(opt.DEFAULT_INVENTORY), limit: opt.Limit = None, forks: opt.Forks = 10,
     check: opt.Check = False, json_: opt.Json = False, verbose: opt.Verbose = 0,
     known_hosts: opt.KnownHostsPath = Path(opt.DEFAULT_KNOWN_HOSTS), accept_new_host_keys: opt.AcceptNewKeys = False,
@@ -108,13 +116,14 @@ def bootstrap_command(
                         known_hosts=known_hosts, accept_new_host_keys=accept_new_host_keys,
                         ask_become_pass=ask_become_pass)
     report, console = run_on_hosts("bootstrap", o, lambda s: api.bootstrap(inventory, reboot=reboot, limit=limit,
-                                                                         check=check, settings=s))
+                                                                         check=check, refresh=refresh,
+                                                                         settings=s))
     finish(report, console, o, render_plan)
 
 
 @nvidia_app.command("install")
 def nvidia_install(
-    reboot: Reboot = False,
+    reboot: Reboot = False, refresh: Refresh = False,
     inventory: opt.Inventory = Path(opt.DEFAULT_INVENTORY), limit: opt.Limit = None, forks: opt.Forks = 10,
     check: opt.Check = False, json_: opt.Json = False, verbose: opt.Verbose = 0,
     known_hosts: opt.KnownHostsPath = Path(opt.DEFAULT_KNOWN_HOSTS), accept_new_host_keys: opt.AcceptNewKeys = False,
@@ -126,7 +135,7 @@ def nvidia_install(
     only on change. Other hosts are skipped with the reason.
 
     Inventory vars: nvidia_driver_branch, nvidia_toolkit_version, nvidia_default_runtime, nvidia_repo_url,
-    verify_gpu_image, reboot_timeout, gpu."""
+    nvidia_repo_key_max_age, verify_gpu_image, reboot_timeout, gpu."""
     from provision import api
     from provision.cli.render import render_plan
 
@@ -134,5 +143,5 @@ def nvidia_install(
                         known_hosts=known_hosts, accept_new_host_keys=accept_new_host_keys,
                         ask_become_pass=ask_become_pass)
     report, console = run_on_hosts("nvidia install", o, lambda s: api.nvidia_install(
-        inventory, reboot=reboot, limit=limit, check=check, settings=s))
+        inventory, reboot=reboot, limit=limit, check=check, refresh=refresh, settings=s))
     finish(report, console, o, render_plan)

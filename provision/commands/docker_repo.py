@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shlex
 
+from provision.commands import files
 from provision.commands.argv import combine, join, one_line, quote, url as checked_url
 
 KEYRING_DIR = "/etc/apt/keyrings"
@@ -73,15 +74,46 @@ def fetch_key(url: str, dest: str, env: str) -> str:
 DISTRO_PLACEHOLDER = "__DISTRO__"
 
 
-def key_digest_snippet(url: str, env: str) -> str:
+#: Where provision records the last check of the repository key against its URL (one line: KEY_SHA256
+#: CHECKED_EPOCH URL), so that a run within docker_repo_key_max_age of it need not download the key.
+KEY_CHECK_STATE = "/var/lib/provision/docker-repo-key"
+
+
+def key_digest_snippet(url: str, env: str, max_age: int = 0, record: bool = False,
+                       state: str = KEY_CHECK_STATE, keyring: str = KEYRING) -> str:
     """sha256 of the key the URL serves now (fetched in the probe, so a no-op run needs no extra trip).
 
-    A __DISTRO__ in the URL is replaced on the host by os-release's ID (ubuntu/debian)."""
-    return (
-        f'. /etc/os-release; url=$(printf %s {quote(checked_url(url, "key URL"))} | sed "s|{DISTRO_PLACEHOLDER}|$ID|"); '
-        f't=$(mktemp) && {env} curl -fsSL --retry 2 --max-time 30 -o "$t" "$url"; rc=$?; '
-        "[ $rc = 0 ] && sha256sum < \"$t\" | cut -d' ' -f1; rm -f \"$t\"; exit $rc"
-    )
+    A __DISTRO__ in the URL is replaced on the host by os-release's ID (ubuntu/debian).
+
+    MAX_AGE > 0: the key is not downloaded when STATE records a check of this URL younger than MAX_AGE
+    seconds whose digest is KEYRING's digest now; the section then prints `cached SHA CHECKED NOW` (host
+    epoch seconds). Otherwise it downloads and prints `fetched NOW` then the digest (its last line, as
+    without MAX_AGE). RECORD: a fetched digest equal to KEYRING's is recorded in STATE (atomically), as
+    the new last check. With neither (the defaults) only the digest is printed."""
+    fetch = f't=$(mktemp) && {env} curl -fsSL --retry 2 --max-time 30 -o "$t" "$url"; rc=$?; '
+    head = f'. /etc/os-release; url=$(printf %s {quote(checked_url(url, "key URL"))} | sed "s|{DISTRO_PLACEHOLDER}|$ID|"); '
+    if max_age <= 0 and not record:
+        return head + fetch + "[ $rc = 0 ] && sha256sum < \"$t\" | cut -d' ' -f1; rm -f \"$t\"; exit $rc"
+    st, kr = quote(state, "state path"), quote(keyring, "keyring path")
+    local = f"k=$(sha256sum < {kr} 2>/dev/null | cut -d' ' -f1); now=$(date +%s); "
+    cached = ""
+    if max_age > 0:
+        cached = (f"if [ -f {kr} ] && read -r s_sha s_at s_url < {st} 2>/dev/null; then "
+                  "case $s_at in ''|*[!0-9]*) s_at=0;; esac; "
+                  f'if [ "$s_sha" = "$k" ] && [ "$s_url" = "$url" ] && [ $((now - s_at)) -ge 0 ] '
+                  f'&& [ $((now - s_at)) -lt {int(max_age)} ]; then echo "cached $k $s_at $now"; exit 0; fi; fi; ')
+    save = ""
+    if record:
+        save = f'[ "$sha" = "$k" ] && {files.write_line(state, "$sha $now $url")}; '
+    return (head + local + cached + fetch +
+            'if [ $rc = 0 ]; then sha=$(sha256sum < "$t" | cut -d\' \' -f1); '
+            + save + 'echo "fetched $now"; echo "$sha"; fi; rm -f "$t"; exit $rc')
+
+
+def key_check_record(url: str, sha: str, checked: int, state: str = KEY_CHECK_STATE) -> str:
+    """Record (atomically) that the key at URL, with digest SHA, was checked at CHECKED (epoch seconds)."""
+    return files.write_file(state, f"{sha} {int(checked)} {one_line(checked_url(url, 'key URL'), 'key URL')}\n",
+                            backup=False)
 
 
 def remove_stale_files(paths: list[str]) -> str:

@@ -81,3 +81,18 @@ def write_file(path: str, content: str, mode: str = "0644", backup: bool = True,
         pattern = shlex.quote(path + BACKUP_INFIX) + "*"
         parts.append(f"for b in {pattern}; do [ \"$b\" = {bak} ] || rm -f \"$b\"; done")
     return " && ".join(parts)
+
+
+def write_line(path: str, expansion: str, mode: str = "0644") -> str:
+    """A snippet that writes one line, the double-quoted shell EXPANSION (e.g. `$sha $now $url`: values the
+    host computed in the same script; never data from the operator's side, which goes through write_file),
+    to PATH atomically (temp file + rename), making its folder."""
+    absolute(path)
+    if not _MODE.fullmatch(mode):
+        raise UnsafeValue(f"file mode must be octal digits like 0644, not {mode!r}")
+    if '"' in expansion or "\\" in expansion or "`" in expansion or "$(" in expansion or "\n" in expansion:
+        raise UnsafeValue(f"write_line takes plain variable expansions, not {expansion!r}")
+    q = quote(path, "file path")
+    tmp = shlex.quote(path + ".provision-tmp")
+    return (f"install -d -m 0755 \"$(dirname {q})\" && printf '%s\\n' \"{expansion}\" > {tmp} && chmod {mode} {tmp} "
+            f"&& mv -f {tmp} {q}")

@@ -21,7 +21,7 @@ Every probe prints a sequence of sections, one per named snippet::
 
 from __future__ import annotations
 
-from provision.commands import docker_repo, dpkg, nvidia, system
+from provision.commands import docker_repo, dpkg, files, nvidia, system
 from provision.commands import swarm as swarm_cmd
 from provision.commands.argv import quote, url
 from provision.commands.argv import shell as as_shell
@@ -35,7 +35,11 @@ END_MARKER = "@@provision-facts-end"
 
 NVIDIA_SMI_QUERY_FIELDS = "index,name,uuid,memory.total,pci.bus_id,pci.device_id,driver_version"
 
-#: The facts script (sections and rc conventions: provision/facts/script.py).
+#: The facts script (sections and rc conventions: provision/facts/script.py). Cheap on the host: one fork per
+#: command it runs, builtins for the rest (files and /proc read with `read`), and no command whose answer is
+#: not needed (rc -1, "skipped: why"): `uname -m` only without dpkg, mokutil only on EFI, lspci only with an
+#: NVIDIA PCI device, one `docker info` for the server version and the runtimes (`docker --version` and
+#: `dockerd --version` only when the daemon does not answer it), dockerd's processes only without systemd.
 FACTS_SCRIPT: str = r"""# provision facts script, format 1: read-only, POSIX sh, never fails as a whole.
 PATH="${PATH:-/usr/bin:/bin}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 LC_ALL=C
@@ -49,6 +53,9 @@ _pf_emit() {
     if [ -n "$3" ]; then printf '%s\n' "$3"; fi
     printf '@@provision-rc %s %s\n' "$1" "$2"
 }
+
+# _pf_skip NAME WHY: a section whose command was not run, its answer not being needed (rc -1).
+_pf_skip() { _pf_emit "$1" -1 "skipped: $2"; }
 
 # _pf_run NAME SECONDS|- CMD [ARG...]: run CMD with stdin from /dev/null and stderr merged into
 # stdout, under `timeout SECONDS` when that exists; rc 127 with no text when CMD is not installed.
@@ -87,6 +94,17 @@ _pf_flag() {
     _pf_n=$1
     shift
     if test "$@"; then _pf_emit "$_pf_n" 0 yes; else _pf_emit "$_pf_n" 0 no; fi
+}
+
+# The MemTotal line of /proc/meminfo (the only one read).
+_pf_memtotal() {
+    while read -r _pf_k _pf_v _pf_u; do
+        if [ "$_pf_k" = MemTotal: ]; then
+            printf '%s %s %s\n' "$_pf_k" "$_pf_v" "$_pf_u"
+            return 0
+        fi
+    done </proc/meminfo
+    return 1
 }
 
 # One "ADDRESS VENDOR DEVICE CLASS" line per PCI device, read from sysfs (no lspci needed).
@@ -135,19 +153,27 @@ else
     _pf_file os_release /usr/lib/os-release
 fi
 _pf_run arch_dpkg 10 dpkg --print-architecture
-_pf_run uname_m - uname -m
+if [ "$_pf_rc" = 0 ] && [ -n "$_pf_o" ]; then
+    _pf_skip uname_m "dpkg answered"
+else
+    _pf_run uname_m - uname -m
+fi
 _pf_run uname_r - uname -r
 if _pf_has nproc; then
     _pf_run nproc - nproc
 else
     _pf_run nproc - getconf _NPROCESSORS_ONLN
 fi
-_pf_file meminfo /proc/meminfo
+_pf_run meminfo - _pf_memtotal
 _pf_flag systemd -d /run/systemd/system
 _pf_run cloud_init 20 cloud-init status
 _pf_flag reboot_required -e /var/run/reboot-required
 
-_pf_run mokutil 10 mokutil --sb-state
+if [ -d /sys/firmware/efi ]; then
+    _pf_run mokutil 10 mokutil --sb-state
+else
+    _pf_skip mokutil "not EFI"
+fi
 _pf_flag efi -d /sys/firmware/efi
 _pf_v=/sys/firmware/efi/efivars/SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c
 if [ -e "$_pf_v" ]; then
@@ -167,19 +193,46 @@ case $_pf_rc in
     ;;
 esac
 _pf_run pci_devices - _pf_pci
-_pf_run lspci_nvidia 10 lspci -D -nn -d 10de:
+case $_pf_o in
+*" 0x10de "*)
+    _pf_run lspci_nvidia 10 lspci -D -nn -d 10de:
+    ;;
+*)
+    _pf_skip lspci_nvidia "no NVIDIA PCI device"
+    ;;
+esac
 _pf_run nvswitch_dev - _pf_nvswitch
 
-_pf_run docker_client_version 10 docker --version
-_pf_run dockerd_version 10 dockerd --version
-_pf_run docker_server_version 15 docker version --format '{{.Server.Version}}'
-_pf_run docker_runtimes 15 docker info --format '{{json .Runtimes}}'
+# One `docker info` (server version and runtimes); `docker --version` and `dockerd --version` only when
+# the daemon did not answer it (else the server's version is the one reported); printed in the sections' order.
+if ! _pf_has docker; then
+    _pf_di_rc=127
+    _pf_di=
+elif _pf_has timeout; then
+    _pf_di=$(timeout 15 docker info --format '{{.ServerVersion}} {{json .Runtimes}}' </dev/null 2>&1)
+    _pf_di_rc=$?
+else
+    _pf_di=$(docker info --format '{{.ServerVersion}} {{json .Runtimes}}' </dev/null 2>&1)
+    _pf_di_rc=$?
+fi
+if [ "$_pf_di_rc" = 0 ]; then
+    _pf_skip docker_client_version "the daemon answered"
+    _pf_skip dockerd_version "the daemon answered"
+    _pf_emit docker_server_version 0 "${_pf_di%% *}"
+    _pf_emit docker_runtimes 0 "${_pf_di#* }"
+else
+    _pf_run docker_client_version 10 docker --version
+    _pf_run dockerd_version 10 dockerd --version
+    _pf_emit docker_server_version "$_pf_di_rc" "$_pf_di"
+    _pf_emit docker_runtimes "$_pf_di_rc" "$_pf_di"
+fi
 if [ -d /run/systemd/system ]; then
     _pf_run docker_active 10 systemctl is-active docker
+    _pf_skip dockerd_processes "systemd"
 else
     _pf_emit docker_active 127 ""
+    _pf_run dockerd_processes - _pf_procs dockerd
 fi
-_pf_run dockerd_processes - _pf_procs dockerd
 _pf_file daemon_json /etc/docker/daemon.json
 
 printf '%s\n' '@@provision-facts-end'
@@ -234,9 +287,10 @@ def dpkg_state() -> tuple[str, str]:
 WATCHED_PACKAGES = sorted(set(docker_repo.PACKAGES + docker_repo.CONFLICTING + ["docker-ce-rootless-extras"]))
 
 
-def docker_host(key_url: str, env: str, users: list[str]) -> str:
+def docker_host(key_url: str, env: str, users: list[str], key_max_age: int = 0, record: bool = False) -> str:
     """What the Docker install decides from, in one round trip. KEY_URL is the repository key (its
-    digest is fetched here), ENV the `env ...` prefix of curl (apt.env_prefix), USERS those to add to
+    digest is fetched here, unless checked less than KEY_MAX_AGE seconds ago: docker_repo.key_digest_snippet,
+    which RECORDs a matching check), ENV the `env ...` prefix of curl (apt.env_prefix), USERS those to add to
     the docker group (each printed as `NAME UID`, `NAME none` when absent). A NUL byte in a user, or a
     key URL that cannot be passed (docker_repo.key_digest_snippet), is refused with UnsafeValue."""
     user_checks = " ; ".join(f"printf '%s %s\\n' {quote(u, 'user')} \"$(id -u {quote(u, 'user')} 2>/dev/null || echo none)\""
@@ -250,7 +304,7 @@ def docker_host(key_url: str, env: str, users: list[str]) -> str:
         ("packages", dpkg.status(WATCHED_PACKAGES)),
         ("snap", _requires("snap") + "snap list docker 2>/dev/null | tail -n +2"),
         ("keyring", _sha256_of(docker_repo.KEYRING)),
-        ("remote_key", docker_repo.key_digest_snippet(key_url, env)),
+        ("remote_key", docker_repo.key_digest_snippet(key_url, env, key_max_age, record)),
         ("sources", f"cat {docker_repo.SOURCES}"),
         ("stale", f"for f in {stale}; do [ -e \"$f\" ] && echo \"$f\"; done; true"),
         ("daemon_json", f"cat {DAEMON_JSON}"),
@@ -266,27 +320,62 @@ def docker_host(key_url: str, env: str, users: list[str]) -> str:
 NVIDIA_LIST_SED = f"sed 's#deb https://#deb [signed-by={nvidia.TOOLKIT_KEYRING}] https://#g'"
 
 
-def nvidia_host(base: str | None, env: str) -> str:
+#: Where provision records the last check of the toolkit's key and list (one line each: SHA256 CHECKED_EPOCH URL).
+NVIDIA_KEY_STATE = "/var/lib/provision/nvidia-repo-key"
+NVIDIA_LIST_STATE = "/var/lib/provision/nvidia-repo-list"
+
+
+def nvidia_host(base: str | None, env: str, max_age: int = 0, record: bool = False) -> str:
     """What the NVIDIA install decides from, beyond the facts script, in one round trip. BASE is the
     toolkit repository's mirror (None: NVIDIA's), ENV the `env ...` prefix of curl (apt.env_prefix). A
     mirror URL that cannot be passed to curl (a control character, a leading `-`) is refused with UnsafeValue,
-    as the install's own fetch_toolkit_key refuses it."""
+    as the install's own fetch_toolkit_key refuses it.
+
+    MAX_AGE > 0: the key and the list are not downloaded when their last recorded check (NVIDIA_KEY_STATE,
+    NVIDIA_LIST_STATE) is younger than MAX_AGE seconds, of the same URL, and matches the file on the host now
+    (`cached SHA CHECKED NOW`); a download prints `fetched NOW` then the digest, and with RECORD one that
+    matches the file is recorded as the new check. With neither (the defaults) only the digest is printed."""
     key = quote(url(nvidia.toolkit_key_url(base), "nvidia_repo_url"))
     listing = quote(url(nvidia.toolkit_list_url(base), "nvidia_repo_url"))
     fetch = f"{env} curl -fsSL --retry 2 --max-time 30"
+    if max_age <= 0 and not record:
+        remote_key = (f"t=$(mktemp); {fetch} -o \"$t\" {key} && gpg --batch --dearmor < \"$t\" | sha256sum | "
+                      "cut -d' ' -f1; rc=$?; rm -f \"$t\"; exit $rc")
+        remote_list = (f"t=$(mktemp); {fetch} -o \"$t\" {listing} && {NVIDIA_LIST_SED} \"$t\" | sha256sum | "
+                       "cut -d' ' -f1; rc=$?; rm -f \"$t\"; exit $rc")
+    else:
+        remote_key = _checked_digest(key, fetch, 'gpg --batch --dearmor < "$t"', nvidia.TOOLKIT_KEYRING,
+                                     NVIDIA_KEY_STATE, max_age, record)
+        remote_list = _checked_digest(listing, fetch, f'{NVIDIA_LIST_SED} "$t"', nvidia.TOOLKIT_LIST,
+                                      NVIDIA_LIST_STATE, max_age, record)
     return probe_script([
         ("packages", dpkg.status(nvidia.TOOLKIT_PACKAGES)),
         ("keyring", _sha256_of(nvidia.TOOLKIT_KEYRING)),
-        ("remote_key", f"t=$(mktemp); {fetch} -o \"$t\" {key} && gpg --batch --dearmor < \"$t\" | sha256sum | cut -d' ' -f1; "
-                       "rc=$?; rm -f \"$t\"; exit $rc"),
+        ("remote_key", remote_key),
         ("list", _sha256_of(nvidia.TOOLKIT_LIST)),
-        ("remote_list", f"t=$(mktemp); {fetch} -o \"$t\" {listing} && {NVIDIA_LIST_SED} \"$t\" | sha256sum | cut -d' ' -f1; "
-                        "rc=$?; rm -f \"$t\"; exit $rc"),
+        ("remote_list", remote_list),
         ("daemon_json", f"cat {DAEMON_JSON}"),
         ("cdi", f"[ -f {nvidia.CDI_SPEC} ] && echo yes || echo no"),
         ("boot", system.boot_marker()),
         dpkg_state(),
     ])
+
+
+def _checked_digest(quoted_url: str, fetch: str, digest: str, local: str, state: str, max_age: int,
+                    record: bool) -> str:
+    """The digest of what QUOTED_URL serves as DIGEST reads the download "$t" (then sha256), unless the
+    check recorded in STATE is younger than MAX_AGE and matches LOCAL's digest and the URL (see nvidia_host)."""
+    lp = quote(local, "file path")
+    head = f"url={quoted_url}; k=$(sha256sum < {lp} 2>/dev/null | cut -d' ' -f1); now=$(date +%s); "
+    cached = ""
+    if max_age > 0:
+        cached = (f"if [ -f {lp} ] && read -r s_sha s_at s_url < {quote(state, 'state path')} 2>/dev/null; then "
+                  "case $s_at in ''|*[!0-9]*) s_at=0;; esac; "
+                  'if [ "$s_sha" = "$k" ] && [ "$s_url" = "$url" ] && [ $((now - s_at)) -ge 0 ] '
+                  f'&& [ $((now - s_at)) -lt {int(max_age)} ]; then echo "cached $k $s_at $now"; exit 0; fi; fi; ')
+    save = f'[ "$sha" = "$k" ] && {files.write_line(state, "$sha $now $url")}; ' if record else ""
+    return (head + cached + f't=$(mktemp); {fetch} -o "$t" "$url" && sha=$({digest} | sha256sum | cut -d\' \' -f1); '
+            'rc=$?; if [ $rc = 0 ]; then ' + save + 'echo "fetched $now"; echo "$sha"; fi; rm -f "$t"; exit $rc')
 
 
 # -- the swarm (parsed by provision/facts/swarm.py) -----------------------------------------------

@@ -17,6 +17,22 @@ from provision.config.image_ref import check_image_reference
 # Debian package versions ([epoch:]upstream[-revision]); nothing a shell would read specially.
 _DEB_VERSION = re.compile(r"(?:\d+:)?[0-9][A-Za-z0-9.+~-]*")
 _DRIVER_BRANCH = re.compile(r"[0-9]{3,4}")
+_AGE = re.compile(r"([0-9]+)\s*([smhd]?)")
+_AGE_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _age_seconds(value: Any, what: str) -> Any:
+    """An age in seconds: a whole number (seconds) or text like `90s`, `30m`, `12h`, `1d`."""
+    if isinstance(value, bool):
+        raise ValueError(f"invalid {what} {value!r} (seconds, or a number with s, m, h or d: 3600, 12h, 1d; 0: every run)")
+    if isinstance(value, int):
+        if value < 0:
+            raise ValueError(f"invalid {what} {value!r} (must be 0 or more)")
+        return value
+    match = _AGE.fullmatch(value.strip()) if isinstance(value, str) else None
+    if not match:
+        raise ValueError(f"invalid {what} {value!r} (seconds, or a number with s, m, h or d: 3600, 12h, 1d; 0: every run)")
+    return int(match.group(1)) * _AGE_UNITS[match.group(2)]
 
 
 def _number_as_text(value: Any) -> Any:
@@ -45,10 +61,16 @@ class DockerSettings(BaseModel):
     apt_lock_timeout: int = Field(600, ge=0)
     apt_timeout: int = Field(1800, ge=10)  # one apt step (download + dpkg) as a whole
     cloud_init_timeout: int = Field(900, ge=0)
+    docker_repo_key_max_age: int = 86400  # seconds between downloads of the repository key (0: every run)
     http_proxy: str | None = None
     https_proxy: str | None = None
     no_proxy: str | None = None
     verify_hello_image: str = "hello-world"
+
+    @field_validator("docker_repo_key_max_age", mode="before")
+    @classmethod
+    def _key_max_age(cls, value):
+        return _age_seconds(value, "docker_repo_key_max_age")
 
     @field_validator("docker_version", mode="before")
     @classmethod
@@ -104,9 +126,15 @@ class NvidiaSettings(BaseModel):
     reboot_timeout: int = Field(600, ge=10)
     apt_lock_timeout: int = Field(600, ge=0)
     apt_timeout: int = Field(1800, ge=10)  # one apt step (download + dpkg) as a whole
+    nvidia_repo_key_max_age: int = 86400  # seconds between downloads of the toolkit's key and list (0: every run)
     http_proxy: str | None = None
     https_proxy: str | None = None
     no_proxy: str | None = None
+
+    @field_validator("nvidia_repo_key_max_age", mode="before")
+    @classmethod
+    def _key_max_age(cls, value):
+        return _age_seconds(value, "nvidia_repo_key_max_age")
 
     @field_validator("nvidia_driver_branch", "nvidia_toolkit_version", mode="before")
     @classmethod

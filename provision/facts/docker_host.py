@@ -29,6 +29,9 @@ class DockerHostState:
     keyring_sha: str | None = None
     remote_key_sha: str | None = None
     remote_key_error: str | None = None
+    key_checked_at: int | None = None  # host epoch seconds of the key check the digest comes from
+    key_cached: bool = False  # the digest is the recorded check's (not downloaded this run)
+    host_now: int | None = None  # the host's clock when probed (epoch seconds)
     sources: str | None = None
     stale_files: list[str] = field(default_factory=list)
     daemon_json: str | None = None
@@ -40,9 +43,9 @@ class DockerHostState:
     dpkg: dpkg_state.DpkgState = field(default_factory=dpkg_state.DpkgState)
 
 
-def probe(key_url: str, env: str, users: list[str]) -> str:
+def probe(key_url: str, env: str, users: list[str], key_max_age: int = 0, record: bool = False) -> str:
     """The probe script (built in commands/probes.py); its output is read by parse()."""
-    return probes.docker_host(key_url, env, users)
+    return probes.docker_host(key_url, env, users, key_max_age, record)
 
 
 def parse(output: str) -> DockerHostState:
@@ -68,7 +71,7 @@ def parse(output: str) -> DockerHostState:
     state.keyring_sha = (text("keyring") or "").strip() or None
     remote = s.get("remote_key")
     if remote is not None and remote.rc == 0 and remote.text.strip():
-        state.remote_key_sha = remote.text.strip().splitlines()[-1]
+        _read_key_check(state, remote.text.strip().splitlines())
     else:
         lines = remote.text.strip().splitlines() if remote else []
         state.remote_key_error = lines[-1] if lines else "could not fetch the repository key"
@@ -90,6 +93,19 @@ def parse(output: str) -> DockerHostState:
     state.service_started = service.get("ActiveEnterTimestampMonotonic", "") if state.service_active else ""
     state.dpkg = dpkg_state.parse(text("dpkg_state"))
     return state
+
+
+def _read_key_check(state: DockerHostState, lines: list[str]) -> None:
+    """`cached SHA CHECKED NOW` (the recorded check stands), or `fetched NOW` then SHA, or SHA alone."""
+    words = lines[-1].split()
+    if len(words) == 4 and words[0] == "cached" and words[2].isdigit() and words[3].isdigit():
+        state.remote_key_sha, state.key_cached = words[1], True
+        state.key_checked_at, state.host_now = int(words[2]), int(words[3])
+        return
+    state.remote_key_sha = lines[-1].strip()
+    fetched = lines[-2].split() if len(lines) >= 2 else []
+    if len(fetched) == 2 and fetched[0] == "fetched" and fetched[1].isdigit():
+        state.key_checked_at = state.host_now = int(fetched[1])
 
 
 def daemon_config(state: DockerHostState) -> tuple[dict | None, str | None]:

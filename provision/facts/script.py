@@ -17,7 +17,9 @@ and records every section's own exit status. Its output is a sequence of section
 
 Conventions for RC: the command's exit status; ``127`` when the command (or the file a section
 reads) does not exist on the host, with empty text; ``124`` when it ran past its ``timeout``
-(or was skipped because an earlier call of the same tool did). Flag sections (``systemd``,
+(or was skipped because an earlier call of the same tool did); ``-1`` when the script did not run the
+command because its answer was not needed (text ``skipped: WHY``, e.g. ``dockerd --version`` once the
+daemon answered; the parsers read such a section as one that gave no answer). Flag sections (``systemd``,
 ``reboot_required``, ``efi``) always have rc 0 and text ``yes`` or ``no``.
 """
 
@@ -29,37 +31,38 @@ from dataclasses import dataclass
 # for the parser below and for the callers that run the script.
 from provision.commands.probes import BEGIN_MARKER, END_MARKER, FACT_MARKER, FACTS_SCRIPT, RC_MARKER
 
-__all__ = ["BEGIN_MARKER", "END_MARKER", "FACT_MARKER", "FACTS_SCRIPT", "RC_MARKER", "RC_MISSING", "RC_TIMEOUT",
+__all__ = ["BEGIN_MARKER", "END_MARKER", "FACT_MARKER", "FACTS_SCRIPT", "RC_MARKER", "RC_MISSING", "RC_SKIPPED", "RC_TIMEOUT",
            "SECTION_NAMES", "Section", "split_sections", "is_complete"]
 
 RC_MISSING = 127
 RC_TIMEOUT = 124
+RC_SKIPPED = -1
 
 #: Every section the script emits, in order.
 SECTION_NAMES: tuple[str, ...] = (
     "os_release",  # /etc/os-release (else /usr/lib/os-release)
     "arch_dpkg",  # dpkg --print-architecture
-    "uname_m",  # uname -m
+    "uname_m",  # uname -m (only when dpkg did not answer)
     "uname_r",  # uname -r
     "nproc",  # nproc (else getconf _NPROCESSORS_ONLN)
-    "meminfo",  # /proc/meminfo
+    "meminfo",  # /proc/meminfo's MemTotal line
     "systemd",  # yes/no: /run/systemd/system is a directory
     "cloud_init",  # cloud-init status
     "reboot_required",  # yes/no: /var/run/reboot-required exists
-    "mokutil",  # mokutil --sb-state
+    "mokutil",  # mokutil --sb-state (only on EFI)
     "efi",  # yes/no: /sys/firmware/efi is a directory
     "secureboot_efivar",  # od -An -tx1 -v of the SecureBoot EFI variable
     "nvidia_smi_query",  # nvidia-smi --query-gpu=... --format=csv,noheader,nounits
     "nvidia_smi",  # plain nvidia-smi (header: driver and CUDA version)
     "pci_devices",  # "ADDRESS VENDOR DEVICE CLASS" per /sys/bus/pci/devices/*
-    "lspci_nvidia",  # lspci -D -nn -d 10de:
+    "lspci_nvidia",  # lspci -D -nn -d 10de: (only with an NVIDIA device in pci_devices)
     "nvswitch_dev",  # /dev/nvidia-nvswitch* paths, one a line
-    "docker_client_version",  # docker --version
-    "dockerd_version",  # dockerd --version
-    "docker_server_version",  # docker version --format '{{.Server.Version}}'
-    "docker_runtimes",  # docker info --format '{{json .Runtimes}}'
+    "docker_client_version",  # docker --version (only when the daemon did not answer docker info)
+    "dockerd_version",  # dockerd --version (likewise)
+    "docker_server_version",  # docker info's ServerVersion (one `docker info` for this section and the next)
+    "docker_runtimes",  # docker info's {{json .Runtimes}}
     "docker_active",  # systemctl is-active docker (127 when systemd is not PID 1)
-    "dockerd_processes",  # PIDs of processes named dockerd, one a line
+    "dockerd_processes",  # PIDs of processes named dockerd, one a line (only without systemd)
     "daemon_json",  # /etc/docker/daemon.json
 )
 

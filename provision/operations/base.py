@@ -36,3 +36,13 @@ class Refusal:
 def redact(text: str) -> str:
     """Hide credentials wherever commands, reasons and diffs are shown (see provision.redaction)."""
     return redact_text(text)
+
+
+def age(seconds: int) -> str:
+    """`now`, `42s ago`, `5m ago`, `3h ago`, `2d ago` (whole units, rounded down): when a check was made."""
+    if seconds < 1:
+        return "now"
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit} ago"
+    return f"{seconds}s ago"

@@ -10,7 +10,7 @@ from provision.commands import apt, daemon_json, docker_repo, files, system
 from provision.commands.files import write_file
 from provision.config.host_settings import DockerSettings
 from provision.facts.docker_host import DockerHostState, daemon_config
-from provision.operations.base import Change, NoChange, Refusal
+from provision.operations.base import Change, NoChange, Refusal, age
 from provision.redaction import holds_secrets, redact_json_text
 
 
@@ -51,6 +51,7 @@ def repository(state: DockerHostState, settings: DockerSettings, stamp: str) -> 
     commands: list[str] = []
     undo: list[str] = []
     what: list[str] = []
+    record = False
     if state.stale_files:
         commands.append(docker_repo.remove_stale_files(state.stale_files))
         what.append(f"removed stale definitions {', '.join(state.stale_files)}")
@@ -64,6 +65,7 @@ def repository(state: DockerHostState, settings: DockerSettings, stamp: str) -> 
             undo.append(files.remove(docker_repo.KEYRING))
         commands.append(docker_repo.fetch_key(key_url, docker_repo.KEYRING, env))
         what.append(f"key {key_url} → {docker_repo.KEYRING}")
+        record = True
     diff = ""
     if state.sources != wanted_sources:
         commands.append(write_file(docker_repo.SOURCES, wanted_sources, backup=state.sources is not None, stamp=stamp))
@@ -74,11 +76,21 @@ def repository(state: DockerHostState, settings: DockerSettings, stamp: str) -> 
         what.append(f"{docker_repo.SOURCES} ({repo_label(distro, settings)} {suite} stable)")
         diff = daemon_json.diff(state.sources, wanted_sources).replace(daemon_json.PATH, docker_repo.SOURCES)
     if not commands:
-        return NoChange("docker repository", f"{docker_repo.SOURCES} and {docker_repo.KEYRING} up to date")
+        return NoChange("docker repository", f"{docker_repo.SOURCES} and {docker_repo.KEYRING} up to date"
+                                             f"{key_check_note(state)}")
     commands.append(apt.update(settings.apt_lock_timeout, settings.proxy))
+    if record and state.host_now is not None:  # the new key is the check's: the next runs need not fetch it
+        commands.append(docker_repo.key_check_record(key_url, state.remote_key_sha, state.host_now))
     if undo:  # a failed `apt-get update` (wrong key: NO_PUBKEY) must not leave a repo that breaks apt
         undo.append(apt.update(settings.apt_lock_timeout, settings.proxy))
     return Change("docker repository", "; ".join(what), commands, diff=diff, undo=undo, timeout=settings.apt_timeout)
+
+
+def key_check_note(state: DockerHostState) -> str:
+    """` (key checked 3h ago)`, ` (key checked now)`, or nothing when the probe did not say."""
+    if state.key_checked_at is None or state.host_now is None:
+        return ""
+    return f" (key checked {age(state.host_now - state.key_checked_at)})"
 
 
 def repo_label(distro: str, settings: DockerSettings) -> str:

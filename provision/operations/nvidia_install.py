@@ -9,7 +9,7 @@ from provision.commands import apt, daemon_json, files, nvidia, system
 from provision.config.host_settings import NvidiaSettings
 from provision.facts.nvidia_host import NvidiaHostState
 from provision.operations import gpu_host
-from provision.operations.base import Change, NoChange, Refusal
+from provision.operations.base import Change, NoChange, Refusal, age
 
 
 def is_gpu_host(facts: dict, settings: NvidiaSettings) -> tuple[bool, str]:
@@ -62,7 +62,10 @@ def toolkit_repository(state: NvidiaHostState, settings: NvidiaSettings) -> Chan
         commands.append(nvidia.fetch_toolkit_list(env, settings.nvidia_repo_url))
         what.append(f"{nvidia.TOOLKIT_LIST} (signed-by)")
     if not commands:
-        return NoChange("gpu toolkit repository", f"{nvidia.TOOLKIT_LIST} and its key up to date")
+        checked = ""
+        if state.checked_at is not None and state.host_now is not None:
+            checked = f" (checked {age(max(0, state.host_now - state.checked_at))})"
+        return NoChange("gpu toolkit repository", f"{nvidia.TOOLKIT_LIST} and its key up to date{checked}")
     commands.append(apt.update(settings.apt_lock_timeout, settings.proxy))
     undo = [files.remove(nvidia.TOOLKIT_LIST), apt.update(settings.apt_lock_timeout, settings.proxy)] \
         if state.list_sha is None else []

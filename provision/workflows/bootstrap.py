@@ -19,8 +19,8 @@ def verify_all(target: Target, executor: Executor) -> HostResult:
     return result
 
 
-def bootstrap_work(check: bool, stamp: str, reboot: bool):
-    install = docker.install_work(check, stamp)
+def bootstrap_work(check: bool, stamp: str, reboot: bool, refresh: bool = False):
+    install = docker.install_work(check, stamp, refresh)
 
     def work(target: Target, executor: Executor) -> HostResult:
         gathered = facts.gather(target, executor)
@@ -37,7 +37,7 @@ def bootstrap_work(check: bool, stamp: str, reboot: bool):
                 result.extra[key] = value
         if installed.status == "failed" or check:
             return result
-        nvidia.stage(target, executor, result, check, stamp, reboot)
+        nvidia.stage(target, executor, result, check, stamp, reboot, refresh=refresh)
         if result.status == "failed" or result.extra.get("reboot_required"):
             return result
         gpu_skipped = result.steps[-1].name == "gpu" and result.steps[-1].status == "skipped"

@@ -31,9 +31,14 @@ def validate_settings(targets: list[Target]) -> None:
         docker_settings(target.name, target.hostvars)
 
 
-def probe_state(executor: Executor, settings: DockerSettings) -> DockerHostState:
+def probe_state(executor: Executor, settings: DockerSettings, refresh: bool = False,
+                record: bool = False) -> DockerHostState:
+    """The host's state in one round trip. The repository key is downloaded (to compare digests) only when
+    its last recorded check is older than docker_repo_key_max_age, does not match the keyring or its URL,
+    or with REFRESH; RECORD (not under --check) records a download that matched the keyring."""
     env = apt.env_prefix(settings.proxy)
-    script = probe(_key_url_expression(settings), env, settings.docker_users)
+    max_age = 0 if refresh else settings.docker_repo_key_max_age
+    script = probe(_key_url_expression(settings), env, settings.docker_users, max_age, record)
     result = executor.run(script, become=True)
     return parse(result.stdout)
 
@@ -47,14 +52,16 @@ def _key_url_expression(settings: DockerSettings) -> str:
     return f"{docker_repo.DEFAULT_BASE}/{docker_repo.DISTRO_PLACEHOLDER}/gpg"
 
 
-def install_work(check: bool, stamp: str):
+def install_work(check: bool, stamp: str, refresh: bool = False):
+    """REFRESH: download the repository key to compare digests even if it was checked recently."""
+
     def work(target: Target, executor: Executor) -> HostResult:
         settings = docker_settings(target.name, target.hostvars)
         result = HostResult(target.name)
         with HostLock(executor, 'docker install', result=result, lazy=True) as lock:
             applier = Applier(executor, result, check, stamp=stamp, before_change=lock.ensure)
             progress.step("docker probe")
-            state = probe_state(executor, settings)
+            state = probe_state(executor, settings, refresh, record=not check)
             applier.apply(op.preflight(state))
             if applier.failed:  # refused before any change
                 return result
@@ -63,7 +70,7 @@ def install_work(check: bool, stamp: str):
                                           apt_timeout=settings.apt_timeout, proxy=settings.proxy))
                 if applier.failed or check:
                     return result
-                state = probe_state(executor, settings)
+                state = probe_state(executor, settings, refresh, record=True)
             if not check:
                 _wait_cloud_init(applier, state, settings)
             conflicts = op.conflicting_packages(state, settings)

@@ -36,30 +36,34 @@ def _facts(executor: Executor, target: Target) -> dict:
     return parse_facts(executor.run(FACTS_SCRIPT, become=target.settings.become).stdout)
 
 
-def _state(executor: Executor, settings: NvidiaSettings) -> nvidia_host.NvidiaHostState:
-    script = nvidia_host.probe(settings.nvidia_repo_url, apt.env_prefix(settings.proxy))
+def _state(executor: Executor, settings: NvidiaSettings, refresh: bool = False,
+           record: bool = False) -> nvidia_host.NvidiaHostState:
+    """The toolkit's key and list are downloaded (to compare digests) only when their last recorded check is
+    older than nvidia_repo_key_max_age, or does not match the files, or with REFRESH; RECORD: not under --check."""
+    max_age = 0 if refresh else settings.nvidia_repo_key_max_age
+    script = nvidia_host.probe(settings.nvidia_repo_url, apt.env_prefix(settings.proxy), max_age, record)
     return nvidia_host.parse(executor.run(script, become=True).stdout)
 
 
-def install_work(check: bool, stamp: str, reboot: bool):
+def install_work(check: bool, stamp: str, reboot: bool, refresh: bool = False):
     def work(target: Target, executor: Executor) -> HostResult:
         result = HostResult(target.name)
-        stage(target, executor, result, check, stamp, reboot)
+        stage(target, executor, result, check, stamp, reboot, refresh=refresh)
         return result
 
     return work
 
 
 def stage(target: Target, executor: Executor, result: HostResult, check: bool, stamp: str, reboot: bool,
-          facts: dict | None = None) -> None:
+          facts: dict | None = None, refresh: bool = False) -> None:
     """The NVIDIA stage, appended to result (also used by bootstrap), under the host lock from its first
     change on (it restarts docker)."""
     with HostLock(executor, "nvidia install", result=result, lazy=True) as lock:
-        _stage(target, executor, result, check, stamp, reboot, facts, lock)
+        _stage(target, executor, result, check, stamp, reboot, facts, lock, refresh)
 
 
 def _stage(target: Target, executor: Executor, result: HostResult, check: bool, stamp: str, reboot: bool,
-           facts: dict | None, lock: HostLock) -> None:
+           facts: dict | None, lock: HostLock, refresh: bool = False) -> None:
     settings = nvidia_settings(target.name, target.hostvars)
     progress.step("nvidia probe")
     facts = facts if facts is not None else _facts(executor, target)
@@ -95,12 +99,12 @@ def _stage(target: Target, executor: Executor, result: HostResult, check: bool, 
         if not _reboot(target, executor, result, settings, check, reboot, lock):
             return
         facts = _facts(executor, target)
-    state = _state(executor, settings)
+    state = _state(executor, settings, refresh, record=not check)
     if state.dpkg.needs_repair and not check:  # a run cut mid-apt: finish and repair it first, then look again
         if not applier.apply(dpkg.repair(state.dpkg, lock_timeout=settings.apt_lock_timeout,
                                          apt_timeout=settings.apt_timeout, proxy=settings.proxy)) or applier.failed:
             return
-        state = _state(executor, settings)
+        state = _state(executor, settings, refresh, record=True)
     repository, packages = op.toolkit_repository(state, settings), op.toolkit_packages(state, settings)
     runtime = op.docker_runtime(state, settings, stamp)
     if applier.refuse_before_changes([repository, packages, runtime]):

@@ -331,6 +331,10 @@ BUILDERS: dict[str, Case | str] = {
                          or pytest.fail(r.only("curl").argv),
                          r.out.strip() == hashlib.sha256(PGP.encode()).hexdigest() or pytest.fail(r.out)),
         setup=lambda v, w: f"export SP_BODY={_q(PGP)}", refuses=bad_url),
+    "docker_repo.key_check_record": Case(
+        lambda v, w: docker_repo.key_check_record(v, "ab" * 32, 5, state=f"{w}/{name(v)}"),
+        lambda r, v, w: (_ok(r), r.reads == [f"{'ab' * 32} 5 {v}\n".encode()] or pytest.fail(r.reads)),
+        reads=lambda v, w: [f"{w}/{name(v)}"], refuses=bad_url),
     "docker_repo.remove_stale_files": Case(
         lambda v, w: docker_repo.remove_stale_files([f"{w}/{name(v)}", rel(v)]),
         lambda r, v, w: (_ok(r), r.tree == {"keep": ("f", "644")} or pytest.fail(r.tree)),
@@ -489,6 +493,11 @@ BUILDERS.update({
         lambda r, v, w: (_ok(r), list(r.tree) == [name(v)] or pytest.fail(r.tree), r.reads == [b"old\n"] or pytest.fail(r.reads)),
         setup=lambda v, w: f"echo new > {_q(name(v))} && echo old > {_q(name(v) + '.provision-bak-' + name(v, 's'))}",
         reads=lambda v, w: [f"{w}/{name(v)}"]),
+    "files.write_line": Case(  # the expansion is the builder's constant; the value travels in a variable
+        lambda v, w: files.write_line(f"{w}/{name(v)}/{name(v, 's')}", "$SP_X $SP_X"),
+        lambda r, v, w: (_ok(r), r.reads == [f"{v} {v}\n".encode()] or pytest.fail(r.reads),
+                         r.tree == {name(v): ("d", "755"), f"{name(v)}/{name(v, 's')}": ("f", "644")} or pytest.fail(r.tree)),
+        setup=lambda v, w: f"export SP_X={_q(v)}", reads=lambda v, w: [f"{w}/{name(v)}/{name(v, 's')}"]),
     "files.remove": Case(
         lambda v, w: files.remove(f"{w}/{name(v)}", f"{w}/{name(v, 'g')}"),
         lambda r, v, w: (_ok(r), r.tree == {"keep": ("f", "644")} or pytest.fail(r.tree)),

@@ -99,6 +99,28 @@ def test_second_run_changes_nothing_and_does_not_restart(docker_fleet, tmp_path)
     assert proc.returncode == 0
     assert doc["hosts"]["sbx1"]["changed"] == 0 and doc["hosts"]["sbx1"]["status"] == "ok"
     assert started(docker_fleet, "sbx1") == before
+    # issue 12: the key was checked (and recorded) when it was installed: this run did not download it
+    repo = next(s for s in doc["hosts"]["sbx1"]["steps"] if s["name"] == "docker repository")
+    assert "(key checked " in repo["message"], repo
+    sha, checked, url = docker_fleet.testinfra("sbx1").file("/var/lib/provision/docker-repo-key").content_string.split()
+    assert url == "https://download.docker.com/linux/debian/gpg" and checked.isdigit()
+    assert sha == docker_fleet.testinfra("sbx1").check_output("sha256sum < /etc/apt/keyrings/docker.asc | cut -d' ' -f1")
+
+
+def test_refresh_downloads_the_key_again_and_an_old_record_is_checked_again(docker_fleet, tmp_path):
+    h = docker_fleet.testinfra("sbx1")
+    proc, doc = install(docker_fleet, tmp_path, "-l", "sbx1", "--refresh")
+    assert proc.returncode == 0 and doc["hosts"]["sbx1"]["changed"] == 0, proc.stderr
+    repo = next(s for s in doc["hosts"]["sbx1"]["steps"] if s["name"] == "docker repository")
+    assert repo["message"].endswith("(key checked now)"), repo
+    sha, checked, url = h.file("/var/lib/provision/docker-repo-key").content_string.split()
+    h.run(f"echo '{sha} {int(checked) - 7200} {url}' > /var/lib/provision/docker-repo-key")  # two hours old
+    proc, doc = install(docker_fleet, tmp_path, "-l", "sbx1", hostvars={"sbx1": {"docker_repo_key_max_age": "1h"}})
+    repo = next(s for s in doc["hosts"]["sbx1"]["steps"] if s["name"] == "docker repository")
+    assert proc.returncode == 0 and repo["message"].endswith("(key checked now)"), repo
+    proc, doc = install(docker_fleet, tmp_path, "-l", "sbx1", hostvars={"sbx1": {"docker_repo_key_max_age": "1d"}})
+    repo = next(s for s in doc["hosts"]["sbx1"]["steps"] if s["name"] == "docker repository")
+    assert proc.returncode == 0 and "(key checked " in repo["message"], repo
 
 
 def test_users_join_the_docker_group_and_bootstrap_is_idempotent(docker_fleet, tmp_path):

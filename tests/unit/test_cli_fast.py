@@ -29,3 +29,48 @@ def test_help_lists_the_commands_and_exit_codes():
 def test_usage_errors_exit_4():
     proc = subprocess.run([sys.executable, "-m", "provision", "facts", "--forks", "0"], capture_output=True, text=True)
     assert proc.returncode == 4
+
+
+# -- issue 12: which modules each command path imports (a module-set assertion, never a timing one) --------
+NETWORK = ("fabric", "paramiko", "invoke", "cryptography")
+HEAVY_ALL = NETWORK + ("docker", "pydantic", "yaml", "rich", "typer")
+
+
+def imported(*args: str, code: str | None = None, cwd=None) -> set[str]:
+    """Every module `python -X importtime` reports for `python -m provision ARGS` (or `-c CODE`)."""
+    command = [sys.executable, "-X", "importtime"] + (["-c", code] if code is not None else ["-m", "provision", *args])
+    proc = subprocess.run(command, capture_output=True, text=True, cwd=cwd, env={"PATH": "/usr/bin:/bin", "COLUMNS": "200",
+                                                                                  "PYTHONPATH": ":".join(sys.path)})
+    assert proc.returncode in (0, 2), proc.stderr[-2000:]
+    return {line.rsplit("|", 1)[1].strip() for line in proc.stderr.splitlines() if line.startswith("import time:")
+            and "|" in line} - {"package"}
+
+
+def heavy(modules: set[str]) -> set[str]:
+    return {m for m in HEAVY_ALL if m in modules}
+
+
+def test_importing_the_cli_loads_typer_alone():
+    assert heavy(imported(code="import provision.cli.app")) == {"typer"}
+
+
+def test_help_paths_load_only_what_help_needs():
+    # typer formats help with rich, and (typer >= 0.2x) coerces a command's parameters with pydantic
+    assert heavy(imported("--help")) <= {"typer", "rich"}
+    for args in (("run", "--help"), ("facts", "--help"), ("docker", "install", "--help"), ("deploy", "--help")):
+        assert not heavy(imported(*args)) & set(NETWORK + ("docker", "yaml")), args
+
+
+def test_an_ad_hoc_command_loads_neither_the_docker_sdk_nor_the_settings_models(tmp_path):
+    """(pydantic still comes with typer >= 0.2x, which coerces every parameter of the invoked command
+    through a pydantic TypeAdapter: provision's own modules on this path do not import it.)"""
+    (tmp_path / "inv.ini").write_text("h1 ansible_host=127.0.0.1 ansible_port=1\n")
+    modules = imported("run", "-i", str(tmp_path / "inv.ini"), "--check", "uname -r", cwd=tmp_path)
+    assert "docker" not in modules
+    assert not {m for m in modules if m.startswith(("provision.deploy", "provision.compose", "provision.config.host_settings"))}
+
+
+def test_reading_an_inventory_loads_no_network_library(tmp_path):
+    (tmp_path / "inv.ini").write_text("h1 ansible_host=127.0.0.1\n")
+    modules = imported("hosts", "-i", str(tmp_path / "inv.ini"), cwd=tmp_path)
+    assert not heavy(modules) & set(NETWORK + ("docker",))

@@ -2,7 +2,7 @@
 
 import pytest
 
-from provision.commands import apt, daemon_json, docker_repo
+from provision.commands import apt, daemon_json, docker_repo, files
 from provision.commands.files import write_file
 
 LOCK = "-o DPkg::Lock::Timeout=600 -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold"
@@ -223,3 +223,79 @@ def test_dpkg_state_parser():
     assert not dpkg_state.parse("").needs_repair
     state = dpkg_state.parse("interrupted=updates\nunit=provision-apt-1-docker-packages.service\n")
     assert state.interrupted and state.units == ["provision-apt-1-docker-packages.service"] and state.needs_repair
+
+
+# -- the repository key's last check (issue 12) -----------------------------------------------------
+def test_the_key_digest_is_not_downloaded_within_the_max_age_of_a_matching_recorded_check():
+    snippet = docker_repo.key_digest_snippet("https://x/__DISTRO__/gpg", "env", 86400, record=True)
+    assert snippet == (
+        '. /etc/os-release; url=$(printf %s https://x/__DISTRO__/gpg | sed "s|__DISTRO__|$ID|"); '
+        "k=$(sha256sum < /etc/apt/keyrings/docker.asc 2>/dev/null | cut -d' ' -f1); now=$(date +%s); "
+        "if [ -f /etc/apt/keyrings/docker.asc ] && read -r s_sha s_at s_url < /var/lib/provision/docker-repo-key "
+        "2>/dev/null; then case $s_at in ''|*[!0-9]*) s_at=0;; esac; "
+        'if [ "$s_sha" = "$k" ] && [ "$s_url" = "$url" ] && [ $((now - s_at)) -ge 0 ] && [ $((now - s_at)) -lt 86400 ]; '
+        'then echo "cached $k $s_at $now"; exit 0; fi; fi; '
+        't=$(mktemp) && env curl -fsSL --retry 2 --max-time 30 -o "$t" "$url"; rc=$?; '
+        "if [ $rc = 0 ]; then sha=$(sha256sum < \"$t\" | cut -d' ' -f1); "
+        '[ "$sha" = "$k" ] && install -d -m 0755 "$(dirname /var/lib/provision/docker-repo-key)" && '
+        "printf '%s\\n' \"$sha $now $url\" > /var/lib/provision/docker-repo-key.provision-tmp && "
+        "chmod 0644 /var/lib/provision/docker-repo-key.provision-tmp && "
+        "mv -f /var/lib/provision/docker-repo-key.provision-tmp /var/lib/provision/docker-repo-key; "
+        'echo "fetched $now"; echo "$sha"; fi; rm -f "$t"; exit $rc')
+    # max age 0 (--refresh): always downloaded, still recorded; --check: nothing recorded
+    refresh = docker_repo.key_digest_snippet("https://x/__DISTRO__/gpg", "env", 0, record=True)
+    assert "cached" not in refresh and "docker-repo-key.provision-tmp" in refresh
+    check = docker_repo.key_digest_snippet("https://x/__DISTRO__/gpg", "env", 3600, record=False)
+    assert "-lt 3600 ]" in check and "provision-tmp" not in check
+
+
+def test_a_replaced_key_is_recorded_with_the_hosts_clock_of_the_probe():
+    assert docker_repo.key_check_record("https://x/debian/gpg", "abc", 123) == files.write_file(
+        "/var/lib/provision/docker-repo-key", "abc 123 https://x/debian/gpg\n", backup=False)
+    with pytest.raises(ValueError, match="key URL contains the control character"):
+        docker_repo.key_check_record("https://x/\ngpg", "abc", 1)
+
+
+def test_write_line_takes_plain_expansions_only():
+    assert files.write_line("/var/lib/p/f", "$a $b") == (
+        "install -d -m 0755 \"$(dirname /var/lib/p/f)\" && printf '%s\\n' \"$a $b\" > /var/lib/p/f.provision-tmp "
+        "&& chmod 0644 /var/lib/p/f.provision-tmp && mv -f /var/lib/p/f.provision-tmp /var/lib/p/f")
+    for bad in ('$a"', "$(id)", "`id`", "a\\b", "a\nb"):
+        with pytest.raises(ValueError, match="plain variable expansions"):
+            files.write_line("/var/lib/p/f", bad)
+    with pytest.raises(ValueError):
+        files.write_line("relative/f", "$a")
+
+
+def test_the_key_check_runs_here_fetch_record_cached_expired_and_mismatched(tmp_path):
+    """The snippet itself, run by sh with a file:// key: the first run downloads and records, the next reads the
+    record, an expired record or a keyring that differs from it downloads again (and records only a match)."""
+    import hashlib
+    import subprocess
+
+    key, keyring, state = tmp_path / "served.asc", tmp_path / "docker.asc", tmp_path / "state" / "docker-repo-key"
+    key.write_text("KEY-1\n")
+    keyring.write_text("KEY-1\n")
+    digest = hashlib.sha256(b"KEY-1\n").hexdigest()
+
+    def run(max_age=3600, record=True):
+        snippet = docker_repo.key_digest_snippet(f"file://{key}", "env", max_age, record, state=str(state),
+                                                 keyring=str(keyring))
+        out = subprocess.run(["sh", "-c", snippet], capture_output=True, text=True, timeout=30)
+        assert out.returncode == 0, out.stderr
+        return out.stdout.split()
+
+    first = run(record=False)  # --check: downloaded, nothing recorded
+    assert first[0] == "fetched" and first[-1] == digest and not state.exists()
+    second = run()
+    assert second[0] == "fetched" and second[-1] == digest
+    sha, at, url = state.read_text().split()
+    assert (sha, url) == (digest, f"file://{key}") and oct(state.stat().st_mode & 0o777) == "0o644"
+    cached = run()
+    assert cached[:3] == ["cached", digest, at] and len(cached) == 4  # within the max age: not downloaded
+    state.write_text(f"{digest} {int(at) - 7200} file://{key}\n")  # two hours old
+    assert run()[0] == "fetched" and int(state.read_text().split()[1]) >= int(at)  # expired: checked again
+    keyring.write_text("KEY-0\n")  # the keyring differs from the record: downloaded, and the mismatch not recorded
+    before = state.read_text()
+    assert run()[0] == "fetched" and state.read_text() == before
+    assert run(max_age=0)[0] == "fetched"  # --refresh

@@ -107,3 +107,46 @@ def test_users_added_with_relogin_note():
     assert change.commands == ["usermod -aG docker bob"]
     assert change.notes == ["bob: log out and in again for the docker group to apply (the group is root-equivalent)"]
     assert isinstance(op.users(configured(users={"eve": False}), DockerSettings(docker_users=["eve"])), Refusal)
+
+
+# -- the repository key's last check (issue 12) -----------------------------------------------------
+def test_the_probe_output_says_whether_the_key_was_downloaded_and_when_it_was_checked():
+    from provision.facts.docker_host import parse
+    from tests.unit.workflow_support import sections
+
+    def remote(text, rc=0):
+        return parse(sections(remote_key=(text, rc))) 
+
+    cached = remote(f"cached {KEY} 1000 4600")
+    assert (cached.remote_key_sha, cached.key_cached, cached.key_checked_at, cached.host_now) == (KEY, True, 1000, 4600)
+    fetched = remote(f"fetched 4600\n{KEY}")
+    assert (fetched.remote_key_sha, fetched.key_cached, fetched.key_checked_at, fetched.host_now) == (KEY, False, 4600, 4600)
+    bare = remote(KEY)  # the probe without a max age or a record
+    assert (bare.remote_key_sha, bare.key_checked_at) == (KEY, None)
+    failed = remote("curl: (6) Could not resolve host: x", 6)
+    assert failed.remote_key_sha is None and failed.remote_key_error == "curl: (6) Could not resolve host: x"
+
+
+def test_the_repository_step_says_when_the_key_was_checked():
+    assert op.repository(configured(key_checked_at=0, host_now=59), S, "T").reason.endswith("(key checked 59s ago)")
+    assert op.repository(configured(key_checked_at=0, host_now=2 * 86400 + 5), S, "T").reason.endswith(
+        "(key checked 2d ago)")
+    assert op.repository(configured(key_checked_at=9, host_now=9), S, "T").reason.endswith("(key checked now)")
+    assert op.repository(configured(), S, "T").reason.endswith("up to date")
+    assert [op.age(s) for s in (0, 1, 60, 3599, 3600, 86399, 86400)] == [
+        "now", "1s ago", "1m ago", "59m ago", "1h ago", "23h ago", "1d ago"]
+
+
+def test_docker_repo_key_max_age_accepts_seconds_and_units_and_nothing_else():
+    import pytest
+
+    from provision.errors import InputError
+
+    assert DockerSettings().docker_repo_key_max_age == 86400
+    for value, seconds in ((0, 0), (3600, 3600), ("90s", 90), ("30m", 1800), ("12h", 43200), ("1d", 86400), ("600", 600)):
+        assert DockerSettings(docker_repo_key_max_age=value).docker_repo_key_max_age == seconds
+    from provision.config.host_settings import docker_settings
+
+    for bad in (-1, "1w", "soon", True, 1.5):
+        with pytest.raises(InputError, match="docker_repo_key_max_age"):
+            docker_settings("h1", {"docker_repo_key_max_age": bad})

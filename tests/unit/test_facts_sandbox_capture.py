@@ -15,3 +15,18 @@ def test_parse_real_sandbox_host_capture():
         "cloud_init": None, "reboot_required": False, "secure_boot": None, "gpus": [], "nvswitch": False,
         "nvidia": None, "nvidia_error": None, "docker": None,
     }
+
+
+def test_parse_real_sandbox_host_capture_of_the_issue_12_script():
+    """Sections whose answer was not needed are skipped (rc -1): docker/dockerd --version once the daemon answered,
+    dockerd's processes under systemd, uname -m after dpkg, mokutil without EFI, lspci without an NVIDIA device."""
+    from provision.facts.script import RC_SKIPPED, split_sections
+
+    text = (CAPTURE.parent / "debian12-sandbox-host-docker-real-v2.txt").read_text()
+    sections = split_sections(text)
+    assert {n for n, s in sections.items() if s.rc == RC_SKIPPED} == {
+        "uname_m", "mokutil", "lspci_nvidia", "docker_client_version", "dockerd_version", "dockerd_processes"}
+    facts = parse_facts(text)
+    assert facts["docker"]["version"] == "20.10.24+dfsg1" and facts["docker"]["running"] is True
+    assert facts["docker"]["runtimes"] == ["io.containerd.runc.v2", "io.containerd.runtime.v1.linux", "runc"]
+    assert (facts["arch"], facts["memory_mib"], facts["secure_boot"], facts["gpus"]) == ("amd64", 24105, None, [])

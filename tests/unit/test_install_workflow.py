@@ -27,7 +27,7 @@ def target(**hostvars) -> Target:
 def run(monkeypatch, states, executor=None, **hostvars):
     """Run install_work with probe_state answering `states` in turn; returns (result, executor)."""
     states = list(states)
-    monkeypatch.setattr(docker, "probe_state", lambda ex, settings: states.pop(0))
+    monkeypatch.setattr(docker, "probe_state", lambda ex, settings, *a, **kw: states.pop(0))
     executor = executor or RecordingExecutor("h1")
     result = docker.install_work(False, "T")(target(**hostvars), executor)
     return result, executor

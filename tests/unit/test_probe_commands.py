@@ -108,3 +108,16 @@ def test_values_that_cannot_travel_are_refused():
         probes.nvidia_host("-K /etc/shadow", "env")
     with pytest.raises(UnsafeValue, match="nvidia_repo_url contains the control character"):
         probes.nvidia_host("http://m.invalid/\nx", "env")
+
+
+def test_nvidia_probe_with_a_max_age_reads_the_recorded_checks_first():
+    text = probes.nvidia_host(None, "env", 3600, record=True)
+    assert text.count("-lt 3600 ]") == 2  # the key and the list
+    for state, local in ((probes.NVIDIA_KEY_STATE, "/usr/share/keyrings/nvidia-container-toolkit-keyring.gpg"),
+                         (probes.NVIDIA_LIST_STATE, "/etc/apt/sources.list.d/nvidia-container-toolkit.list")):
+        assert f"read -r s_sha s_at s_url < {state} 2>/dev/null" in text
+        assert f"k=$(sha256sum < {local} 2>/dev/null | cut -d' ' -f1)" in text
+        assert f'> {state}.provision-tmp && chmod 0644 {state}.provision-tmp && mv -f {state}.provision-tmp {state}' in text
+    assert 'sha=$(gpg --batch --dearmor < "$t" | sha256sum' in text
+    check = probes.nvidia_host(None, "env", 3600, record=False)
+    assert "provision-tmp" not in check and "cached" in check

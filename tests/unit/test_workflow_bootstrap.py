@@ -28,8 +28,8 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "facts"
 CPU_HOST = "debian12-sandbox-host-real.txt"  # Debian 12, no Docker, no GPU
 GPU_HOST = "gpu-hgx8-documented.txt"
 D, N = DockerSettings(), NvidiaSettings()
-DOCKER_PROBE = probe(f"{docker_repo.DEFAULT_BASE}/{docker_repo.DISTRO_PLACEHOLDER}/gpg", apt.env_prefix(None), [])
-NVIDIA_PROBE = nvidia_host.probe(N.nvidia_repo_url, apt.env_prefix(None))
+DOCKER_PROBE = probe(f"{docker_repo.DEFAULT_BASE}/{docker_repo.DISTRO_PLACEHOLDER}/gpg", apt.env_prefix(None), [], 86400, True)
+NVIDIA_PROBE = nvidia_host.probe(N.nvidia_repo_url, apt.env_prefix(None), 86400, True)
 VERSIONS_QUERY = dpkg.versions(docker_repo.PACKAGES)
 # the Docker verify checks
 DOCKER_VERSION = docker_engine.version()
@@ -144,7 +144,8 @@ def test_a_failed_verify_check_stops_the_later_checks_and_asks_why():
 def test_check_mode_stops_after_the_docker_plan():
     ex = host(CPU_HOST, fresh())
     result = run(ex, check=True)
-    assert ex.shells[:2] == [FACTS_SCRIPT, DOCKER_PROBE]
+    assert ex.shells[:2] == [FACTS_SCRIPT, probe(f"{docker_repo.DEFAULT_BASE}/{docker_repo.DISTRO_PLACEHOLDER}/gpg",
+                                                 apt.env_prefix(None), [], 86400, False)]  # --check records nothing
     assert not any(s.startswith("set -e") or "deploy.lock" in s or s in VERIFY for s in ex.shells)
     assert [p["step"] for p in result.extra["plan"]][0] == "docker repository"
 

@@ -22,7 +22,12 @@ from tests.unit.test_docker_install_plan import configured, fresh
 from tests.unit.workflow_support import audit, docker_probe_output, drive, freeze_lock, locked, release, script
 
 S = DockerSettings()
-PROBE = probe(f"{docker_repo.DEFAULT_BASE}/{docker_repo.DISTRO_PLACEHOLDER}/gpg", apt.env_prefix(None), [])
+KEY_URL = f"{docker_repo.DEFAULT_BASE}/{docker_repo.DISTRO_PLACEHOLDER}/gpg"
+# the key is downloaded only when its recorded check is older than docker_repo_key_max_age (1 day); a real run
+# records a matching download, --check records nothing, --refresh downloads whatever the record says
+PROBE = probe(KEY_URL, apt.env_prefix(None), [], 86400, True)
+CHECK_PROBE = probe(KEY_URL, apt.env_prefix(None), [], 86400, False)
+REFRESH_PROBE = probe(KEY_URL, apt.env_prefix(None), [], 0, True)
 PROBE_PATTERN = re.escape("echo '@@provision-fact stale'")  # the Docker probe's own section
 
 VERSIONS_QUERY = dpkg.versions(docker_repo.PACKAGES)
@@ -77,6 +82,39 @@ def test_the_second_run_on_the_converged_host_only_probes():
     assert result.changed == 0 and result.status == "ok", result.steps
 
 
+def test_the_no_op_with_a_recent_key_check_is_one_probe_that_says_when_the_key_was_checked():
+    ex = host(configured(remote_key_sha=None, key_cached=True, key_checked_at=1000, host_now=1000 + 3 * 3600 + 5))
+    result = install(ex)
+    assert ex.shells == [PROBE]
+    assert result.changed == 0 and result.status == "ok", result.steps
+    repo = next(s for s in result.steps if s.name == "docker repository")
+    assert repo.message.endswith("up to date (key checked 3h ago)"), repo.message
+
+
+def test_refresh_downloads_the_key_whatever_the_record_says_and_a_fetched_key_reads_checked_now():
+    ex = host(configured(host_now=5000, key_checked_at=5000))
+    result = drive("docker install", docker.install_work(False, "T", refresh=True), ex)
+    assert ex.shells == [REFRESH_PROBE]
+    repo = next(s for s in result.steps if s.name == "docker repository")
+    assert repo.message.endswith("(key checked now)"), repo.message
+
+
+def test_docker_repo_key_max_age_reaches_the_probe_and_zero_means_every_run():
+    ex = host(configured())
+    install(ex, docker_repo_key_max_age="12h")
+    assert ex.shells == [probe(KEY_URL, apt.env_prefix(None), [], 12 * 3600, True)]
+    ex = host(configured())
+    install(ex, docker_repo_key_max_age=0)
+    assert ex.shells == [REFRESH_PROBE]
+
+
+def test_a_replaced_key_is_recorded_as_checked_after_apt_update():
+    state = fresh(host_now=7000, key_checked_at=7000)
+    repo = op.repository(state, S, "T")
+    record = docker_repo.key_check_record(f"{docker_repo.DEFAULT_BASE}/debian/gpg", state.remote_key_sha, 7000)
+    assert repo.commands[-1] == record and repo.commands[-2] == apt.update(S.apt_lock_timeout, S.proxy)
+
+
 def test_an_unsupported_os_is_refused_after_the_probe_alone():
     ex = host(fresh(os_id="ubuntu", version_id="23.10", codename="mantic"))
     result = install(ex)
@@ -128,7 +166,7 @@ def test_a_failed_repository_step_is_undone_and_nothing_after_it_runs():
 def test_check_mode_plans_but_runs_no_change_and_takes_no_lock():
     ex = host(fresh())
     result = drive("docker install", docker.install_work(True, "T"), ex)
-    assert ex.shells[0] == PROBE
+    assert ex.shells[0] == CHECK_PROBE
     assert not any(shell.startswith("set -e") or "deploy.lock" in shell for shell in ex.shells)
     assert [p["step"] for p in result.extra["plan"]] == ["docker repository", "daemon.json", "docker packages",
                                                          "docker service"]
@@ -138,7 +176,7 @@ def test_check_mode_costs_the_probe_alone_and_says_only_what_it_would_do():
     ex = host(fresh())
     ex.respond(re.escape(VERSIONS_QUERY), stdout="")
     result = drive("docker install", docker.install_work(True, "T"), ex)
-    assert ex.shells == [PROBE]
+    assert ex.shells == [CHECK_PROBE]
     packages = next(s for s in result.steps if s.name == "docker packages")
     assert not packages.message.rstrip().endswith("→")
 

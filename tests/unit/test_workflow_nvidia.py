@@ -22,7 +22,10 @@ from tests.unit.workflow_support import MISSING, drive, freeze_lock, locked, scr
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "facts"
 S = NvidiaSettings()
-PROBE = nvidia_host.probe(S.nvidia_repo_url, apt.env_prefix(None))
+# the key and list are downloaded only when their recorded check is older than nvidia_repo_key_max_age (1 day);
+# a real run records a matching download, --check records nothing
+PROBE = nvidia_host.probe(S.nvidia_repo_url, apt.env_prefix(None), 86400, True)
+CHECK_PROBE = nvidia_host.probe(S.nvidia_repo_url, apt.env_prefix(None), 86400, False)
 FACTS_PATTERN = re.escape(FACTS_SCRIPT.splitlines()[0])
 PROBE_PATTERN = re.escape("echo '@@provision-fact remote_list'")
 
@@ -148,5 +151,22 @@ def test_a_failed_toolkit_install_stops_the_host_and_releases_the_lock():
 def test_check_mode_reads_facts_and_probes_and_plans_every_change():
     ex = host(GPU_HOST, FRESH)
     result = install(ex, check=True)
-    assert ex.shells == [FACTS_SCRIPT, PROBE]
+    assert ex.shells == [FACTS_SCRIPT, CHECK_PROBE]
     assert [p["step"] for p in result.extra["plan"]] == [c.step for c in toolkit_changes()]
+
+
+def test_refresh_downloads_the_toolkit_key_and_list_whatever_the_record_says():
+    ex = host(GPU_HOST, CONVERGED)
+    drive("nvidia install", workflow.install_work(False, "T", False, refresh=True), ex)
+    assert ex.shells == [FACTS_SCRIPT, nvidia_host.probe(S.nvidia_repo_url, apt.env_prefix(None), 0, True)]
+
+
+def test_the_probe_output_says_when_the_toolkit_repository_was_checked():
+    from tests.unit.workflow_support import sections
+
+    state = nvidia_host.parse(sections(keyring="k", list="l", remote_key="cached k 1000 8200",
+                                       remote_list="fetched 8200\nl"))
+    assert (state.remote_key_sha, state.remote_list_sha, state.checked_at, state.host_now) == ("k", "l", 1000, 8200)
+    assert op.toolkit_repository(state, S).reason.endswith("up to date (checked 2h ago)")
+    plain = nvidia_host.parse(sections(keyring="k", list="l", remote_key="k", remote_list="l"))
+    assert plain.checked_at is None and op.toolkit_repository(plain, S).reason.endswith("up to date")

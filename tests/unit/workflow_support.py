@@ -77,6 +77,15 @@ MISSING = ("", 1)
 NOT_INSTALLED = ("", 127)
 
 
+def _remote_key(state: DockerHostState) -> str | tuple[str, int]:
+    """The remote_key section: the recorded check (`cached`), a download (`fetched NOW`, digest), or an error."""
+    if state.key_cached:
+        return f"cached {state.keyring_sha} {state.key_checked_at} {state.host_now}"
+    if not state.remote_key_sha:
+        return (state.remote_key_error or "curl: (22) 404", 22)
+    return f"fetched {state.host_now}\n{state.remote_key_sha}" if state.host_now is not None else state.remote_key_sha
+
+
 def docker_probe_output(state: DockerHostState) -> str:
     """The Docker probe's output for a host in `state` (provision.facts.docker_host.parse reads it back)."""
     packages = "\n".join(f"{name}\t{state.packages[name]}\t{'hi' if name in state.held else 'ii'} "
@@ -93,7 +102,7 @@ def docker_probe_output(state: DockerHostState) -> str:
         packages=packages,
         snap="docker  20.10  x1  latest/stable" if state.snap_docker else NOT_INSTALLED,
         keyring=state.keyring_sha or MISSING,
-        remote_key=state.remote_key_sha or (state.remote_key_error or "curl: (22) 404", 22),
+        remote_key=_remote_key(state),
         sources=state.sources.rstrip("\n") if state.sources is not None else MISSING,
         stale="\n".join(state.stale_files),
         daemon_json=state.daemon_json.rstrip("\n") if state.daemon_json is not None else MISSING,
