@@ -82,6 +82,17 @@ def _remote_config(context, target: Target, executor: Executor, client_info: dic
                                     auth=image_sources.pull_auth(context.playbook, name, context.environ), arch=arch)
 
 
+def _engine_info(target: Target, executor: Executor) -> dict:
+    """The host engine's `docker info` (its RegistryConfig: mirrors, insecure registries)."""
+    from provision.workflows.engine import engine
+
+    client = engine(target, executor)
+    try:
+        return client.info()
+    finally:
+        client.close()
+
+
 def _host_work(context, local: dict[str, dict | str]):
     def work(target: Target, executor: Executor) -> HostResult:
         result = HostResult(target.name)
@@ -118,12 +129,11 @@ def _host_work(context, local: dict[str, dict | str]):
                 if image not in remote:
                     try:
                         if info is None:
-                            from provision.workflows.engine import engine
-
-                            info = engine(target, executor).info()
+                            info = _engine_info(target, executor)
                         remote[image] = _remote_config(context, target, executor, info, image, facts.arch)
-                    except ProvisionError as exc:
-                        remote[image] = str(exc)
+                    except Exception as exc:  # registry or engine unreachable: not checked, said in the step
+                        remote[image] = str(exc) if isinstance(exc, ProvisionError) else \
+                            f"its config could not be read ({type(exc).__name__}: {str(exc)[:200]})"
                 config = remote[image]
             if isinstance(config, str):
                 result.steps.append(StepResult(step, "skipped", "; ".join(notes + [f"image {image}: {config}"])))
