@@ -39,7 +39,6 @@ from provision.deploy import images as image_sources
 from provision.errors import InputError
 from provision.executor.base import Executor
 from provision.report import HostResult, Report
-from provision.workflows import gpu_precheck
 from provision.workflows.deploy_host import HostDeploy
 from provision.workflows.deploy_images import ImageJob, staged_images
 from provision.workflows.deploy_rollback import rollback_work
@@ -145,6 +144,8 @@ def run(loaded, options: RunOptions, *, environ: Mapping[str, str],
     sources = image_sources.sources(playbook, check=options.check)
     context = DeployContext(playbook, services_by_host, sources, read_secrets(playbook, environ), environ,
                             options.check, log=log, file_secrets=playbook.file_secret_values(environ))
+    from provision.workflows import gpu_precheck  # here: bad input exits before it is imported
+
     refusal, gpu_steps = gpu_precheck.precheck(context, targets, options)  # before any host is changed
     if refusal is not None:
         return refusal
