@@ -28,6 +28,7 @@ from provision.deploy import images as image_sources
 from provision.errors import ProvisionError
 from provision.executor.base import Executor
 from provision.facts import gpu_deploy
+from provision.interrupts import Interrupted
 from provision.operations import cuda_compat, gpu_requests
 from provision.report import HostResult, Report, StepResult
 from provision.workflows.fanout import RunOptions, SilentProgress, fan_out
@@ -100,7 +101,10 @@ def _host_work(context, local: dict[str, dict | str]):
         facts = gpu_deploy.parse(executor.run(gpu_deploy.probe(), timeout=PROBE_TIMEOUT_S).stdout)
         host = None
         if facts.gpus and facts.driver and facts.cuda:
-            host = cuda_compat.host_cuda(facts.driver, facts.cuda)
+            try:
+                host = cuda_compat.host_cuda(facts.driver, facts.cuda)
+            except cuda_compat.CudaCompatError:  # a version nvidia-smi printed oddly: images not checked (said)
+                host = None
         info: dict | None = None
         remote: dict[str, dict | str] = {}
         for name in gpu_services(context, target.name):
@@ -120,8 +124,8 @@ def _host_work(context, local: dict[str, dict | str]):
                 continue
             if host is None:
                 result.steps.append(StepResult(step, "skipped", "; ".join(notes + [
-                    f"nvidia-smi did not report the driver's CUDA version on {target.name}: image {image} not "
-                    "checked"])))
+                    f"nvidia-smi did not report a readable driver and CUDA version on {target.name} ({facts.driver}, "
+                    f"{facts.cuda}): image {image} not checked"])))
                 continue
             if image in local:
                 config = local[image]
@@ -131,6 +135,8 @@ def _host_work(context, local: dict[str, dict | str]):
                         if info is None:
                             info = _engine_info(target, executor)
                         remote[image] = _remote_config(context, target, executor, info, image, facts.arch)
+                    except Interrupted:
+                        raise
                     except Exception as exc:  # registry or engine unreachable: not checked, said in the step
                         remote[image] = str(exc) if isinstance(exc, ProvisionError) else \
                             f"its config could not be read ({type(exc).__name__}: {str(exc)[:200]})"

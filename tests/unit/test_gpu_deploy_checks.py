@@ -322,3 +322,26 @@ def _fan_out_with(factory):
         return report
 
     return fan_out
+
+
+def test_precheck_without_the_drivers_cuda_version_skips_the_image_check(monkeypatch):
+    from provision.executor.fake import RecordingExecutor
+    from provision.workflows import gpu_precheck
+    from provision.workflows.fanout import RunOptions
+
+    query = (FACTS / "gpu-hgx8-documented.txt").read_text().split("@@provision-fact nvidia_smi\n")[0]
+    out = query + "@@provision-fact nvidia_smi\n@@provision-rc nvidia_smi 124\n@@provision-facts-end\n"
+    context, local = _context({"train": _service("app/train:13", (1, []))}, {"gpu1": ["train"]},
+                              {"app/train:13": {"Config": {"Env": ["NVIDIA_REQUIRE_CUDA=cuda>=13.0"]}}})
+    monkeypatch.setattr(gpu_precheck, "_local_configs", lambda ctx, names: local)
+
+    def factory(target, options):
+        executor = RecordingExecutor(target.name)
+        executor.respond("nvidia-smi", stdout=out)
+        return executor
+
+    monkeypatch.setattr(gpu_precheck, "fan_out", _fan_out_with(factory))
+    report, steps = gpu_precheck.precheck(context, [SimpleNamespace(name="gpu1")], RunOptions())
+    assert report is None  # not a refusal: the deploy goes on, the step says what was not checked
+    [step] = steps["gpu1"]
+    assert step.status == "skipped" and "did not report a readable driver and CUDA version" in step.message
