@@ -21,7 +21,7 @@ Every probe prints a sequence of sections, one per named snippet::
 
 from __future__ import annotations
 
-from provision.commands import docker_repo, dpkg, files, nvidia, system
+from provision.commands import docker_repo, dpkg, files, gpu_health, nvidia, system
 from provision.commands import swarm as swarm_cmd
 from provision.commands.argv import quote, url
 from provision.commands.argv import shell as as_shell
@@ -385,6 +385,19 @@ def swarm_host() -> str:
         ("swarm", _requires("docker") + as_shell(swarm_cmd.info())),
         ("route", _requires("ip") + swarm_cmd.default_route()),
         ("addrs", _requires("ip") + swarm_cmd.global_ipv4_addresses()),
+    ])
+
+
+# -- the GPU checks before a deploy (parsed by provision/facts/gpu_deploy.py) -----------------------
+def gpu_deploy() -> str:
+    """One round trip, only on hosts that will run GPU services: the GPUs (index, uuid, driver version:
+    ``--query-gpu`` with the facts script's fields), the CUDA version from plain ``nvidia-smi``'s header
+    (no ``--query-gpu`` field names it on every driver branch) and the machine (for a manifest list)."""
+    smi = _requires("nvidia-smi") + "timeout -k 5 20 "
+    return probe_script([
+        ("nvidia_smi_query", smi + as_shell(gpu_health.query_gpu())),
+        ("nvidia_smi", smi + "nvidia-smi"),
+        ("uname_m", "uname -m"),
     ])
 
 

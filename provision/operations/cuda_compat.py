@@ -58,8 +58,11 @@ from provision.errors import InputError
 # Toolkit release notes, table "CUDA Toolkit and Corresponding Driver Versions"
 # (https://docs.nvidia.com/cuda/cuda-toolkit-release-notes/index.html). Later updates of a release
 # may list a newer driver; the GA's is the floor for the release.
+# Checked (issue 14, 2026-12-01) for 11.0-11.6 against copies of that table (its "CUDA 11.x GA" rows: the
+# project's search index holds copies, not NVIDIA's page itself): 11.0 was 450.51.06, which is 11.0.3
+# Update 1's; 11.0.2 GA's is 450.51.05 (fixed). 11.7 and later are NOT yet checked against the table.
 FULL_FEATURE_DRIVER: dict[tuple[int, int], str] = {
-    (11, 0): "450.51.06", (11, 1): "455.23", (11, 2): "460.27.03", (11, 3): "465.19.01",
+    (11, 0): "450.51.05", (11, 1): "455.23", (11, 2): "460.27.03", (11, 3): "465.19.01",
     (11, 4): "470.42.01", (11, 5): "495.29.05", (11, 6): "510.39.01", (11, 7): "515.43.04",
     (11, 8): "520.61.05",
     (12, 0): "525.60.13", (12, 1): "530.30.02", (12, 2): "535.54.03", (12, 3): "545.23.06",

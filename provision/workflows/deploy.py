@@ -10,6 +10,10 @@ conditions) is reconciled by its labels (keep / create / replace with a health-g
 containers of services no longer in the playbook are removed. Every run appends a line to the
 host's audit log. `--check` computes the same plan and changes nothing.
 
+GPU services (issue 14): before any host is changed (and under --check), workflows.gpu_precheck checks
+each GPU service's device request against its host's GPUs and its image's CUDA requirement against the
+host's driver; one refusal stops the whole deploy, every refusal shown.
+
 Where things are: the image step (ship/pull/build, disk space) in workflows.deploy_images, one
 host's steps in workflows.deploy_host, the engine check in workflows.engine, `provision rollback` in
 workflows.deploy_rollback, the deploy lock and audit log in workflows.host_lock, the health-gated
@@ -140,8 +144,17 @@ def run(loaded, options: RunOptions, *, environ: Mapping[str, str],
     sources = image_sources.sources(playbook, check=options.check)
     context = DeployContext(playbook, services_by_host, sources, read_secrets(playbook, environ), environ,
                             options.check, log=log, file_secrets=playbook.file_secret_values(environ))
+    from provision.workflows import gpu_precheck  # here: bad input exits before it is imported
+
+    refusal, gpu_steps = gpu_precheck.precheck(context, targets, options)  # before any host is changed
+    if refusal is not None:
+        return refusal
     with staged_images(sources, options.check) as (context.registry_port, context.staged):
-        return fan_out("deploy", targets, host_work(context), options)
+        report = fan_out("deploy", targets, host_work(context), options)
+    for name, steps in gpu_steps.items():  # the GPU checks head each GPU host's result
+        if name in report.hosts:
+            report.hosts[name].steps[0:0] = steps
+    return report
 
 
 # -- per host ----------------------------------------------------------------------------------------

@@ -85,6 +85,9 @@ def ensure_upstreams(client, paths: Paths, log: Callable[[str], None] = print) -
     local_port = registry.ensure_registry(client, paths, log)
     registry.ensure_hello_world(client, local_port, log)
     gpu_image.ensure_gpu_image(client, local_port, log)  # SIMULATION: nvidia/cuda stand-in
+    from provision_sandbox.upstreams.cuda_images import ensure_cuda_images
+
+    ensure_cuda_images(client, local_port, log)  # SIMULATION: CUDA images with NVIDIA_REQUIRE_CUDA (issue 14)
     from provision_sandbox.base_image import ensure_busybox_image
 
     ensure_busybox_image(client, log)  # the base of the sample playbooks' locally built images

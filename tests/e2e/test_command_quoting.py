@@ -587,6 +587,7 @@ BUILDERS.update({
     "probes.dpkg_state": "no parameter",
     "probes.swarm_host": "no parameter",
     "probes.swarm_cluster": "no parameter",
+    "probes.gpu_deploy": "no parameter (exact string in tests/unit/test_gpu_deploy_checks.py; run by test_gpu_deploy_checks)",
 })
 
 

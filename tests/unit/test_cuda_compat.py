@@ -9,6 +9,7 @@ import pytest
 
 from provision.errors import EXIT_BAD_INPUT, InputError
 from provision.operations import cuda_compat
+from provision_sandbox.upstreams import cuda_images
 from provision.operations.cuda_compat import CudaCompatError, check, host_cuda, requirement_from_config, requirement_from_env
 
 BRANDS = ("tesla", "unknown", "nvidia", "nvidiartx", "geforce", "geforcertx", "quadro", "quadrortx", "titan", "titanrtx")
@@ -36,6 +37,7 @@ NOT_DISABLED = ["CUDA_VERSION=12.4.1", "NVIDIA_REQUIRE_CUDA=cuda>=12.4", "NVIDIA
 WITH_ARCH = CUDA_12_4 + ["NVIDIA_REQUIRE_ARCH=arch>=9.0"]
 WITH_JETPACK = CUDA_12_4 + ["NVIDIA_REQUIRE_JETPACK=csv-mounts=all"]  # not a constraint; the toolkit skips it
 PLAIN = ["PATH=/usr/bin", "PYTHON_VERSION=3.12.7", "EMPTY="]
+SIM_IMAGES = cuda_images.IMAGES  # SIMULATION: the sandbox registry's stand-ins
 
 
 ROWS = [
@@ -75,6 +77,15 @@ ROWS = [
      ["unsatisfied condition: cuda>=12.4"]),
     ("arch-unknown-assumed", WITH_ARCH, "550.54.15", "12.4", "NVIDIA", True, "native", ["arch>=9.0", "not known"]),
     ("jetpack-ignored", WITH_JETPACK, "550.54.15", "12.4", "NVIDIA", True, "native", []),
+    # the sandbox's SIMULATED CUDA images (provision_sandbox/upstreams/cuda_images.py) on its simulated driver
+    ("sim-too-new", list(SIM_IMAGES["13.0.0-base-ubuntu24.04"]), "550.54.15", "12.4", None, False, "refused",
+     ["needs CUDA 13.0", "supports CUDA 12.4", ">= 580.65.06"]),
+    ("sim-compat-brand-unknown", list(SIM_IMAGES["12.8.0-compat-sim"]), "550.54.15", "12.4", None, True,
+     "forward-compat", ["assumed met", "brand=tesla,driver>=550,driver<551"]),
+    ("sim-compat-on-geforce", list(SIM_IMAGES["12.8.0-compat-sim"]), "550.54.15", "12.4", "GeForce", False,
+     "refused", []),
+    ("sim-compat-other-branch", list(SIM_IMAGES["12.8.0-compat-sim"]), "535.104.05", "12.2", "Tesla", False,
+     "refused", [">= 570.26"]),
     ("no-cuda-image", PLAIN, "470.256.02", "11.4", None, True, "none", ["declares no CUDA requirement"]),
 ]
 
@@ -140,6 +151,9 @@ def test_brand_spellings():
 def test_minimum_driver_table():
     assert cuda_compat.minimum_driver((12, 4, 1)) == ("550.54.14", "525.60.13")
     assert cuda_compat.minimum_driver((11, 8)) == ("520.61.05", "450.80.02")
+    # checked against copies of NVIDIA's table (the GA rows): 11.0.2 GA's driver, not 11.0.3 Update 1's
+    assert [cuda_compat.FULL_FEATURE_DRIVER[(11, m)] for m in range(7)] == [
+        "450.51.05", "455.23", "460.27.03", "465.19.01", "470.42.01", "495.29.05", "510.39.01"]
     assert cuda_compat.minimum_driver((12, 7)) == (None, "525.60.13")  # never released
     assert cuda_compat.minimum_driver((14, 0)) == (None, None)
 
