@@ -326,6 +326,14 @@ def _tag_on_host(host_client, staged: StagedImage) -> None:
     host_client.api.tag(staged.image_id, repository, tag)
 
 
+def present(host_client, staged: StagedImage) -> bool:
+    """The host's engine holds the image id already (tagged as its name now); False when it does not."""
+    if not _host_has(host_client, staged.image_id):
+        return False
+    _tag_on_host(host_client, staged)
+    return True
+
+
 # -- one deploy's registry -----------------------------------------------------------------
 @contextlib.contextmanager
 def staged_images(names: list[str], local_client_factory, *, state_dir=None):
