@@ -114,5 +114,8 @@ def remove_folder(marker: str) -> str:
 
 
 def relay_processes(marker_prefix: str = MARKER_PREFIX) -> str:
-    """The ssh processes of relays still running (none after every relay has ended)."""
-    return f"pgrep -af {shlex.quote(TMPFS + '/' + marker_prefix)} || true"
+    """The ssh processes of relays still running (none after every relay has ended). The pattern's
+    `[p]` matches a plain `p` but not itself, so a shell that runs this line is not listed."""
+    if not re.fullmatch(r"[a-z][a-z0-9-]*", marker_prefix):
+        raise UnsafeValue("a relay marker prefix is lower-case letters, digits and '-'")
+    return f"pgrep -af '{TMPFS}/[{marker_prefix[0]}]{marker_prefix[1:]}' || true"

@@ -8,7 +8,10 @@ for one forced `docker save <image id>` only and expiring by itself, the private
 folder on the peer, the seed's host key as provision verified it, `ssh seed | docker load` on the
 peer). Each seed serves at most MAX_PEERS_PER_SEED peers at a time, so the hosts that have the
 image grow like a tree. A relay that fails (the seed unreachable from the peer, a refused key, an
-old sshd) falls back to shipping from this machine, and that seed is not used again.
+old sshd) falls back to shipping from this machine, and that seed is not used again. A host that
+already has most of an image's layers (less than MIN_MISSING_SHARE of its bytes missing, e.g. only
+the top layer changed) gets the missing layers from this machine instead: a seed's `docker save`
+would send the whole image.
 
 `Relay` is the per-deploy coordinator, shared by the hosts' threads: `claim` says where one host
 gets one image from (waiting, while another host is still receiving it from this machine, for it
@@ -32,6 +35,9 @@ ENABLE_VAR = "ship_between_hosts"
 ADDRESS_VAR = "ship_address"
 PORT_VAR = "ship_port"
 MAX_PEERS_PER_SEED = 2
+# a seed sends the whole image (`docker save`), this machine only the layers a host lacks: a host that
+# lacks less than this share of the image's bytes gets it from this machine
+MIN_MISSING_SHARE = 0.5
 WAIT_S = 3600.0  # how long a host waits for a seed while another host receives the image from this machine
 POLL_S = 0.5
 RELAY_TIMEOUT_S = 3600  # one `ssh seed | docker load`

@@ -93,8 +93,6 @@ def _ship(job: ImageJob, source, target: Target, executor: Executor, client, lab
             return ImageOutcome(label, "ok", "present on the host", source.local_id)
         return ImageOutcome(label, "changed", f"ship from this machine ({source.note}; only missing layers)",
                             source.local_id or current, action="ship")
-    from provision.deploy import shipping
-
     staged = job.staged[source.name]
     if job.relay is not None and target.name in job.relay.seeds:
         return _ship_via_relay(job, job.relay, staged, target, executor, client, label)
@@ -125,6 +123,13 @@ def _ship_via_relay(job: ImageJob, relay, staged, target: Target, executor: Exec
     if shipping.present(client, staged):
         relay.offer(staged.image_id, target.name)
         return ImageOutcome(label, "ok", "present on the host (nothing sent)", staged.image_id)
+    lacking = shipping.missing_share(client, staged)
+    if lacking < relays.MIN_MISSING_SHARE:  # a seed would send the whole image, this machine only what is missing
+        outcome = _ship_from_here(job, staged, target, executor, client, label,
+                                  f"{lacking:.0%} of the image missing here, so from this machine: ")
+        if outcome.status != "failed":
+            relay.offer(staged.image_id, target.name)
+        return outcome
     claim = relay.claim(staged.image_id, target.name, receive=relays.enabled(target.name, target.hostvars))
     ok = False
     try:

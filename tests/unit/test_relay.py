@@ -56,7 +56,7 @@ def test_known_hosts_line_names_the_port_unless_22():
 
 def test_checks():
     assert r.count_lines() == "grep -cF provision-relay- ~/.ssh/authorized_keys 2>/dev/null || true"
-    assert r.relay_processes() == "pgrep -af /dev/shm/provision-relay- || true"
+    assert r.relay_processes() == "pgrep -af '/dev/shm/[p]rovision-relay-' || true"
 
 
 @pytest.mark.parametrize("call", [
@@ -289,3 +289,30 @@ def test_a_failed_relay_still_removes_the_key_and_raises():
         relay_image(relay, seeds("a")["a"], Staged(), peer, FakeClient(has=False))
     assert seed_ex.shells[-1].startswith("if grep -qF provision-relay-") and seed_ex.closed
     assert peer.shells[-1].startswith("rm -rf /dev/shm/provision-relay-")
+
+
+# -- how much of an image a host lacks -----------------------------------------------------------------
+class LayeredClient:
+    def __init__(self, images: dict[str, list[str]]):
+        outer = self
+
+        class API:
+            def images(self):
+                return [{"Id": i} for i in outer.images]
+
+            def inspect_image(self, image_id):
+                return {"Id": image_id, "RootFS": {"Layers": outer.images[image_id]}}
+
+        self.images = images
+        self.api = API()
+
+
+def test_missing_share_weighs_the_layers_a_host_lacks_by_their_size():
+    from provision.deploy.shipping import StagedImage, missing_share
+
+    staged = StagedImage("app:2", ID, 0, "provision/app", "2", None, (("sha256:base", 900), ("sha256:top2", 100)))
+    assert missing_share(LayeredClient({}), staged) == 1.0
+    assert missing_share(LayeredClient({"sha256:v1": ["sha256:base", "sha256:top1"]}), staged) == 0.1
+    assert missing_share(LayeredClient({"x": ["sha256:top2"]}), staged) == 0.9
+    unknown = StagedImage("app:2", ID, 0, "provision/app", "2")
+    assert missing_share(LayeredClient({"sha256:v1": ["sha256:base"]}), unknown) == 1.0
