@@ -19,6 +19,8 @@ from provision.commands.argv import UnsafeValue, one_line
 AUTHORIZED_KEYS = "~/.ssh/authorized_keys"
 TMPFS = "/dev/shm"
 MARKER_PREFIX = "provision-relay-"
+# AES-GCM first: with AES-NI it encrypts several times faster than chacha20 (OpenSSH's default first)
+CIPHERS = "aes128-gcm@openssh.com,aes256-gcm@openssh.com,chacha20-poly1305@openssh.com,aes128-ctr"
 
 _MARKER = re.compile(r"provision-relay-[0-9a-f]{16}")
 _IMAGE_ID = re.compile(r"sha256:[0-9a-f]{64}")
@@ -103,7 +105,7 @@ def receive(marker: str, user: str, seed_address: str, port: int, timeout_s: int
         "ssh", "-T", "-i", f"{d}/key", "-o", "IdentitiesOnly=yes", "-o", "IdentityAgent=none",
         "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes", "-o", f"UserKnownHostsFile={d}/known_hosts",
         "-o", "GlobalKnownHostsFile=/dev/null", "-o", "ConnectTimeout=10", "-o", "ServerAliveInterval=10",
-        "-o", "ServerAliveCountMax=3", "-p", str(int(port)), "--", shlex.quote(target)])
+        "-o", "ServerAliveCountMax=3", "-o", f"Ciphers={CIPHERS}", "-o", "Compression=no", "-p", str(int(port)), "--", shlex.quote(target)])
     return (f"trap 'rm -rf {d}' EXIT; trap 'exit 143' TERM; trap 'exit 130' INT; trap 'exit 129' HUP; "
             f"timeout {int(timeout_s)} {ssh} < /dev/null | timeout {int(timeout_s)} docker load")
 

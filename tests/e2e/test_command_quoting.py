@@ -454,7 +454,7 @@ RELAY_DIR = f"/dev/shm/{RELAY_MARKER}"
 RELAY_SSH_OPTS = ["-T", "-i", f"{RELAY_DIR}/key", "-o", "IdentitiesOnly=yes", "-o", "IdentityAgent=none", "-o",
                   "BatchMode=yes", "-o", "StrictHostKeyChecking=yes", "-o", f"UserKnownHostsFile={RELAY_DIR}/known_hosts",
                   "-o", "GlobalKnownHostsFile=/dev/null", "-o", "ConnectTimeout=10", "-o", "ServerAliveInterval=10",
-                  "-o", "ServerAliveCountMax=3", "-p", "22"]
+                  "-o", "ServerAliveCountMax=3", "-o", f"Ciphers={relay.CIPHERS}", "-o", "Compression=no", "-p", "22"]
 
 
 def _relay_ok(v: str) -> bool:

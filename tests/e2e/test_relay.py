@@ -149,7 +149,8 @@ def deploy_image(local, fleet, options, targets, registry, tag: str, *, relay=Tr
     tx, started = bridge_tx(local, fleet), time.monotonic()
     report = fan_out("deploy", targets, work, options)
     stats = {"seconds": time.monotonic() - started, "bridge": bridge_tx(local, fleet) - tx,
-             "tunnels": sum(o.shipped_bytes or 0 for o in outcomes.values()), "size": staged.size, "log": lines}
+             "tunnels": sum(o.shipped_bytes or 0 for o in outcomes.values()), "size": staged.size, "log": lines,
+             "outcomes": outcomes}
     for name, result in report.hosts.items():
         assert name in outcomes, result
         assert outcomes[name].status == "changed" and outcomes[name].image_id == staged.image_id, outcomes[name]
@@ -165,7 +166,9 @@ def assert_arrived(fleet, hosts, tag: str, digests: dict[str, str]) -> None:
 
 def report(what: str, stats: dict) -> str:
     line = (f"{what}: {stats['seconds']:.1f} s, image {human_bytes(stats['size'])}, from this machine: "
-            f"{human_bytes(stats['bridge'])} on the bridge, {human_bytes(stats['tunnels'])} through the tunnels")
+            f"{human_bytes(stats['bridge'])} on the bridge, {human_bytes(stats['tunnels'])} through the tunnels; "
+            + ", ".join(f"{n} {o.seconds:.1f} s " + (f"from {o.relayed_from}" if o.relayed_from else "from here")
+                        for n, o in sorted(stats["outcomes"].items())))
     print(line)
     return line
 

@@ -45,7 +45,8 @@ def test_peer_folder_and_receive():
         f"trap 'rm -rf {D}' EXIT; trap 'exit 143' TERM; trap 'exit 130' INT; trap 'exit 129' HUP; "
         f"timeout 3600 ssh -T -i {D}/key -o IdentitiesOnly=yes -o IdentityAgent=none -o BatchMode=yes "
         f"-o StrictHostKeyChecking=yes -o UserKnownHostsFile={D}/known_hosts -o GlobalKnownHostsFile=/dev/null "
-        "-o ConnectTimeout=10 -o ServerAliveInterval=10 -o ServerAliveCountMax=3 -p 22 -- root@hh-ship-a "
+        "-o ConnectTimeout=10 -o ServerAliveInterval=10 -o ServerAliveCountMax=3 -o Ciphers=aes128-gcm@openssh.com,"
+        "aes256-gcm@openssh.com,chacha20-poly1305@openssh.com,aes128-ctr -o Compression=no -p 22 -- root@hh-ship-a "
         "< /dev/null | timeout 3600 docker load")
 
 
