@@ -343,7 +343,9 @@ def write_inventory(path: Path, hosts: list[SandboxHost], paths: Paths, extra_va
                 **(extra_vars or {}),
             },
             "children": {
-                "sandbox": {"hosts": {h.name: {"ansible_host": "127.0.0.1", "ansible_port": h.port} for h in hosts}},
+                # ship_address: how the other hosts reach this one (the fleet network), for image relays
+                "sandbox": {"hosts": {h.name: {"ansible_host": "127.0.0.1", "ansible_port": h.port,
+                                               "ship_address": h.container} for h in hosts}},
             },
         }
     }

@@ -477,6 +477,19 @@ class RegistryAPI:
                 return None
             raise
 
+    def layer_sizes(self, repository: str, tag: str) -> list[int]:
+        """The compressed sizes of an image manifest's layers, bottom first (the order of the image's
+        RootFS diff ids); [] for a manifest list or an unknown tag."""
+        accept = "application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json"
+        try:
+            with self._open(f"{repository}/manifests/{tag}", "GET", {"Accept": accept}) as response:
+                manifest = json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            if exc.code == 404:
+                return []
+            raise
+        return [int(layer.get("size") or 0) for layer in manifest.get("layers") or []]
+
     def delete(self, repository: str, digest: str) -> None:
         with self._open(f"{repository}/manifests/{digest}", "DELETE"):
             pass

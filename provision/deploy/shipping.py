@@ -71,6 +71,7 @@ class StagedImage:
     repository: str  # path inside the registry, e.g. provision/myapp
     tag: str
     auth: dict | None = field(default=None, repr=False, compare=False)  # the registry's login (never shown)
+    layers: tuple[tuple[str, int], ...] = ()  # (diff id, bytes shipped for it), bottom first; () if unknown
 
 
 def stage(local_client, registry_port: int, name: str, auth: dict | None = None) -> StagedImage:
@@ -90,7 +91,40 @@ def stage(local_client, registry_port: int, name: str, auth: dict | None = None)
         _push(local_client, target, tag, name, auth)
     finally:
         _untag(local_client, f"{target}:{tag}")
-    return StagedImage(name, image.id, int(image.attrs.get("Size") or 0), repository, tag, auth)
+    layers = _layers(image.attrs, registry_port, repository, tag, auth)
+    return StagedImage(name, image.id, int(image.attrs.get("Size") or 0), repository, tag, auth, layers)
+
+
+def _layers(attrs: dict, registry_port: int, repository: str, tag: str, auth: dict | None) -> tuple:
+    """(diff id, compressed size) per layer: the image's RootFS and the staged manifest, in the same order."""
+    import urllib.error
+
+    from provision.deploy.local_registry import Credentials, RegistryAPI
+
+    diff_ids = list((attrs.get("RootFS") or {}).get("Layers") or [])
+    login = Credentials(auth["username"], auth["password"]) if auth else None
+    try:
+        sizes = RegistryAPI(registry_port, login).layer_sizes(repository, tag)
+    except (OSError, urllib.error.URLError, ValueError):
+        return ()
+    return tuple(zip(diff_ids, sizes)) if len(sizes) == len(diff_ids) else ()
+
+
+def missing_share(host_client, staged: StagedImage, *, most_images: int = 200) -> float:
+    """The share (0..1) of the image's shipped bytes whose layers none of the host's images has (its
+    `most_images` newest images are looked at); 1.0 when the layers are unknown."""
+    total = sum(size for _, size in staged.layers)
+    if not total:
+        return 1.0
+    import docker.errors
+
+    present: set[str] = set()
+    try:
+        for summary in host_client.api.images()[:most_images]:
+            present.update((host_client.api.inspect_image(summary["Id"]).get("RootFS") or {}).get("Layers") or [])
+    except docker.errors.APIError:
+        return 1.0
+    return sum(size for diff_id, size in staged.layers if diff_id not in present) / total
 
 
 def _is_image_id(name: str, image_id: str) -> bool:
@@ -324,6 +358,14 @@ def _verify(host_client, reference: str, staged: StagedImage) -> None:
 def _tag_on_host(host_client, staged: StagedImage) -> None:
     repository, tag = host_reference(staged.name, staged.image_id)
     host_client.api.tag(staged.image_id, repository, tag)
+
+
+def present(host_client, staged: StagedImage) -> bool:
+    """The host's engine holds the image id already (tagged as its name now); False when it does not."""
+    if not _host_has(host_client, staged.image_id):
+        return False
+    _tag_on_host(host_client, staged)
+    return True
 
 
 # -- one deploy's registry -----------------------------------------------------------------

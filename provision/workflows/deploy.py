@@ -40,7 +40,7 @@ from provision.errors import InputError
 from provision.executor.base import Executor
 from provision.report import HostResult, Report
 from provision.workflows.deploy_host import HostDeploy
-from provision.workflows.deploy_images import ImageJob, staged_images
+from provision.workflows.deploy_images import ImageJob, make_relay, staged_images
 from provision.workflows.deploy_rollback import rollback_work
 from provision.workflows.engine import engine
 from provision.workflows.fanout import RunOptions, fan_out
@@ -67,10 +67,11 @@ class DeployContext:
     staged: dict[str, object] = field(default_factory=dict)  # image name → shipping.StagedImage
     log: Callable[[str], None] = lambda line: None
     file_secrets: dict[str, object] = field(default_factory=dict)  # Compose secret name → Secret (wrapped)
+    relay: object = None  # deploy.relay.Relay: hosts get shipped images from each other
 
     def image_job(self) -> ImageJob:
         return ImageJob(self.playbook, self.sources, self.environ, self.check, self.registry_port, self.staged,
-                        self.log)
+                        self.log, self.relay)
 
 
 # -- before any connection ------------------------------------------------------------------------
@@ -150,6 +151,7 @@ def run(loaded, options: RunOptions, *, environ: Mapping[str, str],
     if refusal is not None:
         return refusal
     with staged_images(sources, options.check) as (context.registry_port, context.staged):
+        context.relay = make_relay(targets, options, log) if context.staged else None
         report = fan_out("deploy", targets, host_work(context), options)
     for name, steps in gpu_steps.items():  # the GPU checks head each GPU host's result
         if name in report.hosts:

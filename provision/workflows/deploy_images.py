@@ -47,6 +47,7 @@ class ImageJob:
     registry_port: int | None = None
     staged: dict[str, Any] = field(default_factory=dict)  # image name → shipping.StagedImage
     log: Callable[[str], None] = lambda line: None
+    relay: Any = None  # deploy.relay.Relay: hosts get shipped images from each other (None: each from here)
 
 
 @dataclass
@@ -58,8 +59,9 @@ class ImageOutcome:
     message: str
     image_id: str | None = None
     action: str = "keep"
-    shipped_bytes: int | None = None
+    shipped_bytes: int | None = None  # bytes sent from this machine (0 when relayed from another host)
     seconds: float = 0.0
+    relayed_from: str | None = None  # the host it came from, host to host
 
 
 def same_engine(target: Target) -> bool:
@@ -93,15 +95,157 @@ def _ship(job: ImageJob, source, target: Target, executor: Executor, client, lab
             return ImageOutcome(label, "ok", "present on the host", source.local_id)
         return ImageOutcome(label, "changed", f"ship from this machine ({source.note}; only missing layers)",
                             source.local_id or current, action="ship")
+    staged = job.staged[source.name]
+    if job.relay is not None and target.name in job.relay.seeds:
+        return _ship_via_relay(job, job.relay, staged, target, executor, client, label)
+    return _ship_from_here(job, staged, target, executor, client, label)
+
+
+def _ship_from_here(job: ImageJob, staged, target: Target, executor: Executor, client, label: str,
+                    note: str = "") -> ImageOutcome:
     from provision.deploy import shipping
 
-    shipped = shipping.ship(executor.ssh_transport(), client, job.staged[source.name], job.registry_port,
-                            progress=_progress())
+    shipped = shipping.ship(executor.ssh_transport(), client, staged, job.registry_port, progress=_progress())
     if shipped.skipped:
         return ImageOutcome(label, "ok", "present on the host (nothing sent)", shipped.image_id)
-    return ImageOutcome(label, "changed", f"shipped: {shipping.human_bytes(shipped.bytes_sent)} sent "
+    return ImageOutcome(label, "changed", f"{note}shipped: {shipping.human_bytes(shipped.bytes_sent)} sent "
                         "(only the layers the host lacked)", shipped.image_id, action="ship",
                         shipped_bytes=shipped.bytes_sent)
+
+
+def _ship_via_relay(job: ImageJob, relay, staged, target: Target, executor: Executor, client,
+                    label: str) -> ImageOutcome:
+    """The first host gets the image from this machine, the others from a host that has it
+    (deploy.relay); a failed relay falls back to this machine, saying why."""
+    from provision.deploy import relay as relays
+    from provision.deploy import shipping
+    from provision.errors import ProvisionError
+
+    if shipping.present(client, staged):
+        relay.offer(staged.image_id, target.name)
+        return ImageOutcome(label, "ok", "present on the host (nothing sent)", staged.image_id)
+    lacking = shipping.missing_share(client, staged)
+    if lacking < relays.MIN_MISSING_SHARE:  # a seed would send the whole image, this machine only what is missing
+        outcome = _ship_from_here(job, staged, target, executor, client, label,
+                                  f"{lacking:.0%} of the image missing here, so from this machine: ")
+        if outcome.status != "failed":
+            relay.offer(staged.image_id, target.name)
+        return outcome
+    claim = relay.claim(staged.image_id, target.name, receive=relays.enabled(target.name, target.hostvars))
+    ok = False
+    try:
+        note = ""
+        if claim.kind == relays.SEED:
+            seed = claim.seed
+            progress_events.update(detail=f"getting {staged.name} from {seed.name} (host to host)")
+            try:
+                sent = relay_image(relay, seed, staged, executor, client, log=job.log)
+                ok = True
+                return ImageOutcome(label, "changed", f"relayed from {seed.name} over the hosts' network "
+                                    f"({shipping.human_bytes(sent)}; nothing sent from this machine)",
+                                    staged.image_id, action="ship", shipped_bytes=0, relayed_from=seed.name)
+            except ProvisionError as exc:
+                relay.abandon_seed(claim)
+                note = f"host-to-host from {seed.name} failed ({exc}); "
+                progress_events.update(detail=f"{note}shipping {staged.name} from this machine")
+        outcome = _ship_from_here(job, staged, target, executor, client, label, note)
+        ok = outcome.status != "failed"
+        return outcome
+    finally:
+        relay.done(claim, ok)
+
+
+def relay_image(relay, seed, staged, executor: Executor, client,
+                log: Callable[[str], None] = lambda line: None) -> int:
+    """Get `staged` onto this host (`executor`, `client`) from `seed` over the hosts' network; returns the
+    size of the image the seed sent. The seed's temporary key line and this host's key folder are
+    removed on every way out (also by a second Ctrl-C: INTERRUPT.hold); the line expires by itself
+    should provision be killed. Raises ProvisionError when the relay fails."""
+    import secrets
+
+    from provision.commands import relay as relay_cmd
+    from provision.deploy import relay as relays
+    from provision.deploy import shipping
+    from provision.errors import ProvisionError
+    from provision.interrupts import INTERRUPT
+
+    marker = relay_cmd.MARKER_PREFIX + secrets.token_hex(8)
+    private, public = relays.new_keypair()
+    until = relays.expiry(time.time())
+    line = relay_cmd.authorized_line(public, marker, staged.image_id, until)
+    folder = relay_cmd.folder(marker)
+    seed_executor = relay.connect(seed.name)
+    try:
+        try:
+            key = seed_executor.ssh_transport().get_remote_server_key()  # as checked against known_hosts
+        except ProvisionError as exc:
+            raise ProvisionError(f"cannot reach {seed.name} from this machine: {exc}") from None
+        host_key = f"{key.get_name()} {key.get_base64()}"
+        with relay.seed_lock(seed.name):
+            _must(seed_executor.run(relay_cmd.authorize(line), timeout=30), f"adding a temporary key on {seed.name}")
+
+        def revoke() -> None:
+            with relay.seed_lock(seed.name):
+                out = None
+                with contextlib.suppress(ProvisionError):
+                    out = seed_executor.run(relay_cmd.revoke(marker), timeout=30)
+            if out is None or not out.ok:
+                log(f"{seed.name}: could not remove the temporary relay key {marker} from authorized_keys "
+                    f"({out.error_line() if out else 'connection lost'}); it expires by itself at {until}")
+
+        held = INTERRUPT.hold(f"relay key on {seed.name}", revoke)
+        try:
+            _must(executor.run(relay_cmd.make_folder(marker), timeout=30), "making the relay's key folder")
+            try:
+                try:
+                    executor.put(private, f"{folder}/key", mode=0o600)
+                    executor.put(relay_cmd.known_hosts_line(seed.address, seed.port, host_key).encode(),
+                                 f"{folder}/known_hosts", mode=0o600)
+                except OSError as exc:
+                    raise ProvisionError(f"writing the relay key to {folder} failed: {exc}") from None
+                out = executor.run(relay_cmd.receive(marker, seed.user, seed.address, seed.port,
+                                                     relays.RELAY_TIMEOUT_S), timeout=relays.RELAY_TIMEOUT_S + 30)
+            finally:
+                with contextlib.suppress(ProvisionError):
+                    executor.run(relay_cmd.remove_folder(marker), timeout=30)
+        finally:
+            revoke()
+            INTERRUPT.drop(held)
+    finally:
+        seed_executor.close()
+    if not out.ok:
+        raise ProvisionError(f"ssh {seed.address}:{seed.port} | docker load: {out.error_line()}")
+    if not shipping.present(client, staged):
+        raise ProvisionError(f"{seed.name} sent an image, but not {shipping.short_id(staged.image_id)}")
+    return int(getattr(staged, "size", 0) or 0)
+
+
+def _must(out, what: str) -> None:
+    from provision.errors import ProvisionError
+
+    if not out.ok:
+        raise ProvisionError(f"{what} failed: {out.error_line()}")
+
+
+def make_relay(targets: list[Target], options, log: Callable[[str], None] = lambda line: None) -> Any:
+    """The deploy's relay (deploy.relay.Relay) over `targets`: the hosts with ship_between_hosts on (the
+    default); seeds are reached from this machine on new connections (workflows.fanout.make_executor)."""
+    from provision.deploy import relay as relays
+    from provision.interrupts import INTERRUPT
+    from provision.workflows.fanout import make_executor
+
+    by_name = {t.name: t for t in targets}
+    seeds, why_not = {}, {}
+    for t in targets:
+        if relays.enabled(t.name, t.hostvars) and not same_engine(t):
+            seeds[t.name], why_not[t.name] = relays.seed_endpoint(t.name, t.hostvars, t.settings)
+    if len(seeds) < 2:
+        return None
+    for name, why in why_not.items():
+        if why:
+            log(f"{name}: cannot serve images to other hosts: {why}")
+    return relays.Relay(seeds, lambda name: make_executor(by_name[name], options),
+                        interrupted=lambda: INTERRUPT.check("waiting for another host to get the image"))
 
 
 def _pull(job: ImageJob, source, client, label: str, current: str | None) -> ImageOutcome:

@@ -35,7 +35,7 @@ from provision.deploy import swarm_spec
 from provision.deploy.container_spec import LABEL_SERVICE, LABEL_STACK
 from provision.executor.base import Executor
 from provision.report import HostResult, Report, StepResult
-from provision.workflows.deploy_images import ImageJob, fetch_image, staged_images
+from provision.workflows.deploy_images import ImageJob, fetch_image, make_relay, staged_images
 from provision.workflows.engine import engine
 from provision.workflows.fanout import RunOptions, SilentProgress, fan_out, run_on_host
 from provision.workflows.swarm_targets import load_swarm_targets, manager_target, role_of
@@ -87,6 +87,7 @@ def deploy_swarm(loaded: Loaded, options: RunOptions, *, log: Callable[[str], No
     sources = image_sources.sources(loaded.playbook, check=options.check)
     run = SwarmRun(loaded, ImageJob(loaded.playbook, sources, loaded.environ, options.check, log=log))
     with staged_images(sources, options.check) as (run.images.registry_port, run.images.staged):
+        run.images.relay = make_relay(loaded.hosts, options, log) if run.images.staged else None
         report = fan_out("deploy", loaded.hosts, image_work(run), options)
     manager = loaded.manager.name
     first = report.hosts[manager]

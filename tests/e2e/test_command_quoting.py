@@ -37,6 +37,7 @@ import pytest
 
 from provision.commands import apt, daemon_json, deploy_host, docker_engine, docker_repo, dpkg, files, nvidia, probes, swarm, system
 from provision.commands import argv as argv_cmd
+from provision.commands import relay
 from provision.commands.argv import UnsafeValue
 from provision.executor.base import as_shell
 
@@ -45,7 +46,7 @@ pytestmark = pytest.mark.e2e
 META = "/tmp/sp-quoting"  # shims and per-run output (outside the work folder)
 WORK = "/tmp/sp-quoting-work"  # the temp folder the file builders work in (emptied every run)
 SHIMMED = ("apt-get", "apt-mark", "apt-cache", "curl", "gpg", "docker", "dockerd", "nvidia-ctk", "ubuntu-drivers",
-           "stat", "systemctl", "usermod", "dpkg-query")
+           "stat", "systemctl", "usermod", "dpkg-query", "ssh")
 
 # Records its name, every argument and the proxy environment, NUL-separated (tag, value), in a file of its
 # own (shims in one pipeline run at once), then does just enough for the pipeline it sits in: writes
@@ -452,6 +453,23 @@ def _argvs(calls: list[tuple[str, list[str]]]) -> Callable[[Run, str, str], None
     return check
 
 
+RELAY_MARKER = "provision-relay-0123456789abcdef"
+RELAY_DIR = f"/dev/shm/{RELAY_MARKER}"
+RELAY_SSH_OPTS = ["-T", "-i", f"{RELAY_DIR}/key", "-o", "IdentitiesOnly=yes", "-o", "IdentityAgent=none", "-o",
+                  "BatchMode=yes", "-o", "StrictHostKeyChecking=yes", "-o", f"UserKnownHostsFile={RELAY_DIR}/known_hosts",
+                  "-o", "GlobalKnownHostsFile=/dev/null", "-o", "ConnectTimeout=10", "-o", "ServerAliveInterval=10",
+                  "-o", "ServerAliveCountMax=3", "-o", f"Ciphers={relay.CIPHERS}", "-o", "Compression=no", "-p", "22"]
+
+
+def _relay_ok(v: str) -> bool:
+    """A value relay.receive takes both as the ssh user and as the seed's address."""
+    try:
+        relay.receive(RELAY_MARKER, v, v, 22, 10)
+        return True
+    except UnsafeValue:
+        return False
+
+
 def _unit_refused(v: str) -> bool:
     return "\0" in v or not v or v.startswith("-")
 
@@ -588,6 +606,28 @@ BUILDERS.update({
     "probes.swarm_host": "no parameter",
     "probes.swarm_cluster": "no parameter",
     "probes.gpu_deploy": "no parameter (exact string in tests/unit/test_gpu_deploy_checks.py; run by test_gpu_deploy_checks)",
+    # host-to-host image relay (issue 12): only the seed's address and ssh user come from an inventory
+    "relay.receive": Case(
+        lambda v, w: relay.receive(RELAY_MARKER, v, v, 22, 10),
+        lambda r, v, w: _argvs([("ssh", [*RELAY_SSH_OPTS, "--", f"{v}@{v}"]), ("docker", ["load"])])(r, v, w)
+        if [c.prog for c in r.calls] == ["ssh", "docker"] else
+        _argvs([("docker", ["load"]), ("ssh", [*RELAY_SSH_OPTS, "--", f"{v}@{v}"])])(r, v, w),
+        refuses=lambda v: not _relay_ok(v)),
+    "relay.address": "a validator: refuses (UnsafeValue) every value outside [A-Za-z0-9_.:%-] or with a leading "
+                     "'-' (test_relay.py); builds no command",
+    "relay.known_hosts_line": "the text of a file put by SFTP, not a command; its address goes through "
+                              "relay.address (refused unless [A-Za-z0-9_.:%-]), the host key through a strict "
+                              "pattern (test_relay.py)",
+    "relay.authorized_line": "an authorized_keys line built only from values provision generates (key, marker, "
+                             "image id, expiry), each checked against a strict pattern (test_relay.py)",
+    "relay.authorize": "appends a line of relay.authorized_line only (refuses anything else, and any quote or "
+                       "newline); exact string in test_relay.py",
+    "relay.revoke": "its only value is a generated marker checked against provision-relay-[0-9a-f]{16}",
+    "relay.count_lines": "a fixed prefix, takes no operator string",
+    "relay.relay_processes": "a fixed prefix, takes no operator string",
+    "relay.folder": "a path from a generated marker (checked), builds no command",
+    "relay.make_folder": "its only value is a generated marker (checked)",
+    "relay.remove_folder": "its only value is a generated marker (checked)",
 })
 
 

@@ -1,0 +1,319 @@
+"""Host-to-host image relay: the commands as exact strings, the planning (which host seeds which),
+and the workflow's steps on recording executors (the private key only ever travels by `put`)."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import pytest
+
+from provision.commands import relay as r
+from provision.commands.argv import UnsafeValue
+from provision.config.connection import ConnectionSettings
+from provision.deploy import relay as relays
+from provision.errors import InventoryError, ProvisionError
+from provision.executor.fake import RecordingExecutor
+
+M = "provision-relay-0123456789abcdef"
+ID = "sha256:" + "ab" * 32
+PUB = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOv"
+LINE = (f'restrict,expiry-time="202612012200Z",command="docker save {ID}" {PUB} {M}')
+D = f"/dev/shm/{M}"
+
+
+# -- commands --------------------------------------------------------------------------------------
+def test_authorized_line_allows_one_forced_command_until_it_expires():
+    assert r.authorized_line(PUB, M, ID, "202612012200Z") == LINE
+
+
+def test_authorize_appends_the_line():
+    assert r.authorize(LINE) == (f"umask 077 && mkdir -p ~/.ssh && printf '%s\\n' '{LINE}' >> ~/.ssh/authorized_keys")
+
+
+def test_revoke_rewrites_authorized_keys_in_place_without_the_marker():
+    assert r.revoke(M) == (
+        f"if grep -qF {M} ~/.ssh/authorized_keys 2>/dev/null; then t=$(mktemp ~/.ssh/.provision-relay.XXXXXX) && "
+        f'{{ grep -vF {M} ~/.ssh/authorized_keys > "$t"; rc=$?; if [ "$rc" -le 1 ]; then cat "$t" > '
+        f'~/.ssh/authorized_keys; fi; rm -f "$t"; [ "$rc" -le 1 ]; }}; fi')
+
+
+def test_peer_folder_and_receive():
+    assert r.make_folder(M) == f"umask 077 && mkdir -m 700 {D}"
+    assert r.remove_folder(M) == f"rm -rf {D}"
+    assert r.receive(M, "root", "hh-ship-a", 22, 3600) == (
+        f"trap 'rm -rf {D}' EXIT; trap 'exit 143' TERM; trap 'exit 130' INT; trap 'exit 129' HUP; "
+        f"timeout 3600 ssh -T -i {D}/key -o IdentitiesOnly=yes -o IdentityAgent=none -o BatchMode=yes "
+        f"-o StrictHostKeyChecking=yes -o UserKnownHostsFile={D}/known_hosts -o GlobalKnownHostsFile=/dev/null "
+        "-o ConnectTimeout=10 -o ServerAliveInterval=10 -o ServerAliveCountMax=3 -o Ciphers=aes128-gcm@openssh.com,"
+        "aes256-gcm@openssh.com,chacha20-poly1305@openssh.com,aes128-ctr -o Compression=no -p 22 -- root@hh-ship-a "
+        "< /dev/null | timeout 3600 docker load")
+
+
+def test_known_hosts_line_names_the_port_unless_22():
+    assert r.known_hosts_line("hh-ship-a", 22, "ssh-ed25519 AAAA") == "hh-ship-a ssh-ed25519 AAAA\n"
+    assert r.known_hosts_line("10.0.0.7", 2222, "ecdsa-sha2-nistp256 AAAA=") == "[10.0.0.7]:2222 ecdsa-sha2-nistp256 AAAA=\n"
+
+
+def test_checks():
+    assert r.count_lines() == "grep -cF provision-relay- ~/.ssh/authorized_keys 2>/dev/null || true"
+    assert r.relay_processes() == "pgrep -af '/dev/shm/[p]rovision-relay-' || true"
+
+
+@pytest.mark.parametrize("call", [
+    lambda: r.authorized_line(PUB, M, "sha256:abc", "202612012200Z"),
+    lambda: r.authorized_line(PUB + "'; id", M, ID, "202612012200Z"),
+    lambda: r.authorized_line(PUB, "provision-relay-x", ID, "202612012200Z"),
+    lambda: r.authorized_line(PUB, M, ID, "tomorrow"),
+    lambda: r.authorize("command=\"sh\" " + PUB),
+    lambda: r.folder("../etc"),
+    lambda: r.receive(M, "-oProxyCommand=id", "a", 22, 10),
+    lambda: r.receive(M, "root", "-oProxyCommand=id", 22, 10),
+    lambda: r.receive(M, "root", "a b", 22, 10),
+    lambda: r.known_hosts_line("a", 22, "ssh-ed25519 AAAA\nevil"),
+])
+def test_unexpected_values_are_refused(call):
+    with pytest.raises(UnsafeValue):
+        call()
+
+
+# -- where a seed is reached -----------------------------------------------------------------------
+def settings(host="10.0.0.5", port=22, **kw) -> ConnectionSettings:
+    return ConnectionSettings(name="h", host=host, port=port, user="deploy", **kw)
+
+
+def test_seed_endpoint():
+    assert relays.seed_endpoint("h", {}, settings()) == (relays.Seed("h", "10.0.0.5", 22, "deploy"), "")
+    assert relays.seed_endpoint("h", {}, settings(port=2200))[0].port == 2200
+    assert relays.seed_endpoint("h", {"ship_address": "h.lan"}, settings("127.0.0.1", 22201))[0] == \
+        relays.Seed("h", "h.lan", 22, "deploy")
+    assert relays.seed_endpoint("h", {"ship_address": "h.lan", "ship_port": "2222"}, settings())[0].port == 2222
+    seed, why = relays.seed_endpoint("h", {}, settings("127.0.0.1", 22201))
+    assert seed is None and "loopback" in why and "ship_address" in why
+    assert relays.seed_endpoint("h", {"ship_between_hosts": "no"}, settings())[0] is None
+    assert relays.seed_endpoint("h", {}, settings(connection="local"))[0] is None
+    assert relays.seed_endpoint("h", {}, settings(proxy_command="ssh -W %h:%p j"))[0] is None
+    for bad in ({"ship_address": "a;b"}, {"ship_address": "a", "ship_port": 0}, {"ship_address": "a", "ship_port": "x"}):
+        with pytest.raises(InventoryError):
+            relays.seed_endpoint("h", bad, settings())
+
+
+def test_expiry_is_utc_and_after_the_relay_timeout():
+    assert relays.expiry(0.0, 3600) == "197001010101Z"
+
+
+def test_new_keypair_is_a_fresh_openssh_ed25519_key():
+    private, public = relays.new_keypair()
+    assert private.startswith(b"-----BEGIN OPENSSH PRIVATE KEY-----") and public.startswith("ssh-ed25519 ")
+    assert relays.new_keypair()[1] != public
+    r.authorized_line(public, M, ID, "202612012200Z")  # the public key passes the builder's check
+
+
+# -- planning: who seeds whom ----------------------------------------------------------------------
+def seeds(*names):
+    return {n: relays.Seed(n, f"{n}.lan", 22, "root") for n in names}
+
+
+def test_choose_seed_prefers_the_least_busy_free_seed():
+    s = seeds("a", "b", "c")
+    holders = [s["a"], s["b"]]
+    assert relays.choose_seed(holders, {}, set(), "c") == s["a"]
+    assert relays.choose_seed(holders, {"a": 1}, set(), "c") == s["b"]
+    assert relays.choose_seed(holders, {"a": 2, "b": 2}, set(), "c") is None  # every slot taken
+    assert relays.choose_seed(holders, {}, {"a"}, "c") == s["b"]  # a failed: not used again
+    assert relays.choose_seed([s["c"]], {}, set(), "c") is None  # never itself
+
+
+def test_the_first_host_ships_from_here_and_seeds_the_rest_as_a_tree():
+    """Rounds of a 7-host deploy with 2 peers per seed: 1 host from this machine, then 2 from it, then 4
+    from the 3 that have it (the least busy seed first)."""
+    names = [f"h{i}" for i in range(7)]
+    relay = relays.Relay(seeds(*names), wait_s=0.0)
+    first = relay.claim(ID, "h0")
+    assert first.kind == relays.OPERATOR
+    relay.done(first, ok=True)
+    got_from = {}
+    pending = names[1:]
+    while pending:
+        claims = []
+        for name in list(pending):
+            relay_state = relay._images[ID]
+            if relays.choose_seed(relay_state.holders, relay_state.active, relay_state.failed, name) is None:
+                break
+            claims.append(relay.claim(ID, name))
+            pending.remove(name)
+        for claim in claims:
+            assert claim.kind == relays.SEED
+            got_from[claim.host] = claim.seed.name
+        for claim in claims:
+            relay.done(claim, ok=True)
+    assert got_from == {"h1": "h0", "h2": "h0", "h3": "h0", "h4": "h1", "h5": "h2", "h6": "h0"}
+
+
+def test_waiters_wait_for_the_first_host_then_get_it_from_it():
+    relay = relays.Relay(seeds("a", "b", "c"), poll_s=0.01)
+    first = relay.claim(ID, "a")
+    results = {}
+
+    def peer(name):
+        results[name] = relay.claim(ID, name)
+
+    threads = [threading.Thread(target=peer, args=(n,)) for n in ("b", "c")]
+    for t in threads:
+        t.start()
+    assert not results  # they wait while a receives it from this machine
+    relay.done(first, ok=True)
+    for t in threads:
+        t.join(5)
+    assert {n: (c.kind, c.seed.name) for n, c in results.items()} == {"b": ("seed", "a"), "c": ("seed", "a")}
+
+
+def test_when_the_first_host_fails_a_waiter_ships_from_here():
+    relay = relays.Relay(seeds("a", "b"), poll_s=0.01)
+    first = relay.claim(ID, "a")
+    got = []
+    t = threading.Thread(target=lambda: got.append(relay.claim(ID, "b")))
+    t.start()
+    relay.done(first, ok=False)
+    t.join(5)
+    assert got[0].kind == relays.OPERATOR
+
+
+def test_a_failed_seed_is_dropped_and_the_host_turns_to_this_machine():
+    relay = relays.Relay(seeds("a", "b", "c"), wait_s=0.0)
+    relay.done(relay.claim(ID, "a"), ok=True)
+    claim = relay.claim(ID, "b")
+    relay.abandon_seed(claim)
+    assert claim.kind == relays.OPERATOR and claim.seed.name == "a"
+    relay.done(claim, ok=True)  # b got it from this machine: b serves, a does not
+    assert relay.claim(ID, "c").seed.name == "b"
+
+
+def test_a_host_that_cannot_serve_still_receives():
+    relay = relays.Relay({"a": None, "b": seeds("b")["b"]}, wait_s=0.0)
+    relay.done(relay.claim(ID, "a"), ok=True)  # a has it but cannot serve: b ships from here
+    assert relay.claim(ID, "b").kind == relays.OPERATOR
+
+
+def test_waiting_stops_at_an_interrupt():
+    class Stop(Exception):
+        pass
+
+    def interrupted():
+        raise Stop
+
+    relay = relays.Relay(seeds("a", "b"), poll_s=0.01, interrupted=interrupted)
+    relay.claim(ID, "a")
+    with pytest.raises(Stop):
+        relay.claim(ID, "b")
+
+
+# -- the workflow's steps ----------------------------------------------------------------------------
+@dataclass
+class FakeKey:
+    def get_name(self):
+        return "ssh-ed25519"
+
+    def get_base64(self):
+        return "AAAAseedkey"
+
+
+class FakeTransport:
+    def get_remote_server_key(self):
+        return FakeKey()
+
+
+class SeedExecutor(RecordingExecutor):
+    closed: bool = False
+
+    def ssh_transport(self):
+        return FakeTransport()
+
+    def close(self):
+        self.closed = True
+
+
+class FakeImages:
+    def __init__(self, has):
+        self.has = has
+        self.tags = []
+
+    def inspect_image(self, image_id):
+        if not self.has:
+            import docker.errors
+
+            raise docker.errors.NotFound("no")
+        return {"Id": image_id}
+
+    def tag(self, image_id, repository, tag):
+        self.tags.append((repository, tag))
+
+
+class FakeClient:
+    def __init__(self, has):
+        self.api = FakeImages(has)
+
+
+@dataclass
+class Staged:
+    name: str = "app:1"
+    image_id: str = ID
+    size: int = 1000
+
+
+def test_relay_image_puts_the_key_by_sftp_and_removes_every_trace():
+    from provision.workflows.deploy_images import relay_image
+
+    seed_ex, peer = SeedExecutor("a"), RecordingExecutor("b")
+    relay = relays.Relay(seeds("a", "b"), lambda name: seed_ex)
+    sent = relay_image(relay, seeds("a")["a"], Staged(), peer, FakeClient(has=True))
+    assert sent == 1000 and seed_ex.closed
+    authorize, revoke = seed_ex.shells
+    marker = revoke.split()[3]
+    assert authorize.startswith("umask 077 && mkdir -p ~/.ssh && printf") and f'docker save {ID}' in authorize
+    assert revoke == r.revoke(marker)
+    assert peer.shells == [r.make_folder(marker), r.receive(marker, "root", "a.lan", 22, relays.RELAY_TIMEOUT_S),
+                           r.remove_folder(marker)]
+    (key_path, key, key_mode), (kh_path, kh, _) = peer.puts
+    assert key_path == f"/dev/shm/{marker}/key" and key_mode == 0o600 and b"PRIVATE KEY" in key
+    assert kh == b"a.lan ssh-ed25519 AAAAseedkey\n"
+    assert not any(b"PRIVATE" in s.encode() or key.decode() in s for s in seed_ex.shells + peer.shells)
+
+
+def test_a_failed_relay_still_removes_the_key_and_raises():
+    from provision.workflows.deploy_images import relay_image
+
+    seed_ex, peer = SeedExecutor("a"), RecordingExecutor("b")
+    peer.respond("docker load", exit_code=1, stderr="ssh: connect to host a.lan port 22: No route to host")
+    relay = relays.Relay(seeds("a", "b"), lambda name: seed_ex)
+    with pytest.raises(ProvisionError, match="No route to host"):
+        relay_image(relay, seeds("a")["a"], Staged(), peer, FakeClient(has=False))
+    assert seed_ex.shells[-1].startswith("if grep -qF provision-relay-") and seed_ex.closed
+    assert peer.shells[-1].startswith("rm -rf /dev/shm/provision-relay-")
+
+
+# -- how much of an image a host lacks -----------------------------------------------------------------
+class LayeredClient:
+    def __init__(self, images: dict[str, list[str]]):
+        outer = self
+
+        class API:
+            def images(self):
+                return [{"Id": i} for i in outer.images]
+
+            def inspect_image(self, image_id):
+                return {"Id": image_id, "RootFS": {"Layers": outer.images[image_id]}}
+
+        self.images = images
+        self.api = API()
+
+
+def test_missing_share_weighs_the_layers_a_host_lacks_by_their_size():
+    from provision.deploy.shipping import StagedImage, missing_share
+
+    staged = StagedImage("app:2", ID, 0, "provision/app", "2", None, (("sha256:base", 900), ("sha256:top2", 100)))
+    assert missing_share(LayeredClient({}), staged) == 1.0
+    assert missing_share(LayeredClient({"sha256:v1": ["sha256:base", "sha256:top1"]}), staged) == 0.1
+    assert missing_share(LayeredClient({"x": ["sha256:top2"]}), staged) == 0.9
+    unknown = StagedImage("app:2", ID, 0, "provision/app", "2")
+    assert missing_share(LayeredClient({"sha256:v1": ["sha256:base"]}), unknown) == 1.0
