@@ -339,7 +339,8 @@ def dockerd_cpu_s() -> float | None:
         if not pid.isdigit():
             continue
         with contextlib.suppress(OSError):
-            if Path(f"/proc/{pid}/comm").read_text().strip() == "dockerd":
+            if (Path(f"/proc/{pid}/comm").read_text().strip() == "dockerd"
+                    and "docker/" not in Path(f"/proc/{pid}/cgroup").read_text()):  # not a host's nested engine
                 fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
                 return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     return None

@@ -19,8 +19,9 @@ that do not have it, and records:
   else using this engine, so indicative only);
 - the local registry's disk use (du of <cwd>/.provision/registry after the deploy).
 Every host count starts from a fresh working folder (so an empty local registry: each row pays the
-push/compression again) and from hosts cleaned of the image (`provision down`, then `docker system
-prune -af --volumes` on each host's engine).
+push/compression again) and from hosts cleaned of the image (`provision down --stack bench-ship
+--volumes`, then `docker image rm` and `docker system prune -af --volumes` on each host's engine,
+checked).
 Uses its own fleet (`bench-ship`) when run alone, removed on exit unless --keep.
 """
 
@@ -70,12 +71,17 @@ def stack_file(folder: Path, image: str) -> Path:
     return path
 
 
-def clean_hosts(fleet: h.Fleet, count: int, env: dict, stack: Path, cwd: Path) -> None:
-    h.run(h.provision_argv("down", str(stack), "-i", str(fleet.subset(count)), "--known-hosts", str(fleet.known_hosts),
-                           "--forks", "20"), env=env, cwd=cwd, check=False, timeout=600)
+def clean_hosts(fleet: h.Fleet, count: int, env: dict, image: str, cwd: Path) -> None:
+    """The stack removed (provision down) and the image gone from the hosts' engines, checked."""
+    h.run(h.provision_argv("down", "--stack", STACK, "--volumes", "-i", str(fleet.subset(count)), "--known-hosts",
+                           str(fleet.known_hosts), "--forks", "20"), env=env, cwd=cwd, timeout=600)
     for name in fleet.hosts[:count]:
-        h.run([h.DOCKER, "exec", fleet.container(name), "docker", "system", "prune", "-af", "--volumes"],
-              check=False, timeout=600)
+        container = fleet.container(name)
+        h.run([h.DOCKER, "exec", container, "docker", "image", "rm", "-f", image], check=False, timeout=600)
+        h.run([h.DOCKER, "exec", container, "docker", "system", "prune", "-af", "--volumes"], check=False, timeout=600)
+        left = h.run([h.DOCKER, "exec", container, "docker", "images", "-q", image], timeout=60).stdout.strip()
+        if left:
+            raise h.Failed(f"{name} still has {image} after the clean-up")
 
 
 def ship(fleet: h.Fleet, work: Path, count: int, image: str) -> dict:
@@ -85,7 +91,7 @@ def ship(fleet: h.Fleet, work: Path, count: int, image: str) -> dict:
         shutil.rmtree(cwd)
     cwd.mkdir(parents=True)
     stack = stack_file(cwd, image)
-    clean_hosts(fleet, count, env, stack, cwd)
+    clean_hosts(fleet, count, env, image, cwd)
     pids = fleet.pids(count)
     with h.OperatorBytes(fleet.name.replace("-", "")[:12], list(fleet.ports.values())) as counter:
         rx_before = {n: h.net_rx_bytes(pid) for n, (pid, _) in pids.items()}
@@ -114,7 +120,7 @@ def ship(fleet: h.Fleet, work: Path, count: int, image: str) -> dict:
         "local_registry_bytes": h.du_bytes(cwd / ".provision" / "registry"),
     }
     h.log(f"shipped to {count}: {json.dumps(result)}")
-    clean_hosts(fleet, count, env, stack, cwd)
+    clean_hosts(fleet, count, env, image, cwd)
     shutil.rmtree(cwd, ignore_errors=True)
     return result
 

@@ -71,8 +71,9 @@ class SideBySide:
         self.facts_cpu: dict[str, list[float]] = {}
         self.docker_hosts = min(10, len(fleet.hosts))
         self.deploy_cwd = work / "deploy-cwd"
-        self.deploy_cwd.mkdir()
+        self.deploy_cwd.mkdir(exist_ok=True)
         self.notes: list[str] = []
+        self.warmup_outputs: dict[str, str] = {}
 
     # -- provision ---------------------------------------------------------------------------------------
     def prov(self, *args: str, hosts: int) -> list[str]:
@@ -95,8 +96,8 @@ class SideBySide:
     # -- peers' configuration ----------------------------------------------------------------------------
     def prepare_peers(self) -> None:
         w = self.work
-        (w / "ansible-home").mkdir()
-        (w / "ansible-cp").mkdir()
+        (w / "ansible-home").mkdir(exist_ok=True)
+        (w / "ansible-cp").mkdir(exist_ok=True)
         (w / "ansible.cfg").write_text(
             "[defaults]\n"
             f"forks = {FORKS}\n"
@@ -108,7 +109,7 @@ class SideBySide:
             f"local_tmp = {w / 'ansible-home' / 'tmp'}\n"
             "[ssh_connection]\n"
             "pipelining = True\n"
-            f"ssh_args = -o ControlMaster=auto -o ControlPersist=60s -o UserKnownHostsFile={w / 'known_hosts'}"
+            f"ssh_args = -o ControlMaster=auto -o ControlPersist=60s -o UserKnownHostsFile={w / 'peer_known_hosts'}"
             " -o StrictHostKeyChecking=yes -o IdentitiesOnly=yes -o PreferredAuthentications=publickey\n"
             f"control_path_dir = {w / 'ansible-cp'}\n")
         self.ansible_env = {**os.environ, "ANSIBLE_CONFIG": str(w / "ansible.cfg"),
@@ -118,24 +119,24 @@ class SideBySide:
         for n in sizes:
             names = self.fleet.hosts[:n]
             hosts = [(name, {"ssh_hostname": "127.0.0.1", "ssh_port": self.fleet.ports[name], "ssh_user": "root",
-                             "ssh_key": str(self.fleet.key), "ssh_known_hosts_file": str(w / "known_hosts"),
+                             "ssh_key": str(self.fleet.key), "ssh_known_hosts_file": str(w / "peer_known_hosts"),
                              "ssh_strict_host_key_checking": "yes"}) for name in names]
             (w / f"pyinfra_inventory_{n}.py").write_text(f"hosts = {hosts!r}\n")
             (w / f"fabric-{n}.json").write_text(json.dumps({
-                "key": str(self.fleet.key), "known_hosts": str(w / "known_hosts"), "user": "root",
+                "key": str(self.fleet.key), "known_hosts": str(w / "peer_known_hosts"), "user": "root",
                 "hosts": [["127.0.0.1", self.fleet.ports[name]] for name in names]}))
         self.pyinfra_env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
         # Compose: one ssh config with a Host block per host, an `ssh` wrapper first on PATH that reads it
         compose_dir = w / "compose"
-        shutil.copytree(HELLO.parent / "hello", compose_dir / "hello")
+        shutil.copytree(HELLO.parent / "hello", compose_dir / "hello", dirs_exist_ok=True)
         doc = yaml.safe_load(HELLO.read_text())
         doc["name"] = COMPOSE_PROJECT
         doc["services"]["web"]["ports"] = [f"{COMPOSE_PORT}:80"]
         (compose_dir / "compose.yml").write_text(yaml.safe_dump(doc, sort_keys=False))
         ssh_dir = w / "compose-ssh"
-        ssh_dir.mkdir()
+        ssh_dir.mkdir(exist_ok=True)
         blocks = [f"Host bench-{name}\n  HostName 127.0.0.1\n  Port {self.fleet.ports[name]}\n  User root\n"
-                  f"  IdentityFile {self.fleet.key}\n  IdentitiesOnly yes\n  UserKnownHostsFile {w / 'known_hosts'}\n"
+                  f"  IdentityFile {self.fleet.key}\n  IdentitiesOnly yes\n  UserKnownHostsFile {w / 'peer_known_hosts'}\n"
                   "  StrictHostKeyChecking yes\n  BatchMode yes\n  LogLevel ERROR\n" for name in self.fleet.hosts]
         (ssh_dir / "config").write_text("".join(blocks))
         real_ssh = shutil.which("ssh") or "/usr/bin/ssh"
@@ -149,7 +150,7 @@ class SideBySide:
 
     def refresh_known_hosts(self) -> None:
         """The peers check host keys against a copy of what provision recorded (OpenSSH format)."""
-        shutil.copyfile(self.fleet.known_hosts, self.work / "known_hosts")
+        shutil.copyfile(self.fleet.known_hosts, self.work / "peer_known_hosts")
 
     def docker_vars(self) -> None:
         """The repository file and daemon.json as provision wrote them, for the peers' no-op to state."""
@@ -245,6 +246,7 @@ class SideBySide:
                 "-e", f"@{self.docker_vars_file}"]
         for attempt in range(2):  # the first run may align something provision leaves differently
             out = h.run(argv, env=self.ansible_env, cwd=self.work).stdout
+            self.warmup_outputs["ansible docker no-op"] = out[-3000:]
             changed = [line for line in out.splitlines() if " changed=" in line and " changed=0 " not in line]
             if not changed:
                 break
@@ -256,7 +258,7 @@ class SideBySide:
         text = out.stdout + out.stderr
         if "Success" in text and "No changes" not in text:
             self.notes.append("pyinfra's Docker no-op may have changed something (see its output in --json)")
-        self.pyinfra_noop_output = text[-3000:]
+        self.warmup_outputs["pyinfra docker no-op"] = text[-3000:]
 
     def _note_changed(self, what: str, stdout: str) -> None:
         try:
@@ -273,7 +275,12 @@ class SideBySide:
             h.log(f"round {r + 1}/{self.rounds}")
             for row in self.rows:
                 for _, tool in t.interleave(row.tools, self.rounds)[r * len(row.tools):(r + 1) * len(row.tools)]:
-                    seconds = self.measure_with_cpu(row, tool)
+                    try:
+                        seconds = self.measure_with_cpu(row, tool)
+                    except h.Failed as exc:  # one failed sample (a loaded machine): noted, the run goes on
+                        self.notes.append(f"round {r + 1}, {row.key}, {tool} failed: {str(exc)[:300]}")
+                        h.log(self.notes[-1])
+                        continue
                     self.times.setdefault(row.key, {}).setdefault(tool, []).append(round(seconds, 4))
 
     def imports(self, runs: int = 3) -> dict:
@@ -315,7 +322,7 @@ def render(result: dict, rows: list[t.Scenario]) -> str:
         f"## bench/side_by_side.py: {result['date']}, {m['cpus']} cores, {m['memory_gib']} GiB, kernel {m['kernel']}, "
         f"{result['hosts']} sandbox hosts, {result['rounds']} interleaved rounds",
         "",
-        f"Peers: {', '.join(f'{k} {v}' for k, v in result['versions'].items())}; Fabric and paramiko as provision's own. "
+        f"Versions: {', '.join(f'{k} {v}' for k, v in result['versions'].items())}. "
         "Whole-process wall time, medians; ratio = peer ÷ provision (> 1: provision is faster; bold: provision slower).",
         "",
         t.ratio_table(rows, times),
@@ -325,20 +332,21 @@ def render(result: dict, rows: list[t.Scenario]) -> str:
         t.absolute_table(rows, times),
         "",
     ]
+    labels = {row.key: row.label for row in rows}
     for key, values in result["facts_host_cpu_s_per_host"].items():
-        lines.append(f"- `{key}`: {t.median(values):.3f} s of host CPU per host (cgroup cpuacct of the host containers, "
+        lines.append(f"- {labels.get(key, key)}: {t.median(values):.3f} s of host CPU per host (cgroup cpuacct of the host containers, "
                      "median over the rounds)")
     if med.get("adhoc-1", {}).get(t.FABRIC) and med.get("adhoc-1", {}).get(t.PROVISION):
         lines.append(f"- ad-hoc, 1 host: provision ÷ Fabric = {med['adhoc-1'][t.PROVISION] / med['adhoc-1'][t.FABRIC]:.2f} "
                      "(target ≤ 1.1)")
     if med.get("docker-noop-10", {}).get(t.PROVISION) and med.get("adhoc-10", {}).get(t.PROVISION):
-        lines.append(f"- Docker install no-op ÷ `provision run` (10 hosts): "
+        lines.append(f"- Docker install no-op ÷ `provision run` ({labels['adhoc-10'].split(', ')[1]}): "
                      f"{med['docker-noop-10'][t.PROVISION] / med['adhoc-10'][t.PROVISION]:.2f} (target ≤ 1.1)")
     if med.get("facts-20", {}).get(t.PROVISION) and med.get("facts-1", {}).get(t.PROVISION):
         lines.append(f"- facts at {result['hosts']} hosts ÷ facts at 1 host: "
                      f"{med['facts-20'][t.PROVISION] / med['facts-1'][t.PROVISION]:.2f} (target ≤ 1.5)")
     for note in result["notes"]:
-        lines.append(f"- note: {note}")
+        lines.append("- note: " + " ".join(note.split()))
     if result.get("setup"):
         lines.append(f"- setup: {', '.join(f'{k} {v}' for k, v in result['setup'].items())}")
     lines += ["", "Import time of each command path (`python -X importtime`, median of 3; one host where it connects):",
@@ -361,6 +369,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="results file (.md; a .json is written next to it)")
     parser.add_argument("--json", action="store_true", help="print one JSON document on stdout")
     parser.add_argument("--keep", action="store_true", help="keep the fleet and the work folder")
+    parser.add_argument("--work", type=Path, help="reuse this work folder (and its fleet) from a --keep run")
     parser.add_argument("--shipping", action="store_true", help="also the large-image shipping scenario")
     parser.add_argument("--image-gb", type=float, default=2.0, help="shipping: synthetic image size (default 2)")
     parser.add_argument("--layers", type=int, default=10, help="shipping: layers of random data (default 10)")
@@ -372,9 +381,14 @@ def main(argv: list[str] | None = None) -> int:
     stamp = datetime.datetime.now(datetime.timezone.utc)
     out = args.out or h.ROOT / ".provision" / "bench-results" / f"side_by_side-{stamp:%Y%m%d-%H%M%S}.md"
     peers = h.ensure_peers(args.venv)
-    work = Path(tempfile.mkdtemp(prefix="provision-bench-sbs-"))
+    work = args.work or Path(tempfile.mkdtemp(prefix="provision-bench-sbs-"))
+    work.mkdir(parents=True, exist_ok=True)
+    from importlib.metadata import version
+
+    versions = {**{k if k != "paramiko" else "paramiko (pyinfra's)": v for k, v in peers.versions().items()},
+                "fabric (provision's)": version("fabric"), "paramiko (provision's)": version("paramiko")}
     result = {"date": f"{stamp:%Y-%m-%d %H:%M} UTC", "machine": machine(), "hosts": args.hosts, "rounds": rounds,
-              "versions": peers.versions()}
+              "versions": versions}
     with h.Cleanup() as cleanup:
         if not args.keep:
             cleanup.callback(shutil.rmtree, work, True)
@@ -391,6 +405,7 @@ def main(argv: list[str] | None = None) -> int:
         result["times"] = bench.times
         result["facts_host_cpu_s_per_host"] = bench.facts_cpu
         result["notes"] = bench.notes
+        result["warmup_outputs"] = bench.warmup_outputs
         result["medians"] = {k: {tool: t.median(v) for tool, v in tools.items()} for k, tools in bench.times.items()}
         result["ratios"] = {k: {tool: t.ratio(m, tools.get(t.PROVISION)) for tool, m in tools.items() if tool != t.PROVISION}
                             for k, tools in result["medians"].items()}
@@ -401,10 +416,10 @@ def main(argv: list[str] | None = None) -> int:
             result["shipping"] = shipping.run_sizes(fleet, work, ship_sizes, args.image_gb, args.layers)
         if args.keep:
             h.log(f"kept: fleet {args.fleet!r}, work folder {work}")
-    text = render(result, t.scenarios(args.hosts))
     out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps(result, indent=1))  # first: a rendering error loses nothing
+    text = render(result, t.scenarios(args.hosts))
     out.write_text(text + "\n")
-    out.with_suffix(".json").write_text(json.dumps(result, indent=1))
     if args.json:
         print(json.dumps(result, indent=1))
     else:
