@@ -22,7 +22,7 @@ Every host count starts from a fresh working folder (so an empty local registry:
 push/compression again) and from hosts cleaned of the image (`provision down --stack bench-ship
 --volumes`, then `docker image rm` and `docker system prune -af --volumes` on each host's engine,
 checked).
-Uses its own fleet (`bench-ship`) when run alone, removed on exit unless --keep.
+Uses its own fleet (`bench-ship`) when run alone; the fleet and the image are removed on exit unless --keep.
 """
 
 from __future__ import annotations
@@ -125,13 +125,17 @@ def ship(fleet: h.Fleet, work: Path, count: int, image: str) -> dict:
     return result
 
 
-def run_sizes(fleet: h.Fleet, work: Path, sizes: list[int], gb: float, layers: int) -> dict:
+def run_sizes(fleet: h.Fleet, work: Path, sizes: list[int], gb: float, layers: int, keep_image: bool = False) -> dict:
     """Docker on the hosts needed (a no-op where it is there), the image built, then each size."""
     env = h.provision_env(fleet.home)
     h.run(h.provision_argv("docker", "install", "-i", str(fleet.subset(max(sizes))), "--known-hosts",
                            str(fleet.known_hosts), "--forks", "20"), env=env, cwd=work, timeout=1800)
     image, size = build_image(gb, layers)
-    return {"image": image, "image_bytes": size, "layers": layers, "rows": [ship(fleet, work, n, image) for n in sizes]}
+    try:
+        return {"image": image, "image_bytes": size, "layers": layers, "rows": [ship(fleet, work, n, image) for n in sizes]}
+    finally:
+        if not keep_image:  # GBs of random data: not left on the local engine
+            h.run([h.DOCKER, "image", "rm", "-f", image], check=False)
 
 
 def _mb(value) -> str:
@@ -178,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
         fleet = h.fleet_up(args.fleet, max(sizes), work)
         h.run(h.provision_argv("run", "true", "-i", str(fleet.inventory), "--known-hosts", str(fleet.known_hosts),
                                "--forks", "20"), env=h.provision_env(fleet.home), cwd=work)
-        result = run_sizes(fleet, work, sizes, args.image_gb, args.layers)
+        result = run_sizes(fleet, work, sizes, args.image_gb, args.layers, args.keep)
     print(json.dumps(result, indent=1) if args.json else render(result))
     return 0
 

@@ -413,7 +413,7 @@ def main(argv: list[str] | None = None) -> int:
             from bench import shipping
 
             h.log("large-image shipping")
-            result["shipping"] = shipping.run_sizes(fleet, work, ship_sizes, args.image_gb, args.layers)
+            result["shipping"] = shipping.run_sizes(fleet, work, ship_sizes, args.image_gb, args.layers, args.keep)
         if args.keep:
             h.log(f"kept: fleet {args.fleet!r}, work folder {work}")
     out.parent.mkdir(parents=True, exist_ok=True)
