@@ -1,8 +1,8 @@
 """Benchmark (not a test): provision side by side with Ansible, pyinfra, Fabric and Docker Compose v2,
 on one sandbox fleet, in one command (issue 12's table):
 
-  .venv/bin/python bench/side_by_side.py            # ~10-15 min on a 2-core machine, 20 hosts, 5 rounds
-  .venv/bin/python bench/side_by_side.py --quick    # 2 rounds, ~6 min
+  .venv/bin/python bench/side_by_side.py            # 20 hosts, 5 rounds: ~10 min on an idle 2-core machine
+  .venv/bin/python bench/side_by_side.py --quick    # 2 rounds
   .venv/bin/python bench/side_by_side.py --shipping # also bench/shipping.py's large-image scenario
 
 What it does:
