@@ -92,21 +92,28 @@ def docker_uninstall(
 
 
 def verify_command(
+    deep: Annotated[bool, typer.Option("--deep", help="Also run DCGM diagnostics level 1 (dcgmi diag -r 1, or the "
+                                                      "verify_dcgm_image container) and nvbandwidth on GPU hosts; each "
+                                                      "is skipped with the reason where not available.")] = False,
     inventory: opt.Inventory = Path(opt.DEFAULT_INVENTORY), limit: opt.Limit = None, forks: opt.Forks = 10,
     check: opt.Check = False, json_: opt.Json = False, verbose: opt.Verbose = 0,
     known_hosts: opt.KnownHostsPath = Path(opt.DEFAULT_KNOWN_HOSTS), accept_new_host_keys: opt.AcceptNewKeys = False,
     ask_become_pass: opt.AskBecomePass = False,
 ) -> None:
     """Verify Docker: `docker version`, `docker info`, `docker run --rm hello-world` (image: verify_hello_image);
-    then on GPU hosts: host nvidia-smi, the nvidia runtime in `docker info`, and a `--gpus all` container
-    (verify_gpu_image) that must list the host's GPUs."""
-    from provision.workflows.bootstrap import verify_all
+    then on GPU hosts, as a ladder: host nvidia-smi, the nvidia runtime in `docker info`, a `--gpus all`
+    container (verify_gpu_image) that must list the host's GPUs, the health report (nvidia-smi -q -x: ECC,
+    row remapping, PCIe link, persistence, Fabric Manager, throttling), a CUDA workload on every GPU
+    (verify_cuda_image, vectorAdd), and a running GPU container across `systemctl daemon-reload`.
+    --deep adds DCGM level 1 and nvbandwidth. --check starts no GPU container (those steps show as skipped).
+    Exit 2 when a host fails."""
+    from provision.workflows.bootstrap import verify_work
 
     o = opt.HostOptions(inventory=inventory, limit=limit, forks=forks, check=check, json=json_, verbose=verbose,
                         known_hosts=known_hosts, accept_new_host_keys=accept_new_host_keys,
                         ask_become_pass=ask_become_pass)
     _check_settings(inventory, limit)
-    report, console = run_on_hosts("verify", o, verify_all, needs_become=True)
+    report, console = run_on_hosts("verify", o, verify_work(check, deep), needs_become=True)
     finish(report, console, o)
 
 
