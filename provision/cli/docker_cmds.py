@@ -151,7 +151,7 @@ def nvidia_install(
     only on change. Other hosts are skipped with the reason.
 
     Inventory vars: nvidia_driver_branch, nvidia_toolkit_version, nvidia_default_runtime, nvidia_repo_url,
-    verify_gpu_image, reboot_timeout, gpu."""
+    verify_gpu_image, verify_cuda_image, verify_dcgm_image, reboot_timeout, gpu."""
     from provision.cli.render import render_plan
     from provision.workflows.nvidia import install_work
 
