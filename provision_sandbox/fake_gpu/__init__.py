@@ -45,7 +45,8 @@ STATE_KEYS = {
     "remap_pending": "a GPU index: a row remapping pending on it",
     "pcie_degraded": "a GPU index: busy, its link at gen 3 x8 of gen 5 x16",
     "nvml_loss_on_reload": "1: running GPU containers lose their GPUs on `systemctl daemon-reload` unless "
-                           "/dev/char has symlinks to NVIDIA devices (the systemd-cgroup trap)",
+                           "/dev/char has symlinks to NVIDIA devices (the systemd-cgroup trap), even with the "
+                           "cgroupfs driver (with docker's systemd cgroup driver it happens without this key)",
 }
 RELOAD_GENERATOR = "/etc/systemd/system-generators/provision-sandbox-fake-gpu-reload"
 SHARE_DIR = "/usr/local/share/fake-gpu"
