@@ -105,7 +105,8 @@ def verify_command(
     container (verify_gpu_image) that must list the host's GPUs, the health report (nvidia-smi -q -x: ECC,
     row remapping, PCIe link, persistence, Fabric Manager, throttling), a CUDA workload on every GPU
     (verify_cuda_image, vectorAdd), and a running GPU container across `systemctl daemon-reload`.
-    --deep adds DCGM level 1 and nvbandwidth. --check starts no GPU container (those steps show as skipped).
+    --deep adds DCGM level 1 and nvbandwidth. With --check the CUDA workload, the daemon-reload check and
+    --deep are not run (shown as skipped, with what they would do); the other checks run as without it.
     Exit 2 when a host fails."""
     from provision.workflows.bootstrap import verify_work
 

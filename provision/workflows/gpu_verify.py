@@ -9,8 +9,8 @@ at the end of `bootstrap` on GPU hosts, after workflows.nvidia's first checks (f
 - with `--deep`: `gpu dcgm diag` (`dcgmi diag -r 1`, or `verify_dcgm_image`) and `gpu nvbandwidth`,
   each skipped with the reason where not available.
 
-With --check only the read-only health report is read; the steps that start containers or reload systemd
-are reported as skipped with what they would do: nothing is started.
+With --check only the read-only health report is read here; the steps that start containers or reload
+systemd are reported as skipped with what they would do.
 """
 
 from __future__ import annotations
