@@ -183,12 +183,12 @@ def nvidia_install(inventory: Inventory, *, reboot: bool = False, limit: str | N
                     needs_become=True, settings=settings, targets=_stage_targets(inventory, limit))
 
 
-def verify(inventory: Inventory, *, limit: str | None = None, check: bool = False,
+def verify(inventory: Inventory, *, limit: str | None = None, check: bool = False, deep: bool = False,
            settings: Settings | None = None) -> "Report":
-    """`provision verify`."""
-    from provision.workflows.bootstrap import verify_all
+    """`provision verify [--deep]`."""
+    from provision.workflows.bootstrap import verify_work
 
-    return run_work("verify", inventory, verify_all, check=check, needs_become=True, settings=settings,
+    return run_work("verify", inventory, verify_work(check, deep), check=check, needs_become=True, settings=settings,
                     targets=_stage_targets(inventory, limit))
 
 

@@ -351,7 +351,12 @@ def write_inventory(path: Path, hosts: list[SandboxHost], paths: Paths, extra_va
     }
     gpu = [h for h in hosts if h.gpu]
     if gpu:
-        doc["all"]["children"]["gpu"] = {"hosts": {h.name: {"gpu": True, "gpu_simulated": True} for h in gpu}}
+        from provision_sandbox.upstreams.gpu_image import SAMPLE_REFERENCE
+
+        # SIMULATION: the CUDA workload of `provision verify` is the sandbox's stand-in vectorAdd image (the Hub
+        # mirror cannot serve NVIDIA's nvcr.io default)
+        doc["all"]["children"]["gpu"] = {"hosts": {h.name: {"gpu": True, "gpu_simulated": True,
+                                                            "verify_cuda_image": SAMPLE_REFERENCE} for h in gpu}}
     path.parent.mkdir(parents=True, exist_ok=True)
     text = (f"{INVENTORY_HEADER}: the local sandbox fleet (containers on this machine,\n"
             "# sshd on 127.0.0.1). The non-root sudo user is `sandbox`; its become password is in\n"

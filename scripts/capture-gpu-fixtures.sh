@@ -3,7 +3,7 @@
 #
 # Run on a machine with a real NVIDIA GPU, from the repository root (or pass the fixtures folder):
 #   scripts/capture-gpu-fixtures.sh [FIXTURES_DIR]          # default: tests/fixtures/gpu
-# Environment: CUDA_SAMPLE_IMAGE (default nvcr.io/nvidia/k8s/cuda-sample:vectoradd-cuda12.5.0), the image
+# Environment: CUDA_SAMPLE_IMAGE (default nvcr.io/nvidia/k8s/cuda-sample:vectoradd-cuda12.5.0-ubi8, as verify_cuda_image), the image
 # whose vectorAdd is run with `docker run --rm --gpus all` when docker and the NVIDIA Container Toolkit
 # are there (skipped with a note otherwise); CAPTURE_TIMEOUT (seconds per command, default 120).
 #
@@ -14,7 +14,7 @@
 set -u
 
 fixtures=${1:-tests/fixtures/gpu}
-image=${CUDA_SAMPLE_IMAGE:-nvcr.io/nvidia/k8s/cuda-sample:vectoradd-cuda12.5.0}
+image=${CUDA_SAMPLE_IMAGE:-nvcr.io/nvidia/k8s/cuda-sample:vectoradd-cuda12.5.0-ubi8}
 limit=${CAPTURE_TIMEOUT:-120}
 host=$(hostname -s 2>/dev/null || hostname)
 stamp=$(date -u +%Y%m%dT%H%M%SZ)

@@ -83,20 +83,29 @@ def docker_uninstall(
 
 
 def verify_command(
+    deep: Annotated[bool, typer.Option("--deep", help="Also run DCGM diagnostics level 1 (dcgmi diag -r 1, or the "
+                                                      "verify_dcgm_image container) and nvbandwidth on GPU hosts; each "
+                                                      "is skipped with the reason where not available.")] = False,
     inventory: opt.Inventory = Path(opt.DEFAULT_INVENTORY), limit: opt.Limit = None, forks: opt.Forks = 10,
     check: opt.Check = False, json_: opt.Json = False, verbose: opt.Verbose = 0,
     known_hosts: opt.KnownHostsPath = Path(opt.DEFAULT_KNOWN_HOSTS), accept_new_host_keys: opt.AcceptNewKeys = False,
     ask_become_pass: opt.AskBecomePass = False,
 ) -> None:
     """Verify Docker: `docker version`, `docker info`, `docker run --rm hello-world` (image: verify_hello_image);
-    then on GPU hosts: host nvidia-smi, the nvidia runtime in `docker info`, and a `--gpus all` container
-    (verify_gpu_image) that must list the host's GPUs."""
+    then on GPU hosts, as a ladder: host nvidia-smi, the nvidia runtime in `docker info`, a `--gpus all`
+    container (verify_gpu_image) that must list the host's GPUs, the health report (nvidia-smi -q -x: ECC,
+    row remapping, PCIe link, persistence, Fabric Manager, throttling), a CUDA workload on every GPU
+    (verify_cuda_image, vectorAdd), and a running GPU container across `systemctl daemon-reload`.
+    --deep adds DCGM level 1 and nvbandwidth. With --check the CUDA workload, the daemon-reload check and
+    --deep are not run (shown as skipped, with what they would do); the other checks run as without it.
+    Exit 2 when a host fails."""
     from provision import api
 
     o = opt.HostOptions(inventory=inventory, limit=limit, forks=forks, check=check, json=json_, verbose=verbose,
                         known_hosts=known_hosts, accept_new_host_keys=accept_new_host_keys,
                         ask_become_pass=ask_become_pass)
-    report, console = run_on_hosts("verify", o, lambda s: api.verify(inventory, limit=limit, check=check, settings=s))
+    report, console = run_on_hosts("verify", o, lambda s: api.verify(inventory, limit=limit, check=check, deep=deep,
+                                                                   settings=s))
     finish(report, console, o)
 
 
@@ -135,7 +144,7 @@ def nvidia_install(
     only on change. Other hosts are skipped with the reason.
 
     Inventory vars: nvidia_driver_branch, nvidia_toolkit_version, nvidia_default_runtime, nvidia_repo_url,
-    nvidia_repo_key_max_age, verify_gpu_image, reboot_timeout, gpu."""
+    nvidia_repo_key_max_age, verify_gpu_image, verify_cuda_image, verify_dcgm_image, reboot_timeout, gpu."""
     from provision import api
     from provision.cli.render import render_plan
 

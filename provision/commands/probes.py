@@ -21,7 +21,7 @@ Every probe prints a sequence of sections, one per named snippet::
 
 from __future__ import annotations
 
-from provision.commands import docker_repo, dpkg, files, gpu_health, nvidia, system
+from provision.commands import docker_repo, dpkg, files, gpu_health, gpu_verify, nvidia, system
 from provision.commands import swarm as swarm_cmd
 from provision.commands.argv import quote, url
 from provision.commands.argv import shell as as_shell
@@ -357,6 +357,7 @@ def nvidia_host(base: str | None, env: str, max_age: int = 0, record: bool = Fal
         ("daemon_json", f"cat {DAEMON_JSON}"),
         ("cdi", f"[ -f {nvidia.CDI_SPEC} ] && echo yes || echo no"),
         ("boot", system.boot_marker()),
+        ("gpu_cgroup", gpu_verify.cgroup_state()),
         dpkg_state(),
     ])
 

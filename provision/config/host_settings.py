@@ -123,6 +123,12 @@ class NvidiaSettings(BaseModel):
     nvidia_default_runtime: bool = False
     nvidia_repo_url: str | None = None  # base of the libnvidia-container repo (mirrors, air-gapped sites)
     verify_gpu_image: str = "nvidia/cuda:12.4.1-base-ubuntu22.04"
+    # The CUDA workload of `provision verify` (vectorAdd). NVIDIA's public cuda-sample image on NGC; this tag is
+    # the newest the NGC catalog lists (NVIDIA/cuda-samples#384, "vectoradd-cuda12.5.0-ubi8" as the latest tag;
+    # NVIDIA/cloud-native-docs#97 moved NVIDIA's GPU Operator docs to it). Its NVIDIA_REQUIRE_CUDA asks for
+    # CUDA 12.5, or a datacenter driver branch it lists: hosts with older drivers set an older tag.
+    verify_cuda_image: str = "nvcr.io/nvidia/k8s/cuda-sample:vectoradd-cuda12.5.0-ubi8"
+    verify_dcgm_image: str | None = None  # `--deep` without dcgmi on the host: NVIDIA's DCGM container to run it in
     reboot_timeout: int = Field(600, ge=10)
     apt_lock_timeout: int = Field(600, ge=0)
     apt_timeout: int = Field(1800, ge=10)  # one apt step (download + dpkg) as a whole
@@ -153,10 +159,15 @@ class NvidiaSettings(BaseModel):
     def _toolkit_version(cls, value):
         return _deb_version(value, "nvidia_toolkit_version")
 
-    @field_validator("verify_gpu_image")
+    @field_validator("verify_gpu_image", "verify_cuda_image")
     @classmethod
     def _image(cls, value):
         return check_image_reference(value)
+
+    @field_validator("verify_dcgm_image")
+    @classmethod
+    def _optional_image(cls, value):
+        return None if value is None else check_image_reference(value)
 
     @property
     def proxy(self) -> dict[str, str]:

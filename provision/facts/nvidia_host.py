@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from provision.commands import dpkg, probes, system
+from provision.commands import dpkg, gpu_verify, probes, system
 from provision.facts import dpkg_state
 from provision.facts.script import split_sections
 
@@ -23,6 +23,7 @@ class NvidiaHostState:
     daemon_json: str | None = None
     cdi_spec: bool = False
     boot_marker: str = ""
+    gpu_cgroup: dict[str, str] = field(default_factory=dict)  # docker's cgroup driver, the /dev/char remedy's state
     dpkg: dpkg_state.DpkgState = field(default_factory=dpkg_state.DpkgState)
 
 
@@ -72,5 +73,6 @@ def parse(output: str) -> NvidiaHostState:
     state.daemon_json = daemon.text if daemon is not None and daemon.rc == 0 else None
     state.cdi_spec = ok("cdi") == "yes"
     state.boot_marker = system.parse_boot_marker(ok("boot") or "")
+    state.gpu_cgroup = gpu_verify.parse_cgroup_state(ok("gpu_cgroup") or "")
     state.dpkg = dpkg_state.parse(ok("dpkg_state"))
     return state

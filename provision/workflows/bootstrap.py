@@ -12,11 +12,20 @@ from provision.workflows import docker, facts, nvidia
 from provision.workflows.targets import Target
 
 
-def verify_all(target: Target, executor: Executor) -> HostResult:
+def verify_all(target: Target, executor: Executor, *, check: bool = False, deep: bool = False) -> HostResult:
     result = docker.verify_work(target, executor)
     if result.status != "failed":
-        nvidia.verify_steps(target, executor, result)
+        nvidia.verify_steps(target, executor, result, check=check, deep=deep)
     return result
+
+
+def verify_work(check: bool = False, deep: bool = False):
+    """`provision verify`: the Docker checks, then the GPU ladder on GPU hosts (--deep: DCGM, nvbandwidth;
+    --check: nothing that starts a container for the GPU ladder)."""
+    def work(target: Target, executor: Executor) -> HostResult:
+        return verify_all(target, executor, check=check, deep=deep)
+
+    return work
 
 
 def bootstrap_work(check: bool, stamp: str, reboot: bool, refresh: bool = False):

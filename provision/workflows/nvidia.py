@@ -15,10 +15,11 @@ from provision.config.host_settings import NvidiaSettings, nvidia_settings
 from provision.errors import HostKeyChanged, HostUnreachable
 from provision.executor.base import Executor
 from provision.facts import nvidia_host
-from provision.operations import dpkg
+from provision.operations import dpkg, gpu_ladder
 from provision.operations import nvidia_install as op
 from provision.operations.base import Change, Refusal
 from provision.report import HostResult, StepResult
+from provision.workflows import gpu_verify
 from provision.workflows.applier import Applier
 from provision.workflows.host_lock import HostLock
 from provision.workflows.targets import Target
@@ -113,6 +114,7 @@ def _stage(target: Target, executor: Executor, result: HostResult, check: bool, 
     toolkit_installed = applier.apply(packages)
     runtime_changed = applier.apply(runtime)
     applier.apply(op.cdi_spec(state, toolkit_installed))
+    applier.apply(gpu_ladder.dev_char_symlinks(state.gpu_cgroup))  # the systemd-cgroup GPU-loss trap
     backup = daemon_json.backup_path(stamp) if state.daemon_json is not None else None
     applier.apply(op.docker_restart(runtime_changed, toolkit_installed, backup))
     if applier.notes:
@@ -178,8 +180,10 @@ def _is_this_machine(target: Target, executor: Executor) -> bool:
 
 
 # -- verify -----------------------------------------------------------------------------------
-def verify_steps(target: Target, executor: Executor, result: HostResult, facts: dict | None = None) -> None:
-    """GPU checks on GPU hosts (a `gpu ...` step each); a skipped step elsewhere."""
+def verify_steps(target: Target, executor: Executor, result: HostResult, facts: dict | None = None, *,
+                 check: bool = False, deep: bool = False) -> None:
+    """GPU checks on GPU hosts (a `gpu ...` step each); a skipped step elsewhere. After the runtime's GPU list,
+    the rest of the ladder (health, CUDA workload, daemon-reload, --deep): workflows.gpu_verify."""
     settings = nvidia_settings(target.name, target.hostvars)
     facts = facts if facts is not None else _facts(executor, target)
     gpu, why = op.is_gpu_host(facts, settings)
@@ -219,6 +223,7 @@ def verify_steps(target: Target, executor: Executor, result: HostResult, facts: 
         return
     result.steps.append(StepResult("gpu container", "ok", f"{len(seen)} GPU(s), UUIDs match the host ("
                                    + ", ".join(g["uuid"] for g in seen) + f") in {settings.verify_gpu_image}", duration))
+    gpu_verify.ladder(executor, result, settings, facts, check=check, deep=deep)
 
 
 def _with_advice(error: str) -> str:

@@ -7,7 +7,14 @@ simulated GPU hosts (hosts labelled io.provision.sandbox.gpu=simulated):
   nvidia-container-runtime-hook  fake OCI prestart hook: injects the fake nvidia-smi into --gpus containers
   nvidia-container-runtime       runc under the NVIDIA runtime's name
   nvidia-container-cli           fake libnvidia-container CLI (--version, info)
-  nvidia_ctk.py                  stand-in nvidia-ctk (runtime configure, cdi generate/list)
+  nvidia_ctk.py                  stand-in nvidia-ctk (runtime configure, cdi generate/list,
+                                 system create-dev-char-symlinks)
+  vectorAdd                      fake CUDA vectorAdd sample (the simulated cuda-sample image's command)
+  reload-generator               systemd generator: the simulated daemon-reload GPU loss
+
+Failure injection (TEST-ONLY, sandbox only): STATE_FILE on a simulated GPU host, `key=value` lines read by
+the fake nvidia-smi (its -q -x report), the fake vectorAdd (copied into containers by the fake hook) and the
+reload generator; STATE_KEYS says what each key does. `set_state` writes it.
 
 `install_host` puts the fake nvidia-smi and the GPU list on a running host container.
 """
@@ -25,6 +32,23 @@ HERE = Path(__file__).parent
 CONFIG_DIR = "/etc/provision-sandbox/fake-gpu"
 GPUS_FILE = f"{CONFIG_DIR}/gpus"
 CONTAINER_SMI_OVERRIDE = f"{CONFIG_DIR}/container-nvidia-smi"
+STATE_FILE = f"{CONFIG_DIR}/state"  # SIMULATION, test-only failure injection (STATE_KEYS)
+STATE_KEYS = {
+    "driver": "the driver version nvidia-smi reports (default 550.54.15)",
+    "cuda": "the CUDA version the driver supports, as nvidia-smi reports it (default 12.4); the fake vectorAdd "
+            "fails with cudaErrorInsufficientDriver's text below its image's NVIDIA_REQUIRE_CUDA",
+    "fabric": "none (default: <fabric> N/A, no NVSwitch), completed, or down (Fabric Manager not running: "
+              "fabric state 'Not Started', vectorAdd fails with 'system not yet initialized')",
+    "persistence": "off: persistence mode Disabled",
+    "ecc_uncorrectable": "a GPU index: 2 volatile/aggregate uncorrectable DRAM ECC errors on it, and vectorAdd "
+                         "fails on it with 'uncorrectable ECC error encountered'",
+    "remap_pending": "a GPU index: a row remapping pending on it",
+    "pcie_degraded": "a GPU index: busy, its link at gen 3 x8 of gen 5 x16",
+    "nvml_loss_on_reload": "1: running GPU containers lose their GPUs on `systemctl daemon-reload` unless "
+                           "/dev/char has symlinks to NVIDIA devices (the systemd-cgroup trap), even with the "
+                           "cgroupfs driver (with docker's systemd cgroup driver it happens without this key)",
+}
+RELOAD_GENERATOR = "/etc/systemd/system-generators/provision-sandbox-fake-gpu-reload"
 SHARE_DIR = "/usr/local/share/fake-gpu"
 HOST_SMI = "/usr/bin/nvidia-smi"
 FAKE_PCI = "/usr/local/sbin/provision-sandbox-fake-pci"  # SIMULATION: GPUs seen on the PCI bus
@@ -95,6 +119,7 @@ def install_host(container, host: str) -> None:
             "After=local-fs.target\n\n[Service]\nType=oneshot\nRemainAfterExit=yes\n"
             f"ExecStart={FAKE_PCI}\n\n[Install]\nWantedBy=multi-user.target\n")
     container.put_archive("/", _tar({
+        RELOAD_GENERATOR: (source("reload-generator").encode(), 0o755),
         FAKE_PCI: (source("fake-pci").encode(), 0o755),
         f"/etc/systemd/system/{FAKE_PCI_UNIT}": (unit.encode(), 0o644),
     }))
@@ -104,3 +129,12 @@ def install_host(container, host: str) -> None:
         from provision.errors import EnvironmentProblem
 
         raise EnvironmentProblem(f"could not set up the simulated GPU on {host}: {out.decode(errors='replace').strip()}")
+
+
+def state_text(**values: str | int) -> str:
+    """SIMULATION: the text of STATE_FILE for the given keys (STATE_KEYS); tests write it on a host."""
+    unknown = set(values) - set(STATE_KEYS)
+    if unknown:
+        raise ValueError(f"not simulation state keys: {sorted(unknown)}")
+    return "# SIMULATION: test-only failure injection (provision sandbox)\n" + "".join(
+        f"{key}={value}\n" for key, value in values.items())

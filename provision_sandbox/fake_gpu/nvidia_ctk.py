@@ -10,6 +10,10 @@ simulated nvidia-container-toolkit-base package. Standard library only (it runs 
         the real one; it never restarts docker.
     nvidia-ctk cdi generate [--output=PATH]   a CDI spec (kind nvidia.com/gpu) for the GPUs `nvidia-smi -L` lists
     nvidia-ctk cdi list                       the CDI devices in /etc/cdi and /var/run/cdi
+    nvidia-ctk system create-dev-char-symlinks [--create-all] [--dev-char-path=/dev/char]
+        /dev/char/MAJOR:MINOR symlinks to the (simulated) NVIDIA device nodes, as the real one creates them
+        for runc under the systemd cgroup driver; here the nodes do not exist, so the links dangle, which is
+        all the sandbox's simulated daemon-reload GPU loss (fake_gpu/reload-generator) looks at
 """
 
 from __future__ import annotations
@@ -160,6 +164,27 @@ def cdi_list(_args) -> int:
     return 0
 
 
+# -- system create-dev-char-symlinks ---------------------------------------------------------------
+NVIDIA_MAJOR = 195  # nvidiactl 195:255, nvidia<N> 195:<N> (the driver's fixed major number)
+
+
+def create_dev_char_symlinks(args) -> int:
+    smi = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True)
+    gpus = list_gpus(smi.stdout) if smi.returncode == 0 else []
+    links = {f"{NVIDIA_MAJOR}:255": "../nvidiactl"}
+    links.update({f"{NVIDIA_MAJOR}:{index}": f"../nvidia{index}" for index, _name, _uuid in gpus})
+    os.makedirs(args.dev_char_path, exist_ok=True)
+    for name, target in links.items():
+        path = os.path.join(args.dev_char_path, name)
+        if os.path.islink(path) and os.readlink(path) == target:
+            continue
+        if os.path.lexists(path):
+            os.remove(path)
+        os.symlink(target, path)
+        log("INFO", f"Created link {path} => {target} (SIMULATED)")
+    return 0
+
+
 # -- command line --------------------------------------------------------------------------------
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="nvidia-ctk", description="SIMULATED NVIDIA Container Toolkit CLI (provision sandbox)")
@@ -179,6 +204,11 @@ def parser() -> argparse.ArgumentParser:
     generate.add_argument("--output", default="")
     generate.set_defaults(run=cdi_generate)
     cdi.add_parser("list").set_defaults(run=cdi_list)
+    system = commands.add_parser("system").add_subparsers(dest="action")
+    symlinks = system.add_parser("create-dev-char-symlinks")
+    symlinks.add_argument("--create-all", action="store_true")
+    symlinks.add_argument("--dev-char-path", default="/dev/char")
+    symlinks.set_defaults(run=create_dev_char_symlinks)
     return top
 
 

@@ -35,7 +35,8 @@ from typing import Callable
 
 import pytest
 
-from provision.commands import apt, daemon_json, deploy_host, docker_engine, docker_repo, dpkg, files, nvidia, probes, swarm, system
+from provision.commands import (apt, daemon_json, deploy_host, docker_engine, docker_repo, dpkg, files, gpu_verify, nvidia,
+                                probes, swarm, system)
 from provision.commands import argv as argv_cmd
 from provision.commands import relay
 from provision.commands.argv import UnsafeValue
@@ -409,6 +410,30 @@ BUILDERS: dict[str, Case | str] = {
     "gpu_health.topology_matrix": "no parameter",
     "gpu_health.dcgm_discovery": "no parameter",
     "gpu_health.dcgm_diag": "takes only an int from a fixed set (validated; unit test), no string",
+    # the GPU verify ladder (issue 14)
+    "gpu_verify.cuda_sample": Case(
+        lambda v, w: gpu_verify.cuda_sample(v, ["GPU-1"]),
+        lambda r, v, w: (_ok(r), r.only("docker").argv == ["run", "--rm", "--gpus", "device=GPU-1", "--", v]
+                         or pytest.fail(r.only("docker").argv))),
+    "gpu_verify.dcgm_diag_container": Case(
+        lambda v, w: gpu_verify.dcgm_diag_container(v),
+        lambda r, v, w: (_ok(r), r.only("docker").argv[-5:] == [v, "dcgmi", "diag", "-r", "1"]
+                         or pytest.fail(r.only("docker").argv))),
+    "gpu_verify.reload_check": Case(
+        lambda v, w: gpu_verify.reload_check(v),
+        lambda r, v, w: (_ok(r), [c.argv for c in r.calls if c.prog == "docker"][1] == [
+            "run", "-d", "--gpus", "all", "--name", gpu_verify.RELOAD_CONTAINER, "--", v, "sleep", "300"]
+            or pytest.fail(r.calls))),
+    "gpu_verify.parse_cuda_sample": "a parser of command output",
+    "gpu_verify.parse_dcgm_diag": "a parser of command output",
+    "gpu_verify.parse_nvbandwidth": "a parser of command output",
+    "gpu_verify.parse_reload_check": "a parser of command output",
+    "gpu_verify.parse_cgroup_state": "a parser of command output",
+    "gpu_verify.dcgm_diag_level1": "no parameter",
+    "gpu_verify.nvbandwidth": "no parameter",
+    "gpu_verify.cgroup_state": "no parameter",
+    "gpu_verify.create_dev_char_symlinks": "no parameter",
+    "gpu_verify.install_dev_char_rule": "no parameter (NVIDIA's rule text, a constant)",
     # Swarm
     "swarm.init": Case(lambda v, w: as_shell(swarm.init(v)),
                        lambda r, v, w: (_ok(r), r.only("docker").argv == ["swarm", "init", "--advertise-addr", v]

@@ -1,6 +1,7 @@
 """The probe strings as the code built them before issue 10 moved them into provision/commands/
 (captured from commit 93f1df6 by running the old builders): the new builders must reproduce them byte
-for byte. (FACTS_SCRIPT: as issue 12 rewrote it, deliberately.)"""
+for byte. (FACTS_SCRIPT: as issue 12 rewrote it, deliberately. Issue 14 added the NVIDIA probe's gpu_cgroup
+section after `boot`.)"""
 
 PROXY_ENV = 'env DEBIAN_FRONTEND=noninteractive http_proxy=http://proxy:3128 https_proxy=http://proxy:3128'
 
@@ -442,6 +443,11 @@ NVIDIA_HOST_PROBE = (
     ') </dev/null 2>&1 ); _rc=$?\n'
     '[ -n "$_out" ] && printf \'%s\\n\' "$_out"\n'
     'echo "@@provision-rc boot $_rc"\n'
+    "echo '@@provision-fact gpu_cgroup'\n"
+    '_out=$( ( printf \'cgroup_driver=%s\\n\' "$(timeout 30 docker info --format \'{{.CgroupDriver}}\' 2>/dev/null)"; [ -f /lib/udev/rules.d/71-nvidia-dev-char.rules ] && echo udev_rule=yes || echo udev_rule=no; printf \'dev_char_links=%s\\n\' "$(find /dev/char -maxdepth 1 -lname \'*nvidia*\' 2>/dev/null | wc -l)"\n'
+    ') </dev/null 2>&1 ); _rc=$?\n'
+    '[ -n "$_out" ] && printf \'%s\\n\' "$_out"\n'
+    'echo "@@provision-rc gpu_cgroup $_rc"\n'
     "echo '@@provision-fact dpkg_state'\n"
     '_out=$( ( [ -n "$(ls -A /var/lib/dpkg/updates 2>/dev/null)" ] && echo interrupted=updates; dpkg --audit 2>/dev/null | grep -q . && echo interrupted=audit; for u in $(systemctl list-units --plain --no-legend --state=active,activating \'provision-apt-*\' 2>/dev/null | awk \'{print $1}\'); do echo "unit=$u"; done; true\n'
     ') </dev/null 2>&1 ); _rc=$?\n'
@@ -494,6 +500,11 @@ NVIDIA_HOST_PROBE_MIRROR = (
     ') </dev/null 2>&1 ); _rc=$?\n'
     '[ -n "$_out" ] && printf \'%s\\n\' "$_out"\n'
     'echo "@@provision-rc boot $_rc"\n'
+    "echo '@@provision-fact gpu_cgroup'\n"
+    '_out=$( ( printf \'cgroup_driver=%s\\n\' "$(timeout 30 docker info --format \'{{.CgroupDriver}}\' 2>/dev/null)"; [ -f /lib/udev/rules.d/71-nvidia-dev-char.rules ] && echo udev_rule=yes || echo udev_rule=no; printf \'dev_char_links=%s\\n\' "$(find /dev/char -maxdepth 1 -lname \'*nvidia*\' 2>/dev/null | wc -l)"\n'
+    ') </dev/null 2>&1 ); _rc=$?\n'
+    '[ -n "$_out" ] && printf \'%s\\n\' "$_out"\n'
+    'echo "@@provision-rc gpu_cgroup $_rc"\n'
     "echo '@@provision-fact dpkg_state'\n"
     '_out=$( ( [ -n "$(ls -A /var/lib/dpkg/updates 2>/dev/null)" ] && echo interrupted=updates; dpkg --audit 2>/dev/null | grep -q . && echo interrupted=audit; for u in $(systemctl list-units --plain --no-legend --state=active,activating \'provision-apt-*\' 2>/dev/null | awk \'{print $1}\'); do echo "unit=$u"; done; true\n'
     ') </dev/null 2>&1 ); _rc=$?\n'
