@@ -25,7 +25,9 @@ any service; relative bind mounts stay inside the playbook's folder and remote_d
 
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +37,7 @@ from provision.deploy import images as image_sources
 from provision.errors import InputError
 from provision.executor.base import Executor
 from provision.report import HostResult, Report
+from provision.workflows import deploy_noop
 from provision.workflows.deploy_host import HostDeploy
 from provision.workflows.deploy_images import ImageJob, staged_images
 from provision.workflows.deploy_rollback import rollback_work
@@ -63,6 +66,7 @@ class DeployContext:
     staged: dict[str, object] = field(default_factory=dict)  # image name → shipping.StagedImage
     log: Callable[[str], None] = lambda line: None
     file_secrets: dict[str, object] = field(default_factory=dict)  # Compose secret name → Secret (wrapped)
+    staging: Staging | None = None  # starts the shipping registry for the first host that needs it
 
     def image_job(self) -> ImageJob:
         return ImageJob(self.playbook, self.sources, self.environ, self.check, self.registry_port, self.staged,
@@ -140,14 +144,52 @@ def run(loaded, options: RunOptions, *, environ: Mapping[str, str],
     sources = image_sources.sources(playbook, check=options.check)
     context = DeployContext(playbook, services_by_host, sources, read_secrets(playbook, environ), environ,
                             options.check, log=log, file_secrets=playbook.file_secret_values(environ))
-    with staged_images(sources, options.check) as (context.registry_port, context.staged):
+    with Staging(sources, options.check) as context.staging:
         return fan_out("deploy", targets, host_work(context), options)
+
+
+class Staging:
+    """The shipping registry with the images to ship pushed to it (workflows.deploy_images.staged_images),
+    started by the first host that takes the full path: a redeploy where no host must change anything
+    (workflows.deploy_noop) never starts it. Stopped when the deploy ends; a staging error is every
+    full-path host's error."""
+
+    def __init__(self, sources, check: bool) -> None:
+        self.sources, self.check = sources, check
+        self._stack = contextlib.ExitStack()
+        self._lock = threading.Lock()
+        self._staged: tuple | None = None
+        self._error: BaseException | None = None
+
+    def __enter__(self) -> Staging:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stack.close()
+
+    def ensure(self, context: DeployContext) -> None:
+        with self._lock:
+            if self._error is not None:
+                raise self._error
+            if self._staged is None:
+                try:
+                    self._staged = self._stack.enter_context(staged_images(self.sources, self.check))
+                except BaseException as exc:
+                    self._error = exc
+                    raise
+        context.registry_port, context.staged = self._staged
 
 
 # -- per host ----------------------------------------------------------------------------------------
 def host_work(context: DeployContext):
     def work(target: Target, executor: Executor) -> HostResult:
         result = HostResult(target.name)
+        noop, _why = deploy_noop.probe(context, target, executor)  # one round trip: nothing to change?
+        if noop is not None:  # no lock, no SDK, no registry: the steps, all "ok"
+            HostDeploy(context, target, executor, None, result).record_noop(noop)
+            return result
+        if context.staging is not None:
+            context.staging.ensure(context)
         client = engine(target, executor)
         host = HostDeploy(context, target, executor, client, result)
         if context.check:
