@@ -32,7 +32,7 @@ LABEL_STACK = "io.provision.stack"  # as deploy.container_spec.LABEL_STACK (comm
 #: One JSON object per container (health: null when the container has no healthcheck).
 CONTAINER_FORMAT = ('{"id":{{json .Id}},"name":{{json .Name}},"labels":{{json .Config.Labels}},'
                     '"status":{{json .State.Status}},"exit_code":{{json .State.ExitCode}},'
-                    '"health":{{if .State.Health}}{{json .State.Health.Status}}{{else}}null{{end}},'
+                    '"health":{{with index .State "Health"}}{{json .Status}}{{else}}null{{end}},'
                     '"image":{{json .Image}}}')
 #: One JSON object per network or volume.
 NAMED_FORMAT = '{"name":{{json .Name}},"labels":{{json .Labels}}}'
@@ -58,8 +58,9 @@ def deploy_state(stack: str, containers: list[str], networks: list[str], volumes
                      if networks else "true"))
     sections.append(("volumes", f"docker volume inspect --format {named} {_names(volumes)}; exit 0"
                      if volumes else "true"))
-    sections.append(("images", "; ".join(f"docker image inspect --format '{{{{.Id}}}}' {quote(ref, 'image reference')} 2>/dev/null "
-                                         "|| echo -" for ref in images) or "true"))
+    sections.append(("images", "; ".join(f"i=$(docker image inspect --format '{{{{.Id}}}}' {quote(ref, 'image reference')} "
+                                         "2>/dev/null) && [ -n \"$i\" ] || i=-; printf '%s\\n' \"$i\""
+                                         for ref in images) or "true"))
     sections.append(("markers", "; ".join(f"printf '=%s\\n' \"$(cat {quote(m, 'sync marker path')} 2>/dev/null)\""
                                           for m in markers) or "true"))
     sections.append(("folders", "; ".join(f"if [ -d {quote(f, 'folder path')} ]; then echo yes; else echo no; fi"
