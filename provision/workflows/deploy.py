@@ -3,7 +3,10 @@ the docker SDK over SSH.
 
 Before any connection: the stack is loaded and validated (deploy.stack.load_stack; exit 4), the
 hosts of each service are selected, secrets are read from the operator's environment, and locally
-built images are built. Then, per host in parallel, under the host's deploy lock: networks and
+built images are built (or not, when nothing they are built from changed: deploy.local_engine). Then, per
+host in parallel: one read-only probe (workflows.deploy_noop); a host that already holds what the stack wants
+is done there (every step ok, no lock, no audit line, no docker SDK). Otherwise, under the host's deploy
+lock (the shipping registry started by the first such host): networks and
 volumes (created once), bind folders, images (shipped registry-less, pulled, or built on the host),
 Compose secrets (files on a tmpfs), then each service in dependency order (waiting for depends_on
 conditions) is reconciled by its labels (keep / create / replace with a health-gated rollout) and
