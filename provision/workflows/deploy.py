@@ -154,32 +154,52 @@ def run(loaded, options: RunOptions, *, environ: Mapping[str, str],
 class Staging:
     """The shipping registry with the images to ship pushed to it (workflows.deploy_images.staged_images),
     started by the first host that takes the full path: a redeploy where no host must change anything
-    (workflows.deploy_noop) never starts it. Stopped when the deploy ends; a staging error is every
-    full-path host's error."""
+    (workflows.deploy_noop) never starts it. A staging error is every full-path host's error.
+
+    The registry lives in a thread of its own, from start to stop: it is started with PR_SET_PDEATHSIG
+    (deploy.local_registry), which fires when the *thread* that started it ends, and the fan-out's worker
+    threads end before the deploy is over (the registry must still answer when it is stopped: its garbage
+    collection deletes manifests through it)."""
 
     def __init__(self, sources, check: bool) -> None:
         self.sources, self.check = sources, check
-        self._stack = contextlib.ExitStack()
         self._lock = threading.Lock()
+        self._ready = threading.Event()
+        self._done = threading.Event()
+        self._thread: threading.Thread | None = None
         self._staged: tuple | None = None
         self._error: BaseException | None = None
+        self._exit: tuple = (None, None, None)
 
     def __enter__(self) -> Staging:
         return self
 
     def __exit__(self, *exc) -> None:
-        self._stack.close()
+        self._exit = exc
+        self._done.set()
+        if self._thread is not None:
+            self._thread.join()
+
+    def _serve(self) -> None:
+        stack = contextlib.ExitStack()
+        try:
+            self._staged = stack.enter_context(staged_images(self.sources, self.check))
+        except BaseException as exc:  # handed to the hosts that wait for it
+            self._error = exc
+            self._ready.set()
+            return
+        self._ready.set()
+        self._done.wait()
+        stack.__exit__(*self._exit)
 
     def ensure(self, context: DeployContext) -> None:
         with self._lock:
-            if self._error is not None:
-                raise self._error
-            if self._staged is None:
-                try:
-                    self._staged = self._stack.enter_context(staged_images(self.sources, self.check))
-                except BaseException as exc:
-                    self._error = exc
-                    raise
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._serve, name="provision-staging", daemon=True)
+                self._thread.start()
+        self._ready.wait()
+        if self._error is not None:
+            raise self._error
         context.registry_port, context.staged = self._staged
 
 

@@ -259,3 +259,49 @@ def probe_output(context, containers=None) -> str:
     return sections(lock="free", containers="\n".join(lines),
                     networks=json.dumps({"name": "shop_default", "labels": {"io.provision.stack": "shop"}}),
                     volumes="", images=IMAGE_ID, markers="", folders="")
+
+
+# -- the shipping registry starts only for a host that takes the full path ----------------------------------
+def test_staging_starts_once_on_demand_and_stops_in_its_own_thread(monkeypatch):
+    import contextlib
+    import threading
+
+    events: list[tuple[str, str]] = []
+
+    @contextlib.contextmanager
+    def staged(sources, check):
+        events.append(("start", threading.current_thread().name))
+        yield 5000, {"shop/web:1": "staged"}
+        events.append(("stop", threading.current_thread().name))
+
+    monkeypatch.setattr(deploy, "staged_images", staged)
+    with deploy.Staging({}, False):
+        pass
+    assert events == []  # nobody asked: never started
+    contexts = [type("C", (), {})() for _ in range(3)]
+    with deploy.Staging({}, False) as staging:
+        workers = [threading.Thread(target=staging.ensure, args=(c,)) for c in contexts]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+        assert [e[0] for e in events] == ["start"]
+    assert events == [("start", "provision-staging"), ("stop", "provision-staging")]
+    assert all((c.registry_port, c.staged) == (5000, {"shop/web:1": "staged"}) for c in contexts)
+
+
+def test_a_staging_error_is_every_waiting_hosts_error(monkeypatch):
+    import contextlib
+
+    from provision.errors import EnvironmentProblem
+
+    @contextlib.contextmanager
+    def broken(sources, check):
+        raise EnvironmentProblem("no local engine")
+        yield
+
+    monkeypatch.setattr(deploy, "staged_images", broken)
+    with deploy.Staging({}, False) as staging:
+        for _ in range(2):
+            with pytest.raises(EnvironmentProblem, match="no local engine"):
+                staging.ensure(type("C", (), {})())
