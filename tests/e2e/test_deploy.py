@@ -361,7 +361,10 @@ def test_a_redeploy_where_nothing_changed_needs_no_lock_no_audit_line_and_no_doc
         "image": "provision-quick/web:1", "build": "./hello", "ports": ["8095:80"], "stop_grace_period": "2s",
         "volumes": ["./site:/srv/site:ro"],
         "healthcheck": {"test": ["CMD", "wget", "-qO-", "http://127.0.0.1/"], "interval": "1s", "retries": 20}}}}))
-    proc, doc = run(deploy_fleet, "deploy", playbook=playbook)
+    env = {"PROVISION_HOME": str(deploy_fleet.home)}
+    common = [str(playbook), "-i", str(deploy_fleet.inventory), "--known-hosts", str(deploy_fleet.home / "known_hosts")]
+    # the same folder for every run: the shipping registry's state and the build cache live in its .provision/
+    proc, doc = cli_json("deploy", *common, env=env, cwd=tmp_path, timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
     def audit_lines(host: str) -> int:
@@ -371,12 +374,10 @@ def test_a_redeploy_where_nothing_changed_needs_no_lock_no_audit_line_and_no_doc
         return host_exec(deploy_fleet, host, "docker", "inspect", "-f", "{{.Id}}", "quick-web-1").strip()
 
     before = {h: (audit_lines(h), quick_id(h)) for h in ("sbx1", "sbx2")}
-    env = {**os.environ, "PROVISION_HOME": str(deploy_fleet.home), "PYTHONPATH": str(ROOT)}
-    common = [str(playbook), "-i", str(deploy_fleet.inventory), "--known-hosts", str(deploy_fleet.home / "known_hosts"),
-              "--json"]
     for check in ((), ("--check",)):
-        proc = subprocess.run([sys.executable, "-c", NO_DOCKER_SDK, "deploy", *common, *check], capture_output=True,
-                              text=True, env=env, timeout=300)
+        proc = subprocess.run([sys.executable, "-c", NO_DOCKER_SDK, "deploy", *common, "--json", *check],
+                              capture_output=True, text=True, cwd=tmp_path, timeout=300,
+                              env={**os.environ, **env, "PYTHONPATH": str(ROOT)})
         assert proc.returncode == 0, proc.stdout + proc.stderr
         doc = json.loads(proc.stdout)
         for host in ("sbx1", "sbx2"):
@@ -394,7 +395,7 @@ def test_a_redeploy_where_nothing_changed_needs_no_lock_no_audit_line_and_no_doc
         host_exec(deploy_fleet, host, "test", "!", "-e", "/var/lib/provision/deploy.lock")
     # a changed file in the bind folder: the full path (lock, sync, audit line)
     (tmp_path / "site" / "page.txt").write_text("v2")
-    proc, doc = run(deploy_fleet, "deploy", playbook=playbook)
+    proc, doc = cli_json("deploy", *common, env=env, cwd=tmp_path, timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     steps = {s["name"]: s for s in doc["hosts"]["sbx1"]["steps"]}
     assert steps["lock"]["status"] == "ok" and steps["folder /srv/provision/quick/site"]["status"] == "changed"
