@@ -9,7 +9,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
+from provision.deploy import local_engine
 from provision.errors import EnvironmentProblem, ProvisionError
 
 SHIP, PULL, BUILD_REMOTE = "ship", "pull", "build on host"
@@ -99,10 +101,16 @@ def build_locally(client, playbook, service) -> str:
 
 
 def sources(playbook, *, check: bool, client_factory=local_client) -> dict[str, ImageSource]:
-    """Per service: where its image comes from. Builds local images now (not under --check)."""
+    """Per service: where its image comes from. Builds local images now (not under --check).
+
+    With the default engine (client_factory is local_client) image ids are read over the engine's socket
+    without the docker SDK (deploy.local_engine), and a build whose inputs did not change since it was last
+    built here is not run again (local_engine.build_fingerprint): a redeploy where nothing changed never
+    loads the SDK. Anything that way cannot answer goes through the SDK, as before."""
     result: dict[str, ImageSource] = {}
     by_image: dict[str, ImageSource] = {}
     client = None
+    light = client_factory is local_client
     for name in playbook.ordered_services():
         service = playbook.services[name]
         if service.build is not None and service.build_on == "remote":
@@ -112,19 +120,50 @@ def sources(playbook, *, check: bool, client_factory=local_client) -> dict[str, 
             result[name] = by_image[service.image]
             continue
         if service.build is not None:
-            client = client or client_factory()
             if check:
-                image_id = local_image_id(client, service.image)
+                answered, image_id = local_engine.image_id(service.image) if light else (False, None)
+                if not answered:
+                    client = client or client_factory()
+                    image_id = local_image_id(client, service.image)
                 source = ImageSource(service.image, SHIP, image_id, note="would be built here, then shipped")
             else:
-                source = ImageSource(service.image, SHIP, build_locally(client, playbook, service),
-                                     note="built here")
+                fingerprint = _fingerprint(playbook, service) if light else None
+                image_id = _unchanged_build(fingerprint, service.image)
+                if image_id is None:
+                    client = client or client_factory()
+                    image_id = build_locally(client, playbook, service)
+                    if fingerprint is not None:
+                        local_engine.BuildCache().put(fingerprint, image_id)
+                source = ImageSource(service.image, SHIP, image_id, note="built here")
         else:
-            image_id = _maybe_local(client_factory, service.image)
+            answered, image_id = local_engine.image_id(service.image) if light else (False, None)
+            if not answered:
+                image_id = _maybe_local(client_factory, service.image)
             source = (ImageSource(service.image, SHIP, image_id, note="present here")
                       if image_id else ImageSource(service.image, PULL, note=f"pulled from {registry_domain(service.image)}"))
         result[name] = by_image[service.image] = source
     return result
+
+
+def _fingerprint(playbook, service) -> str | None:
+    """local_engine.build_fingerprint of a service's `build:` (None: build it, whatever the cache says)."""
+    try:
+        kwargs = build_context(playbook, service)
+    except ProvisionError:
+        return None  # build_locally says what is wrong
+    return local_engine.build_fingerprint(Path(kwargs["path"]), kwargs.get("dockerfile"), kwargs["buildargs"],
+                                          kwargs.get("target"), kwargs["tag"])
+
+
+def _unchanged_build(fingerprint: str | None, tag: str) -> str | None:
+    """The id of the last build here with this fingerprint, while `tag` still points to it; else None."""
+    if fingerprint is None:
+        return None
+    cached = local_engine.BuildCache().get(fingerprint)
+    if cached is None:
+        return None
+    answered, current = local_engine.image_id(tag)
+    return cached if answered and current == cached else None
 
 
 def _maybe_local(client_factory, name: str) -> str | None:

@@ -3,7 +3,10 @@ the docker SDK over SSH.
 
 Before any connection: the stack is loaded and validated (deploy.stack.load_stack; exit 4), the
 hosts of each service are selected, secrets are read from the operator's environment, and locally
-built images are built. Then, per host in parallel, under the host's deploy lock: networks and
+built images are built (or not, when nothing they are built from changed: deploy.local_engine). Then, per
+host in parallel: one read-only probe (workflows.deploy_noop); a host that already holds what the stack wants
+is done there (every step ok, no lock, no audit line, no docker SDK). Otherwise, under the host's deploy
+lock (the shipping registry started by the first such host): networks and
 volumes (created once), bind folders, images (shipped registry-less, pulled, or built on the host),
 Compose secrets (files on a tmpfs), then each service in dependency order (waiting for depends_on
 conditions) is reconciled by its labels (keep / create / replace with a health-gated rollout) and
@@ -29,7 +32,9 @@ any service; relative bind mounts stay inside the playbook's folder and remote_d
 
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +44,7 @@ from provision.deploy import images as image_sources
 from provision.errors import InputError
 from provision.executor.base import Executor
 from provision.report import HostResult, Report
+from provision.workflows import deploy_noop
 from provision.workflows.deploy_host import HostDeploy
 from provision.workflows.deploy_images import ImageJob, make_relay, staged_images
 from provision.workflows.deploy_rollback import rollback_work
@@ -68,6 +74,7 @@ class DeployContext:
     log: Callable[[str], None] = lambda line: None
     file_secrets: dict[str, object] = field(default_factory=dict)  # Compose secret name → Secret (wrapped)
     relay: object = None  # deploy.relay.Relay: hosts get shipped images from each other
+    staging: Staging | None = None  # starts the shipping registry for the first host that needs it
 
     def image_job(self) -> ImageJob:
         return ImageJob(self.playbook, self.sources, self.environ, self.check, self.registry_port, self.staged,
@@ -150,8 +157,9 @@ def run(loaded, options: RunOptions, *, environ: Mapping[str, str],
     refusal, gpu_steps = gpu_precheck.precheck(context, targets, options)  # before any host is changed
     if refusal is not None:
         return refusal
-    with staged_images(sources, options.check) as (context.registry_port, context.staged):
-        context.relay = make_relay(targets, options, log) if context.staged else None
+    if not options.check and any(s.how == image_sources.SHIP for s in sources.values()):
+        context.relay = make_relay(targets, options, log)
+    with Staging(sources, options.check) as context.staging:
         report = fan_out("deploy", targets, host_work(context), options)
     for name, steps in gpu_steps.items():  # the GPU checks head each GPU host's result
         if name in report.hosts:
@@ -159,10 +167,68 @@ def run(loaded, options: RunOptions, *, environ: Mapping[str, str],
     return report
 
 
+class Staging:
+    """The shipping registry with the images to ship pushed to it (workflows.deploy_images.staged_images),
+    started by the first host that takes the full path: a redeploy where no host must change anything
+    (workflows.deploy_noop) never starts it. A staging error is every full-path host's error.
+
+    The registry lives in a thread of its own, from start to stop: it is started with PR_SET_PDEATHSIG
+    (deploy.local_registry), which fires when the *thread* that started it ends, and the fan-out's worker
+    threads end before the deploy is over (the registry must still answer when it is stopped: its garbage
+    collection deletes manifests through it)."""
+
+    def __init__(self, sources, check: bool) -> None:
+        self.sources, self.check = sources, check
+        self._lock = threading.Lock()
+        self._ready = threading.Event()
+        self._done = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._staged: tuple | None = None
+        self._error: BaseException | None = None
+        self._exit: tuple = (None, None, None)
+
+    def __enter__(self) -> Staging:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._exit = exc
+        self._done.set()
+        if self._thread is not None:
+            self._thread.join()
+
+    def _serve(self) -> None:
+        stack = contextlib.ExitStack()
+        try:
+            self._staged = stack.enter_context(staged_images(self.sources, self.check))
+        except BaseException as exc:  # handed to the hosts that wait for it
+            self._error = exc
+            self._ready.set()
+            return
+        self._ready.set()
+        self._done.wait()
+        stack.__exit__(*self._exit)
+
+    def ensure(self, context: DeployContext) -> None:
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._serve, name="provision-staging", daemon=True)
+                self._thread.start()
+        self._ready.wait()
+        if self._error is not None:
+            raise self._error
+        context.registry_port, context.staged = self._staged
+
+
 # -- per host ----------------------------------------------------------------------------------------
 def host_work(context: DeployContext):
     def work(target: Target, executor: Executor) -> HostResult:
         result = HostResult(target.name)
+        noop, _why = deploy_noop.probe(context, target, executor)  # one round trip: nothing to change?
+        if noop is not None:  # no lock, no SDK, no registry: the steps, all "ok"
+            HostDeploy(context, target, executor, None, result).record_noop(noop)
+            return result
+        if context.staging is not None:
+            context.staging.ensure(context)
         client = engine(target, executor)
         host = HostDeploy(context, target, executor, client, result)
         if context.check:

@@ -89,6 +89,17 @@ class HostDeploy:
         if self.c.check:
             self.result.extra["plan"] = self.plan
 
+    def record_noop(self, noop) -> None:
+        """The steps of a host where nothing must change (workflows.deploy_noop), recorded as run() would."""
+        for name, message in noop.steps:
+            self.step(name, "ok", message)
+        self.actions, self.containers = noop.actions, noop.containers
+        self.result.extra["services"] = {name: {"actions": self.actions.get(name, []),
+                                                "containers": self.containers.get(name, [])}
+                                         for name in self.services}
+        if self.c.check:
+            self.result.extra["plan"] = self.plan
+
     # networks, volumes, bind folders ---------------------------------------------------------------
     def networks(self) -> None:
         for name, spec in stack_networks.needed_networks(self.p, self.services):

@@ -35,8 +35,8 @@ from typing import Callable
 
 import pytest
 
-from provision.commands import (apt, daemon_json, deploy_host, docker_engine, docker_repo, dpkg, files, gpu_verify, nvidia,
-                                probes, swarm, system)
+from provision.commands import (apt, daemon_json, deploy_host, deploy_state, docker_engine, docker_repo, dpkg, files,
+                                gpu_verify, nvidia, probes, swarm, system)
 from provision.commands import argv as argv_cmd
 from provision.commands import relay
 from provision.commands.argv import UnsafeValue
@@ -653,6 +653,24 @@ BUILDERS.update({
     "relay.folder": "a path from a generated marker (checked), builds no command",
     "relay.make_folder": "its only value is a generated marker (checked)",
     "relay.remove_folder": "its only value is a generated marker (checked)",
+})
+
+
+def _check_deploy_state(run: Run, v: str, w: str) -> None:
+    docker = [c.argv for c in run.calls if c.prog == "docker"]
+    assert docker[0] == ["ps", "-aq", "--no-trunc", "--filter", f"label=io.provision.stack={v}"], docker
+    assert [a[-1] for a in docker[1:]] == [v, v, v, v], docker  # container, network, volume, image inspect
+    assert _probe_section(run, "markers") == f"={v}\n" if "\n" not in v else True
+    assert _probe_section(run, "folders") == "yes\n"
+
+
+# issue 12: the one-round-trip probe of a redeploy (commands/deploy_state.py)
+BUILDERS.update({
+    "deploy_state.deploy_state": Case(
+        lambda v, w: "set +e\n" + deploy_state.deploy_state(v, [v], [v], [v], [v], [f"{w}/{name(v)}"],
+                                                            [f"{w}/{name(v, 'd')}"]),
+        _check_deploy_state,
+        setup=lambda v, w: f"printf '%s' {_q(v)} > {_q(name(v))} && mkdir -p {_q(name(v, 'd'))}"),
 })
 
 

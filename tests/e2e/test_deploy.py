@@ -339,3 +339,65 @@ def test_pull_needs_the_registry_login_and_never_prints_the_password(deploy_flee
     assert password not in proc.stdout + proc.stderr
     host_config = host_exec(deploy_fleet, "sbx1", "sh", "-c", "cat /root/.docker/config.json 2>/dev/null || true")
     assert password not in host_config and user not in host_config  # passed per request, never stored
+
+
+# -- issue 12: a redeploy where nothing changed is one round trip per host ------------------------------
+NO_DOCKER_SDK = ("import runpy, sys; sys.modules['docker'] = None; "  # any `import docker` now fails
+                 "runpy.run_module('provision', run_name='__main__', alter_sys=True)")
+
+
+def test_a_redeploy_where_nothing_changed_needs_no_lock_no_audit_line_and_no_docker_sdk(deploy_fleet, tmp_path):
+    """A stack with a built-here image, a published port, a healthcheck and a synced bind folder: the second
+    deploy runs with the docker SDK made unimportable (here and for the hosts: one probe each), takes no lock,
+    writes no audit line, and says every step is ok; `--check` too. A changed bind file takes the full path."""
+    import os
+    import sys
+
+    shutil.copytree(ROOT / "playbooks" / "hello", tmp_path / "hello")
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "page.txt").write_text("v1")
+    playbook = tmp_path / "compose.yaml"
+    playbook.write_text(yaml.safe_dump({"name": "quick", "services": {"web": {
+        "image": "provision-quick/web:1", "build": "./hello", "ports": ["8095:80"], "stop_grace_period": "2s",
+        "volumes": ["./site:/srv/site:ro"],
+        "healthcheck": {"test": ["CMD", "wget", "-qO-", "http://127.0.0.1/"], "interval": "1s", "retries": 20}}}}))
+    env = {"PROVISION_HOME": str(deploy_fleet.home)}
+    common = [str(playbook), "-i", str(deploy_fleet.inventory), "--known-hosts", str(deploy_fleet.home / "known_hosts")]
+    # the same folder for every run: the shipping registry's state and the build cache live in its .provision/
+    proc, doc = cli_json("deploy", *common, env=env, cwd=tmp_path, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+    def audit_lines(host: str) -> int:
+        return len(host_exec(deploy_fleet, host, "cat", "/var/log/provision/audit.log").splitlines())
+
+    def quick_id(host: str) -> str:
+        return host_exec(deploy_fleet, host, "docker", "inspect", "-f", "{{.Id}}", "quick-web-1").strip()
+
+    before = {h: (audit_lines(h), quick_id(h)) for h in ("sbx1", "sbx2")}
+    for check in ((), ("--check",)):
+        proc = subprocess.run([sys.executable, "-c", NO_DOCKER_SDK, "deploy", *common, "--json", *check],
+                              capture_output=True, text=True, cwd=tmp_path, timeout=300,
+                              env={**os.environ, **env, "PYTHONPATH": str(ROOT)})
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        doc = json.loads(proc.stdout)
+        for host in ("sbx1", "sbx2"):
+            result = doc["hosts"][host]
+            assert result["changed"] == 0, result
+            assert [s["name"] for s in result["steps"]] == ["network quick_default", "folder /srv/provision/quick/site",
+                                                             "image provision-quick/web:1", "service web"], result
+            assert all(s["status"] == "ok" for s in result["steps"])
+            if check:
+                assert {p["action"] for p in result["plan"]} == {"keep"}
+            else:
+                assert result["services"]["web"] == {"actions": ["keep"], "containers": [before[host][1][:12]]}
+    for host in ("sbx1", "sbx2"):
+        assert (audit_lines(host), quick_id(host)) == before[host]  # no audit line, the same container
+        host_exec(deploy_fleet, host, "test", "!", "-e", "/var/lib/provision/deploy.lock")
+    # a changed file in the bind folder: the full path (lock, sync, audit line)
+    (tmp_path / "site" / "page.txt").write_text("v2")
+    proc, doc = cli_json("deploy", *common, env=env, cwd=tmp_path, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    steps = {s["name"]: s for s in doc["hosts"]["sbx1"]["steps"]}
+    assert steps["lock"]["status"] == "ok" and steps["folder /srv/provision/quick/site"]["status"] == "changed"
+    assert audit_lines("sbx1") == before["sbx1"][0] + 1
+    assert host_exec(deploy_fleet, "sbx1", "cat", "/srv/provision/quick/site/page.txt") == "v2"

@@ -271,3 +271,75 @@ def test_check_mode_takes_no_lock_and_changes_nothing(stack, monkeypatch):
     assert engine.changes == []
     assert [(p["object"], p["action"]) for p in result.extra["plan"]] == [
         ("network shop_default", "create"), ("disk space", "keep"), (f"image {IMAGE}", "pull"), ("service web", "create")]
+
+
+# -- a redeploy where nothing changed: one round trip (issue 12) ---------------------------------------
+def shipped_host_work(stack, executor, monkeypatch, check: bool = False):
+    """The deploy of `stack` with its image shipped from this machine (present here as IMAGE_ID); the docker
+    SDK client of the host must never be asked for."""
+    def no_client(ex, settings):
+        raise AssertionError("the Docker SSH transport was opened")
+
+    monkeypatch.setattr(remote_docker, "client_for", no_client)
+    playbook, targets, services_by_host = deploy.load(stack[0], stack[1], None, environ={})
+    sources = {"web": image_sources.ImageSource(IMAGE, image_sources.SHIP, IMAGE_ID, note="present here")}
+    context = deploy.DeployContext(playbook, services_by_host, sources, {}, {}, check, run_id=RUN)
+    return drive("deploy", deploy.host_work(context), executor)
+
+
+def converged_probe(stack, *, lock: str = "free") -> tuple[str, str]:
+    """(the probe of the shop stack on h1, a converged host's answer)."""
+    from provision.commands.deploy_state import deploy_state
+    from tests.unit.workflow_support import sections
+
+    old = converged_container(stack)
+    probe = deploy_state("shop", ["shop-web-1", "shop-web-1.next", "shop-web-1.previous"], ["shop_default"], [],
+                         [IMAGE], [], [])
+    line = {"id": "0123456789abcdef", "name": "/shop-web-1", "labels": old.labels, "status": "running",
+            "exit_code": 0, "health": None, "image": IMAGE_ID}
+    import json
+
+    return probe, sections(lock=lock, containers=json.dumps(line),
+                           networks=json.dumps({"name": "shop_default", "labels": {"io.provision.stack": "shop"}}),
+                           volumes="", images=IMAGE_ID, markers="", folders="")
+
+
+def test_a_converged_host_is_one_round_trip_without_lock_or_docker_sdk(stack, monkeypatch):
+    probe, answer = converged_probe(stack)
+    ex = RecordingExecutor("h1")
+    ex.respond(re.escape(probe), stdout=answer)
+    result = shipped_host_work(stack, ex, monkeypatch)
+    assert ex.commands == [(probe, True)]  # the probe, as root; no lock, no audit line, no dial-stdio
+    assert result.status == "ok" and result.changed == 0, result.steps
+    assert [(s.name, s.status, s.message) for s in result.steps] == [
+        ("network shop_default", "ok", "exists"), (f"image {IMAGE}", "ok", "present on the host (nothing sent)"),
+        ("service web", "ok", "shop-web-1 unchanged and running")]
+    assert result.extra["services"] == {"web": {"actions": ["keep"], "containers": ["0123456789ab"]}}
+
+
+def test_check_of_a_converged_host_is_the_same_round_trip_and_a_plan_of_keeps(stack, monkeypatch):
+    probe, answer = converged_probe(stack)
+    ex = RecordingExecutor("h1")
+    ex.respond(re.escape(probe), stdout=answer)
+    result = shipped_host_work(stack, ex, monkeypatch, check=True)
+    assert ex.commands == [(probe, True)]
+    assert [(p["object"], p["action"], p["reason"]) for p in result.extra["plan"]] == [
+        ("network shop_default", "keep", "exists"), (f"image {IMAGE}", "keep", "present on the host"),
+        ("service web", "keep", "unchanged and running")]
+
+
+def test_a_held_lock_seen_by_the_probe_takes_the_full_path_which_refuses(stack, monkeypatch):
+    probe, answer = converged_probe(stack, lock='held\n{"by": "ana@laptop", "action": "deploy", "stack": "shop"}')
+    ex = RecordingExecutor("h1")
+    ex.respond(re.escape(probe), stdout=answer)
+    take, _, _ = lock_commands(stack[0], "ok", {})
+    ex.respond(re.escape(take), stdout='{"by": "ana@laptop", "action": "deploy", "stack": "shop"}\n', exit_code=17)
+    engine = Engine()
+    monkeypatch.setattr(remote_docker, "client_for", lambda ex, settings: engine)
+    playbook, targets, services_by_host = deploy.load(stack[0], stack[1], None, environ={})
+    sources = {"web": image_sources.ImageSource(IMAGE, image_sources.SHIP, IMAGE_ID, note="present here")}
+    context = deploy.DeployContext(playbook, services_by_host, sources, {}, {}, False, run_id=RUN)
+    result = drive("deploy", deploy.host_work(context), ex)
+    assert ex.shells == [probe, take]
+    assert engine.changes == []
+    assert result.status == "failed" and "another run holds the host lock" in result.steps[-1].message
