@@ -44,7 +44,7 @@ def _known_hosts_path(value: str | Path) -> Path:
     return Path(value)
 
 
-Inventory = Annotated[Path, typer.Option("-i", "--inventory", parser=_inventory_path,
+Inventory = Annotated[Path, typer.Option("-i", "--inventory", parser=_inventory_path, metavar="<path>",
                                          help="Inventory file or directory (Ansible INI/YAML), or a NAME for "
                                               "inventories/NAME.yml|.yaml|.ini or inventories/NAME/; `vagrant`: the running "
                                               "Vagrant machines of this folder (`vagrant ssh-config`). "
@@ -55,7 +55,7 @@ Forks = Annotated[int, typer.Option("-f", "--forks", min=1, help="Hosts worked o
 Check = Annotated[bool, typer.Option("--check", help="Dry run: show what would change, change nothing.")]
 Json = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout (human output goes to stderr).")]
 Verbose = Annotated[int, typer.Option("-v", "--verbose", count=True, help="More detail (repeatable).")]
-KnownHostsPath = Annotated[Path, typer.Option("--known-hosts", parser=_known_hosts_path, help="Project-local known_hosts (trust on first use). [env: PROVISION_KNOWN_HOSTS]")]
+KnownHostsPath = Annotated[Path, typer.Option("--known-hosts", parser=_known_hosts_path, metavar="<path>", help="Project-local known_hosts (trust on first use). [env: PROVISION_KNOWN_HOSTS]")]
 AcceptNewKeys = Annotated[bool, typer.Option("--accept-new-host-keys", help="Re-record host keys that CHANGED (after a host was rebuilt).")]
 AskBecomePass = Annotated[bool, typer.Option("-K", "--ask-become-pass", help="Prompt for the sudo password (else PROVISION_BECOME_PASSWORD).")]
 
