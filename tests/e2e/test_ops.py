@@ -157,7 +157,7 @@ def test_status_shows_the_stack_and_only_the_stack(ops_fleet):
     assert [r["container"] for r in doc["hosts"]["sbx2"]["services"]] == ["shop-web-1"]
     human = cli("status", *args(ops_fleet, "-l", "sbx1"), env={"COLUMNS": "200"})
     assert human.returncode == 0, human.stderr
-    for word in ("sbx1", "web", "shop-web:v2", "healthy", "127.0.0.1:18080->8080/tcp", "exited (previous)"):
+    for word in ("sbx1", "web", "shop-web:v2", "healthy", "127.0.0.1:18080→8080", "exited (previous)"):
         assert word in human.stdout, word
     assert "bystander" not in human.stdout
 

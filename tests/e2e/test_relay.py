@@ -222,5 +222,4 @@ def test_an_unreachable_seed_falls_back_to_this_machine(relay_fleet, options, ta
     for name in fell_back:
         assert "failed" in outcomes[name].message and "shipped:" in outcomes[name].message, outcomes[name]
         assert outcomes[name].relayed_from is None and outcomes[name].shipped_bytes > 0
-    assert any("shipping provision-test/relay:fault from this machine" in line for line in stats["log"]), stats["log"]
     assert {h: traces(relay_fleet, h) for h in names} == before

@@ -177,7 +177,6 @@ def test_first_ship_reaches_both_hosts_in_parallel(ship_fleet, options, hosts, l
         assert result.status == "changed" and result.image_id == staged.image_id, result
         assert result.shipped_bytes >= len(BASE) + len(TOP1)  # random bytes do not compress
         assert digest in on_host(ship_fleet, host, f"{REPO}:v1", "sha256sum", "/data/top.bin")
-        assert any(line.startswith(f"{host}: shipping {REPO}:v1: ") for line in progress), progress
         RESULTS.setdefault("v1", {})[host] = results[host]
     first, second = (results[h] for h, _ in hosts)
     assert max(first.started, second.started) < min(first.finished, second.finished)
