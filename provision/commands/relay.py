@@ -69,14 +69,17 @@ def authorize(line: str) -> str:
 
 
 def revoke(marker: str) -> str:
-    """Remove every line carrying `marker` from authorized_keys, rewriting the file in place (same inode,
-    owner and mode). The file is only rewritten when grep succeeded (0: lines left, 1: none left)."""
+    """Remove every line carrying `marker` from authorized_keys atomically: the rest is written to a temporary
+    file beside it (same directory, the file's mode and owner), then renamed over it, so a cut connection or
+    a full disk never leaves a truncated authorized_keys (the host's login). A symlinked file is followed.
+    Nothing is replaced unless grep succeeded (0: lines left, 1: none left)."""
     m = shlex.quote(_match(_MARKER, marker, "relay marker"))
     f = AUTHORIZED_KEYS
     return (f"if grep -qF {m} {f} 2>/dev/null; then "
-            f"t=$(mktemp ~/.ssh/.provision-relay.XXXXXX) && "
-            f'{{ grep -vF {m} {f} > "$t"; rc=$?; if [ "$rc" -le 1 ]; then cat "$t" > {f}; fi; '
-            f'rm -f "$t"; [ "$rc" -le 1 ]; }}; fi')
+            f'f=$(readlink -f {f}) && t=$(mktemp "$f.provision-relay.XXXXXX") && '
+            f'{{ grep -vF {m} "$f" > "$t"; rc=$?; '
+            f'[ "$rc" -le 1 ] && chmod --reference="$f" "$t" && chown --reference="$f" "$t" && mv -f "$t" "$f" '
+            f'|| {{ rm -f "$t"; false; }}; }}; fi')
 
 
 def count_lines(marker_prefix: str = MARKER_PREFIX) -> str:

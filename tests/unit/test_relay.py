@@ -31,11 +31,30 @@ def test_authorize_appends_the_line():
     assert r.authorize(LINE) == (f"umask 077 && mkdir -p ~/.ssh && printf '%s\\n' '{LINE}' >> ~/.ssh/authorized_keys")
 
 
-def test_revoke_rewrites_authorized_keys_in_place_without_the_marker():
+def test_revoke_replaces_authorized_keys_atomically_without_the_marker():
     assert r.revoke(M) == (
-        f"if grep -qF {M} ~/.ssh/authorized_keys 2>/dev/null; then t=$(mktemp ~/.ssh/.provision-relay.XXXXXX) && "
-        f'{{ grep -vF {M} ~/.ssh/authorized_keys > "$t"; rc=$?; if [ "$rc" -le 1 ]; then cat "$t" > '
-        f'~/.ssh/authorized_keys; fi; rm -f "$t"; [ "$rc" -le 1 ]; }}; fi')
+        f"if grep -qF {M} ~/.ssh/authorized_keys 2>/dev/null; then f=$(readlink -f ~/.ssh/authorized_keys) && "
+        f't=$(mktemp "$f.provision-relay.XXXXXX") && {{ grep -vF {M} "$f" > "$t"; rc=$?; '
+        f'[ "$rc" -le 1 ] && chmod --reference="$f" "$t" && chown --reference="$f" "$t" && mv -f "$t" "$f" '
+        f'|| {{ rm -f "$t"; false; }}; }}; fi')
+
+
+def test_revoke_in_a_real_shell_keeps_other_keys_mode_and_never_truncates(tmp_path):
+    import subprocess
+
+    ssh = tmp_path / ".ssh"
+    ssh.mkdir()
+    keys = ssh / "authorized_keys"
+    keys.write_text(f"ssh-ed25519 AAAA mine\nrestrict ssh-ed25519 BBBB {M}\nssh-rsa CCCC other\n")
+    keys.chmod(0o600)
+    run = subprocess.run(["sh", "-c", r.revoke(M)], env={"HOME": str(tmp_path), "PATH": "/usr/bin:/bin"},
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert keys.read_text() == "ssh-ed25519 AAAA mine\nssh-rsa CCCC other\n"
+    assert keys.stat().st_mode & 0o777 == 0o600
+    assert [p.name for p in ssh.iterdir()] == ["authorized_keys"]  # no temporary file left
+    again = subprocess.run(["sh", "-c", r.revoke(M)], env={"HOME": str(tmp_path), "PATH": "/usr/bin:/bin"})
+    assert again.returncode == 0 and keys.read_text() == "ssh-ed25519 AAAA mine\nssh-rsa CCCC other\n"
 
 
 def test_peer_folder_and_receive():
