@@ -212,7 +212,7 @@ def down(*, paths: Paths | None = None, inventory: Path = Path("inventories/sand
         volume.remove(force=True)
     for network in client.networks.list(filters=mine):
         network.remove()
-    if inventory.exists() and inventory.read_text().startswith(INVENTORY_HEADER):
+    if inventory.exists() and written_for(inventory.read_text(), paths):
         inventory.unlink()
     return len(hosts)
 
@@ -330,6 +330,12 @@ def forget_host_key(paths: Paths, port: int) -> None:
 
 
 INVENTORY_HEADER = "# Written by `provision sandbox up`"
+
+
+def written_for(text: str, paths: Paths) -> bool:
+    """Whether an inventory's text is the one `sandbox up` wrote for this fleet (its header names the
+    fleet's become-password file): `sandbox down --fleet X` never removes another fleet's inventory."""
+    return text.startswith(INVENTORY_HEADER) and f"# {paths.become_password}." in text.split("\nall:", 1)[0]
 
 
 def write_inventory(path: Path, hosts: list[SandboxHost], paths: Paths, extra_vars: dict | None = None) -> None:

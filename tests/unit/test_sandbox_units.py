@@ -56,3 +56,18 @@ def test_the_product_imports_the_sandbox_only_in_the_sandbox_commands():
     importing = sorted(str(path.relative_to(root)) for path in root.rglob("*.py")
                        if re.search(r"^\s*(from|import) provision_sandbox\b", path.read_text(), re.M))
     assert importing == ["cli/sandbox_cmds.py"]
+
+
+def test_sandbox_down_removes_only_its_own_fleets_inventory(tmp_path):
+    """`sandbox down --fleet X` used to delete any sandbox-written inventory, e.g. the default fleet's
+    inventories/sandbox.yml; it now checks that the header names X's become-password file."""
+    from provision_sandbox.fleet import SandboxHost, write_inventory, written_for
+    from provision_sandbox.names import Paths
+
+    mine, other = Paths.default("mine"), Paths.default("other")
+    path = tmp_path / "sandbox.yml"
+    write_inventory(path, [SandboxHost(name="sbx1", container="c1", port=22201, gpu=False)], mine)
+    text = path.read_text()
+    assert written_for(text, mine)
+    assert not written_for(text, other)
+    assert not written_for("all:\n  hosts: {}\n", mine)
