@@ -88,3 +88,16 @@ def test_import_summary_totals_self_times_and_names_heavy_packages():
     assert summary["slowest_top_level"][0] == ["provision.cli.app", 0.0018]
     assert t.import_table({"provision --help": summary}).splitlines()[-1] == \
         "| `provision --help` | 0.002 s | 6 | yaml |"
+
+
+def test_shipping_table_has_the_cpu_floor_and_the_ratios():
+    from bench.shipping import render
+
+    row = {"hosts": 1, "wall_s": 10.0, "operator_sent_bytes": 2_000_000_000, "provision_reported_shipped_bytes": 2_000_000_000,
+           "hosts_received_bytes": 2_000_000_000, "provision_maxrss_mib": 70, "provision_cpu_s": 5.0,
+           "dockerd_cpu_s": 3.0, "hosts_cpu_s": 4.0, "cpu_floor_s": 6.0, "local_registry_bytes": 2_000_000_000}
+    ten = dict(row, hosts=10, wall_s=40.0, operator_sent_bytes=2_100_000_000, hosts_cpu_s=40.0, cpu_floor_s=24.0)
+    text = render({"image": "provision-bench/big:2g-10", "image_bytes": 2_000_000_000, "layers": 10, "rows": [row, ten]})
+    assert "| 10 | 40.0 s | 2,100 MB | 2,000 MB | 2,000 MB | 70 MiB | 5.0 s | 3.0 s | 40.0 s | 24.0 s | 2,000 MB |" in text
+    assert "bytes leaving the operator 1.05× (target ≤ 1.1), wall time 4.00× (target ≤ 2)" in text
+    assert "10 hosts ÷ 1 host 4.00×" in text
