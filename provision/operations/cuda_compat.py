@@ -38,8 +38,12 @@ The decision (``check``):
 2. The toolkit will check something (``enforced``): evaluated as it does. All met through ``cuda>=``
    alternatives → ok ("native"); a check met only through a ``brand/driver`` alternative → ok
    ("forward-compat", with a note: the image's compat libraries do the work); a check not met →
-   refuse (the container would not start). When the host's brand is not known, a brand constraint
-   is taken as met and the decision carries a warning saying so.
+   refuse (the container would not start). The toolkit evaluates every requirement once per visible GPU
+   (libnvidia-container src/cli/configure.c), with that GPU's brand; a host with GPUs of several brands is
+   checked once per brand (``HostCuda`` carries one; workflows.gpu_precheck asks for each). When the
+   host's brand is not known to provision (no ``<product_brand>`` in the facts), a brand constraint is
+   taken as met and the decision carries a warning saying so (the toolkit itself also takes a brand
+   constraint as met when no GPU is visible).
 3. ``NVIDIA_DISABLE_REQUIRE`` is true (nothing stops the container): CUDA's rules. Host CUDA >= image
    CUDA → ok ("native"); compat libraries + a data center GPU → ok ("forward-compat", warning); same
    major and driver >= that major's minimum → ok ("minor-version", warning: limited feature set);
@@ -77,18 +81,24 @@ FULL_FEATURE_DRIVER: dict[tuple[int, int], str] = {
 # which gives 13.x as ">= 580": 13.0 GA's driver is used as the concrete floor.
 MINOR_COMPAT_DRIVER: dict[int, str] = {11: "450.80.02", 12: "525.60.13", 13: "580.65.06"}
 
-# nvidia-smi's <product_brand> → the brand names of NVIDIA_REQUIRE_* (libnvidia-container's NVML brand
-# names, lower case). Data center brands are the ones CUDA forward compatibility supports.
+# nvidia-smi's <product_brand> (the -q -x report's spelling of NVML's nvmlBrandType_t) → the brand name the
+# NVIDIA Container Toolkit compares ``brand=`` with, lower case (it compares case-insensitively). The toolkit's
+# names: libnvidia-container src/driver.c (driver_get_device_brand_1_svc: Quadro, Tesla, NVS, GRID, GeForce,
+# TITAN, anything else "Unknown" -- the stored copies of that file; NVIDIA's maintainers say toolkit >= 1.9.0
+# also recognises the RTX brands, NVIDIA/nvidia-container-toolkit#24) and go-nvlib pkg/nvlib/device/device.go
+# GetBrandAsString (the Go side of the toolkit: NvidiaVApps, NvidiaVPC, NvidiaVCS, NvidiaVWS,
+# NvidiaCloudGaming, QuadroRTX, NvidiaRTX, Nvidia, GeForceRTX, TitanRTX). NVIDIA's CUDA images list
+# brand=vapps/vpc/vcs/vws/cloudgaming, which match none of these: as in the toolkit, they are never met.
 BRANDS: dict[str, str] = {
     "unknown": "unknown", "quadro": "quadro", "tesla": "tesla", "nvs": "nvs", "grid": "grid",
-    "geforce": "geforce", "titan": "titan", "nvidia virtual applications": "vapps",
-    "nvidia virtual pc": "vpc", "nvidia virtual compute server": "vcs",
-    "nvidia rtx virtual workstation": "vws", "nvidia cloud gaming": "cloudgaming",
-    "quadro rtx": "quadrortx", "nvidia rtx": "nvidiartx", "nvidia": "nvidia", "geforce rtx": "geforcertx",
-    "titan rtx": "titanrtx",
+    "geforce": "geforce", "titan": "titan", "nvidia virtual applications": "nvidiavapps",
+    "nvidia virtual pc": "nvidiavpc", "nvidia virtual compute server": "nvidiavcs",
+    "nvidia rtx virtual workstation": "nvidiavws", "nvidia cloud gaming": "nvidiacloudgaming",
+    "nvidia vgaming": "nvidiacloudgaming", "quadro rtx": "quadrortx", "nvidia rtx": "nvidiartx",
+    "nvidia": "nvidia", "geforce rtx": "geforcertx", "titan rtx": "titanrtx",
 }
 # Tesla (older data center GPUs), NVIDIA (A100, H100, ... report this brand) and vGPU Compute Server.
-DATACENTER_BRANDS = frozenset({"tesla", "nvidia", "vcs"})
+DATACENTER_BRANDS = frozenset({"tesla", "nvidia", "nvidiavcs"})
 
 
 def datacenter(brand: str | None) -> bool | None:
@@ -100,7 +110,9 @@ def datacenter(brand: str | None) -> bool | None:
 
 
 Version = tuple[int, ...]
-_CONSTRAINT = re.compile(r"^(cuda|driver|arch|brand)(>=|<=|>|<|=)(\S+)$")
+# libnvidia-container src/cli/dsl.c: the operators =, !=, <, <=, >, >=; brand takes = and != only (compared
+# case-insensitively); any other key or operator is an "invalid expression" that fails the container's start.
+_CONSTRAINT = re.compile(r"^(cuda|driver|arch|brand)(>=|<=|!=|>|<|=)(\S+)$")
 _VERSION = re.compile(r"^\d+(?:\.\d+){0,3}$")
 
 
@@ -124,7 +136,7 @@ def _cmp(a: Version, b: Version) -> int:
 
 def _holds(actual: Version, op: str, wanted: Version) -> bool:
     c = _cmp(actual, wanted)
-    return {">=": c >= 0, "<=": c <= 0, ">": c > 0, "<": c < 0, "=": c == 0}[op]
+    return {">=": c >= 0, "<=": c <= 0, ">": c > 0, "<": c < 0, "=": c == 0, "!=": c != 0}[op]
 
 
 def _show(version: Version) -> str:
@@ -200,14 +212,17 @@ def parse_constraints(text: str, what: str = "NVIDIA_REQUIRE_CUDA") -> tuple[tup
     for group_text in text.split():
         group = []
         for part in group_text.split(","):
+            if not part.strip():
+                continue  # the toolkit skips empty expressions ("cuda>=12.4," is valid there)
             match = _CONSTRAINT.match(part.strip())
             if not match:
                 raise CudaCompatError(f"{what}: {part!r} is not a constraint like cuda>=12.4, driver<471 or "
                                       "brand=tesla")
             key, op, value = match.groups()
             if key == "brand":
-                if op != "=":
-                    raise CudaCompatError(f"{what}: brand takes '=', not {op!r} ({part!r})")
+                if op not in ("=", "!="):
+                    raise CudaCompatError(f"{what}: brand takes '=' or '!=', not {op!r} ({part!r}): the NVIDIA "
+                                          "Container Toolkit fails the container's start (\"invalid expression\")")
                 value = value.lower()
             else:
                 parse_version(value, f"{what}: in {part.strip()!r}, the {key} version")
@@ -303,7 +318,9 @@ def _evaluate(constraint: Constraint, host: HostCuda) -> bool | None:
     if constraint.key == "driver":
         return _holds(host.driver, constraint.op, parse_version(constraint.value))
     if constraint.key == "brand":
-        return None if host.brand is None else host.brand == constraint.value
+        if host.brand is None:
+            return None
+        return (host.brand == constraint.value) == (constraint.op == "=")
     return None  # arch: the GPU's compute capability is not among the facts
 
 

@@ -105,12 +105,12 @@ def _host_work(context, local: dict[str, dict | str], swarm: bool = False):
         result = HostResult(target.name)
         started = time.monotonic()
         facts = gpu_deploy.parse(executor.run(gpu_deploy.probe(), timeout=PROBE_TIMEOUT_S).stdout)
-        host = None
+        hosts: list[cuda_compat.HostCuda] = []  # one per distinct GPU brand: the toolkit checks each GPU
         if facts.gpus and facts.driver and facts.cuda:
             try:
-                host = cuda_compat.host_cuda(facts.driver, facts.cuda)
+                hosts = [cuda_compat.host_cuda(facts.driver, facts.cuda, brand) for brand in facts.brands]
             except cuda_compat.CudaCompatError:  # a version nvidia-smi printed oddly: images not checked (said)
-                host = None
+                hosts = []
         info: dict | None = None
         remote: dict[str, dict | str] = {}
         for name in gpu_services(context, target.name):
@@ -134,7 +134,7 @@ def _host_work(context, local: dict[str, dict | str], swarm: bool = False):
                 result.steps.append(StepResult(step, "ok", "; ".join(notes + [
                     f"image {image} is built on the host: its CUDA requirement is not checked"])))
                 continue
-            if host is None:
+            if not hosts:
                 result.steps.append(StepResult(step, "skipped", "; ".join(notes + [
                     f"nvidia-smi did not report a readable driver and CUDA version on {target.name} ({facts.driver}, "
                     f"{facts.cuda}): image {image} not checked"])))
@@ -161,7 +161,8 @@ def _host_work(context, local: dict[str, dict | str], swarm: bool = False):
             except cuda_compat.CudaCompatError as exc:
                 result.steps.append(StepResult(step, "failed", f"image {image} of service {name}: {exc}"))
                 continue
-            verdict = cuda_compat.check(requirement, host, f"image {image} (service {name})")
+            verdicts = [cuda_compat.check(requirement, host, f"image {image} (service {name})") for host in hosts]
+            verdict = next((v for v in verdicts if not v.ok), verdicts[0])
             if not verdict.ok:
                 result.steps.append(StepResult(step, "failed", f"on host {target.name}: {verdict.message}"))
                 continue

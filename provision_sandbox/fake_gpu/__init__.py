@@ -39,6 +39,8 @@ STATE_KEYS = {
             "fails with cudaErrorInsufficientDriver's text below its image's NVIDIA_REQUIRE_CUDA",
     "fabric": "none (default: <fabric> N/A, no NVSwitch), completed, or down (Fabric Manager not running: "
               "fabric state 'Not Started', vectorAdd fails with 'system not yet initialized')",
+    "brand": "the <product_brand> of every GPU in `nvidia-smi -q -x` (default NVIDIA, as an H100 reports it; "
+             "e.g. GeForce: NVIDIA_REQUIRE_CUDA's brand= alternatives for data center GPUs then do not hold)",
     "persistence": "off: persistence mode Disabled",
     "ecc_uncorrectable": "a GPU index: 2 volatile/aggregate uncorrectable DRAM ECC errors on it, and vectorAdd "
                          "fails on it with 'uncorrectable ECC error encountered'",

@@ -140,11 +140,50 @@ def test_config_shapes(config):
     assert requirement_from_config(config) == requirement_from_env(CUDA_12_4)
 
 
-def test_brand_spellings():
-    assert host_cuda("550.54.15", "12.4", "NVIDIA RTX").brand == "nvidiartx"
-    assert host_cuda("550.54.15", "12.4", "Tesla").brand == "tesla"
-    assert host_cuda("550.54.15", "12.4", "tesla").brand == "tesla"
-    assert host_cuda("550.54.15", "12.4", "").brand is None
+# nvidia-smi -q -x <product_brand> (NVML's nvmlBrandType_t as nvidia-smi spells it) → the name the NVIDIA Container
+# Toolkit compares brand= with (libnvidia-container src/driver.c; go-nvlib GetBrandAsString), lower case
+@pytest.mark.parametrize("smi, toolkit", [
+    ("Tesla", "tesla"), ("tesla", "tesla"), ("NVIDIA", "nvidia"), ("Quadro", "quadro"), ("NVS", "nvs"),
+    ("Grid", "grid"), ("GeForce", "geforce"), ("Titan", "titan"), ("TITAN", "titan"),
+    ("NVIDIA Virtual Applications", "nvidiavapps"), ("NVIDIA Virtual PC", "nvidiavpc"),
+    ("NVIDIA Virtual Compute Server", "nvidiavcs"), ("NVIDIA RTX Virtual Workstation", "nvidiavws"),
+    ("NVIDIA Cloud Gaming", "nvidiacloudgaming"), ("NVIDIA vGaming", "nvidiacloudgaming"),
+    ("Quadro RTX", "quadrortx"), ("NVIDIA RTX", "nvidiartx"), ("GeForce RTX", "geforcertx"),
+    ("Titan RTX", "titanrtx"), ("Unknown", "unknown"), ("", None),
+])
+def test_brand_spellings(smi, toolkit):
+    assert host_cuda("550.54.15", "12.4", smi).brand == toolkit
+
+
+# brand= alternatives evaluated as libnvidia-container does (src/cli/dsl.c, src/cli/configure.c): alternatives
+# separated by spaces are ORed, constraints joined by commas ANDed; brand takes = and !=, compared without case;
+# an empty constraint is skipped. (require, host driver, host CUDA, nvidia-smi brand, ok, how)
+FWD_535 = "cuda>=12.4 brand=tesla,driver>=535,driver<536 brand=nvidia,driver>=535,driver<536"
+VGPU_535 = "cuda>=12.4 brand=vcs,driver>=535,driver<536 brand=nvidiavcs,driver>=535,driver<536"
+
+
+@pytest.mark.parametrize("require, driver, cuda, brand, ok, how", [
+    (FWD_535, "535.104.05", "12.2", "Tesla", True, "forward-compat"),
+    (FWD_535, "535.104.05", "12.2", "NVIDIA", True, "forward-compat"),
+    (FWD_535, "535.104.05", "12.2", "GeForce", False, "refused"),  # no alternative holds: the toolkit refuses
+    (FWD_535, "535.104.05", "12.2", "Quadro RTX", False, "refused"),
+    (FWD_535, "550.54.15", "12.4", "GeForce", True, "native"),  # cuda>=12.4 holds whatever the brand
+    (FWD_535, "545.23.08", "12.3", "Tesla", False, "refused"),  # the brand holds, the driver branch does not
+    ("cuda>=12.4 brand=TESLA,driver>=535,driver<536", "535.104.05", "12.2", "Tesla", True, "forward-compat"),
+    # NVIDIA's images write brand=vcs; the toolkit names that brand NvidiaVCS: only nvidiavcs matches it
+    (VGPU_535.split(" brand=nvidiavcs")[0], "535.104.05", "12.2", "NVIDIA Virtual Compute Server", False, "refused"),
+    (VGPU_535, "535.104.05", "12.2", "NVIDIA Virtual Compute Server", True, "forward-compat"),
+    ("cuda>=12.4 brand!=geforce,driver>=535,driver<536", "535.104.05", "12.2", "Tesla", True, "forward-compat"),
+    ("cuda>=12.4 brand!=geforce,driver>=535,driver<536", "535.104.05", "12.2", "GeForce", False, "refused"),
+    ("cuda>=12.4,", "550.54.15", "12.4", "NVIDIA", True, "native"),  # the empty constraint is skipped
+    ("cuda>=12.2,driver!=535.104.05", "535.104.05", "12.2", "NVIDIA", False, "refused"),
+])
+def test_brand_alternatives_as_the_toolkit_evaluates_them(require, driver, cuda, brand, ok, how):
+    decision = check(requirement_from_env([f"NVIDIA_REQUIRE_CUDA={require}"]), host_cuda(driver, cuda, brand))
+    assert (decision.ok, decision.how) == (ok, how), decision
+
+
+def test_host_cuda_details():
     assert host_cuda(" 550.54.15 ", "12.4").driver == (550, 54, 15)
 
 
@@ -162,9 +201,8 @@ def test_minimum_driver_table():
     (lambda: requirement_from_env(["CUDA_VERSION=twelve"]), "CUDA_VERSION 'twelve'"),
     (lambda: requirement_from_env(["NVIDIA_REQUIRE_CUDA=cuda>>12.4"]), "in 'cuda>>12.4', the cuda version '>12.4'"),
     (lambda: requirement_from_env(["NVIDIA_REQUIRE_CUDA=cuda>=12.x"]), "the cuda version '12.x' is not a version"),
-    (lambda: requirement_from_env(["NVIDIA_REQUIRE_CUDA=brand>=tesla"]), "brand takes '='"),
+    (lambda: requirement_from_env(["NVIDIA_REQUIRE_CUDA=brand>=tesla"]), "brand takes '=' or '!='"),
     (lambda: requirement_from_env(["NVIDIA_REQUIRE_CUDA=gpu>=1"]), "'gpu>=1' is not a constraint"),
-    (lambda: requirement_from_env(["NVIDIA_REQUIRE_CUDA=cuda>=12.4,"]), "'' is not a constraint"),
     (lambda: host_cuda("550.54.15", "N/A"), "host CUDA version 'N/A'"),
     (lambda: host_cuda("", "12.4"), "host driver version ''"),
     (lambda: host_cuda("550.54.15-beta", "12.4"), "host driver version '550.54.15-beta'"),

@@ -118,3 +118,22 @@ def test_a_fitting_image_heads_each_gpu_nodes_result_and_the_deploy_goes_on(tmp_
         assert "needs CUDA 12.2; the host's driver 550.54.15 supports CUDA 12.4" in step.message
     assert not any(s.name.startswith("gpu check") for s in report.hosts["m1"].steps)  # no GPU, not placed there
     assert report.hosts["m1"].extra["plan"]  # the --check plan is still there
+
+
+def test_each_gpu_brand_is_checked_as_the_toolkit_checks_each_visible_gpu(tmp_path, monkeypatch):
+    """A forward-compatible image (CUDA 12.8 through cuda-compat on the R550 branch of data center GPUs) on a
+    node whose GPU 1 is a GeForce: the toolkit evaluates brand= per GPU, so that GPU refuses the container."""
+    from tests.unit.test_gpu_deploy_checks import UUIDS, _with_xml
+
+    CONFIGS["demo/compat:12.8"] = {"config": {"Env": [
+        "CUDA_VERSION=12.8.0", "NVIDIA_REQUIRE_CUDA=cuda>=12.8 brand=nvidia,driver>=550,driver<551"]}}
+    gpus = "".join(f'<gpu id="0000000{i}:18:00.0"><product_brand>{brand}</product_brand><uuid>{uuid}</uuid></gpu>'
+                   for i, (uuid, brand) in enumerate(zip(UUIDS, ("NVIDIA", "GeForce"))))
+    mixed = _with_xml(HGX, f"<nvidia_smi_log>{gpus}</nvidia_smi_log>")
+    first = gpus.split('<gpu id="00000001')[0]
+    only_nvidia = _with_xml(HGX, f"<nvidia_smi_log>{first}</nvidia_smi_log>")
+    report, _, _ = run(tmp_path, monkeypatch, "  train:\n    image: demo/compat:12.8\n    gpus: all\n",
+                       {"m1": NO_GPU, "g1": mixed, "g2": only_nvidia}, check=True)
+    g1, g2 = report.hosts["g1"].steps[0], report.hosts["g2"].steps[0]
+    assert g1.status == "failed" and "unsatisfied condition: cuda>=12.8" in g1.message
+    assert g2.status == "ok" and "forward compatibility" in g2.message  # GPUs 2-7 have no brand: not read
