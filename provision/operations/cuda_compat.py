@@ -29,8 +29,9 @@ Sources (NVIDIA's documentation, as of the R580 driver branch):
   11.x >= 450.80.02, 12.x >= 525.60.13, 13.x >= 580. The toolkit's ``cuda>=X.y`` check does NOT
   know about it: a CUDA 12.4 image does not start on a 12.2 driver unless ``NVIDIA_DISABLE_REQUIRE``
   is set.
-- Minimum driver for each CUDA release's full feature set: the CUDA Toolkit release notes, table
-  "CUDA Toolkit and Corresponding Driver Versions", Linux x86_64 column (FULL_FEATURE_DRIVER).
+- Minimum driver for each CUDA release's full feature set: the CUDA Toolkit release notes, Table 3
+  "CUDA Toolkit and Corresponding Driver Versions", Linux x86_64 column, GA rows (FULL_FEATURE_DRIVER,
+  11.0 to 13.2, each row verified: see the comment there).
 
 The decision (``check``):
 
@@ -59,12 +60,16 @@ from typing import Literal
 from provision.errors import InputError
 
 # Linux x86_64 minimum driver of each CUDA release (GA), for its full feature set. Source: the CUDA
-# Toolkit release notes, table "CUDA Toolkit and Corresponding Driver Versions"
-# (https://docs.nvidia.com/cuda/cuda-toolkit-release-notes/index.html). Later updates of a release
-# may list a newer driver; the GA's is the floor for the release.
-# Checked (issue 14, 2026-12-01) for 11.0-11.6 against copies of that table (its "CUDA 11.x GA" rows: the
-# project's search index holds copies, not NVIDIA's page itself): 11.0 was 450.51.06, which is 11.0.3
-# Update 1's; 11.0.2 GA's is 450.51.05 (fixed). 11.7 and later are NOT yet checked against the table.
+# Toolkit release notes, Table 3 "CUDA Toolkit and Corresponding Driver Versions", column "Linux x86_64
+# Driver Version", row "CUDA X.Y GA" (https://docs.nvidia.com/cuda/cuda-toolkit-release-notes/index.html,
+# the CUDA 13.2 Update 2 edition). Later updates of a release list a newer driver (12.4 Update 1:
+# 550.54.15); the GA's is the floor for the release.
+# Verified row by row (issue 14, 2026-12-01) against that table as quoted in full (13.2 Update 2 back to
+# 7.0) in a copy held by the project's code index (NVIDIA's page itself is indexed only up to its first
+# table), and 11.0-11.6 also against older copies of the same table: every row below is the table's GA row.
+# Fixed on the way: 11.0 was 450.51.06 (11.0.3 Update 1's; 11.0.2 GA's is 450.51.05). Added: 13.1, 13.2.
+# 12.7 was never released. Releases after 13.2 (the docs index shows a 13.5 release notes page, without its
+# table) are not in the table: the remedy then names the branch floor of minor version compatibility.
 FULL_FEATURE_DRIVER: dict[tuple[int, int], str] = {
     (11, 0): "450.51.05", (11, 1): "455.23", (11, 2): "460.27.03", (11, 3): "465.19.01",
     (11, 4): "470.42.01", (11, 5): "495.29.05", (11, 6): "510.39.01", (11, 7): "515.43.04",
@@ -72,7 +77,7 @@ FULL_FEATURE_DRIVER: dict[tuple[int, int], str] = {
     (12, 0): "525.60.13", (12, 1): "530.30.02", (12, 2): "535.54.03", (12, 3): "545.23.06",
     (12, 4): "550.54.14", (12, 5): "555.42.02", (12, 6): "560.28.03", (12, 8): "570.26",
     (12, 9): "575.51.03",
-    (13, 0): "580.65.06",
+    (13, 0): "580.65.06", (13, 1): "590.44.01", (13, 2): "595.45.04",
 }
 
 # Minimum driver for CUDA minor version compatibility across a major release. Source: the release

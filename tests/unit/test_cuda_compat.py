@@ -187,13 +187,26 @@ def test_host_cuda_details():
     assert host_cuda(" 550.54.15 ", "12.4").driver == (550, 54, 15)
 
 
-def test_minimum_driver_table():
-    assert cuda_compat.minimum_driver((12, 4, 1)) == ("550.54.14", "525.60.13")
+# NVIDIA's CUDA Toolkit release notes, Table 3 "CUDA Toolkit and Corresponding Driver Versions", column "Linux
+# x86_64 Driver Version", the "CUDA X.Y GA" rows (docs.nvidia.com/cuda/cuda-toolkit-release-notes/index.html,
+# CUDA 13.2 Update 2 edition), written out here by hand from that table, not from provision's code.
+NVIDIA_TABLE_3_GA = {
+    "11.0.2": "450.51.05", "11.1": "455.23", "11.2.0": "460.27.03", "11.3.0": "465.19.01", "11.4.0": "470.42.01",
+    "11.5": "495.29.05", "11.6": "510.39.01", "11.7": "515.43.04", "11.8": "520.61.05", "12.0": "525.60.13",
+    "12.1": "530.30.02", "12.2": "535.54.03", "12.3": "545.23.06", "12.4": "550.54.14", "12.5": "555.42.02",
+    "12.6": "560.28.03", "12.8": "570.26", "12.9": "575.51.03", "13.0": "580.65.06", "13.1": "590.44.01",
+    "13.2": "595.45.04",
+}
+
+
+def test_minimum_driver_table_is_nvidias_table_3():
+    rows = {tuple(int(p) for p in release.split(".")[:2]): driver for release, driver in NVIDIA_TABLE_3_GA.items()}
+    assert cuda_compat.FULL_FEATURE_DRIVER == rows
+    assert cuda_compat.minimum_driver((12, 4, 1)) == ("550.54.14", "525.60.13")  # GA's, not Update 1's 550.54.15
     assert cuda_compat.minimum_driver((11, 8)) == ("520.61.05", "450.80.02")
-    # checked against copies of NVIDIA's table (the GA rows): 11.0.2 GA's driver, not 11.0.3 Update 1's
-    assert [cuda_compat.FULL_FEATURE_DRIVER[(11, m)] for m in range(7)] == [
-        "450.51.05", "455.23", "460.27.03", "465.19.01", "470.42.01", "495.29.05", "510.39.01"]
+    assert cuda_compat.minimum_driver((13, 2)) == ("595.45.04", "580.65.06")
     assert cuda_compat.minimum_driver((12, 7)) == (None, "525.60.13")  # never released
+    assert cuda_compat.minimum_driver((13, 5)) == (None, "580.65.06")  # after the table provision holds
     assert cuda_compat.minimum_driver((14, 0)) == (None, None)
 
 
