@@ -45,6 +45,7 @@ skip() { note "- skipped: $*"; }
 first_line() { head -n 1 | tr -d '\r'; }
 
 gpu_model=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | sort | uniq -c | sed 's/^ *//' | paste -sd ';' -)
+brands=$(nvidia-smi -q 2>/dev/null | sed -n 's/^ *Product Brand *: *//p' | sort | uniq -c | sed 's/^ *//' | paste -sd ';' -)
 driver=$(nvidia-smi --query-gpu=driver_version --format=csv,noheader 2>/dev/null | first_line)
 cuda=$(nvidia-smi 2>/dev/null | sed -n 's/.*CUDA Version: *\([0-9.]*\).*/\1/p' | first_line)
 os=$(sed -n 's/^PRETTY_NAME=//p' /etc/os-release 2>/dev/null | tr -d '"' | first_line)
@@ -55,6 +56,7 @@ os=$(sed -n 's/^PRETTY_NAME=//p' /etc/os-release 2>/dev/null | tr -d '"' | first
     echo "date (UTC): $(date -u '+%Y-%m-%d %H:%M:%S')"
     echo "hostname: $host"
     echo "GPU model(s): ${gpu_model:-unknown}"
+    echo "product brand(s): ${brands:-unknown}"
     echo "driver: ${driver:-unknown}"
     echo "CUDA (driver's maximum): ${cuda:-unknown}"
     echo "kernel: $(uname -r) ($(uname -m))"
@@ -73,10 +75,21 @@ capture nvidia-smi-L.txt nvidia-smi -L
 capture nvidia-smi.txt nvidia-smi
 capture topo-m.txt nvidia-smi topo -m
 
+# The brand names the NVIDIA Container Toolkit compares NVIDIA_REQUIRE_CUDA's brand= with (its `Brand:` lines),
+# next to nvidia-smi's <product_brand> in the XML report: the unit tests check provision's mapping on both.
+if command -v nvidia-container-cli >/dev/null 2>&1; then
+    capture nvidia-container-cli-info.txt nvidia-container-cli info
+else
+    skip "nvidia-container-cli info (the NVIDIA Container Toolkit is not installed)"
+fi
+
+# DCGM: what `provision verify --deep` runs (discovery, then the level-1 deployment checks: seconds).
 if command -v dcgmi >/dev/null 2>&1; then
     capture dcgmi-discovery.txt dcgmi discovery -l
+    capture dcgmi-diag-r1.txt dcgmi diag -r 1
+    capture dcgmi-version.txt dcgmi --version
 else
-    skip "dcgmi discovery -l (dcgmi is not installed)"
+    skip "dcgmi discovery -l, dcgmi diag -r 1 (dcgmi is not installed)"
 fi
 
 if ! command -v docker >/dev/null 2>&1; then

@@ -80,9 +80,14 @@ def parse_cuda_sample(text: str) -> list[SampleRun]:
     return runs
 
 
+DCGM_DIAG_MARKER = "@@provision-dcgm-diag"
+
+
 def dcgm_diag_level1() -> str:
-    """`dcgmi diag -r 1` when dcgmi is installed; exit 127 (nothing printed) when it is not."""
-    return "command -v dcgmi >/dev/null 2>&1 || exit 127; timeout 600 dcgmi diag -r 1"
+    """`dcgmi discovery -l` (the GPUs DCGM's host engine sees), a marker line, then `dcgmi diag -r 1`, when dcgmi
+    is installed; exit 127 (nothing printed) when it is not. The exit status is diag's."""
+    return ("command -v dcgmi >/dev/null 2>&1 || exit 127; timeout 60 dcgmi discovery -l; "
+            f"echo {DCGM_DIAG_MARKER}; timeout 600 dcgmi diag -r 1")
 
 
 def dcgm_diag_container(image: str) -> str:
@@ -101,19 +106,97 @@ def nvbandwidth() -> str:
 _DIAG_ROW = re.compile(r"^\|\s*([^|]+?)\s*\|\s*(Pass|Fail|Skip|Warn)\b", re.IGNORECASE)
 
 
+def _chunk(raw: str) -> str:
+    """One piece of a detail's text from its cell: dcgmi prints a detail in a 46-column cell cut every 45
+    characters, mid-word (`| ... is currently disab  |` then `| led. The DCGM ...`), so a piece is the cell's
+    first 45 columns and the pieces join exactly as printed. RAW is the cell with its padding (` text  `)."""
+    return raw[1:-2] if len(raw) >= 3 else raw.strip()
+
+
 def parse_dcgm_diag(text: str) -> dict[str, list[str]]:
-    """`dcgmi diag` table → {"Pass": [tests], "Fail": [...], "Skip": [...], "Warn": [...]}; the
-    `| Warning | ... |` and `| Error ... |` detail rows that follow a test are added to "details"."""
+    """`dcgmi diag` table → {"Pass": [tests], "Fail": [...], "Skip": [...], "Warn": [...], "details": [...]}.
+
+    The layout of DCGM 3.x (published `dcgmi diag -r 1` outputs): `| Test | Pass |` rows (integration and
+    hardware rows read `Pass - All`), and after a failed or warned test a `| Error | text |` (or Warning, Info)
+    row whose text continues on rows with an empty first cell, cut every 45 characters: the continuation rows
+    are joined back into one detail."""
     out: dict[str, list[str]] = {"Pass": [], "Fail": [], "Skip": [], "Warn": [], "details": []}
+    detail: list[str] | None = None
     for line in text.splitlines():
-        match = _DIAG_ROW.match(line.strip())
+        stripped = line.strip()
+        match = _DIAG_ROW.match(stripped)
         if match:
             out[match.group(2).capitalize()].append(match.group(1))
+            detail = None
             continue
-        cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if len(cells) == 2 and cells[0].lower() in ("warning", "error", "info") and cells[1]:
-            out["details"].append(cells[1])
+        parts = stripped.split("|")
+        if len(parts) == 4 and parts[0] == "" and parts[3] == "":  # | first | second |
+            first, second = parts[1].strip(), _chunk(parts[2])
+            if first.lower() in ("warning", "error", "info") and second.strip():
+                detail = [second]
+                out["details"].append(second)
+                continue
+            if not first and detail is not None and second.strip():
+                detail.append(second)
+                out["details"][-1] = "".join(detail)
+                continue
+        detail = None
+    out["details"] = [" ".join(d.split()) for d in out["details"]]
     return out
+
+
+@dataclass(frozen=True)
+class DcgmGpu:
+    gpu_id: int
+    name: str | None
+    bus_id: str | None
+    uuid: str | None
+
+
+@dataclass(frozen=True)
+class DcgmDiscovery:
+    gpus: tuple[DcgmGpu, ...]
+    nvswitches: int | None  # None: the listing has no NvSwitch count line
+
+
+_FOUND = re.compile(r"^(\d+) (GPU|GPUs|NvSwitch|NvSwitches) found")
+
+
+def parse_dcgm_discovery(text: str) -> DcgmDiscovery:
+    """`dcgmi discovery -l` → the GPUs (id, name, PCI bus id, UUID) and the NVSwitch count, from the layout of
+    DCGM's published listings: `N GPUs found.`, then per GPU a `| 0 | Name: ... |` row and `| | PCI Bus ID: ... |`,
+    `| | Device UUID: ... |` rows; then `N NvSwitches found.` and a Switch ID table. Newer DCGM versions may
+    omit the UUID row or print `<<<NULL>>>` for a name (NVIDIA/DCGM#229): such a name is None."""
+    gpus: list[dict] = []
+    nvswitches = None
+    in_gpus = False
+    for line in text.splitlines():
+        stripped = line.strip()
+        found = _FOUND.match(stripped)
+        if found:
+            in_gpus = found.group(2).startswith("GPU")
+            if not in_gpus:
+                nvswitches = int(found.group(1))
+            continue
+        parts = stripped.split("|")
+        if not in_gpus or len(parts) != 4 or parts[0] or parts[3]:
+            continue
+        first, second = parts[1].strip(), parts[2].strip()
+        if first.isdigit():
+            gpus.append({"gpu_id": int(first), "name": None, "bus_id": None, "uuid": None})
+        if not gpus or (first and not first.isdigit()):
+            continue
+        key, _, value = second.partition(": ")
+        field = {"Name": "name", "PCI Bus ID": "bus_id", "Device UUID": "uuid"}.get(key.strip())
+        if field and value.strip() and value.strip() != "<<<NULL>>>":
+            gpus[-1][field] = value.strip()
+    return DcgmDiscovery(tuple(DcgmGpu(**g) for g in gpus), nvswitches)
+
+
+def split_dcgm(text: str) -> tuple[str | None, str]:
+    """`dcgm_diag_level1`'s output → (the discovery listing, or None when the marker is absent; diag's output)."""
+    before, marker, after = text.partition(DCGM_DIAG_MARKER)
+    return (before, after) if marker else (None, text)
 
 
 def parse_nvbandwidth(text: str) -> list[str]:

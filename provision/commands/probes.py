@@ -393,11 +393,14 @@ def swarm_host() -> str:
 def gpu_deploy() -> str:
     """One round trip, only on hosts that will run GPU services: the GPUs (index, uuid, driver version:
     ``--query-gpu`` with the facts script's fields), the CUDA version from plain ``nvidia-smi``'s header
-    (no ``--query-gpu`` field names it on every driver branch) and the machine (for a manifest list)."""
+    (no ``--query-gpu`` field names it on every driver branch), each GPU's product brand from ``nvidia-smi
+    -q -x`` (what NVIDIA_REQUIRE_CUDA's ``brand=`` alternatives are checked against) and the machine (for a
+    manifest list)."""
     smi = _requires("nvidia-smi") + "timeout -k 5 20 "
     return probe_script([
         ("nvidia_smi_query", smi + as_shell(gpu_health.query_gpu())),
         ("nvidia_smi", smi + "nvidia-smi"),
+        ("nvidia_smi_xml", smi + as_shell(gpu_health.query_xml())),
         ("uname_m", "uname -m"),
     ])
 

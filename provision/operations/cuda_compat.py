@@ -29,8 +29,9 @@ Sources (NVIDIA's documentation, as of the R580 driver branch):
   11.x >= 450.80.02, 12.x >= 525.60.13, 13.x >= 580. The toolkit's ``cuda>=X.y`` check does NOT
   know about it: a CUDA 12.4 image does not start on a 12.2 driver unless ``NVIDIA_DISABLE_REQUIRE``
   is set.
-- Minimum driver for each CUDA release's full feature set: the CUDA Toolkit release notes, table
-  "CUDA Toolkit and Corresponding Driver Versions", Linux x86_64 column (FULL_FEATURE_DRIVER).
+- Minimum driver for each CUDA release's full feature set: the CUDA Toolkit release notes, Table 3
+  "CUDA Toolkit and Corresponding Driver Versions", Linux x86_64 column, GA rows (FULL_FEATURE_DRIVER,
+  11.0 to 13.2, each row verified: see the comment there).
 
 The decision (``check``):
 
@@ -38,8 +39,12 @@ The decision (``check``):
 2. The toolkit will check something (``enforced``): evaluated as it does. All met through ``cuda>=``
    alternatives → ok ("native"); a check met only through a ``brand/driver`` alternative → ok
    ("forward-compat", with a note: the image's compat libraries do the work); a check not met →
-   refuse (the container would not start). When the host's brand is not known, a brand constraint
-   is taken as met and the decision carries a warning saying so.
+   refuse (the container would not start). The toolkit evaluates every requirement once per visible GPU
+   (libnvidia-container src/cli/configure.c), with that GPU's brand; a host with GPUs of several brands is
+   checked once per brand (``HostCuda`` carries one; workflows.gpu_precheck asks for each). When the
+   host's brand is not known to provision (no ``<product_brand>`` in the facts), a brand constraint is
+   taken as met and the decision carries a warning saying so (the toolkit itself also takes a brand
+   constraint as met when no GPU is visible).
 3. ``NVIDIA_DISABLE_REQUIRE`` is true (nothing stops the container): CUDA's rules. Host CUDA >= image
    CUDA → ok ("native"); compat libraries + a data center GPU → ok ("forward-compat", warning); same
    major and driver >= that major's minimum → ok ("minor-version", warning: limited feature set);
@@ -55,12 +60,16 @@ from typing import Literal
 from provision.errors import InputError
 
 # Linux x86_64 minimum driver of each CUDA release (GA), for its full feature set. Source: the CUDA
-# Toolkit release notes, table "CUDA Toolkit and Corresponding Driver Versions"
-# (https://docs.nvidia.com/cuda/cuda-toolkit-release-notes/index.html). Later updates of a release
-# may list a newer driver; the GA's is the floor for the release.
-# Checked (issue 14, 2026-12-01) for 11.0-11.6 against copies of that table (its "CUDA 11.x GA" rows: the
-# project's search index holds copies, not NVIDIA's page itself): 11.0 was 450.51.06, which is 11.0.3
-# Update 1's; 11.0.2 GA's is 450.51.05 (fixed). 11.7 and later are NOT yet checked against the table.
+# Toolkit release notes, Table 3 "CUDA Toolkit and Corresponding Driver Versions", column "Linux x86_64
+# Driver Version", row "CUDA X.Y GA" (https://docs.nvidia.com/cuda/cuda-toolkit-release-notes/index.html,
+# the CUDA 13.2 Update 2 edition). Later updates of a release list a newer driver (12.4 Update 1:
+# 550.54.15); the GA's is the floor for the release.
+# Verified row by row (issue 14, 2026-12-01) against that table as quoted in full (13.2 Update 2 back to
+# 7.0) in a copy held by the project's code index (NVIDIA's page itself is indexed only up to its first
+# table), and 11.0-11.6 also against older copies of the same table: every row below is the table's GA row.
+# Fixed on the way: 11.0 was 450.51.06 (11.0.3 Update 1's; 11.0.2 GA's is 450.51.05). Added: 13.1, 13.2.
+# 12.7 was never released. Releases after 13.2 (the docs index shows a 13.5 release notes page, without its
+# table) are not in the table: the remedy then names the branch floor of minor version compatibility.
 FULL_FEATURE_DRIVER: dict[tuple[int, int], str] = {
     (11, 0): "450.51.05", (11, 1): "455.23", (11, 2): "460.27.03", (11, 3): "465.19.01",
     (11, 4): "470.42.01", (11, 5): "495.29.05", (11, 6): "510.39.01", (11, 7): "515.43.04",
@@ -68,7 +77,7 @@ FULL_FEATURE_DRIVER: dict[tuple[int, int], str] = {
     (12, 0): "525.60.13", (12, 1): "530.30.02", (12, 2): "535.54.03", (12, 3): "545.23.06",
     (12, 4): "550.54.14", (12, 5): "555.42.02", (12, 6): "560.28.03", (12, 8): "570.26",
     (12, 9): "575.51.03",
-    (13, 0): "580.65.06",
+    (13, 0): "580.65.06", (13, 1): "590.44.01", (13, 2): "595.45.04",
 }
 
 # Minimum driver for CUDA minor version compatibility across a major release. Source: the release
@@ -77,18 +86,24 @@ FULL_FEATURE_DRIVER: dict[tuple[int, int], str] = {
 # which gives 13.x as ">= 580": 13.0 GA's driver is used as the concrete floor.
 MINOR_COMPAT_DRIVER: dict[int, str] = {11: "450.80.02", 12: "525.60.13", 13: "580.65.06"}
 
-# nvidia-smi's <product_brand> → the brand names of NVIDIA_REQUIRE_* (libnvidia-container's NVML brand
-# names, lower case). Data center brands are the ones CUDA forward compatibility supports.
+# nvidia-smi's <product_brand> (the -q -x report's spelling of NVML's nvmlBrandType_t) → the brand name the
+# NVIDIA Container Toolkit compares ``brand=`` with, lower case (it compares case-insensitively). The toolkit's
+# names: libnvidia-container src/driver.c (driver_get_device_brand_1_svc: Quadro, Tesla, NVS, GRID, GeForce,
+# TITAN, anything else "Unknown" -- the stored copies of that file; NVIDIA's maintainers say toolkit >= 1.9.0
+# also recognises the RTX brands, NVIDIA/nvidia-container-toolkit#24) and go-nvlib pkg/nvlib/device/device.go
+# GetBrandAsString (the Go side of the toolkit: NvidiaVApps, NvidiaVPC, NvidiaVCS, NvidiaVWS,
+# NvidiaCloudGaming, QuadroRTX, NvidiaRTX, Nvidia, GeForceRTX, TitanRTX). NVIDIA's CUDA images list
+# brand=vapps/vpc/vcs/vws/cloudgaming, which match none of these: as in the toolkit, they are never met.
 BRANDS: dict[str, str] = {
     "unknown": "unknown", "quadro": "quadro", "tesla": "tesla", "nvs": "nvs", "grid": "grid",
-    "geforce": "geforce", "titan": "titan", "nvidia virtual applications": "vapps",
-    "nvidia virtual pc": "vpc", "nvidia virtual compute server": "vcs",
-    "nvidia rtx virtual workstation": "vws", "nvidia cloud gaming": "cloudgaming",
-    "quadro rtx": "quadrortx", "nvidia rtx": "nvidiartx", "nvidia": "nvidia", "geforce rtx": "geforcertx",
-    "titan rtx": "titanrtx",
+    "geforce": "geforce", "titan": "titan", "nvidia virtual applications": "nvidiavapps",
+    "nvidia virtual pc": "nvidiavpc", "nvidia virtual compute server": "nvidiavcs",
+    "nvidia rtx virtual workstation": "nvidiavws", "nvidia cloud gaming": "nvidiacloudgaming",
+    "nvidia vgaming": "nvidiacloudgaming", "quadro rtx": "quadrortx", "nvidia rtx": "nvidiartx",
+    "nvidia": "nvidia", "geforce rtx": "geforcertx", "titan rtx": "titanrtx",
 }
 # Tesla (older data center GPUs), NVIDIA (A100, H100, ... report this brand) and vGPU Compute Server.
-DATACENTER_BRANDS = frozenset({"tesla", "nvidia", "vcs"})
+DATACENTER_BRANDS = frozenset({"tesla", "nvidia", "nvidiavcs"})
 
 
 def datacenter(brand: str | None) -> bool | None:
@@ -100,7 +115,9 @@ def datacenter(brand: str | None) -> bool | None:
 
 
 Version = tuple[int, ...]
-_CONSTRAINT = re.compile(r"^(cuda|driver|arch|brand)(>=|<=|>|<|=)(\S+)$")
+# libnvidia-container src/cli/dsl.c: the operators =, !=, <, <=, >, >=; brand takes = and != only (compared
+# case-insensitively); any other key or operator is an "invalid expression" that fails the container's start.
+_CONSTRAINT = re.compile(r"^(cuda|driver|arch|brand)(>=|<=|!=|>|<|=)(\S+)$")
 _VERSION = re.compile(r"^\d+(?:\.\d+){0,3}$")
 
 
@@ -124,7 +141,7 @@ def _cmp(a: Version, b: Version) -> int:
 
 def _holds(actual: Version, op: str, wanted: Version) -> bool:
     c = _cmp(actual, wanted)
-    return {">=": c >= 0, "<=": c <= 0, ">": c > 0, "<": c < 0, "=": c == 0}[op]
+    return {">=": c >= 0, "<=": c <= 0, ">": c > 0, "<": c < 0, "=": c == 0, "!=": c != 0}[op]
 
 
 def _show(version: Version) -> str:
@@ -200,14 +217,17 @@ def parse_constraints(text: str, what: str = "NVIDIA_REQUIRE_CUDA") -> tuple[tup
     for group_text in text.split():
         group = []
         for part in group_text.split(","):
+            if not part.strip():
+                continue  # the toolkit skips empty expressions ("cuda>=12.4," is valid there)
             match = _CONSTRAINT.match(part.strip())
             if not match:
                 raise CudaCompatError(f"{what}: {part!r} is not a constraint like cuda>=12.4, driver<471 or "
                                       "brand=tesla")
             key, op, value = match.groups()
             if key == "brand":
-                if op != "=":
-                    raise CudaCompatError(f"{what}: brand takes '=', not {op!r} ({part!r})")
+                if op not in ("=", "!="):
+                    raise CudaCompatError(f"{what}: brand takes '=' or '!=', not {op!r} ({part!r}): the NVIDIA "
+                                          "Container Toolkit fails the container's start (\"invalid expression\")")
                 value = value.lower()
             else:
                 parse_version(value, f"{what}: in {part.strip()!r}, the {key} version")
@@ -303,7 +323,9 @@ def _evaluate(constraint: Constraint, host: HostCuda) -> bool | None:
     if constraint.key == "driver":
         return _holds(host.driver, constraint.op, parse_version(constraint.value))
     if constraint.key == "brand":
-        return None if host.brand is None else host.brand == constraint.value
+        if host.brand is None:
+            return None
+        return (host.brand == constraint.value) == (constraint.op == "=")
     return None  # arch: the GPU's compute capability is not among the facts
 
 

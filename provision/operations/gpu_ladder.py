@@ -137,21 +137,33 @@ def health_unreadable(error: str) -> Verdict:
     return Verdict("failed", f"cannot read `nvidia-smi -q -x`: {error}")
 
 
-def dcgm(exit_code: int, output: str, image: str | None) -> Verdict:
-    """Step 4a: `dcgmi diag -r 1`. Exit 127 (dcgmi absent, no DCGM image configured) → skipped with why."""
+def dcgm(exit_code: int, output: str, image: str | None, gpus: int | None = None) -> Verdict:
+    """Step 4a: `dcgmi diag -r 1` (on the host: after `dcgmi discovery -l`). Exit 127 (dcgmi absent, no DCGM image
+    configured) → skipped with why. GPUS: how many GPUs nvidia-smi lists; DCGM's host engine seeing fewer (its
+    discovery listing) is a failure: its diagnostics then leave GPUs out."""
     if exit_code == 127 and not output.strip():
         return Verdict("skipped", "not available on this host: dcgmi is not installed (install datacenter-gpu-manager "
                                   "from NVIDIA's CUDA repository, or set verify_dcgm_image to run NVIDIA's DCGM container)")
-    rows = gpu_verify.parse_dcgm_diag(output)
+    listing, diag = gpu_verify.split_dcgm(output)
+    rows = gpu_verify.parse_dcgm_diag(diag)
     ran = rows["Pass"] + rows["Fail"] + rows["Warn"]
     where = f"DCGM container {image}" if image else "DCGM level 1 (dcgmi diag)"
+    seen = gpu_verify.parse_dcgm_discovery(listing) if listing is not None else None
     if exit_code != 0 or rows["Fail"]:
-        failed = ", ".join(rows["Fail"]) or f"exit {exit_code}: {_last_line(output)}"
+        failed = ", ".join(rows["Fail"]) or f"exit {exit_code}: {_last_line(diag)}"
         details = ("; " + "; ".join(rows["details"][:5])) if rows["details"] else ""
         return Verdict("failed", f"{where}: failed: {failed}{details}")
     if not ran:
-        return Verdict("failed", f"{where}: printed no test results: {_last_line(output)}")
+        return Verdict("failed", f"{where}: printed no test results: {_last_line(diag)}")
+    if seen is not None and gpus is not None and len(seen.gpus) < gpus:
+        return Verdict("failed", f"{where}: DCGM's host engine sees {len(seen.gpus)} of the {gpus} GPU(s) nvidia-smi "
+                                 "lists (`dcgmi discovery -l`): its diagnostics leave the others out; restart it "
+                                 "(systemctl restart nvidia-dcgm) and check its log")
     text = f"{where}: {len(rows['Pass'])} passed"
+    if seen is not None:
+        text += f" on {len(seen.gpus)} GPU(s) DCGM sees"
+        if seen.nvswitches:
+            text += f" and {seen.nvswitches} NVSwitch(es)"
     if rows["Skip"]:
         text += f", {len(rows['Skip'])} skipped ({', '.join(rows['Skip'])})"
     if rows["Warn"]:

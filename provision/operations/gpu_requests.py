@@ -9,11 +9,13 @@ before anything is deployed (issue 14).
   ``nvidia-smi -L`` prints it). MIG device ids (``MIG-...``, ``0:1``) are not among the facts and are not
   checked (the decision says so).
 - A GPU service on a host without a GPU (nvidia-smi missing or failing) is refused, with nvidia-smi's own
-  error when it has one.
+  error when it has one. Under Swarm (`deploy --swarm`) such a host is not refused: Swarm never places a GPU
+  service there (workflows.gpu_precheck); ``swarm_candidates`` says which members a service can be placed on.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -61,3 +63,29 @@ def check_request(host: str, service: str, count: int, device_ids: Sequence[str]
         return RequestDecision(False, f"service {service} asks for {asked}, but host {host} has {has} (lower the "
                                       f"count, or select the service onto a host with {count} GPUs)")
     return RequestDecision(True, f"{asked} of {host}'s {len(facts.gpus)}")
+
+
+# ------------------------------------------------------------------------------------- Swarm placement
+_CONSTRAINT = re.compile(r"^\s*([A-Za-z0-9_.\-/]+)\s*(==|!=)\s*(.*?)\s*$")
+
+
+def swarm_candidates(constraints: Sequence[str], members: Sequence[tuple[str, str | None]]) -> list[str]:
+    """The swarm members (name, role) a service with these placement CONSTRAINTS can be placed on, as far as
+    the inventory tells: ``node.role`` is decided from each member's role; ``node.labels.provision.gpu`` is not
+    decided here (the GPU facts decide it: `provision swarm init` sets that label on exactly the hosts with
+    GPUs); any other constraint (``node.hostname``, other labels, ``node.platform``, ``engine.labels``) is
+    not known before connecting, so it does not remove a member (the check then covers more nodes than
+    Swarm may use, never fewer)."""
+    chosen = []
+    for name, role in members:
+        fits = True
+        for text in constraints:
+            match = _CONSTRAINT.match(text)
+            if not match:
+                continue  # Swarm itself rejects a malformed constraint at create time
+            key, op, value = match.groups()
+            if key == "node.role" and role in ("manager", "worker"):
+                fits = fits and ((role == value.strip()) == (op == "=="))
+        if fits:
+            chosen.append(name)
+    return chosen

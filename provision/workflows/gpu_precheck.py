@@ -13,6 +13,12 @@ When any host is refused, nothing is deployed anywhere: the refused hosts fail w
 naming the host, what it has, and the remedy), the others are skipped ("not deployed"), and the exit code
 is 2, as for any failed host. When none is, the checks' steps head each GPU host's deploy result.
 
+Under `deploy --swarm` (workflows.swarm_deploy) the hosts are the swarm members each GPU service can be
+placed on (operations.gpu_requests.swarm_candidates: its placement constraints against the members' roles);
+a member without a GPU is not refused there but skipped for that service (Swarm places GPU services only on
+nodes labelled provision.gpu=true, which `provision swarm init` sets on GPU hosts), and a GPU service that
+no reachable candidate has a GPU for is refused on the manager (its tasks would stay pending).
+
 Not checked (each is a "skipped" step saying so): an image built on the host (`build_on: remote`: known
 only after the build), an image whose config could not be read (registry unreachable, credentials the host
 has but provision does not), a host whose nvidia-smi does not print its CUDA version.
@@ -94,23 +100,29 @@ def _engine_info(target: Target, executor: Executor) -> dict:
         client.close()
 
 
-def _host_work(context, local: dict[str, dict | str]):
+def _host_work(context, local: dict[str, dict | str], swarm: bool = False):
     def work(target: Target, executor: Executor) -> HostResult:
         result = HostResult(target.name)
         started = time.monotonic()
         facts = gpu_deploy.parse(executor.run(gpu_deploy.probe(), timeout=PROBE_TIMEOUT_S).stdout)
-        host = None
+        hosts: list[cuda_compat.HostCuda] = []  # one per distinct GPU brand: the toolkit checks each GPU
         if facts.gpus and facts.driver and facts.cuda:
             try:
-                host = cuda_compat.host_cuda(facts.driver, facts.cuda)
+                hosts = [cuda_compat.host_cuda(facts.driver, facts.cuda, brand) for brand in facts.brands]
             except cuda_compat.CudaCompatError:  # a version nvidia-smi printed oddly: images not checked (said)
-                host = None
+                hosts = []
         info: dict | None = None
         remote: dict[str, dict | str] = {}
         for name in gpu_services(context, target.name):
             service = context.playbook.services[name]
             request = service.gpu_request()
             step = f"{STEP} {name}"
+            if swarm and not facts.gpus:
+                result.steps.append(StepResult(step, "skipped", (
+                    f"host {target.name} has {facts.describe()}: Swarm does not place service {name} here "
+                    f"(GPU services run only on nodes labelled provision.gpu=true, set by `provision swarm init` "
+                    "on GPU hosts)")))
+                continue
             decision = gpu_requests.check_request(target.name, name, request.count, request.device_ids, facts)
             if not decision.ok:
                 result.steps.append(StepResult(step, "failed", decision.message, time.monotonic() - started))
@@ -122,7 +134,7 @@ def _host_work(context, local: dict[str, dict | str]):
                 result.steps.append(StepResult(step, "ok", "; ".join(notes + [
                     f"image {image} is built on the host: its CUDA requirement is not checked"])))
                 continue
-            if host is None:
+            if not hosts:
                 result.steps.append(StepResult(step, "skipped", "; ".join(notes + [
                     f"nvidia-smi did not report a readable driver and CUDA version on {target.name} ({facts.driver}, "
                     f"{facts.cuda}): image {image} not checked"])))
@@ -149,7 +161,8 @@ def _host_work(context, local: dict[str, dict | str]):
             except cuda_compat.CudaCompatError as exc:
                 result.steps.append(StepResult(step, "failed", f"image {image} of service {name}: {exc}"))
                 continue
-            verdict = cuda_compat.check(requirement, host, f"image {image} (service {name})")
+            verdicts = [cuda_compat.check(requirement, host, f"image {image} (service {name})") for host in hosts]
+            verdict = next((v for v in verdicts if not v.ok), verdicts[0])
             if not verdict.ok:
                 result.steps.append(StepResult(step, "failed", f"on host {target.name}: {verdict.message}"))
                 continue
@@ -161,14 +174,39 @@ def _host_work(context, local: dict[str, dict | str]):
     return work
 
 
-def precheck(context, targets: list[Target], options: RunOptions) -> tuple[Report | None, dict[str, list[StepResult]]]:
-    """(a Report that refuses the whole deploy, or None; each GPU host's check steps to head its result)."""
+def _swarm_placement(context, targets: list[Target], checked: Report, manager: str) -> None:
+    """Under Swarm: a GPU service that no reachable candidate node has a GPU for is refused on the manager."""
+    by_service: dict[str, list[str]] = {}
+    for target in targets:
+        for name in gpu_services(context, target.name):
+            by_service.setdefault(name, []).append(target.name)
+    for name, hosts in by_service.items():
+        results = [checked.hosts[h] for h in hosts if h in checked.hosts]
+        if any(r.extra.get("gpus") for r in results) or any(r.unreachable is not None for r in results):
+            continue
+        if manager not in checked.hosts:
+            checked.add(HostResult(manager))
+        checked.hosts[manager].steps.append(StepResult(f"{STEP} {name}", "failed", (
+            f"service {name} can be placed only on {', '.join(hosts)} (its placement constraints), and none has a "
+            "GPU: its tasks would stay pending. Install the driver there with `provision nvidia` (then `provision "
+            "swarm init` labels the node), or change the service's placement constraints")))
+
+
+def precheck(context, targets: list[Target], options: RunOptions, *,
+             swarm_manager: str | None = None) -> tuple[Report | None, dict[str, list[StepResult]]]:
+    """(a Report that refuses the whole deploy, or None; each GPU host's check steps to head its result).
+
+    SWARM_MANAGER: the deploy is `--swarm` (context.services_by_host: the GPU services each member can be
+    placed on); a refusal that belongs to no node is the manager's."""
     gpu_targets = [t for t in targets if gpu_services(context, t.name)]
     if not gpu_targets:
         return None, {}
     images = {context.playbook.services[s].image for t in gpu_targets for s in gpu_services(context, t.name)}
     local = _local_configs(context, {i for i in images if i})
-    checked = fan_out("deploy", gpu_targets, _host_work(context, local), replace(options, progress=SilentProgress()))
+    checked = fan_out("deploy", gpu_targets, _host_work(context, local, swarm=swarm_manager is not None),
+                      replace(options, progress=SilentProgress()))
+    if swarm_manager is not None:
+        _swarm_placement(context, gpu_targets, checked, swarm_manager)
     refused = [name for name, r in checked.hosts.items() if r.status == "failed"]
     steps = {name: r.steps for name, r in checked.hosts.items() if r.status != "unreachable"}
     if not refused:

@@ -6,7 +6,8 @@ at the end of `bootstrap` on GPU hosts, after workflows.nvidia's first checks (f
 - `gpu cuda workload`: the CUDA sample image (`verify_cuda_image`) once per GPU, timed;
 - `gpu daemon-reload`: a running GPU container still sees its GPUs after `systemctl daemon-reload` (the
   systemd-cgroup trap), on hosts run by systemd;
-- with `--deep`: `gpu dcgm diag` (`dcgmi diag -r 1`, or `verify_dcgm_image`) and `gpu nvbandwidth`,
+- with `--deep`: `gpu dcgm diag` (`dcgmi discovery -l` then `dcgmi diag -r 1`: fails when a check fails or
+  DCGM sees fewer GPUs than nvidia-smi; or `dcgmi diag -r 1` in `verify_dcgm_image`) and `gpu nvbandwidth`,
   each skipped with the reason where not available.
 
 With --check only the read-only health report is read here; the steps that start containers or reload
@@ -83,7 +84,8 @@ def ladder(executor: Executor, result: HostResult, settings: NvidiaSettings, fac
                            timeout=gpu_verify.DEEP_TIMEOUT_S)
     else:
         out = executor.run(gpu_verify.dcgm_diag_level1(), become=True, timeout=gpu_verify.DEEP_TIMEOUT_S)
-    _step(result, "gpu dcgm diag", gpu_ladder.dcgm(out.exit_code, out.stdout + out.stderr, settings.verify_dcgm_image),
+    _step(result, "gpu dcgm diag", gpu_ladder.dcgm(out.exit_code, out.stdout + out.stderr, settings.verify_dcgm_image,
+                                                   None if settings.verify_dcgm_image else len(uuids)),
           time.monotonic() - start)
     start = time.monotonic()
     out = executor.run(gpu_verify.nvbandwidth(), become=True, timeout=gpu_verify.DEEP_TIMEOUT_S)

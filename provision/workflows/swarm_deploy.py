@@ -16,6 +16,13 @@ The service spec (container settings plus Swarm's) is built in deploy.swarm_spec
 the single-host one (workflows.deploy_images), networks are created as in deploy.networks.
 `--check` computes the same plan (create/update/keep/remove with the reason) and changes nothing.
 
+GPU services (issue 14): before anything is shipped or changed (and under --check), workflows.gpu_precheck
+checks, on every member a GPU service can be placed on (its placement constraints against the members'
+roles: operations.gpu_requests.swarm_candidates), the service's GPU request against the node's GPUs and
+its image's CUDA requirement against the node's driver; one refusal stops the whole deploy, every refusal
+shown. Members without a GPU are not refused (Swarm places GPU services only on nodes labelled
+provision.gpu=true).
+
 Endpoint mode (`deploy.endpoint_mode`) and publish mode (a long port's `mode`) default to Docker's
 own (vip, ingress); `dnsrr` and `mode: host` serve kernels without IPVS.
 """
@@ -83,8 +90,47 @@ class SwarmRun:
         return self.images.sources
 
 
+@dataclass
+class GpuContext:
+    """What workflows.gpu_precheck reads of a deploy: the GPU services each member can be placed on."""
+
+    playbook: Any
+    services_by_host: dict[str, list[str]]
+    sources: dict[str, image_sources.ImageSource]
+    environ: Mapping[str, str]
+
+
+def gpu_placement(loaded: Loaded) -> dict[str, list[str]]:
+    """Member → the GPU services Swarm can place on it (placement constraints vs the members' roles)."""
+    from provision.operations.gpu_requests import swarm_candidates
+
+    members = [(t.name, role_of(t)) for t in loaded.hosts]
+    placed: dict[str, list[str]] = {t.name: [] for t in loaded.hosts}
+    for name in loaded.playbook.ordered_services():
+        service = loaded.playbook.services[name]
+        if service.gpu_request() is None:
+            continue
+        for host in swarm_candidates(swarm_spec.swarm_settings(service)["constraints"], members):
+            placed[host].append(name)
+    return placed
+
+
 def deploy_swarm(loaded: Loaded, options: RunOptions, *, log: Callable[[str], None] = lambda line: None) -> Report:
     sources = image_sources.sources(loaded.playbook, check=options.check)
+    from provision.workflows import gpu_precheck
+
+    gpu = GpuContext(loaded.playbook, gpu_placement(loaded), sources, loaded.environ)
+    refusal, gpu_steps = gpu_precheck.precheck(gpu, loaded.hosts, options, swarm_manager=loaded.manager.name)
+    if refusal is not None:  # before anything is shipped or changed
+        return refusal
+    report = _deploy(loaded, sources, options, log)
+    for name, steps in gpu_steps.items():  # the GPU checks head each GPU node's result
+        if name in report.hosts and any(s.status != "skipped" for s in steps):
+            report.hosts[name].steps[0:0] = steps
+    return report
+
+
+def _deploy(loaded: Loaded, sources, options: RunOptions, log: Callable[[str], None]) -> Report:
     run = SwarmRun(loaded, ImageJob(loaded.playbook, sources, loaded.environ, options.check, log=log))
     with staged_images(sources, options.check) as (run.images.registry_port, run.images.staged):
         run.images.relay = make_relay(loaded.hosts, options, log) if run.images.staged else None

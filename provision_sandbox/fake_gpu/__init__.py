@@ -4,6 +4,8 @@ The files of this folder are the payload of the simulated NVIDIA packages (nvidi
 simulated GPU hosts (hosts labelled io.provision.sandbox.gpu=simulated):
 
   nvidia-smi                     fake nvidia-smi (POSIX sh); GPUs listed in /etc/provision-sandbox/fake-gpu/gpus
+  dcgmi                          fake DCGM CLI (POSIX sh): `discovery -l` and `diag -r N` in DCGM 3.x's layout,
+                                 passing or failing as the state says; off PATH until install_dcgmi_command
   nvidia-container-runtime-hook  fake OCI prestart hook: injects the fake nvidia-smi into --gpus containers
   nvidia-container-runtime       runc under the NVIDIA runtime's name
   nvidia-container-cli           fake libnvidia-container CLI (--version, info)
@@ -13,10 +15,10 @@ simulated GPU hosts (hosts labelled io.provision.sandbox.gpu=simulated):
   reload-generator               systemd generator: the simulated daemon-reload GPU loss
 
 Failure injection (TEST-ONLY, sandbox only): STATE_FILE on a simulated GPU host, `key=value` lines read by
-the fake nvidia-smi (its -q -x report), the fake vectorAdd (copied into containers by the fake hook) and the
+the fake nvidia-smi (its -q -x report), the fake dcgmi, the fake vectorAdd (copied into containers by the fake hook) and the
 reload generator; STATE_KEYS says what each key does. `set_state` writes it.
 
-`install_host` puts the fake nvidia-smi and the GPU list on a running host container.
+`install_host` puts the fake nvidia-smi, the fake dcgmi and the GPU list on a running host container.
 """
 
 from __future__ import annotations
@@ -39,10 +41,14 @@ STATE_KEYS = {
             "fails with cudaErrorInsufficientDriver's text below its image's NVIDIA_REQUIRE_CUDA",
     "fabric": "none (default: <fabric> N/A, no NVSwitch), completed, or down (Fabric Manager not running: "
               "fabric state 'Not Started', vectorAdd fails with 'system not yet initialized')",
-    "persistence": "off: persistence mode Disabled",
+    "brand": "the <product_brand> of every GPU in `nvidia-smi -q -x` (default NVIDIA, as an H100 reports it; "
+             "e.g. GeForce: NVIDIA_REQUIRE_CUDA's brand= alternatives for data center GPUs then do not hold)",
+    "persistence": "off: persistence mode Disabled (and the fake dcgmi's Persistence Mode check fails)",
     "ecc_uncorrectable": "a GPU index: 2 volatile/aggregate uncorrectable DRAM ECC errors on it, and vectorAdd "
-                         "fails on it with 'uncorrectable ECC error encountered'",
-    "remap_pending": "a GPU index: a row remapping pending on it",
+                         "fails on it with 'uncorrectable ECC error encountered'; the fake dcgmi's Page "
+                         "Retirement/Row Remap check fails (2 rows remapped)",
+    "remap_pending": "a GPU index: a row remapping pending on it (the fake dcgmi's Page Retirement/Row Remap "
+                     "check fails)",
     "pcie_degraded": "a GPU index: busy, its link at gen 3 x8 of gen 5 x16",
     "nvml_loss_on_reload": "1: running GPU containers lose their GPUs on `systemctl daemon-reload` unless "
                            "/dev/char has symlinks to NVIDIA devices (the systemd-cgroup trap), even with the "
@@ -51,6 +57,8 @@ STATE_KEYS = {
 RELOAD_GENERATOR = "/etc/systemd/system-generators/provision-sandbox-fake-gpu-reload"
 SHARE_DIR = "/usr/local/share/fake-gpu"
 HOST_SMI = "/usr/bin/nvidia-smi"
+SHARE_DCGMI = f"{SHARE_DIR}/dcgmi"  # SIMULATION: fake dcgmi, kept off PATH (dcgmi "not installed")...
+HOST_DCGMI = "/usr/bin/dcgmi"  # ...until a test installs it here (install_dcgmi_command)
 FAKE_PCI = "/usr/local/sbin/provision-sandbox-fake-pci"  # SIMULATION: GPUs seen on the PCI bus
 FAKE_PCI_UNIT = "provision-sandbox-fake-pci.service"
 DRIVER_VERSION = "550.54.15"
@@ -108,11 +116,13 @@ def _tar(files: dict[str, tuple[bytes, int]]) -> bytes:
 
 def install_host(container, host: str) -> None:
     """Make a running host container a SIMULATED GPU host: the fake nvidia-smi in /usr/bin and in
-    SHARE_DIR (for the hook), and the GPU list (written only when missing, so tests may change it)."""
+    SHARE_DIR (for the hook), the fake dcgmi in SHARE_DIR only (DCGM is not installed until a test says so:
+    install_dcgmi_command), and the GPU list (written only when missing, so tests may change it)."""
     smi = source("nvidia-smi").encode()
     container.put_archive("/", _tar({
         HOST_SMI: (smi, 0o755),
         f"{SHARE_DIR}/nvidia-smi": (smi, 0o755),
+        SHARE_DCGMI: (source("dcgmi").encode(), 0o755),
         f"{SHARE_DIR}/default-gpus": (gpus_file_text(default_gpus(host)).encode(), 0o644),
     }))
     unit = ("[Unit]\nDescription=SIMULATION: the simulated GPUs as PCI devices (provision sandbox)\n"
@@ -129,6 +139,12 @@ def install_host(container, host: str) -> None:
         from provision.errors import EnvironmentProblem
 
         raise EnvironmentProblem(f"could not set up the simulated GPU on {host}: {out.decode(errors='replace').strip()}")
+
+
+def install_dcgmi_command() -> str:
+    """SIMULATION: the shell command a test runs on a simulated GPU host to "install DCGM" (the fake dcgmi on PATH);
+    `rm -f HOST_DCGMI` takes it away again."""
+    return f"install -m 0755 {SHARE_DCGMI} {HOST_DCGMI}"
 
 
 def state_text(**values: str | int) -> str:

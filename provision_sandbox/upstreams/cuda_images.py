@@ -8,8 +8,10 @@ driver (550.54.15, CUDA 12.4: provision_sandbox/fake_gpu/nvidia-smi):
 - ``nvidia/cuda:13.0.0-base-ubuntu24.04`` (SIMULATION): ``cuda>=13.0`` and nothing else: too new for the
   simulated driver, refused before deploy.
 - ``nvidia/cuda:12.8.0-compat-sim`` (SIMULATION): ``cuda>=12.8`` or, through forward compatibility, the
-  550 driver branch on a data center GPU (``brand=tesla,driver>=550,driver<551``), as NVIDIA's images list
-  the branches their cuda-compat package supports.
+  550 driver branch (``brand=B,driver>=550,driver<551`` for each brand NVIDIA's 12.x images list: tesla,
+  unknown, nvidia, nvidiartx, geforce, geforcertx, quadro, quadrortx, titan, titanrtx), as NVIDIA's images
+  list the branches their cuda-compat package supports. The toolkit lets a GeForce start it; CUDA's forward
+  compatibility then fails (data center GPUs only), which provision refuses before deploy.
 """
 
 from __future__ import annotations
@@ -20,10 +22,14 @@ from provision_sandbox.upstreams import containers, gpu_image
 from provision_sandbox.upstreams.registry import cached_image, push_if_changed
 
 REPOSITORY = "nvidia/cuda"
+# the brands NVIDIA's CUDA 12.x images list in each forward-compatibility alternative of NVIDIA_REQUIRE_CUDA
+IMAGE_BRANDS = ("tesla", "unknown", "nvidia", "nvidiartx", "geforce", "geforcertx", "quadro", "quadrortx", "titan",
+                "titanrtx")
 # tag → the Env lines of the stand-in
 IMAGES: dict[str, tuple[str, ...]] = {
     "13.0.0-base-ubuntu24.04": ("CUDA_VERSION=13.0.0", "NVIDIA_REQUIRE_CUDA=cuda>=13.0"),
-    "12.8.0-compat-sim": ("CUDA_VERSION=12.8.0", "NVIDIA_REQUIRE_CUDA=cuda>=12.8 brand=tesla,driver>=550,driver<551",
+    "12.8.0-compat-sim": ("CUDA_VERSION=12.8.0", "NVIDIA_REQUIRE_CUDA=cuda>=12.8 " + " ".join(
+                              f"brand={b},driver>=550,driver<551" for b in IMAGE_BRANDS),
                           "LD_LIBRARY_PATH=/usr/local/cuda/compat"),
 }
 TOO_NEW = f"{REPOSITORY}:13.0.0-base-ubuntu24.04"

@@ -426,6 +426,8 @@ BUILDERS: dict[str, Case | str] = {
             or pytest.fail(r.calls))),
     "gpu_verify.parse_cuda_sample": "a parser of command output",
     "gpu_verify.parse_dcgm_diag": "a parser of command output",
+    "gpu_verify.parse_dcgm_discovery": "a parser of command output",
+    "gpu_verify.split_dcgm": "a parser of command output",
     "gpu_verify.parse_nvbandwidth": "a parser of command output",
     "gpu_verify.parse_reload_check": "a parser of command output",
     "gpu_verify.parse_cgroup_state": "a parser of command output",

@@ -14,6 +14,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
 from provision_sandbox import fake_gpu
 from provision_sandbox.upstreams import cuda_images
@@ -152,9 +153,60 @@ def test_a_compatible_gpu_service_deploys_with_its_check_in_the_result(fleet, tm
         check = steps(doc, GPU_HOST)["gpu check infer"]
         assert check["status"] == "ok"
         assert "all GPUs of sbx2's 1" in check["message"] and "met through forward compatibility" in check["message"]
-        assert "brand" in check["message"]  # the GPU brand is not among the facts: said, not hidden
+        assert "data center GPUs" in check["message"]  # the GPU's brand (NVIDIA) was read: not "assumed met"
+        assert "assumed met" not in check["message"]
         assert doc["hosts"][GPU_HOST]["steps"][0]["name"] == "gpu check infer"  # before any change
         assert "gd-infer-1" in host(fleet, GPU_HOST, "docker", "ps", "--format", "{{.Names}}").stdout
     finally:
         cli("down", "-s", "gd", "-i", str(fleet.inventory), "--known-hosts", str(fleet.home / "known_hosts"),
             env={"PROVISION_HOME": str(fleet.home)})
+
+
+@pytest.fixture
+def geforce(fleet):
+    """SIMULATION: the GPU host's nvidia-smi reports its GPU as a GeForce (test-only state); removed afterwards."""
+    host(fleet, GPU_HOST, "sh", "-c", f"printf '%s' '{fake_gpu.state_text(brand='GeForce')}' > {fake_gpu.STATE_FILE}")
+    yield
+    host(fleet, GPU_HOST, "rm", "-f", fake_gpu.STATE_FILE)
+
+
+def test_forward_compatibility_on_a_geforce_is_refused_from_the_gpus_brand(fleet, tmp_path, geforce):
+    """The image's brand=geforce alternative lets the toolkit start it, but CUDA forward compatibility works only
+    on data center GPUs: the brand read from `nvidia-smi -q -x` decides it before deploy."""
+    before = state(fleet)
+    proc, doc = deploy(fleet, write(tmp_path, {"infer": gpu_service(COMPAT)}), "--check")
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    message = steps(doc, GPU_HOST)["gpu check infer"]["message"]
+    for words in ("forward compatibility works only on data center GPUs, not on geforce",
+                  "Remedy: install a driver >= 570.26"):
+        assert words in message, message
+    assert state(fleet) == before
+
+
+def test_swarm_deploy_runs_the_gpu_checks_on_the_nodes_before_anything(fleet, tmp_path):
+    """`deploy --swarm` (sbx1 manager without GPU, sbx2 a GPU worker): a GPU service whose image is too new for
+    the node's driver is refused on the GPU node, with --check and without, and nothing reaches the swarm."""
+    doc = yaml.safe_load(fleet.inventory.read_text())
+    doc["all"]["children"]["swarm_managers"] = {"hosts": {CPU_HOST: None}}
+    doc["all"]["children"]["swarm_workers"] = {"hosts": {GPU_HOST: None}}
+    inventory = fleet.write_inventory(fleet.home / "swarm.yml", doc)
+    common = ["-i", str(inventory), "--known-hosts", str(fleet.home / "known_hosts")]
+    env = {"PROVISION_HOME": str(fleet.home)}
+    proc = cli("swarm", "init", *common, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    try:
+        before = state(fleet)
+        path = write(tmp_path, {"train": {"image": TOO_NEW, "command": ["sleep", "60"], "gpus": "all"}})
+        for extra in (("--check",), ()):
+            proc, doc = cli_json("deploy", "--swarm", *extra, str(path), *common, env=env, timeout=300)
+            assert proc.returncode == 2, proc.stdout + proc.stderr
+            refusal = steps(doc, GPU_HOST)["gpu check train"]
+            assert refusal["status"] == "failed", refusal
+            assert f"on host {GPU_HOST}: image {TOO_NEW} (service train) needs CUDA 13.0" in refusal["message"]
+            manager = doc["hosts"][CPU_HOST]  # no GPU: Swarm does not place it there, so not refused there
+            assert manager["status"] == "skipped" and "not deployed: the GPU checks refused host" in manager["message"]
+        assert state(fleet) == before
+        assert host(fleet, CPU_HOST, "docker", "service", "ls", "-q").stdout.strip() == ""
+    finally:
+        for name in (GPU_HOST, CPU_HOST):
+            host(fleet, name, "docker", "swarm", "leave", "--force", check=False)

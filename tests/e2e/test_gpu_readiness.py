@@ -106,6 +106,35 @@ def test_deep_skips_dcgm_and_nvbandwidth_where_not_installed_never_passing_them(
         assert gpu[name]["status"] == "skipped" and gpu[name]["message"].startswith("not available on this host"), gpu[name]
 
 
+@pytest.fixture
+def dcgm_installed(gpu_host):
+    """SIMULATION: DCGM "installed" on the host (the fake dcgmi on PATH); removed afterwards."""
+    host = gpu_host.testinfra(HOST)
+    host.run_expect([0], fake_gpu.install_dcgmi_command())
+    yield
+    host.run(f"rm -f {fake_gpu.HOST_DCGMI}")
+
+
+def test_deep_runs_dcgm_level_1_where_installed_and_it_passes_on_a_healthy_host(gpu_host, dcgm_installed):
+    proc, doc = run(gpu_host, "verify", "--deep")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    gpu = steps(doc)
+    assert gpu["gpu dcgm diag"]["status"] == "ok", gpu["gpu dcgm diag"]
+    assert gpu["gpu dcgm diag"]["message"].startswith("DCGM level 1 (dcgmi diag): 9 passed on 1 GPU(s) DCGM sees")
+    assert gpu["gpu nvbandwidth"]["status"] == "skipped"  # not simulated: still a skip with its reason
+    assert gpu["gpu nvbandwidth"]["message"].startswith("not available on this host")
+
+
+def test_deep_dcgm_level_1_fails_on_uncorrectable_ecc_errors(gpu_host, dcgm_installed, inject):
+    inject(ecc_uncorrectable="0")
+    proc, doc = run(gpu_host, "verify", "--deep")
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    found = steps(doc)["gpu dcgm diag"]
+    assert found["status"] == "failed", found
+    assert ("DCGM level 1 (dcgmi diag): failed: Page Retirement/Row Remap; GPU 0 had uncorrectable memory errors "
+            "and 2 rows were remapped") in found["message"], found["message"]
+
+
 @pytest.mark.parametrize("state, step, needles", [
     ({"fabric": "down"}, "gpu cuda workload",
      ["Failed to allocate device vector A (error code system not yet initialized)!", "Fabric Manager is not running",

@@ -140,21 +140,73 @@ def test_config_shapes(config):
     assert requirement_from_config(config) == requirement_from_env(CUDA_12_4)
 
 
-def test_brand_spellings():
-    assert host_cuda("550.54.15", "12.4", "NVIDIA RTX").brand == "nvidiartx"
-    assert host_cuda("550.54.15", "12.4", "Tesla").brand == "tesla"
-    assert host_cuda("550.54.15", "12.4", "tesla").brand == "tesla"
-    assert host_cuda("550.54.15", "12.4", "").brand is None
+# nvidia-smi -q -x <product_brand> (NVML's nvmlBrandType_t as nvidia-smi spells it) → the name the NVIDIA Container
+# Toolkit compares brand= with (libnvidia-container src/driver.c; go-nvlib GetBrandAsString), lower case
+@pytest.mark.parametrize("smi, toolkit", [
+    ("Tesla", "tesla"), ("tesla", "tesla"), ("NVIDIA", "nvidia"), ("Quadro", "quadro"), ("NVS", "nvs"),
+    ("Grid", "grid"), ("GeForce", "geforce"), ("Titan", "titan"), ("TITAN", "titan"),
+    ("NVIDIA Virtual Applications", "nvidiavapps"), ("NVIDIA Virtual PC", "nvidiavpc"),
+    ("NVIDIA Virtual Compute Server", "nvidiavcs"), ("NVIDIA RTX Virtual Workstation", "nvidiavws"),
+    ("NVIDIA Cloud Gaming", "nvidiacloudgaming"), ("NVIDIA vGaming", "nvidiacloudgaming"),
+    ("Quadro RTX", "quadrortx"), ("NVIDIA RTX", "nvidiartx"), ("GeForce RTX", "geforcertx"),
+    ("Titan RTX", "titanrtx"), ("Unknown", "unknown"), ("", None),
+])
+def test_brand_spellings(smi, toolkit):
+    assert host_cuda("550.54.15", "12.4", smi).brand == toolkit
+
+
+# brand= alternatives evaluated as libnvidia-container does (src/cli/dsl.c, src/cli/configure.c): alternatives
+# separated by spaces are ORed, constraints joined by commas ANDed; brand takes = and !=, compared without case;
+# an empty constraint is skipped. (require, host driver, host CUDA, nvidia-smi brand, ok, how)
+FWD_535 = "cuda>=12.4 brand=tesla,driver>=535,driver<536 brand=nvidia,driver>=535,driver<536"
+VGPU_535 = "cuda>=12.4 brand=vcs,driver>=535,driver<536 brand=nvidiavcs,driver>=535,driver<536"
+
+
+@pytest.mark.parametrize("require, driver, cuda, brand, ok, how", [
+    (FWD_535, "535.104.05", "12.2", "Tesla", True, "forward-compat"),
+    (FWD_535, "535.104.05", "12.2", "NVIDIA", True, "forward-compat"),
+    (FWD_535, "535.104.05", "12.2", "GeForce", False, "refused"),  # no alternative holds: the toolkit refuses
+    (FWD_535, "535.104.05", "12.2", "Quadro RTX", False, "refused"),
+    (FWD_535, "550.54.15", "12.4", "GeForce", True, "native"),  # cuda>=12.4 holds whatever the brand
+    (FWD_535, "545.23.08", "12.3", "Tesla", False, "refused"),  # the brand holds, the driver branch does not
+    ("cuda>=12.4 brand=TESLA,driver>=535,driver<536", "535.104.05", "12.2", "Tesla", True, "forward-compat"),
+    # NVIDIA's images write brand=vcs; the toolkit names that brand NvidiaVCS: only nvidiavcs matches it
+    (VGPU_535.split(" brand=nvidiavcs")[0], "535.104.05", "12.2", "NVIDIA Virtual Compute Server", False, "refused"),
+    (VGPU_535, "535.104.05", "12.2", "NVIDIA Virtual Compute Server", True, "forward-compat"),
+    ("cuda>=12.4 brand!=geforce,driver>=535,driver<536", "535.104.05", "12.2", "Tesla", True, "forward-compat"),
+    ("cuda>=12.4 brand!=geforce,driver>=535,driver<536", "535.104.05", "12.2", "GeForce", False, "refused"),
+    ("cuda>=12.4,", "550.54.15", "12.4", "NVIDIA", True, "native"),  # the empty constraint is skipped
+    ("cuda>=12.2,driver!=535.104.05", "535.104.05", "12.2", "NVIDIA", False, "refused"),
+])
+def test_brand_alternatives_as_the_toolkit_evaluates_them(require, driver, cuda, brand, ok, how):
+    decision = check(requirement_from_env([f"NVIDIA_REQUIRE_CUDA={require}"]), host_cuda(driver, cuda, brand))
+    assert (decision.ok, decision.how) == (ok, how), decision
+
+
+def test_host_cuda_details():
     assert host_cuda(" 550.54.15 ", "12.4").driver == (550, 54, 15)
 
 
-def test_minimum_driver_table():
-    assert cuda_compat.minimum_driver((12, 4, 1)) == ("550.54.14", "525.60.13")
+# NVIDIA's CUDA Toolkit release notes, Table 3 "CUDA Toolkit and Corresponding Driver Versions", column "Linux
+# x86_64 Driver Version", the "CUDA X.Y GA" rows (docs.nvidia.com/cuda/cuda-toolkit-release-notes/index.html,
+# CUDA 13.2 Update 2 edition), written out here by hand from that table, not from provision's code.
+NVIDIA_TABLE_3_GA = {
+    "11.0.2": "450.51.05", "11.1": "455.23", "11.2.0": "460.27.03", "11.3.0": "465.19.01", "11.4.0": "470.42.01",
+    "11.5": "495.29.05", "11.6": "510.39.01", "11.7": "515.43.04", "11.8": "520.61.05", "12.0": "525.60.13",
+    "12.1": "530.30.02", "12.2": "535.54.03", "12.3": "545.23.06", "12.4": "550.54.14", "12.5": "555.42.02",
+    "12.6": "560.28.03", "12.8": "570.26", "12.9": "575.51.03", "13.0": "580.65.06", "13.1": "590.44.01",
+    "13.2": "595.45.04",
+}
+
+
+def test_minimum_driver_table_is_nvidias_table_3():
+    rows = {tuple(int(p) for p in release.split(".")[:2]): driver for release, driver in NVIDIA_TABLE_3_GA.items()}
+    assert cuda_compat.FULL_FEATURE_DRIVER == rows
+    assert cuda_compat.minimum_driver((12, 4, 1)) == ("550.54.14", "525.60.13")  # GA's, not Update 1's 550.54.15
     assert cuda_compat.minimum_driver((11, 8)) == ("520.61.05", "450.80.02")
-    # checked against copies of NVIDIA's table (the GA rows): 11.0.2 GA's driver, not 11.0.3 Update 1's
-    assert [cuda_compat.FULL_FEATURE_DRIVER[(11, m)] for m in range(7)] == [
-        "450.51.05", "455.23", "460.27.03", "465.19.01", "470.42.01", "495.29.05", "510.39.01"]
+    assert cuda_compat.minimum_driver((13, 2)) == ("595.45.04", "580.65.06")
     assert cuda_compat.minimum_driver((12, 7)) == (None, "525.60.13")  # never released
+    assert cuda_compat.minimum_driver((13, 5)) == (None, "580.65.06")  # after the table provision holds
     assert cuda_compat.minimum_driver((14, 0)) == (None, None)
 
 
@@ -162,9 +214,8 @@ def test_minimum_driver_table():
     (lambda: requirement_from_env(["CUDA_VERSION=twelve"]), "CUDA_VERSION 'twelve'"),
     (lambda: requirement_from_env(["NVIDIA_REQUIRE_CUDA=cuda>>12.4"]), "in 'cuda>>12.4', the cuda version '>12.4'"),
     (lambda: requirement_from_env(["NVIDIA_REQUIRE_CUDA=cuda>=12.x"]), "the cuda version '12.x' is not a version"),
-    (lambda: requirement_from_env(["NVIDIA_REQUIRE_CUDA=brand>=tesla"]), "brand takes '='"),
+    (lambda: requirement_from_env(["NVIDIA_REQUIRE_CUDA=brand>=tesla"]), "brand takes '=' or '!='"),
     (lambda: requirement_from_env(["NVIDIA_REQUIRE_CUDA=gpu>=1"]), "'gpu>=1' is not a constraint"),
-    (lambda: requirement_from_env(["NVIDIA_REQUIRE_CUDA=cuda>=12.4,"]), "'' is not a constraint"),
     (lambda: host_cuda("550.54.15", "N/A"), "host CUDA version 'N/A'"),
     (lambda: host_cuda("", "12.4"), "host driver version ''"),
     (lambda: host_cuda("550.54.15-beta", "12.4"), "host driver version '550.54.15-beta'"),

@@ -43,6 +43,11 @@ def test_probe_exactly():
         "_rc=$?\n"
         "[ -n \"$_out\" ] && printf '%s\\n' \"$_out\"\n"
         "echo \"@@provision-rc nvidia_smi $_rc\"\n"
+        "echo '@@provision-fact nvidia_smi_xml'\n"
+        "_out=$( ( command -v nvidia-smi >/dev/null || exit 127; timeout -k 5 20 nvidia-smi -q -x\n) </dev/null 2>&1 ); "
+        "_rc=$?\n"
+        "[ -n \"$_out\" ] && printf '%s\\n' \"$_out\"\n"
+        "echo \"@@provision-rc nvidia_smi_xml $_rc\"\n"
         "echo '@@provision-fact uname_m'\n"
         "_out=$( ( uname -m\n) </dev/null 2>&1 ); _rc=$?\n"
         "[ -n \"$_out\" ] && printf '%s\\n' \"$_out\"\n"
@@ -57,6 +62,26 @@ def test_parser_on_the_documented_8_gpu_host():
     assert (facts.driver, facts.cuda, facts.arch, len(facts.gpus)) == ("550.54.15", "12.4", "amd64", 8)
     assert facts.gpus[:2] == (Gpu(0, UUIDS[0], "NVIDIA H100 80GB HBM3"), Gpu(1, UUIDS[1], "NVIDIA H100 80GB HBM3"))
     assert facts.describe().startswith(f"8 GPUs: 0 ({UUIDS[0]}), 1 ({UUIDS[1]}), 2 (")
+
+
+def _with_xml(text: str, xml: str, rc: int = 0) -> str:
+    """A probe output with an `nvidia-smi -q -x` section added (the section the facts script does not run)."""
+    return text.replace("@@provision-facts-end", f"@@provision-fact nvidia_smi_xml\n{xml}\n"
+                                                 f"@@provision-rc nvidia_smi_xml {rc}\n@@provision-facts-end")
+
+
+def test_parser_reads_each_gpus_product_brand_from_the_xml_report():
+    # nvidia-smi -q -x in NVIDIA's element names (the same layout as tests/fixtures/gpu/, shortened)
+    gpus = "".join(f'<gpu id="0000000{i}:18:00.0"><product_brand>{brand}</product_brand><uuid>{uuid}</uuid></gpu>'
+                   for i, (uuid, brand) in enumerate(zip(UUIDS, ("NVIDIA", "GeForce RTX"))))
+    xml = f'<?xml version="1.0" ?><nvidia_smi_log><driver_version>550.54.15</driver_version>{gpus}</nvidia_smi_log>'
+    facts = gpu_deploy.parse(_with_xml((FACTS / "gpu-hgx8-documented.txt").read_text(), xml))
+    assert [g.brand for g in facts.gpus[:3]] == ["NVIDIA", "GeForce RTX", None]  # GPU 2: not in the report
+    assert facts.brands == ("NVIDIA", "GeForce RTX", None)
+    # an unreadable or failed report: the brand is not known (brand= alternatives are then assumed met, said)
+    for broken, rc in (("Failed to initialize NVML: Unknown Error", 255), ("<nvidia_smi_log><gpu", 0)):
+        facts = gpu_deploy.parse(_with_xml((FACTS / "gpu-hgx8-documented.txt").read_text(), broken, rc))
+        assert facts.brands == (None,) and len(facts.gpus) == 8
 
 
 @pytest.mark.parametrize("fixture, error", [

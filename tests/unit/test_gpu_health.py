@@ -12,7 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from provision.commands import gpu_verify
 from provision.facts import gpu_health, parsers
+from provision.operations import cuda_compat
+from provision_sandbox import fake_gpu
 from provision.facts.gpu_health import GpuHealth, GpuHealthParseError, HostGpuHealth, PcieLink
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "gpu"
@@ -79,6 +82,17 @@ def check_capture(folder: Path) -> None:
         assert parsers.parse_nvidia_smi_driver(text) == health.driver_version
         assert parsers.parse_nvidia_smi_header(text) == health.cuda_version
     gpu_health.findings(health)  # the rules run on real data
+    if (folder / "nvidia-container-cli-info.txt").is_file():  # the toolkit's brand names vs provision's mapping
+        brands = re.findall(r"^Brand:\s*(\S.*?)\s*$", (folder / "nvidia-container-cli-info.txt").read_text(), re.M)
+        mapped = [cuda_compat.host_cuda("1.0", "1.0", g.product_brand).brand for g in health.gpus]
+        assert not brands or [b.lower() for b in brands] == mapped
+    if (folder / "dcgmi-discovery.txt").is_file():
+        seen = gpu_verify.parse_dcgm_discovery((folder / "dcgmi-discovery.txt").read_text())
+        assert [g.uuid for g in seen.gpus if g.uuid] in ([], uuids)  # newer DCGM may omit the UUID rows
+        assert len(seen.gpus) == len(uuids)
+    if (folder / "dcgmi-diag-r1.txt").is_file():
+        rows = gpu_verify.parse_dcgm_diag((folder / "dcgmi-diag-r1.txt").read_text())
+        assert rows["Pass"] + rows["Fail"] + rows["Skip"] + rows["Warn"], "no test row read from dcgmi diag -r 1"
 
 
 @pytest.mark.parametrize("folder", CAPTURES, ids=lambda p: p.name)
@@ -101,7 +115,20 @@ def test_the_capture_check_itself_on_a_folder_built_from_a_synthetic_report(tmp_
         "GPU 1: NVIDIA H100 80GB HBM3 (UUID: GPU-00000000-aaaa-bbbb-cccc-000000000001)\n")
     (folder / "nvidia-smi.txt").write_text(
         "| NVIDIA-SMI 535.129.03    Driver Version: 535.129.03   CUDA Version: 12.2     |\n")
+    # the toolkit's view of the brands (`nvidia-container-cli info`) and DCGM's of the GPUs, as captured
+    (folder / "nvidia-container-cli-info.txt").write_text(
+        "NVRM version:   535.129.03\nCUDA version:   12.2\n\nDevice Index:   0\nModel:          NVIDIA H100 80GB HBM3\n"
+        "Brand:          Nvidia\nGPU UUID:       GPU-00000000-aaaa-bbbb-cccc-000000000000\n\nDevice Index:   1\n"
+        "Brand:          Nvidia\n")
+    (folder / "dcgmi-discovery.txt").write_text(
+        "2 GPUs found.\n| GPU ID | Device Information |\n"
+        "| 0      | Name: NVIDIA H100 80GB HBM3 |\n|        | Device UUID: GPU-00000000-aaaa-bbbb-cccc-000000000000 |\n"
+        "| 1      | Name: NVIDIA H100 80GB HBM3 |\n|        | Device UUID: GPU-00000000-aaaa-bbbb-cccc-000000000001 |\n")
     check_capture(folder)
+    (folder / "nvidia-container-cli-info.txt").write_text("Brand:          Tesla\nBrand:          Tesla\n")
+    with pytest.raises(AssertionError):  # the XML says NVIDIA: provision's mapping would disagree with the toolkit
+        check_capture(folder)
+    (folder / "nvidia-container-cli-info.txt").unlink()
     (folder / "nvidia-smi-L.txt").write_text("GPU 0: NVIDIA H100 80GB HBM3 (UUID: GPU-other)\n")
     with pytest.raises(AssertionError):
         check_capture(folder)
@@ -302,6 +329,7 @@ case "$*" in
     "0, NVIDIA H100 80GB HBM3, GPU-00000000-aaaa-bbbb-cccc-000000000000, 81559, 00000000:18:00.0, 0x233010DE, 535.129.03" \\
     "1, NVIDIA H100 80GB HBM3, GPU-00000000-aaaa-bbbb-cccc-000000000001, 81559, 00000000:2A:00.0, 0x233010DE, 535.129.03" ;;
 "topo -m") echo "GPU0 X NV18"; echo "topology warning" >&2 ;;
+"-q") printf '    Product Brand                         : NVIDIA\n%.0s' 1 2 ;;
 "") echo "| NVIDIA-SMI 535.129.03    Driver Version: 535.129.03   CUDA Version: 12.2     |" ;;
 *) echo "unexpected: $*" >&2; exit 9 ;;
 esac
@@ -314,9 +342,15 @@ def test_capture_script_writes_a_folder_the_parsers_accept(tmp_path):
     bin_dir.mkdir()
     (bin_dir / "nvidia-smi").write_text(FAKE_SMI)
     (bin_dir / "docker").write_text("#!/bin/sh\nexit 1\n")  # no usable docker: the CUDA sample is skipped
-    for tool in ("nvidia-smi", "docker"):
+    # SIMULATION: the sandbox's fake dcgmi, on the report's two GPUs
+    (bin_dir / "dcgmi").write_text((Path(fake_gpu.__file__).parent / "dcgmi").read_text())
+    (tmp_path / "gpus").write_text("".join(
+        f"{i}|NVIDIA H100 80GB HBM3|GPU-00000000-aaaa-bbbb-cccc-00000000000{i}|81559|00000000:18:00.0|0x233010DE\n"
+        for i in (0, 1)))
+    for tool in ("nvidia-smi", "docker", "dcgmi"):
         (bin_dir / tool).chmod(0o755)
-    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "SP_XML": str(FIXTURES / "synthetic-hgx-h100-r535-healthy.xml")}
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "SP_XML": str(FIXTURES / "synthetic-hgx-h100-r535-healthy.xml"),
+           "FAKE_GPU_FILE": str(tmp_path / "gpus"), "FAKE_GPU_STATE": str(tmp_path / "no-state")}
     done = subprocess.run(["bash", str(SCRIPT), str(tmp_path / "out")], env=env, capture_output=True, text=True,
                           timeout=60)
     assert done.returncode == 0, done.stderr
@@ -327,7 +361,10 @@ def test_capture_script_writes_a_folder_the_parsers_accept(tmp_path):
     assert "`nvidia-smi topo -m` → topo-m.txt, exit 0" in provenance
     assert (folder / "topo-m.txt.stderr").read_text() == "topology warning\n"
     assert not (folder / "nvidia-smi-q.xml.stderr").exists()  # empty stderr files are removed
-    assert "skipped: dcgmi discovery -l" in provenance or shutil.which("dcgmi", path=env["PATH"])
+    assert "product brand(s): 2 NVIDIA" in provenance
+    assert "`dcgmi discovery -l` → dcgmi-discovery.txt, exit 0" in provenance  # checked by check_capture
+    assert "`dcgmi diag -r 1` → dcgmi-diag-r1.txt, exit 0" in provenance
+    assert "skipped: nvidia-container-cli info" in provenance
     assert "skipped: CUDA sample" in provenance
     assert os.access(SCRIPT, os.X_OK)
 

@@ -43,7 +43,8 @@ def test_cuda_sample_refuses_what_is_not_a_gpu_uuid(uuid):
 
 
 def test_deep_commands_and_cgroup_probe():
-    assert gpu_verify.dcgm_diag_level1() == "command -v dcgmi >/dev/null 2>&1 || exit 127; timeout 600 dcgmi diag -r 1"
+    assert gpu_verify.dcgm_diag_level1() == ("command -v dcgmi >/dev/null 2>&1 || exit 127; timeout 60 dcgmi discovery -l; "
+                                             "echo @@provision-dcgm-diag; timeout 600 dcgmi diag -r 1")
     assert gpu_verify.nvbandwidth() == "command -v nvbandwidth >/dev/null 2>&1 || exit 127; timeout 600 nvbandwidth"
     assert gpu_verify.dcgm_diag_container("nvcr.io/nvidia/cloud-native/dcgm:4") == (
         "timeout 600 docker run --rm --gpus all --cap-add SYS_ADMIN -- nvcr.io/nvidia/cloud-native/dcgm:4 dcgmi diag -r 1")
@@ -112,6 +113,86 @@ DCGM_FAIL = DCGM_OK.replace("| Persistence Mode          | Pass", "| Persistence
 ])
 def test_dcgm_verdicts(code, output, image, status, needle):
     verdict = gpu_ladder.dcgm(code, output, image)
+    assert verdict.status == status and needle in verdict.message, verdict
+
+
+# Written by hand in the layout of published DCGM 3.x outputs (DCGM's "Getting Started" `dcgmi discovery -l`
+# listing and `dcgmi diag -r 1` runs quoted in public repositories; the structure only, no text copied): a
+# 46-column result cell whose detail text is cut every 45 characters, mid-word, on rows with an empty first cell.
+DCGM_WRAPPED = """\
+Successfully ran diagnostic for group.
++---------------------------+------------------------------------------------+
+| Diagnostic                | Result                                         |
++===========================+================================================+
+|-----  Metadata  ----------+------------------------------------------------|
+| DCGM Version              | 3.3.9                                          |
+| Driver Version Detected   | 570.133.20                                     |
+| GPU Device IDs Detected   | 2330,2330                                      |
+|-----  Deployment  --------+------------------------------------------------|
+| Denylist                  | Pass                                           |
+| Page Retirement/Row Remap | Fail                                           |
+| Error                     | GPU 1 had uncorrectable memory errors and 2 r  |
+|                           | ows were remapped, GPU 1 had memory errors an  |
+|                           | d row remappings are pending                   |
+| Graphics Processes        | Pass                                           |
++-----  Integration  -------+------------------------------------------------+
+| PCIe                      | Pass - All                                     |
++---------------------------+------------------------------------------------+
+"""
+DISCOVERY_2 = """\
+2 GPUs found.
++--------+----------------------------------------------------------------------+
+| GPU ID | Device Information                                                   |
++--------+----------------------------------------------------------------------+
+| 0      | Name: NVIDIA H100 80GB HBM3                                          |
+|        | PCI Bus ID: 00000000:18:00.0                                         |
+|        | Device UUID: GPU-00000000-aaaa-bbbb-cccc-000000000000                |
++--------+----------------------------------------------------------------------+
+| 1      | Name: <<<NULL>>>                                                     |
+|        | PCI Bus ID: 00000000:2A:00.0                                         |
++--------+----------------------------------------------------------------------+
+6 NvSwitches found.
++-----------+
+| Switch ID |
++-----------+
+| 11        |
+| 8         |
++-----------+
+"""
+
+
+def test_dcgm_diag_parser_joins_the_cut_detail_text():
+    rows = gpu_verify.parse_dcgm_diag(DCGM_WRAPPED)
+    assert rows["Fail"] == ["Page Retirement/Row Remap"] and rows["Pass"] == ["Denylist", "Graphics Processes", "PCIe"]
+    assert rows["details"] == ["GPU 1 had uncorrectable memory errors and 2 rows were remapped, GPU 1 had memory "
+                               "errors and row remappings are pending"]
+
+
+def test_dcgm_discovery_parser():
+    found = gpu_verify.parse_dcgm_discovery(DISCOVERY_2)
+    assert found.nvswitches == 6
+    assert found.gpus == (gpu_verify.DcgmGpu(0, "NVIDIA H100 80GB HBM3", "00000000:18:00.0",
+                                             "GPU-00000000-aaaa-bbbb-cccc-000000000000"),
+                          gpu_verify.DcgmGpu(1, None, "00000000:2A:00.0", None))  # NULL name, no UUID row
+    one = gpu_verify.parse_dcgm_discovery(DISCOVERY_2.replace("2 GPUs found.", "1 GPU found.").split("| 1   ")[0])
+    assert len(one.gpus) == 1 and one.nvswitches is None
+    assert gpu_verify.parse_dcgm_discovery("Error: unable to establish a connection to the specified host") == \
+        gpu_verify.DcgmDiscovery((), None)
+
+
+def _host_run(listing: str, diag: str) -> str:
+    return f"{listing}{gpu_verify.DCGM_DIAG_MARKER}\n{diag}"
+
+
+@pytest.mark.parametrize("code, output, gpus, status, needle", [
+    (0, _host_run(DISCOVERY_2, DCGM_OK), 2, "ok", "8 passed on 2 GPU(s) DCGM sees and 6 NVSwitch(es), 1 skipped"),
+    (0, _host_run(DISCOVERY_2, DCGM_OK), 3, "failed", "DCGM's host engine sees 2 of the 3 GPU(s) nvidia-smi lists"),
+    (226, _host_run(DISCOVERY_2, DCGM_WRAPPED), 2, "failed",
+     "failed: Page Retirement/Row Remap; GPU 1 had uncorrectable memory errors and 2 rows were remapped, GPU 1"),
+    (0, DCGM_OK, 5, "ok", "8 passed, 1 skipped"),  # no listing (the DCGM container): the count is not compared
+])
+def test_dcgm_verdicts_with_the_discovery_listing(code, output, gpus, status, needle):
+    verdict = gpu_ladder.dcgm(code, output, None, gpus)
     assert verdict.status == status and needle in verdict.message, verdict
 
 

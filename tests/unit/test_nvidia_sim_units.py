@@ -138,3 +138,38 @@ def test_simulated_smi_defaults_to_one_gpu_without_a_gpus_file(tmp_path: Path, m
     monkeypatch.setenv("FAKE_GPU_FILE", str(tmp_path / "absent"))
     listed = smi("-L").stdout.splitlines()
     assert len(listed) == 1 and listed[0].startswith(f"GPU 0: {fake_gpu.DEFAULT_GPU_NAME} (UUID: GPU-")
+
+
+# ------------------------------------------------------------------------- the SIMULATED dcgmi
+DCGMI = str(fake_gpu.HERE / "dcgmi")
+
+
+def dcgmi(*args: str, state: str = "", tmp_path: Path) -> subprocess.CompletedProcess:
+    (tmp_path / "state").write_text(state)
+    return subprocess.run(["sh", DCGMI, *args], capture_output=True, text=True,
+                          env={"PATH": "/usr/bin:/bin", "FAKE_GPU_STATE": str(tmp_path / "state"),
+                               "FAKE_GPU_FILE": str(tmp_path / "gpus")})
+
+
+@pytest.mark.parametrize("state, status, needle", [
+    ("", "ok", "DCGM level 1 (dcgmi diag): 9 passed on 2 GPU(s) DCGM sees"),
+    ("fabric=completed\n", "ok", "on 2 GPU(s) DCGM sees and 4 NVSwitch(es)"),
+    ("ecc_uncorrectable=1\n", "failed",
+     "failed: Page Retirement/Row Remap; GPU 1 had uncorrectable memory errors and 2 rows were remapped"),
+    ("remap_pending=0\n", "failed", "GPU 0 had memory errors and row remappings are pending"),
+    ("persistence=off\n", "failed", "failed: Persistence Mode; Persistence mode for GPU 0 is currently disabled. "
+                                    "The DCGM diagnostic requires peristence mode to be enabled."),
+])
+def test_simulated_dcgmi_follows_the_state_as_provisions_verdict_reads_it(tmp_path, state, status, needle):
+    from provision.commands import gpu_verify
+    from provision.operations import gpu_ladder
+
+    (tmp_path / "gpus").write_text(fake_gpu.gpus_file_text(fake_gpu.default_gpus("sbx2", count=2)))
+    listing = dcgmi("discovery", "-l", state=state, tmp_path=tmp_path)
+    diag = dcgmi("diag", "-r", "1", state=state, tmp_path=tmp_path)
+    assert listing.returncode == 0 and diag.returncode == (0 if status == "ok" else 226), diag.stderr
+    verdict = gpu_ladder.dcgm(diag.returncode, f"{listing.stdout}{gpu_verify.DCGM_DIAG_MARKER}\n{diag.stdout}", None, 2)
+    assert verdict.status == status and needle in verdict.message, verdict
+    assert "SIMULATION" in diag.stdout  # the DCGM Version row says so
+    assert [g.uuid for g in gpu_verify.parse_dcgm_discovery(listing.stdout).gpus] == [
+        fake_gpu.gpu_uuid("sbx2", 0), fake_gpu.gpu_uuid("sbx2", 1)]
