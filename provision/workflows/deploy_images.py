@@ -259,7 +259,7 @@ def _pull(job: ImageJob, source, client, label: str, current: str | None) -> Ima
     repository, tag = image_sources.split_reference(source.name)
     auth = image_sources.pull_auth(job.playbook, source.name, job.environ)
     try:
-        image = _streamed_pull(client, repository, tag, auth)
+        image, downloaded = _streamed_pull(client, repository, tag, auth)
     except docker.errors.APIError as exc:
         message = str(getattr(exc, "explanation", None) or exc)
         if current:
@@ -267,13 +267,18 @@ def _pull(job: ImageJob, source, client, label: str, current: str | None) -> Ima
                                 current)
         return ImageOutcome(label, "failed", f"pull failed: {message[:300]}")
     unchanged = image.id == current
-    return ImageOutcome(label, "ok" if unchanged else "changed", "pulled" + (" (unchanged)" if unchanged else ""),
-                        image.id, action="pull")
+    said = "pulled" + (" (unchanged)" if unchanged else "")
+    if downloaded:  # the evidence the pull did something: what the engine downloaded (compressed layers)
+        from provision.deploy.shipping import human_bytes
+
+        said += f": {human_bytes(downloaded)} downloaded"
+    return ImageOutcome(label, "ok" if unchanged else "changed", said, image.id, action="pull")
 
 
 def _streamed_pull(client, repository: str, tag: str | None, auth: dict | None):
     """`client.images.pull` as the SDK does it (the streamed pull, then the image by its reference: the same
-    errors, the same result), with the layers' bytes reported to the live view on the way."""
+    errors, the same result), with the layers' bytes reported to the live view on the way. Returns the
+    image and the bytes the engine downloaded."""
     tag = tag or "latest"
     handle = progress_events.current()
     counted = PullProgress()
@@ -283,7 +288,7 @@ def _streamed_pull(client, repository: str, tag: str | None, auth: dict | None):
             counted.feed(event)
             if counted.done != before:
                 handle.update(counted.done, counted.total, "B", "pulling")
-    return client.images.get(f"{repository}{'@' if tag.startswith('sha256:') else ':'}{tag}")
+    return client.images.get(f"{repository}{'@' if tag.startswith('sha256:') else ':'}{tag}"), counted.done
 
 
 def _build(job: ImageJob, service_name: str, client, label: str, current: str | None) -> ImageOutcome:

@@ -110,7 +110,7 @@ def test_build_and_pull_say_unchanged_when_the_id_is_the_same(playbook):
     assert (outcome.status, outcome.message, outcome.image_id) == ("ok", "built on the host (unchanged)", "sha256:new")
     pulled = ImageSource("redis:7", PULL, note="from Docker Hub")
     outcome = fetch_image(job(playbook, pulled), "app", pulled, target(), RecordingExecutor("h1"), Client(Images({})))
-    assert (outcome.status, outcome.message, outcome.action) == ("changed", "pulled", "pull")
+    assert (outcome.status, outcome.message, outcome.action) == ("changed", "pulled: 3.9 KiB downloaded", "pull")
 
 
 def test_a_failed_pull_falls_back_to_the_image_on_the_host(playbook):
@@ -181,6 +181,7 @@ def test_a_pull_is_streamed_and_reports_the_layers_bytes(playbook):
     with progress.reporting(recorder, "h1"):
         outcome = fetch_image(job(playbook, pulled), "app", pulled, target(), RecordingExecutor("h1"), client)
     assert (outcome.status, outcome.image_id) == ("changed", "sha256:pulled")
+    assert outcome.message == "pulled: 3.9 KiB downloaded"
     assert client.api.pulls == [("registry.example.com:5000/team/app", "1", True, True, None)]
     assert recorder.updates == [(1000, 4000, "B", "pulling"), (3000, 4000, "B", "pulling"),
                                 (4000, 4000, "B", "pulling")]
