@@ -18,6 +18,7 @@ a removal counts 2 per package, which this undercounts until the packages are na
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
 from provision.commands.detached import RUNNING_MARKER
@@ -43,11 +44,8 @@ def status_text(stdout: str) -> str:
     return stdout.split("\n", 1)[1] if is_running(stdout) and "\n" in stdout else ""
 
 
-def _percent(text: str) -> float | None:
-    try:
-        return float(text)
-    except ValueError:
-        return None
+# the name may hold a colon (a foreign-architecture package, `libc6:i386`): it ends at the first `:PERCENT:`
+_LINE = re.compile(r"^(?P<kind>dlstatus|pmstatus):(?P<name>.*?):(?P<percent>\d+(?:\.\d+)?):(?P<message>.*)$")
 
 
 def parse(text: str) -> AptProgress | None:
@@ -62,13 +60,11 @@ def parse(text: str) -> AptProgress | None:
     pm_current = ""
     pm_step = 0.0  # the smallest rise of PERCENT between two lines: one action
     for line in text.splitlines():
-        parts = line.rstrip("\r").split(":", 3)
-        if len(parts) != 4:
+        match = _LINE.match(line.rstrip("\r"))
+        if match is None:
             continue
-        kind, name, percent_text, message = parts
-        percent = _percent(percent_text)
-        if percent is None:
-            continue
+        kind, name, message = match["kind"], match["name"], match["message"]
+        percent = float(match["percent"])
         if kind == "dlstatus":
             if pm_packages or percent < dl_percent:  # a new apt-get invocation
                 pm_packages, pm_final, pm_percent, pm_current, pm_step = [], set(), -1.0, "", 0.0

@@ -81,6 +81,14 @@ def test_real_status_file_update_remove_download_install():
     assert apt_status.parse("") is None and apt_status.parse("pmconffile:/etc/x:/etc/x.dpkg-new:1\n") is None
 
 
+def test_a_foreign_architecture_package_keeps_its_name():
+    # synthetic (no multiarch host was captured): the package field as apt prints a foreign-arch package
+    text = ("pmstatus:dpkg-exec:0.0000:Running dpkg\n"
+            "pmstatus:libc6:i386:0.0000:Preparing libc6:i386 (i386)\n"
+            "pmstatus:libc6:i386:20.0000:Unpacking libc6:i386 (i386)\n")
+    assert apt_status.parse(text) == AptProgress(0, 1, "packages", "libc6:i386")
+
+
 def test_a_translated_locale_still_counts_from_the_percentage():
     text = (FIXTURES / "apt-polls-real-sandbox-host.txt").read_text()
     german = text.replace("Installed ", "Installiert ").replace("Installing ", "Installieren ")
