@@ -61,17 +61,26 @@ def duration(seconds: float) -> str:
 
 
 def describe_update(update: Update | None, rate: float | None = None) -> str:
-    """A progress event as a few words: `shipping 12.0 MiB, 3.1 MiB/s`, `check 3: health starting, 12s/60s`."""
+    """A progress event as a few words: `shipping, 12.0/40.0 MiB, 3.1 MiB/s, ETA 9s`,
+    `check 3 of 120: health starting, 12s/60s`, `12/40 packages, docker-ce`."""
     if update is None:
         return ""
     parts = [update.detail] if update.detail else []
     if update.unit == "B" and update.done is not None:
-        amount = human_bytes(update.done) + (f" of {human_bytes(update.total)}" if update.total else "")
+        amount = human_bytes(update.done)
+        if update.total and update.total >= update.done:  # `30.0/120.0 MiB` (the sent bytes' HTTP framing
+            whole = human_bytes(update.total)              # can pass the layers' total: then no total)
+            done_n, _, done_unit = amount.partition(" ")
+            amount = f"{done_n}/{whole}" if whole.endswith(" " + done_unit) else f"{amount}/{whole}"
         parts.append(amount)
         if rate:
             parts.append(f"{human_bytes(rate)}/s")
             if update.total and update.total > update.done:
-                parts.append(f"ETA {duration((update.total - update.done) / rate)}")
+                left = (update.total - update.done) / rate
+                parts.append(f"ETA {left:.0f}s" if left < 59.5 else f"ETA {duration(left)}")
+    elif update.done is not None and len(update.unit) > 1:  # a count of things: `12/40 packages`
+        total = f"/{update.total:.0f}" if update.total is not None else ""
+        parts.insert(0, f"{update.done:.0f}{total} {update.unit}")
     elif update.done is not None:
         unit = update.unit
         total = f"/{update.total:.0f}{unit}" if update.total is not None else ""

@@ -259,6 +259,12 @@ def remove(client, container) -> None:
     _remove_if_exists(client, container.name + PREVIOUS)
 
 
+def most_checks(timeout: float, poll: float) -> int:
+    """How many times a wait of `timeout` seconds, checking every `poll` seconds, checks at most (the first
+    check at once, the last at the deadline): the m of the live view's "check n of m"."""
+    return int(timeout / poll + 1e-9) + 1 if poll > 0 else 1
+
+
 def wait_ready(client, container_id: str, timeout: float, *, settle: float = 2.0, poll: float = 0.5,
                stop: Callable[[], bool] = lambda: False, exited_ok: bool = False) -> None:
     """Healthy (with a healthcheck) or running steadily for `settle` seconds (without one); with
@@ -274,8 +280,9 @@ def wait_ready(client, container_id: str, timeout: float, *, settle: float = 2.0
         state = client.api.inspect_container(container_id)["State"]
         health = (state.get("Health") or {}).get("Status")
         checks += 1
+        attempt = f"check {checks} of {max(checks, most_checks(timeout, poll))}"
         progress.update(time.monotonic() - started, timeout, "s",
-                        f"check {checks}: health {health}" if health else f"check {checks}: {state.get('Status')}")
+                        f"{attempt}: health {health}" if health else f"{attempt}: {state.get('Status')}")
         if exited_ok and state.get("Status") == "exited" and state.get("ExitCode") == 0:
             return
         if state.get("Status") in ("exited", "dead"):
@@ -335,13 +342,16 @@ def _wait_for_state(client, name: str, timeout: float, poll: float, stop: Callab
     with what `ready` said it still waits for."""
     started = time.monotonic()
     deadline = started + timeout
+    checks = 0
     while True:
         if stop():
             raise RolloutFailed("interrupted by the operator")
         waiting = ready(client.api.inspect_container(name)["State"])
         if waiting is None:
             return
-        progress.update(time.monotonic() - started, timeout, "s", f"waiting for {name}")
+        checks += 1
+        progress.update(time.monotonic() - started, timeout, "s",
+                        f"waiting for {name}, check {checks} of {max(checks, most_checks(timeout, poll))}")
         if time.monotonic() >= deadline:
             raise RolloutFailed(waiting)
         time.sleep(poll)

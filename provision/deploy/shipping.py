@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Self
 
+from provision.deploy.pull_progress import PullProgress
 from provision.errors import ProvisionError
 
 NAMESPACE = "provision"
@@ -306,7 +307,7 @@ class ShipResult:
 
 
 def ship(transport, host_client, staged: StagedImage, registry_port: int,
-         progress: Callable[[int], None] | None = None) -> ShipResult:
+         progress: Callable[[int, int | None], None] | None = None) -> ShipResult:
     """Make the host's engine hold `staged` under its name; only layers it lacks cross the tunnel."""
     started = time.monotonic()
     if _host_has(host_client, staged.image_id):
@@ -314,7 +315,8 @@ def ship(transport, host_client, staged: StagedImage, registry_port: int,
         return ShipResult(staged.name, staged.image_id, 0, True, time.monotonic() - started, started)
     with ReverseTunnel(transport, registry_port) as tunnel:
         remote = f"127.0.0.1:{tunnel.remote_port}/{staged.repository}"
-        report = (lambda: progress(tunnel.bytes_to_host)) if progress else (lambda: None)
+        report = ((lambda total=None: progress(tunnel.bytes_to_host, total)) if progress
+                  else (lambda total=None: None))
         try:
             _pull(host_client, remote, staged, report)
             _verify(host_client, f"{remote}:{staged.tag}", staged)
@@ -334,18 +336,22 @@ def _host_has(host_client, image_id: str) -> bool:
         return False
 
 
-def _pull(host_client, remote: str, staged: StagedImage, report: Callable[[], None]) -> None:
+def _pull(host_client, remote: str, staged: StagedImage, report: Callable[..., None]) -> None:
+    """The host's engine pulls from the tunnel; `report(total)` after each event, `total` being the
+    compressed bytes of the layers it downloads (as far as known: pull_progress), for the rate's ETA."""
     import docker.errors
 
+    counted = PullProgress()
     try:
         for event in host_client.api.pull(remote, tag=staged.tag, stream=True, decode=True, auth_config=staged.auth):
             if "error" in event:
                 raise ProvisionError(f"the host could not pull {staged.name} from the tunnel: {event['error']}")
-            report()
+            counted.feed(event)
+            report(counted.total)
     except docker.errors.APIError as exc:
         raise ProvisionError(f"the host could not pull {staged.name} from the tunnel: "
                              f"{exc.explanation or exc}") from None
-    report()
+    report(counted.total)
 
 
 def _verify(host_client, reference: str, staged: StagedImage) -> None:

@@ -11,10 +11,14 @@ from typing import Callable
 from provision import progress
 from provision.commands import argv, detached
 from provision.errors import HostUnreachable
-from provision.executor.base import Executor
+from provision.executor.base import CommandResult, Executor, timed_out
+from provision.facts import apt_status
 from provision.operations.base import Change, NoChange, Refusal, redact
 from provision.redaction import describe_command
 from provision.report import HostResult, StepResult
+
+DETACHED_DEFAULT_TIMEOUT_S = 1800.0  # a detached step without its own timeout (apt steps have apt_timeout)
+POLL_SLACK_S = 60.0  # a poll's own timeout beyond its wait on the host (a slow link, a busy host)
 
 
 @dataclass
@@ -64,11 +68,11 @@ class Applier:
         progress.step(item.step)
         start = time.monotonic()
         script = argv.script(item.commands)
-        if item.detached:  # apt/dpkg: a dropped connection must not kill dpkg half-way
-            script = detached.run_detached(detached.unit_name(self.stamp, item.step), script,
-                                           f"provision: {item.step}")
         try:
-            outcome = self.executor.run(script, become=True, timeout=item.timeout)
+            if item.detached:  # apt/dpkg: a dropped connection must not kill dpkg half-way
+                outcome = self._run_detached(item, script)
+            else:
+                outcome = self.executor.run(script, become=True, timeout=item.timeout)
         except HostUnreachable as exc:  # say which step the host vanished in
             raise HostUnreachable(f"{exc} (step '{item.step}')") from None
         duration = time.monotonic() - start
@@ -85,6 +89,27 @@ class Applier:
         self.result.steps.append(StepResult(item.step, "changed", redact(item.reason), duration))
         self.notes.extend(item.notes)
         return True
+
+    def _run_detached(self, item: Change, script: str) -> CommandResult:
+        """Start the step's unit and poll it (each poll waits on the host up to POLL_WAIT_S) until it
+        ends or the step's timeout passes (exit 124, as a blocking command's timeout; the unit runs on and
+        the next run waits for it). Each poll of a running unit reports apt's progress to the live view."""
+        unit = detached.unit_name(self.stamp, item.step)
+        limit = item.timeout if item.timeout is not None else DETACHED_DEFAULT_TIMEOUT_S
+        deadline = time.monotonic() + limit
+        command = detached.run_detached(unit, script, f"provision: {item.step}")
+        while True:
+            per_call = max(1.0, min(deadline - time.monotonic(), detached.POLL_WAIT_S + POLL_SLACK_S))
+            outcome = self.executor.run(command, become=True, timeout=per_call)
+            if not apt_status.is_running(outcome.stdout):
+                return outcome
+            apt_progress = apt_status.parse(apt_status.status_text(outcome.stdout))
+            if apt_progress is not None:
+                progress.update(apt_progress.done, apt_progress.total, apt_progress.unit, apt_progress.detail)
+            now = time.monotonic()
+            if now >= deadline:
+                return timed_out(command, "", "", limit)
+            command = detached.poll_detached(unit)
 
     def ok(self, step: str, message: str, started: float) -> None:
         self.result.steps.append(StepResult(step, "ok", message, time.monotonic() - started))

@@ -17,6 +17,7 @@ from typing import Any, Callable, Mapping
 from provision import progress as progress_events
 from provision.commands import host_health
 from provision.deploy import images as image_sources
+from provision.deploy.pull_progress import PullProgress
 from provision.executor.base import Executor
 from provision.facts import host_health as health
 from provision.workflows.targets import Target
@@ -258,7 +259,7 @@ def _pull(job: ImageJob, source, client, label: str, current: str | None) -> Ima
     repository, tag = image_sources.split_reference(source.name)
     auth = image_sources.pull_auth(job.playbook, source.name, job.environ)
     try:
-        image = client.images.pull(repository, tag=tag, auth_config=auth)
+        image, downloaded = _streamed_pull(client, repository, tag, auth)
     except docker.errors.APIError as exc:
         message = str(getattr(exc, "explanation", None) or exc)
         if current:
@@ -266,8 +267,28 @@ def _pull(job: ImageJob, source, client, label: str, current: str | None) -> Ima
                                 current)
         return ImageOutcome(label, "failed", f"pull failed: {message[:300]}")
     unchanged = image.id == current
-    return ImageOutcome(label, "ok" if unchanged else "changed", "pulled" + (" (unchanged)" if unchanged else ""),
-                        image.id, action="pull")
+    said = "pulled" + (" (unchanged)" if unchanged else "")
+    if downloaded:  # the evidence the pull did something: what the engine downloaded (compressed layers)
+        from provision.deploy.shipping import human_bytes
+
+        said += f": {human_bytes(downloaded)} downloaded"
+    return ImageOutcome(label, "ok" if unchanged else "changed", said, image.id, action="pull")
+
+
+def _streamed_pull(client, repository: str, tag: str | None, auth: dict | None):
+    """`client.images.pull` as the SDK does it (the streamed pull, then the image by its reference: the same
+    errors, the same result), with the layers' bytes reported to the live view on the way. Returns the
+    image and the bytes the engine downloaded."""
+    tag = tag or "latest"
+    handle = progress_events.current()
+    counted = PullProgress()
+    for event in client.api.pull(repository, tag=tag, stream=True, decode=True, auth_config=auth):
+        if isinstance(event, dict):
+            before = counted.done
+            counted.feed(event)
+            if counted.done != before:
+                handle.update(counted.done, counted.total, "B", "pulling")
+    return client.images.get(f"{repository}{'@' if tag.startswith('sha256:') else ':'}{tag}"), counted.done
 
 
 def _build(job: ImageJob, service_name: str, client, label: str, current: str | None) -> ImageOutcome:
@@ -285,14 +306,15 @@ def _build(job: ImageJob, service_name: str, client, label: str, current: str | 
                         "built on the host" + (" (unchanged)" if unchanged else ""), image.id, action="build")
 
 
-def _progress() -> Callable[[int], None]:
-    """Bytes sent so far → a progress event of this host (the live display shows bytes and rate; no
-    total: only the layers the host lacks travel, compressed, so the image's size is no estimate).
-    The handle is taken here, in the host's thread: the callback may run in another."""
+def _progress() -> Callable[[int, int | None], None]:
+    """Bytes sent so far → a progress event of this host (the live display shows bytes, rate and ETA).
+    The total is what the host's engine says it downloads (the compressed layers it lacks, as far as it
+    has started them), not the image's size. The handle is taken here, in the host's thread: the callback
+    may run in another."""
     handle = progress_events.current()
 
-    def report(sent: int) -> None:
-        handle.update(done=sent, unit="B", detail="shipping")
+    def report(sent: int, total: int | None = None) -> None:
+        handle.update(done=sent, total=total, unit="B", detail="shipping")
 
     return report
 

@@ -275,6 +275,8 @@ BUILDERS: dict[str, Case | str] = {
     "detached.unit_name": "sanitises any step name to [a-z0-9-] (unit test); no shell",
     "detached.run_detached": "the script is provision's own (base64 inside, tested as files.write_file is); unit and "
                              "description come from unit_name and provision's step names; e2e in test_faults_hosts",
+    "detached.poll_detached": "the unit comes from unit_name ([a-z0-9-]), wait_s is an int; exact string in "
+                              "test_apt_progress, real polls captured on a sandbox host (tests/fixtures/facts)",
     "detached.running_units_snippet": "no parameter",
     "detached.repair_snippet": "unit names come from the host's own systemctl listing (provision-apt-*); the env is "
                                "apt.env_prefix (tested above); e2e in test_faults_hosts",

@@ -2,8 +2,9 @@
 pseudo-terminal (stdlib `pty`), on a fleet of one CPU host and one SIMULATED GPU host (fake nvidia-smi;
 there is no GPU here). The live display runs (cursor control on a terminal), and the screen it leaves
 holds the evidence: hello-world's greeting, the GPU container's UUID match on the simulated GPU host,
-and the bytes shipped. One module-scoped fleet serves both tests, which run in file order (deploy needs
-the Docker that bootstrap installs)."""
+and the bytes shipped; long steps show their progress on the way (apt's packages; a pull's bytes end in
+its step line). One module-scoped fleet serves the tests, which run in file order (deploy needs the
+Docker that bootstrap installs)."""
 
 from __future__ import annotations
 
@@ -104,6 +105,8 @@ def test_bootstrap_on_a_terminal_shows_the_checks_evidence(pty_fleet, tmp_path):
     assert re.search(rf"{GPU_HOST} .*changed .*gpu container: 1 GPU\(s\), UUIDs match", recap), recap
     assert re.search(rf"{CPU_HOST} .*changed .*hello-world: \"Hello from Docker!\"", recap), recap
     assert "Traceback" not in screen
+    # a long step's progress in the live display, at some point: apt's packages (the detached unit's polls)
+    assert re.search(r"\b\d+/\d+ packages, [a-z0-9][a-z0-9.+-]*", ESCAPES.sub("", raw)), raw[-6000:]
 
 
 def test_deploy_on_a_terminal_shows_the_shipped_bytes(pty_fleet, tmp_path):
@@ -118,4 +121,24 @@ def test_deploy_on_a_terminal_shows_the_shipped_bytes(pty_fleet, tmp_path):
     # once per host: the bytes this machine sent, or (host-to-host shipping, deploy.relay) the host it came from
     assert len(shipped) >= 1 and len(shipped) + len(relayed) == 2, screen[-6000:]
     assert ": shipping " not in screen  # no interleaved progress prints: the live display shows them
+    assert "Traceback" not in screen
+
+
+def test_a_pulled_image_shows_the_bytes_the_host_downloaded(pty_fleet, tmp_path):
+    """The CPU host pulls an image it has never had (from the sandbox registry, through the mirror): the
+    step line says how much the engine downloaded (the live display showed it as `pulling, x/y KiB`)."""
+    stack = tmp_path / "pull.yml"
+    stack.write_text("name: pull\n"
+                     f"x-provision: {{hosts: {CPU_HOST}}}\n"
+                     "services:\n"
+                     "  puller:\n"
+                     "    image: nvidia/cuda:12.8.0-compat-sim   # SIMULATION: a busybox stand-in, no CUDA\n"
+                     "    command: [sleep, '2147483647']\n"
+                     "    stop_grace_period: 1s\n")
+    code, raw = run_in_pty("deploy", str(stack), "-i", str(pty_fleet.inventory), "--known-hosts",
+                           str(pty_fleet.home / "known_hosts"), cwd=tmp_path)
+    screen = final_screen(raw)
+    assert code == 0, screen[-6000:]
+    assert re.search(r"changed +image \S*nvidia/cuda:12\.8\.0-compat-sim +pulled: [0-9.]+ (?:B|KiB|MiB) downloaded",
+                     screen), screen[-6000:]
     assert "Traceback" not in screen

@@ -35,15 +35,42 @@ class Images:
             raise self.build_error
         return type("Image", (), {"id": "sha256:new", "short_id": "new"})(), []
 
-    def pull(self, repository, tag=None, auth_config=None):
-        if self.pull_error:
-            raise self.pull_error
-        return type("Image", (), {"id": "sha256:pulled"})()
+
+
+PULL_EVENTS = [  # as the engine streams them (decoded): two layers, one already on the host
+    {"status": "Pulling from demo/app", "id": "1"},
+    {"status": "Already exists", "progressDetail": {}, "id": "aaa"},
+    {"status": "Pulling fs layer", "progressDetail": {}, "id": "bbb"},
+    {"status": "Downloading", "progressDetail": {"current": 1000, "total": 4000}, "id": "bbb"},
+    {"status": "Downloading", "progressDetail": {"current": 3000, "total": 4000}, "id": "bbb"},
+    {"status": "Download complete", "progressDetail": {}, "id": "bbb"},
+    {"status": "Extracting", "progressDetail": {"current": 9000, "total": 9000}, "id": "bbb"},
+    {"status": "Pull complete", "progressDetail": {}, "id": "bbb"},
+    {"status": "Digest: sha256:0123"},
+    {"status": "Status: Downloaded newer image for demo/app:1"},
+]
+
+
+class API:
+    """The low-level pull the workflow streams: events, then the image is in `have` (as the SDK's
+    images.pull: an error before the stream raises, the image is then looked up by reference)."""
+
+    def __init__(self, images: Images) -> None:
+        self.images = images
+        self.pulls: list[tuple] = []
+
+    def pull(self, repository, tag=None, stream=False, decode=False, auth_config=None):
+        self.pulls.append((repository, tag, stream, decode, auth_config))
+        if self.images.pull_error:
+            raise self.images.pull_error
+        self.images.have[f"{repository}:{tag}"] = "sha256:pulled"
+        return iter(PULL_EVENTS)
 
 
 class Client:
     def __init__(self, images: Images) -> None:
         self.images = images
+        self.api = API(images)
 
 
 def target(name: str = "h1", connection: str = "ssh") -> Target:
@@ -83,7 +110,7 @@ def test_build_and_pull_say_unchanged_when_the_id_is_the_same(playbook):
     assert (outcome.status, outcome.message, outcome.image_id) == ("ok", "built on the host (unchanged)", "sha256:new")
     pulled = ImageSource("redis:7", PULL, note="from Docker Hub")
     outcome = fetch_image(job(playbook, pulled), "app", pulled, target(), RecordingExecutor("h1"), Client(Images({})))
-    assert (outcome.status, outcome.message, outcome.action) == ("changed", "pulled", "pull")
+    assert (outcome.status, outcome.message, outcome.action) == ("changed", "pulled: 3.9 KiB downloaded", "pull")
 
 
 def test_a_failed_pull_falls_back_to_the_image_on_the_host(playbook):
@@ -134,3 +161,41 @@ def test_swarm_image_step_reports_a_failed_build_instead_of_raising(playbook, mo
     [step] = result.steps
     assert (step.name, step.status, step.message) == ("image demo/app:1", "failed",
                                                       "build on the host failed: RUN exited 1")
+
+
+def test_a_pull_is_streamed_and_reports_the_layers_bytes(playbook):
+    from provision import progress
+
+    class Recorder:
+        def __init__(self):
+            self.updates = []
+
+        def step(self, host, name):
+            pass
+
+        def update(self, host, update):
+            self.updates.append((update.done, update.total, update.unit, update.detail))
+
+    pulled = ImageSource("registry.example.com:5000/team/app:1", PULL)
+    client, recorder = Client(Images({})), Recorder()
+    with progress.reporting(recorder, "h1"):
+        outcome = fetch_image(job(playbook, pulled), "app", pulled, target(), RecordingExecutor("h1"), client)
+    assert (outcome.status, outcome.image_id) == ("changed", "sha256:pulled")
+    assert outcome.message == "pulled: 3.9 KiB downloaded"
+    assert client.api.pulls == [("registry.example.com:5000/team/app", "1", True, True, None)]
+    assert recorder.updates == [(1000, 4000, "B", "pulling"), (3000, 4000, "B", "pulling"),
+                                (4000, 4000, "B", "pulling")]
+
+
+def test_pull_progress_sums_the_layers_being_downloaded():
+    from provision.deploy.pull_progress import PullProgress
+
+    counted = PullProgress()
+    assert (counted.done, counted.total) == (0, None)
+    for event in [{"status": "Downloading", "progressDetail": {"current": 10, "total": 100}, "id": "a"},
+                  {"status": "Downloading", "progressDetail": {"current": 5, "total": 50}, "id": "b"},
+                  {"status": "Extracting", "progressDetail": {"current": 300, "total": 300}, "id": "a"},
+                  {"status": "Download complete", "progressDetail": {}, "id": "b"},
+                  {"status": "Pull complete", "id": "zzz"}, {"error": "x"}, {"status": 3, "id": "a"}]:
+        counted.feed(event)
+    assert (counted.done, counted.total) == (60, 150)

@@ -124,6 +124,31 @@ def test_wait_ready_healthy_and_unhealthy_and_exit():
         rollout.wait_ready(SimpleNamespace(api=_FakeAPI([{"Status": "created"}])), "c", 0, poll=0)
 
 
+def test_health_waits_report_each_check_as_n_of_m(monkeypatch):
+    from provision import progress
+
+    seen = []
+
+    class Recorder:
+        def step(self, host, name):
+            pass
+
+        def update(self, host, update):
+            seen.append((update.unit, update.total, update.detail))
+
+    monkeypatch.setattr(rollout.time, "sleep", lambda s: None)
+    assert rollout.most_checks(60, 0.5) == 121 and rollout.most_checks(0, 0.5) == 1
+    with progress.reporting(Recorder(), "h1"):
+        rollout.wait_ready(SimpleNamespace(api=_FakeAPI([{"Status": "running", "Health": {"Status": "starting"}},
+                                                         {"Status": "running", "Health": {"Status": "healthy"}}])),
+                           "c", 60, poll=0.5)
+        rollout.wait_healthy(SimpleNamespace(api=_FakeAPI([{"Status": "running", "Health": {"Status": "starting"}},
+                                                           {"Status": "running", "Health": {"Status": "healthy"}}])),
+                             "db", 10, poll=0.5)
+    assert seen == [("s", 60, "check 1 of 121: health starting"), ("s", 60, "check 2 of 121: health healthy"),
+                    ("s", 10, "waiting for db, check 1 of 21")]
+
+
 def test_wait_ready_without_healthcheck_needs_a_steady_run():
     rollout.wait_ready(SimpleNamespace(api=_FakeAPI([{"Status": "running"}])), "c", 5, settle=0, poll=0)
 

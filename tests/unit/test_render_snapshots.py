@@ -110,7 +110,34 @@ def final_frame(c: Console, report: Report) -> None:
     c.print(progress.frame())
 
 
+def running_frame(c: Console) -> None:
+    """The live display mid-run: apt's packages, a pull with its rate and ETA, shipping without a total, a
+    health wait's attempts, a reboot, and a finished host."""
+    now = [0.0]
+    progress = render.LiveProgress(c, "deploy", 6, names=["gpu1", "cpu2", "cpu3", "web3", "db4", "old5"],
+                                   clock=lambda: now[0])
+    progress.live_mode = True
+    for name in ("gpu1", "cpu2", "cpu3", "web3", "db4", "old5"):
+        progress.host_started(name)
+    progress.step("gpu1", "docker packages")
+    progress.update("gpu1", Update(12, 40, "packages", "docker-ce"))
+    progress.step("cpu2", "image app")
+    progress.update("cpu2", Update(10 * 2**20, 120 * 2**20, "B", "pulling"))
+    progress.step("cpu3", "image vectordb")
+    progress.update("cpu3", Update(2 * 2**20, None, "B", "shipping"))  # the engine has not said how much yet
+    progress.step("web3", "rollout app")
+    progress.update("web3", Update(6.2, 60, "s", "check 12 of 121: health starting"))
+    progress.step("db4", "reboot")
+    progress.update("db4", Update(31, 600, "s", "waiting for a new boot"))
+    now[0] = 4.0
+    progress.update("cpu2", Update(30 * 2**20, 120 * 2**20, "B", "pulling"))
+    progress.update("cpu3", Update(10 * 2**20, 26 * 2**20, "B", "shipping"))
+    progress.host_finished(HostResult("old5", steps=[StepResult("hello-world", "ok", HELLO, 1.9)]))
+    c.print(progress.frame())
+
+
 CASES = {
+    "live_running_frame": running_frame,
     "live_final_frame": lambda c: final_frame(c, bootstrap_report()),
     "steps_and_recap": lambda c: render.recap(c, bootstrap_report()),
     "steps_and_recap_verbose": lambda c: render.recap(c, bootstrap_report(), verbose=1),
@@ -179,9 +206,13 @@ def test_no_color_is_honoured(monkeypatch) -> None:
 
 @pytest.mark.parametrize(("update", "rate", "shown"), [
     (Update(12 * 1024 * 1024, None, "B", "shipping"), 3.1 * 1024 * 1024, "shipping, 12.0 MiB, 3.1 MiB/s"),
-    (Update(10 * 1024 * 1024, 40 * 1024 * 1024, "B", "pull"), 1024 * 1024, "pull, 10.0 MiB of 40.0 MiB, 1.0 MiB/s, ETA 30.0s"),
-    (Update(12.4, 60, "s", "check 3: health starting"), None, "check 3: health starting, 12s/60s"),
+    (Update(10 * 1024 * 1024, 40 * 1024 * 1024, "B", "pull"), 1024 * 1024, "pull, 10.0/40.0 MiB, 1.0 MiB/s, ETA 30s"),
+    (Update(12.4, 60, "s", "check 3 of 121: health starting"), None, "check 3 of 121: health starting, 12s/60s"),
+    (Update(11 * 2**20, 10 * 2**20, "B", "shipping"), 2**20, "shipping, 11.0 MiB, 1.0 MiB/s"),  # framing > layers
     (Update(3, 5, "", "packages"), None, "packages, 3/5"),
+    (Update(12, 40, "packages", "docker-ce"), None, "12/40 packages, docker-ce"),
+    (Update(4, 13, "files", "downloading"), None, "4/13 files, downloading"),
+    (Update(900 * 2**10, 3 * 2**20, "B", "pulling"), 2**10, "pulling, 900.0 KiB/3.0 MiB, 1.0 KiB/s, ETA 36m12s"),
     (Update(None, None, "", "waiting for SSH"), None, "waiting for SSH"),
 ])
 def test_progress_updates_in_words(update, rate, shown) -> None:
@@ -223,3 +254,22 @@ def test_verbose_shows_the_commands_and_very_verbose_their_output() -> None:
         assert "$ docker run --rm -- hello-world" in shown[1] and "| Hello from Docker!" not in shown[1]
         assert "| Hello from Docker!" in shown[2] and "| This message shows that your installation" in shown[2]
     assert "commands" not in report.hosts["cpu2"].to_dict()  # never in --json
+
+
+def test_plain_output_says_a_long_steps_progress_at_most_every_30s() -> None:
+    """Not a terminal: apt's packages, a pull's bytes... are a line per host at most every
+    NON_TERMINAL_UPDATE_EVERY_S, never one per poll or per pull event."""
+    c = console(80, terminal=False)
+    now = [100.0]
+    progress = render.LiveProgress(c, "bootstrap", 1, names=["gpu1"], clock=lambda: now[0])
+    with progress:
+        progress.host_started("gpu1")
+        progress.step("gpu1", "docker packages")
+        for done in range(40):  # a poll every 2s
+            progress.update("gpu1", Update(done, 40, "packages", f"pkg{done}"))
+            now[0] += 2
+    shown = c.file.getvalue()
+    assert "\x1b" not in shown
+    assert shown.splitlines() == ["gpu1: docker packages", "gpu1: docker packages: 0/40 packages, pkg0",
+                                  "gpu1: docker packages: 15/40 packages, pkg15",
+                                  "gpu1: docker packages: 30/40 packages, pkg30"]

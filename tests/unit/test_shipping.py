@@ -215,7 +215,7 @@ def test_stage_pushes_with_the_registry_login_and_ship_pulls_with_it(monkeypatch
             pulled.append((repository, tag, auth_config))
             return iter([])
 
-    sh._pull(type("Host", (), {"api": HostAPI})(), "127.0.0.1:40000/provision/myapp", staged, lambda: None)
+    sh._pull(type("Host", (), {"api": HostAPI})(), "127.0.0.1:40000/provision/myapp", staged, lambda total=None: None)
     assert pulled == [("127.0.0.1:40000/provision/myapp", "2", auth)]
 
 

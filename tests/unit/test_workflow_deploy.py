@@ -94,13 +94,6 @@ class Engine:
                     raise docker.errors.ImageNotFound(f"no such image: {name}")
                 return type("I", (), {"id": engine.images_[name]})()
 
-            def pull(self, repository, tag=None, auth_config=None):
-                engine.changes.append(("pull", f"{repository}:{tag}"))
-                if engine.pull_error:
-                    raise engine.pull_error
-                engine.images_[f"{repository}:{tag}"] = IMAGE_ID
-                return type("I", (), {"id": IMAGE_ID})()
-
         class Containers:
             def get(self, key):
                 for c in engine.containers_:
@@ -118,6 +111,13 @@ class Engine:
             create_host_config = staticmethod(real_api.create_host_config)
             create_networking_config = staticmethod(real_api.create_networking_config)
             create_endpoint_config = staticmethod(real_api.create_endpoint_config)
+
+            def pull(self, repository, tag=None, stream=False, decode=False, auth_config=None):
+                engine.changes.append(("pull", f"{repository}:{tag}"))
+                if engine.pull_error:
+                    raise engine.pull_error
+                engine.images_[f"{repository}:{tag}"] = IMAGE_ID
+                return iter([{"status": "Downloading", "progressDetail": {"current": 1, "total": 2}, "id": "l1"}])
 
             def create_container(self, name, labels=None, **kwargs):
                 engine.changes.append(("create container", name))
