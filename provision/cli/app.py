@@ -3,35 +3,30 @@ one place that turns errors into messages and exit codes. No logic lives here.
 
 Each command lives in a command module (hosts_cmds, facts_cmds, docker_cmds, deploy_cmds, ops_cmds,
 sandbox_cmds, swarm_cmds) that parses its options, calls a workflow and renders through
-provision.cli.runner. Heavy modules (fabric, paramiko, docker, pydantic) are imported inside the
+provision.cli.runner. Heavy modules (paramiko, docker, pydantic, rich) are imported inside the
 commands so that `provision --help` answers fast.
+
+`main()` registers only the invoked command's module when the first argument names a command
+(`provision run ...` builds the `run` command's parameters, not those of all 25 commands: typer
+turns every registered function's signature into click parameters before parsing anything); the root
+help, completion and anything else get the whole app. `app` (the whole Typer app, for tests and
+scripts/cli-reference.py) is built on first access.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 import threading
 
 import typer
 
-from provision.cli import (config_cmds, deploy_cmds, docker_cmds, facts_cmds, hosts_cmds, init_cmds, ops_cmds,
-                           sandbox_cmds, swarm_cmds)
-
 EXIT_CODES_HELP = (
     "Exit codes: 0 all hosts ok/changed, 2 a host failed, 3 a host was unreachable (and none failed), "
     "4 bad input (nothing was touched), 1 other errors, 130 interrupted (Ctrl-C; 143 for SIGTERM)."
 )
 
-app = typer.Typer(
-    name="provision",
-    help="Turn fresh Ubuntu/Debian machines (cloud GPU VMs above all) into container hosts, over SSH, "
-    "from an Ansible inventory.\n\n" + EXIT_CODES_HELP,
-    no_args_is_help=True,
-    add_completion=True,  # --install-completion / --show-completion [bash|zsh|fish|powershell]
-    pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
 
 def _version(value: bool) -> None:
     if value:
@@ -49,7 +44,6 @@ def package_version() -> str:
         return "0+unknown"
 
 
-@app.callback()
 def _root(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
                                  help="Print provision's version and exit."),
@@ -58,17 +52,58 @@ def _root(
     from an Ansible inventory."""
 
 
-# `provision --help` lists the commands in this order, then the command groups in theirs.
-init_cmds.register(app)  # init
-hosts_cmds.register(app)  # hosts
-facts_cmds.register(app)  # facts, run
-docker_cmds.register_commands(app)  # verify, bootstrap
-config_cmds.register(app)  # config
-deploy_cmds.register(app)  # deploy, rollback
-ops_cmds.register(app)  # status, logs, exec, down, prune, df, unlock
-sandbox_cmds.register(app)  # sandbox up|status|down
-docker_cmds.register_groups(app)  # docker install|uninstall, nvidia install
-swarm_cmds.register(app)  # swarm init
+# `provision --help` lists the commands in this order, then the command groups in theirs:
+# (module, its registering function) in registration order, and the names each registers.
+REGISTRATION = (
+    ("init_cmds", "register", ("init",)),
+    ("hosts_cmds", "register", ("hosts",)),
+    ("facts_cmds", "register", ("facts", "run")),
+    ("docker_cmds", "register_commands", ("verify", "bootstrap")),
+    ("config_cmds", "register", ("config",)),
+    ("deploy_cmds", "register", ("deploy", "rollback")),
+    ("ops_cmds", "register", ("status", "logs", "exec", "down", "prune", "df", "unlock")),
+    ("sandbox_cmds", "register", ("sandbox",)),
+    ("docker_cmds", "register_groups", ("docker", "nvidia")),  # groups: docker install|uninstall, nvidia install
+    ("swarm_cmds", "register", ("swarm",)),
+)
+
+
+def build_app(command: str | None = None) -> typer.Typer:
+    """The Typer app with every command, or with only what registers `command` (a top-level name)."""
+    new = typer.Typer(
+        name="provision",
+        help="Turn fresh Ubuntu/Debian machines (cloud GPU VMs above all) into container hosts, over SSH, "
+        "from an Ansible inventory.\n\n" + EXIT_CODES_HELP,
+        no_args_is_help=True,
+        add_completion=True,  # --install-completion / --show-completion [bash|zsh|fish|powershell]
+        pretty_exceptions_enable=False,
+        context_settings={"help_option_names": ["-h", "--help"]},
+    )
+    new.callback()(_root)
+    for module, function, names in REGISTRATION:
+        if command is None or command in names:
+            getattr(importlib.import_module(f"provision.cli.{module}"), function)(new)
+    return new
+
+
+def _command_in(argv: list[str]) -> str | None:
+    """The top-level command `argv` invokes, when its first word names one (else None: the whole app)."""
+    if not argv or os.environ.get("_PROVISION_COMPLETE"):
+        return None
+    return argv[0] if any(argv[0] in names for _, _, names in REGISTRATION) else None
+
+
+_WHOLE_APP: typer.Typer | None = None
+
+
+def __getattr__(name: str):
+    """`provision.cli.app.app`: the whole app, built once on first access."""
+    global _WHOLE_APP
+    if name == "app":
+        if _WHOLE_APP is None:
+            _WHOLE_APP = build_app()
+        return _WHOLE_APP
+    raise AttributeError(name)
 
 
 # -- entry point: the one place that turns errors into messages and exit codes ---------------
@@ -93,7 +128,8 @@ def main(argv: list[str] | None = None) -> None:
     if threading.current_thread() is threading.main_thread():
         INTERRUPT.install()
     try:
-        code = app(args=argv, prog_name="provision", standalone_mode=False)
+        args = sys.argv[1:] if argv is None else list(argv)
+        code = build_app(_command_in(args))(args=args, prog_name="provision", standalone_mode=False)
     except click_errors.UsageError as exc:
         exc.show()
         sys.exit(EXIT_BAD_INPUT)
