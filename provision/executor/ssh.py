@@ -295,11 +295,8 @@ class _Hop:
         self.connect_timeout = connect_timeout
         self.connect_kwargs = connect_kwargs
         self.client = paramiko.SSHClient()
+        self.transport = None  # set once connect() returned: a hop whose key was refused is not connected
         self._sftp = None
-
-    @property
-    def transport(self):
-        return self.client.get_transport()
 
     @property
     def is_connected(self) -> bool:
@@ -323,6 +320,7 @@ class _Hop:
         if self.gateway:
             kwargs["sock"] = self.open_gateway()
         self.client.connect(**kwargs)
+        self.transport = self.client.get_transport()
 
     def sftp(self):
         if self._sftp is None:
