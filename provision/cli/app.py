@@ -127,6 +127,7 @@ def main(argv: list[str] | None = None) -> None:
     click_errors = _click_exceptions()
     if threading.current_thread() is threading.main_thread():
         INTERRUPT.install()
+    no_invoke = _without_invoke()
     try:
         args = sys.argv[1:] if argv is None else list(argv)
         code = build_app(_command_in(args))(args=args, prog_name="provision", standalone_mode=False)
@@ -144,7 +145,21 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         sys.stderr.write("provision: interrupted\n")
         _exit_now(INTERRUPT.exit_code or 128 + (INTERRUPT.raised or 2))
+    finally:
+        if no_invoke and sys.modules.get("invoke", False) is None:
+            del sys.modules["invoke"]
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _without_invoke() -> bool:
+    """paramiko.config imports invoke (when installed, as Fabric's dependency) only to run ssh_config's
+    `Match exec`, which provision never reads (no ssh_config is read at all: executor.ssh); that import
+    is about a third of paramiko's. While the command runs, `import invoke` fails, so paramiko skips it;
+    undone on return (a caller of main() in the same process may import invoke afterwards)."""
+    if "invoke" in sys.modules or "paramiko" in sys.modules:
+        return False
+    sys.modules["invoke"] = None  # type: ignore[assignment]  # `import invoke` raises ImportError
+    return True
 
 
 def _exit_now(code: int) -> None:
