@@ -96,3 +96,22 @@ def test_the_cli_keeps_invoke_out_only_while_it_runs():
             "import invoke\nprint('invoke importable')\n")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0 and "invoke importable" in proc.stdout, proc.stderr[-2000:]
+
+
+def test_docker_install_loads_neither_the_nvidia_stage_nor_fabric(tmp_path):
+    (tmp_path / "inv.ini").write_text("h1 ansible_host=127.0.0.1 ansible_port=1\n")
+    modules = imported("docker", "install", "-i", str(tmp_path / "inv.ini"), "--known-hosts", str(tmp_path / "kh"),
+                       cwd=tmp_path)
+    assert "provision.workflows.docker" in modules and "paramiko" in modules
+    assert not {"fabric", "docker", "provision.workflows.nvidia", "provision.operations.gpu_ladder"} & modules
+    assert not {m for m in modules if m.startswith(("fabric.", "invoke.", "provision.deploy", "provision.compose"))}
+
+
+def test_a_deploy_without_gpu_services_does_not_load_the_gpu_precheck(tmp_path):
+    (tmp_path / "inv.ini").write_text("h1 ansible_host=127.0.0.1 ansible_port=1\n")
+    (tmp_path / "stack.yml").write_text("services:\n  web:\n    image: busybox:1.36\n")
+    modules = imported("deploy", str(tmp_path / "stack.yml"), "-i", str(tmp_path / "inv.ini"), "--known-hosts",
+                       str(tmp_path / "kh"), cwd=tmp_path)
+    assert "provision.workflows.deploy_noop" in modules
+    assert not {"fabric", "provision.workflows.gpu_precheck", "provision.facts.gpu_deploy"} & modules
+    assert not {m for m in modules if m.startswith(("fabric.", "invoke."))}
