@@ -148,7 +148,19 @@ def main(argv: list[str] | None = None) -> None:
     finally:
         if no_invoke and sys.modules.get("invoke", False) is None:
             del sys.modules["invoke"]
+        if argv is None:  # the process's own command line: it ends now
+            _quick_teardown()
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _quick_teardown() -> None:
+    """Move every object to the garbage collector's permanent generation before the interpreter exits:
+    its final collections then skip them (they are still freed, files flushed and closed, atexit handlers
+    run). The collections over everything paramiko, cryptography, typer and rich created took 0.1-0.2 s
+    of every `provision` process's exit on the sandbox machine (issue 12); with this, ~35 ms."""
+    import gc
+
+    gc.freeze()
 
 
 def _without_invoke() -> bool:

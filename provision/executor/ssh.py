@@ -321,6 +321,7 @@ class _Hop:
             kwargs["sock"] = self.open_gateway()
         self.client.connect(**kwargs)
         self.transport = self.client.get_transport()
+        _no_delay(self.transport.sock)
 
     def sftp(self):
         if self._sftp is None:
@@ -333,6 +334,18 @@ class _Hop:
             self._sftp = None
         if self.is_connected:
             self.client.close()
+
+
+def _no_delay(sock) -> None:
+    """TCP_NODELAY on a hop's own TCP socket (a jump host's channel or a ProxyCommand has none). Without it,
+    every command waited ~40 ms: its stdin data and EOF are two small packets, and Nagle holds the second
+    until the host's delayed ACK (OpenSSH sets it on its side only for interactive sessions). Measured on
+    the sandbox: a command's round trip 50-100 ms → 5-8 ms; paramiko leaves it unset."""
+    if isinstance(sock, socket.socket) and sock.family in (socket.AF_INET, socket.AF_INET6):
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:  # best effort: a socket that refuses it still works, only slower
+            pass
 
 
 class _CommandTimedOut(Exception):
