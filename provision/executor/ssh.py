@@ -405,7 +405,10 @@ def _exec(hop: _Hop, command: str, stdin: bytes | None, timeout: float, open_tim
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise _CommandTimedOut(_text(out), _text(err))
-            select.select([channel], [], [], min(remaining, 1.0))
+            if channel.eof_received:  # no data comes after EOF (the closed buffers keep the pipe set): wait
+                channel.status_event.wait(min(remaining, 1.0))  # for the exit status, or the close
+            else:
+                select.select([channel], [], [], min(remaining, 1.0))
         return CommandResult(command, channel.recv_exit_status(), _text(out), _text(err))
     finally:
         channel.close()
