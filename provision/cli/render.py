@@ -15,17 +15,19 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from rich.console import Console
-from rich.live import Live
 from rich.markup import escape
-from rich.spinner import Spinner
 from rich.table import Table
 from rich.text import Text
 
 from provision.progress import Update
 from provision.report import HostResult, Report
+
+if TYPE_CHECKING:  # imported where used: only a terminal's live view needs them
+    from rich.live import Live
+    from rich.spinner import Spinner
 
 # colours carry meaning only: the outcome of a host or a step
 STYLE = {"ok": "green", "changed": "yellow", "failed": "red", "unreachable": "red", "skipped": "cyan"}
@@ -151,6 +153,8 @@ class LiveProgress:
 
     def __enter__(self):
         if self.live_mode and self.total:
+            from rich.live import Live
+
             self._live = Live(console=self.console, get_renderable=self.frame, refresh_per_second=8,
                               transient=False, redirect_stdout=False, redirect_stderr=True)
             self._live.__enter__()
@@ -249,7 +253,9 @@ class LiveProgress:
                 elif line.started is None:
                     grid.add_row(" ", Text(line.name), Text("waiting", style="dim"), "", "")
                 else:
-                    spinner = self._spinners.setdefault(line.name, Spinner("dots"))
+                    from rich.spinner import Spinner
+
+                    spinner = self._spinners.get(line.name) or self._spinners.setdefault(line.name, Spinner("dots"))
                     progress = describe_update(line.update, line.rate())
                     grid.add_row(spinner, Text(line.name), one_line(line.step), duration(self.elapsed(line)),
                                  one_line(progress))

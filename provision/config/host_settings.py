@@ -49,7 +49,7 @@ def _deb_version(value: str | None, what: str) -> str | None:
 
 
 class DockerSettings(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
     docker_repo_url: str | None = None
     docker_gpg_url: str | None = None
@@ -114,7 +114,7 @@ def docker_settings(host: str, hostvars: dict) -> DockerSettings:
 
 
 class NvidiaSettings(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
     gpu: bool | None = None  # force a host to count as a GPU host (or not)
     nvidia_driver_branch: str = "580"
@@ -182,7 +182,7 @@ def nvidia_settings(host: str, hostvars: dict) -> NvidiaSettings:
 class SwarmSettings(BaseModel):
     """The vars `provision swarm init` reads (roles also come from the swarm_managers/swarm_workers groups)."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
     swarm_role: Literal["manager", "worker"] | None = None
     swarm_advertise_addr: str | None = None

@@ -1,6 +1,6 @@
 """The inventory's ProxyCommand, started in a session of its own.
 
-Fabric starts a string gateway with paramiko's ProxyCommand, a child in the terminal's process group:
+paramiko's own ProxyCommand starts a child in the terminal's process group:
 the operator's first Ctrl-C would kill every host's transport at once, while provision means to let
 hosts in flight finish their step (workflows/interrupt.py). Started in its own session, the proxy lives
 until provision closes the connection (or exits), as the jump-host connections do.
@@ -27,16 +27,3 @@ def proxy_command(host: str, command_line: str):
     config = paramiko.SSHConfig()
     config.parse(StringIO(f"Host {host}\n    ProxyCommand {command_line}"))
     return _OwnSessionProxyCommand(config.lookup(host)["proxycommand"])
-
-
-def connection_class():
-    """fabric.Connection whose string gateways (ProxyCommand) run in their own session."""
-    from fabric import Connection
-
-    class _Connection(Connection):
-        def open_gateway(self):
-            if isinstance(self.gateway, str):
-                return proxy_command(self.host, self.gateway)
-            return super().open_gateway()
-
-    return _Connection

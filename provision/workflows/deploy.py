@@ -152,9 +152,11 @@ def run(loaded, options: RunOptions, *, environ: Mapping[str, str],
     sources = image_sources.sources(playbook, check=options.check)
     context = DeployContext(playbook, services_by_host, sources, read_secrets(playbook, environ), environ,
                             options.check, log=log, file_secrets=playbook.file_secret_values(environ))
-    from provision.workflows import gpu_precheck  # here: bad input exits before it is imported
+    refusal, gpu_steps = None, {}
+    if any(service.gpu_request() is not None for service in playbook.services.values()):
+        from provision.workflows import gpu_precheck  # only for GPU services: bad input exits before it is imported
 
-    refusal, gpu_steps = gpu_precheck.precheck(context, targets, options)  # before any host is changed
+        refusal, gpu_steps = gpu_precheck.precheck(context, targets, options)  # before any host is changed
     if refusal is not None:
         return refusal
     if not options.check and any(s.how == image_sources.SHIP for s in sources.values()):

@@ -92,3 +92,42 @@ def test_provision_help_shows_every_command_group():
               if line.startswith("│ ") and len(line.split()) > 1 and not line.split()[1].startswith("-")]
     for name in COMMANDS + list(GROUPS):
         assert name in listed, (name, proc.stdout)
+
+
+def test_main_registers_only_the_invoked_command_and_its_help_is_the_whole_apps():
+    """main() builds only the invoked command's module (issue 12: typer builds the parameters of every
+    registered command before parsing); each command's --help is the same as the whole app's."""
+    code = r'''
+import contextlib, io, sys
+import typer.main
+from provision.cli.app import REGISTRATION, app, build_app, main
+
+def paths(command, prefix):
+    yield prefix
+    for name in getattr(command, "commands", {}) or {}:
+        yield from paths(command.commands[name], prefix + [name])
+
+def help_of(call, path):
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        try:
+            call(path + ["--help"])
+        except SystemExit:
+            pass
+    return out.getvalue()
+
+whole = typer.main.get_command(app)
+names = [name for _, _, registered in REGISTRATION for name in registered]
+assert sorted(names) == sorted(whole.commands), (names, sorted(whole.commands))
+for _, _, registered in REGISTRATION:
+    assert sorted(typer.main.get_command(build_app(registered[0])).commands) == sorted(registered)
+for path in list(paths(whole, []))[1:]:
+    lazy = help_of(main, path)
+    full = help_of(lambda a: app(args=a, prog_name="provision", standalone_mode=False), path)
+    assert lazy == full and lazy.strip(), path
+print("OK")
+'''
+    env = {"PATH": "/usr/bin:/bin", "COLUMNS": "100", "TERM": "dumb", "NO_COLOR": "1", "_TYPER_FORCE_DISABLE_TERMINAL": "1",
+           "PYTHONPATH": ":".join(sys.path)}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0 and proc.stdout.strip().endswith("OK"), proc.stderr[-3000:]

@@ -2,7 +2,8 @@
 
 import os
 
-from provision.executor.proxy import connection_class, proxy_command
+from provision.executor.proxy import proxy_command
+from provision.executor.ssh import _Hop
 
 
 def test_the_proxy_command_runs_in_its_own_session_with_ssh_expansions():
@@ -14,11 +15,9 @@ def test_the_proxy_command_runs_in_its_own_session_with_ssh_expansions():
         proxy.close()
 
 
-def test_fabric_connections_open_string_gateways_through_it():
-    from fabric import Config
-
-    connection = connection_class()("db1", gateway="cat", config=Config(lazy=True))
-    gateway = connection.open_gateway()
+def test_ssh_hops_open_string_gateways_through_it():
+    hop = _Hop("db1", 22, "ops", "cat", 5, {})
+    gateway = hop.open_gateway()
     try:
         assert os.getsid(gateway.process.pid) == gateway.process.pid
     finally:
