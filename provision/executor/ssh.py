@@ -1,4 +1,9 @@
-"""Run commands over SSH with Fabric: one connection per host, opened lazily, reused for every step."""
+"""Run commands over SSH with Fabric: one connection per host, opened lazily, reused for every step.
+
+One SSHExecutor may serve several threads at once (workflows.fanout.SharedExecutors: a relay seed's
+executor runs the relay's key commands from a peer's thread while the seed's own deploy runs): each
+command is its own channel on the one transport (paramiko opens channels thread-safely), the script a
+command sends on stdin is per thread, and SFTP use is serialised."""
 
 from __future__ import annotations
 
@@ -15,6 +20,7 @@ from provision.secret import Secret
 from provision.executor.watchdog import Watchdog
 
 SUDO_PROMPT = "[provision:sudo] password: "
+_STDIN = threading.local()  # .data: the script the current thread's command sends on stdin (_remote_runner_class)
 
 
 class SSHExecutor:
@@ -29,6 +35,7 @@ class SSHExecutor:
         self.connect_retries = connect_retries
         self._connection = None
         self._lock = threading.Lock()
+        self._sftp_lock = threading.Lock()  # one SFTP session per connection, used by one thread at a time
         self.round_trips = 0
         self.host_key_notes: list[str] = []
         self._watchdog: Watchdog | None = None
@@ -125,12 +132,13 @@ class SSHExecutor:
     def put(self, data: bytes, path: str, *, mode: int = 0o600) -> None:
         """Over SFTP as the login user: the file is created and chmod-ed before any byte is written."""
         connection = self.connect()
-        self.round_trips += 1
+        self._count()
         try:
-            sftp = connection.sftp()
-            with sftp.open(path, "wb") as handle:
-                sftp.chmod(path, mode)
-                handle.write(data)
+            with self._sftp_lock:
+                sftp = connection.sftp()
+                with sftp.open(path, "wb") as handle:
+                    sftp.chmod(path, mode)
+                    handle.write(data)
         except (EOFError, OSError) as exc:
             if isinstance(exc, OSError) and not isinstance(exc, (ConnectionError, TimeoutError)) \
                     and connection.is_connected:
@@ -185,7 +193,7 @@ class SSHExecutor:
         command's text travels on stdin (SCRIPT_FROM_STDIN), never in the host's argv."""
         timeout = self.settings.timeouts.command if timeout is None else timeout
         connection = self.connect()
-        self.round_trips += 1
+        self._count()
         s = self.settings
         script = as_shell(command)
         started = time.monotonic()
@@ -194,11 +202,11 @@ class SSHExecutor:
                 return self._timed(self._sudo_with_password(connection, script, timeout), started, timeout)
             remote = with_timeout(SCRIPT_FROM_STDIN, timeout)
             shell = sudo_wrap(remote, s.become_user) if (become and s.needs_sudo) else remote
-            connection.provision_stdin = script.encode()  # sent whole by _remote_runner_class
+            _STDIN.data = script.encode()  # sent whole by _remote_runner_class, in this thread
             try:
                 result = connection.run(shell, timeout=timeout + CLIENT_GRACE_S)
             finally:
-                connection.provision_stdin = None
+                _STDIN.data = None
         except Exception as exc:
             return self._after_failure(exc, command, timeout)
         self._raise_if_dead(command)
@@ -207,6 +215,10 @@ class SSHExecutor:
             stderr += (f"\nsudo on {s.host} needs a password for {s.user}: set PROVISION_BECOME_PASSWORD "
                        "or pass --ask-become-pass")
         return self._timed(CommandResult(script, result.exited, result.stdout, stderr), started, timeout)
+
+    def _count(self) -> None:
+        with self._lock:
+            self.round_trips += 1
 
     @staticmethod
     def _timed(result: CommandResult, started: float, timeout: float) -> CommandResult:
@@ -256,10 +268,11 @@ class SSHExecutor:
 
         s = self.settings
         path = f"/dev/shm/provision-{secrets.token_hex(8)}"
-        sftp = connection.sftp()
-        with sftp.open(path, "wb") as handle:
-            sftp.chmod(path, 0o600)
-            handle.write(script.encode())
+        with self._sftp_lock:
+            sftp = connection.sftp()
+            with sftp.open(path, "wb") as handle:
+                sftp.chmod(path, 0o600)
+                handle.write(script.encode())
         runner = (f'timeout -k 10 {max(1, int(timeout + 0.999))} sh "$0" < /dev/null; rc=$?; '
                   'rm -f "$0"; exit $rc')
         shell = shlex.join(["sh", "-c", runner, path])
@@ -270,7 +283,8 @@ class SSHExecutor:
             return CommandResult(script, 1, "", f"sudo rejected the become password for {s.user}")
         finally:
             try:
-                sftp.remove(path)
+                with self._sftp_lock:
+                    sftp.remove(path)
             except OSError:
                 pass  # removed by the command already
         stdout = result.stdout.replace(SUDO_PROMPT, "")
@@ -298,7 +312,7 @@ class SSHExecutor:
 
 
 def _remote_runner_class():
-    """Fabric's Remote runner, sending the connection's `provision_stdin` whole right after the command
+    """Fabric's Remote runner, sending the calling thread's script (_STDIN.data) whole right after the command
     starts, then EOF. (invoke's own in_stream copies a non-terminal stream one byte per 10 ms: a 30 kB
     script would take five minutes.)"""
     from fabric.runners import Remote
@@ -306,7 +320,7 @@ def _remote_runner_class():
     class _Remote(Remote):
         def send_start_message(self, command):
             super().send_start_message(command)
-            data = getattr(self.context, "provision_stdin", None)
+            data = getattr(_STDIN, "data", None)
             if data is not None:
                 self.channel.sendall(data)
                 self.channel.shutdown_write()

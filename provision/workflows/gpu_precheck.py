@@ -31,7 +31,7 @@ from provision.facts import gpu_deploy
 from provision.interrupts import Interrupted
 from provision.operations import cuda_compat, gpu_requests
 from provision.report import HostResult, Report, StepResult
-from provision.workflows.fanout import RunOptions, SilentProgress, fan_out
+from provision.workflows.fanout import RunOptions, SharedExecutors, SilentProgress, fan_out
 from provision.workflows.targets import Target
 
 PROBE_TIMEOUT_S = 60
@@ -161,14 +161,17 @@ def _host_work(context, local: dict[str, dict | str]):
     return work
 
 
-def precheck(context, targets: list[Target], options: RunOptions) -> tuple[Report | None, dict[str, list[StepResult]]]:
-    """(a Report that refuses the whole deploy, or None; each GPU host's check steps to head its result)."""
+def precheck(context, targets: list[Target], options: RunOptions, *,
+             executors: SharedExecutors | None = None) -> tuple[Report | None, dict[str, list[StepResult]]]:
+    """(a Report that refuses the whole deploy, or None; each GPU host's check steps to head its result).
+    With `executors` (the deploy's), each host's checks use the connection its deploy uses afterwards."""
     gpu_targets = [t for t in targets if gpu_services(context, t.name)]
     if not gpu_targets:
         return None, {}
     images = {context.playbook.services[s].image for t in gpu_targets for s in gpu_services(context, t.name)}
     local = _local_configs(context, {i for i in images if i})
-    checked = fan_out("deploy", gpu_targets, _host_work(context, local), replace(options, progress=SilentProgress()))
+    checked = fan_out("deploy", gpu_targets, _host_work(context, local), replace(options, progress=SilentProgress()),
+                      executors=executors)
     refused = [name for name, r in checked.hosts.items() if r.status == "failed"]
     steps = {name: r.steps for name, r in checked.hosts.items() if r.status != "unreachable"}
     if not refused:

@@ -37,7 +37,7 @@ from provision.executor.base import Executor
 from provision.report import HostResult, Report, StepResult
 from provision.workflows.deploy_images import ImageJob, fetch_image, make_relay, staged_images
 from provision.workflows.engine import engine
-from provision.workflows.fanout import RunOptions, SilentProgress, fan_out, run_on_host
+from provision.workflows.fanout import RunOptions, SharedExecutors, SilentProgress, fan_out, run_on_host
 from provision.workflows.swarm_targets import load_swarm_targets, manager_target, role_of
 from provision.workflows.targets import Target
 
@@ -86,17 +86,23 @@ class SwarmRun:
 def deploy_swarm(loaded: Loaded, options: RunOptions, *, log: Callable[[str], None] = lambda line: None) -> Report:
     sources = image_sources.sources(loaded.playbook, check=options.check)
     run = SwarmRun(loaded, ImageJob(loaded.playbook, sources, loaded.environ, options.check, log=log))
-    with staged_images(sources, options.check) as (run.images.registry_port, run.images.staged):
-        run.images.relay = make_relay(loaded.hosts, options, log) if run.images.staged else None
-        report = fan_out("deploy", loaded.hosts, image_work(run), options)
-    manager = loaded.manager.name
-    first = report.hosts[manager]
-    broken = [n for n, r in report.hosts.items() if r.status in ("failed", "unreachable")]
-    if broken:
-        first.steps.append(StepResult("services", "failed", f"not deployed: images are missing on "
-                                      f"{', '.join(broken)} (a task placed there could not start)"))
-        return report
-    result = run_on_host(loaded.manager, _manager_work(run), replace(options, progress=SilentProgress()))
+    # one executor (one SSH connection) per host: the image step, the relay's seed side, the manager's work
+    with SharedExecutors([*loaded.hosts, loaded.manager], options) as executors:
+        if any(t.name == loaded.manager.name for t in loaded.hosts):
+            executors.expect(loaded.manager.name, 2)  # its image step, then the services
+        with staged_images(sources, options.check) as (run.images.registry_port, run.images.staged):
+            run.images.relay = make_relay(loaded.hosts, options, log, executors=executors) \
+                if run.images.staged else None
+            report = fan_out("deploy", loaded.hosts, image_work(run), options, executors=executors)
+        manager = loaded.manager.name
+        first = report.hosts[manager]
+        broken = [n for n, r in report.hosts.items() if r.status in ("failed", "unreachable")]
+        if broken:
+            first.steps.append(StepResult("services", "failed", f"not deployed: images are missing on "
+                                          f"{', '.join(broken)} (a task placed there could not start)"))
+            return report
+        result = run_on_host(loaded.manager, _manager_work(run), replace(options, progress=SilentProgress()),
+                             executors.factory)
     first.steps.extend(result.steps)
     first.unreachable = result.unreachable
     plan = first.extra.pop("plan", []) + result.extra.pop("plan", [])
