@@ -6,6 +6,7 @@ login and session, the script's forks). Medians. Targeted: it does not start or 
 peer (bench/side_by_side.py does the full table).
 
     python bench/facts_scaling.py --inventory /tmp/h4.yml --fleet h4 [--hosts 20] [--runs 7] [--json OUT]
+        [--compare OTHER_CHECKOUT]   # the same cases with another checkout's provision, interleaved (before/after)
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hosts", type=int, default=20)
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--compare", type=Path, help="another checkout (e.g. `git archive BASE`): its cases too")
     args = parser.parse_args(argv)
 
     work = Path(tempfile.mkdtemp(prefix="provision-facts-bench-"))
@@ -39,6 +41,9 @@ def main(argv: list[str] | None = None) -> int:
     hosts = sorted(group, key=lambda n: int("".join(c for c in n if c.isdigit()) or 0))
     fleet = h.Fleet(args.fleet, work, args.inventory, hosts, {n: group[n]["ansible_port"] for n in hosts}, Path())
     env = h.provision_env(work)
+    envs = {"": env}
+    if args.compare:
+        envs["before:"] = dict(env, PYTHONPATH=str(args.compare.resolve()))
     inventories = {}
     for count in (1, args.hosts):
         path = work / f"inventory-{count}.yml"
@@ -52,17 +57,19 @@ def main(argv: list[str] | None = None) -> int:
         return h.provision_argv(*command, "-i", str(inventories[count]), "--known-hosts", str(work / "known_hosts"),
                                 "--forks", str(max(args.hosts, 10)))
 
-    cases = {"facts-1": argv(1, "facts"), f"facts-{args.hosts}": argv(args.hosts, "facts"),
-             f"run-true-{args.hosts}": argv(args.hosts, "run", "true")}
-    h.timed(cases[f"facts-{args.hosts}"], env=env)  # records the host keys; warms the page cache
+    base = {"facts-1": argv(1, "facts"), f"facts-{args.hosts}": argv(args.hosts, "facts"),
+            f"run-true-{args.hosts}": argv(args.hosts, "run", "true")}
+    cases = {prefix + key: (command, e) for prefix, e in envs.items() for key, command in base.items()}
+    for command, e in cases.values():  # records the host keys; warms the page cache
+        h.timed(command, env=e, cwd=work)
     samples: dict[str, dict[str, list[float]]] = {k: {"wall_s": [], "operator_cpu_s": [], "host_cpu_s": []}
                                                   for k in cases}
     for _ in range(args.runs):
-        for key, command in cases.items():
-            count = 1 if key == "facts-1" else args.hosts
+        for key, (command, e) in cases.items():
+            count = 1 if key.endswith("facts-1") else args.hosts
             ids = [cid for n, (_, cid) in pids.items() if n in hosts[:count]]
             before = {cid: h.cgroup_cpu_ns(cid) for cid in ids}
-            timed = h.timed(command, env=env)
+            timed = h.timed(command, env=e, cwd=work)
             after = {cid: h.cgroup_cpu_ns(cid) for cid in ids}
             deltas = [after[c] - before[c] for c in ids if before[c] is not None and after[c] is not None]
             samples[key]["wall_s"].append(timed.seconds)
@@ -71,7 +78,9 @@ def main(argv: list[str] | None = None) -> int:
                 samples[key]["host_cpu_s"].append(sum(deltas) / len(deltas) / 1e9)
     result = {k: {m: round(statistics.median(v), 4) for m, v in metrics.items() if v}
               for k, metrics in samples.items()}
-    result["ratio"] = round(result[f"facts-{args.hosts}"]["wall_s"] / result["facts-1"]["wall_s"], 3)
+    for prefix in envs:
+        result[prefix + "ratio"] = round(result[f"{prefix}facts-{args.hosts}"]["wall_s"]
+                                         / result[f"{prefix}facts-1"]["wall_s"], 3)
     result["runs"] = args.runs
     text = json.dumps(result, indent=1)
     print(text)
