@@ -81,3 +81,36 @@ def test_a_deploy_with_relay_and_gpu_precheck_logs_in_once_per_host(fleet, image
     assert any("relayed from" in m for m in messages.values()), messages  # the relay ran (seed-side commands)
     assert "gpu check train" in messages[GPU_HOST], messages[GPU_HOST]  # the precheck ran
     assert {name: after[name] - before[name] for name in HOSTS} == {name: 1 for name in HOSTS}, messages
+
+
+def test_one_executor_serves_several_threads_at_once(fleet):
+    """What the relay needs of a seed's executor: commands and file writes from several threads at once on one
+    connection, each thread getting its own command's output (the script each sends on stdin is per thread)."""
+    import threading
+
+    from provision.executor.known_hosts import KnownHosts
+    from provision.executor.ssh import SSHExecutor
+    from provision.workflows.targets import load_targets
+
+    target = next(t for t in load_targets(fleet.inventory) if t.name == "sbx1")
+    executor = SSHExecutor(target.settings, KnownHosts(fleet.home / "known_hosts"))
+    fp = fingerprint(fleet.key)
+    before = logins(fleet, "sbx1", fp)
+    outputs: dict[int, tuple] = {}
+
+    def work(n: int) -> None:
+        executor.put(f"file {n}\n".encode(), f"/dev/shm/provision-conn-{n}", mode=0o600)
+        out = executor.run(f"cat /dev/shm/provision-conn-{n}; rm -f /dev/shm/provision-conn-{n}; "
+                           f"sleep 0.{n % 3}; echo thread {n}", timeout=60)
+        outputs[n] = (out.exit_code, out.stdout)
+
+    try:
+        threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(120)
+    finally:
+        executor.close()
+    assert outputs == {n: (0, f"file {n}\nthread {n}\n") for n in range(8)}
+    assert logins(fleet, "sbx1", fp) - before == 1
