@@ -313,8 +313,8 @@ class SSHExecutor:
 
 def _remote_runner_class():
     """Fabric's Remote runner, sending the calling thread's script (_STDIN.data) whole right after the command
-    starts, then EOF, and waking when the command exits rather than polling. (invoke's own in_stream copies a non-terminal stream one byte per 10 ms: a 30 kB
-    script would take five minutes.)"""
+    starts, then EOF (invoke's own in_stream copies a non-terminal stream one byte per 10 ms: a 30 kB script
+    would take five minutes), and waking when the command exits rather than polling."""
     from fabric.runners import Remote
 
     class _Remote(Remote):
