@@ -39,7 +39,9 @@ NVIDIA_SMI_QUERY_FIELDS = "index,name,uuid,memory.total,pci.bus_id,pci.device_id
 #: command it runs, builtins for the rest (files and /proc read with `read`), and no command whose answer is
 #: not needed (rc -1, "skipped: why"): `uname -m` only without dpkg, mokutil only on EFI, lspci only with an
 #: NVIDIA PCI device, one `docker info` for the server version and the runtimes (`docker --version` and
-#: `dockerd --version` only when the daemon does not answer it), dockerd's processes only without systemd.
+#: `dockerd --version` only when the daemon does not answer it), dockerd's processes only without systemd,
+#: neither `systemctl is-active docker` nor dockerd's processes when neither docker nor dockerd is installed;
+#: the kernel release read from /proc (no `uname`); `timeout` only around a tool that can hang.
 FACTS_SCRIPT: str = r"""# provision facts script, format 1: read-only, POSIX sh, never fails as a whole.
 PATH="${PATH:-/usr/bin:/bin}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 LC_ALL=C
@@ -107,6 +109,11 @@ _pf_memtotal() {
     return 1
 }
 
+# The kernel release, as `uname -r` prints it (no fork).
+_pf_osrelease() {
+    read -r _pf_k </proc/sys/kernel/osrelease && printf '%s\n' "$_pf_k"
+}
+
 # One "ADDRESS VENDOR DEVICE CLASS" line per PCI device, read from sysfs (no lspci needed).
 _pf_pci() {
     for _pf_d in /sys/bus/pci/devices/*; do
@@ -152,13 +159,17 @@ if [ -e /etc/os-release ]; then
 else
     _pf_file os_release /usr/lib/os-release
 fi
-_pf_run arch_dpkg 10 dpkg --print-architecture
+_pf_run arch_dpkg - dpkg --print-architecture
 if [ "$_pf_rc" = 0 ] && [ -n "$_pf_o" ]; then
     _pf_skip uname_m "dpkg answered"
 else
     _pf_run uname_m - uname -m
 fi
-_pf_run uname_r - uname -r
+if [ -r /proc/sys/kernel/osrelease ]; then
+    _pf_run uname_r - _pf_osrelease
+else
+    _pf_run uname_r - uname -r
+fi
 if _pf_has nproc; then
     _pf_run nproc - nproc
 else
@@ -226,7 +237,10 @@ else
     _pf_emit docker_server_version "$_pf_di_rc" "$_pf_di"
     _pf_emit docker_runtimes "$_pf_di_rc" "$_pf_di"
 fi
-if [ -d /run/systemd/system ]; then
+if ! _pf_has docker && ! _pf_has dockerd; then
+    _pf_skip docker_active "docker is not installed"
+    _pf_skip dockerd_processes "docker is not installed"
+elif [ -d /run/systemd/system ]; then
     _pf_run docker_active 10 systemctl is-active docker
     _pf_skip dockerd_processes "systemd"
 else

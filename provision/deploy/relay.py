@@ -6,7 +6,8 @@ image gets it from this machine; every host that has it then serves as a seed: t
 from a seed over the hosts' own network (commands.relay: a temporary ed25519 key on the seed, good
 for one forced `docker save <image id>` only and expiring by itself, the private key in a 0700 tmpfs
 folder on the peer, the seed's host key as provision verified it, `ssh seed | docker load` on the
-peer). Each seed serves at most MAX_PEERS_PER_SEED peers at a time, so the hosts that have the
+peer; the private key is a provision.secret.Secret until it is written there, so it never reaches a log,
+--json or a plan). Each seed serves at most MAX_PEERS_PER_SEED peers at a time, so the hosts that have the
 image grow like a tree. A relay that fails (the seed unreachable from the peer, a refused key, an
 old sshd) falls back to shipping from this machine, and that seed is not used again. A host that
 already has most of an image's layers (less than MIN_MISSING_SHARE of its bytes missing, e.g. only
@@ -30,6 +31,7 @@ from provision.commands import relay as relay_cmd
 from provision.commands.argv import UnsafeValue
 from provision.config.connection import as_bool
 from provision.errors import InventoryError
+from provision.secret import Secret
 
 ENABLE_VAR = "ship_between_hosts"
 ADDRESS_VAR = "ship_address"
@@ -105,8 +107,9 @@ def expiry(now: float, lifetime_s: float = KEY_LIFETIME_S) -> str:
     return time.strftime("%Y%m%d%H%MZ", time.gmtime(now + lifetime_s + 60))
 
 
-def new_keypair() -> tuple[bytes, str]:
-    """A fresh ed25519 key: (private key in OpenSSH format, public key as `ssh-ed25519 AAAA...`)."""
+def new_keypair() -> tuple[Secret, str]:
+    """A fresh ed25519 key: (private key in OpenSSH format, wrapped: it never prints; public key as
+    `ssh-ed25519 AAAA...`)."""
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -114,7 +117,7 @@ def new_keypair() -> tuple[bytes, str]:
     private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
                                 serialization.NoEncryption())
     public = key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
-    return private, public.decode()
+    return Secret(private.decode()), public.decode()
 
 
 def choose_seed(holders: list[Seed], active: dict[str, int], failed: set[str], peer: str,
@@ -148,9 +151,13 @@ class Relay:
     """One deploy's relay state, shared by every host's thread."""
 
     def __init__(self, seeds: dict[str, Seed | None], connect=None, *, limit: int = MAX_PEERS_PER_SEED,
-                 wait_s: float = WAIT_S, poll_s: float = POLL_S, interrupted=lambda: False) -> None:
+                 wait_s: float = WAIT_S, poll_s: float = POLL_S, interrupted=lambda: False,
+                 pin=lambda name: None) -> None:
         self.seeds = seeds  # host name → how peers reach it (None: it cannot serve)
-        self.connect = connect  # host name → a new, open-able Executor for it (the seed's side of a relay)
+        # host name → an Executor for it (the seed's side of a relay), closed after use: in a deploy, a lease on
+        # the seed's own executor (workflows.fanout.SharedExecutors: the seed's one SSH connection)
+        self.connect = connect
+        self.pin = pin  # called with a host's name when it becomes a seed: keep its executor open till the end
         self.limit = limit
         self.wait_s = wait_s
         self.poll_s = poll_s
@@ -167,6 +174,8 @@ class Relay:
     def offer(self, image_id: str, host: str) -> None:
         """`host` has the image (it had it already, or just got it): it may serve it from now on."""
         seed = self.seeds.get(host)
+        if seed is not None:
+            self.pin(host)  # before any peer can claim it
         with self._cond:
             state = self._images.setdefault(image_id, _Image())
             if seed is not None and all(s.name != host for s in state.holders):

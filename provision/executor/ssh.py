@@ -3,7 +3,12 @@
 paramiko directly, not Fabric: Fabric (and invoke under it) cost ~0.1 s of imports per process and
 read each command's output in threads polling every 10 ms; what provision used of it (a jump-host
 chain, a ProxyCommand gateway, `sudo -S` answering the password prompt, a cached SFTP session) is the
-few lines of `_Hop` and `_exec` below."""
+few lines of `_Hop` and `_exec` below.
+
+One SSHExecutor may serve several threads at once (workflows.fanout.SharedExecutors: a relay seed's
+executor runs the relay's key commands from a peer's thread while the seed's own deploy runs): each
+command is its own channel on the one transport (paramiko opens channels thread-safely), a command's
+stdin is an argument of `_exec` (nothing shared), and SFTP use is serialised."""
 
 from __future__ import annotations
 
@@ -35,6 +40,7 @@ class SSHExecutor:
         self.connect_retries = connect_retries
         self._connection = None
         self._lock = threading.Lock()
+        self._sftp_lock = threading.Lock()  # one SFTP session per connection, used by one thread at a time
         self.round_trips = 0
         self.host_key_notes: list[str] = []
         self._watchdog: Watchdog | None = None
@@ -118,12 +124,13 @@ class SSHExecutor:
     def put(self, data: bytes, path: str, *, mode: int = 0o600) -> None:
         """Over SFTP as the login user: the file is created and chmod-ed before any byte is written."""
         connection = self.connect()
-        self.round_trips += 1
+        self._count()
         try:
-            sftp = connection.sftp()
-            with sftp.open(path, "wb") as handle:
-                sftp.chmod(path, mode)
-                handle.write(data)
+            with self._sftp_lock:
+                sftp = connection.sftp()
+                with sftp.open(path, "wb") as handle:
+                    sftp.chmod(path, mode)
+                    handle.write(data)
         except (EOFError, OSError) as exc:
             if isinstance(exc, OSError) and not isinstance(exc, (ConnectionError, TimeoutError)) \
                     and connection.is_connected:
@@ -178,7 +185,7 @@ class SSHExecutor:
         command's text travels on stdin (SCRIPT_FROM_STDIN), never in the host's argv."""
         timeout = self.settings.timeouts.command if timeout is None else timeout
         connection = self.connect()
-        self.round_trips += 1
+        self._count()
         s = self.settings
         script = as_shell(command)
         started = time.monotonic()
@@ -196,6 +203,10 @@ class SSHExecutor:
             stderr += (f"\nsudo on {s.host} needs a password for {s.user}: set PROVISION_BECOME_PASSWORD "
                        "or pass --ask-become-pass")
         return self._timed(CommandResult(script, result.exit_code, result.stdout, stderr), started, timeout)
+
+    def _count(self) -> None:
+        with self._lock:
+            self.round_trips += 1
 
     @staticmethod
     def _timed(result: CommandResult, started: float, timeout: float) -> CommandResult:
@@ -240,10 +251,11 @@ class SSHExecutor:
 
         s = self.settings
         path = f"/dev/shm/provision-{secrets.token_hex(8)}"
-        sftp = connection.sftp()
-        with sftp.open(path, "wb") as handle:
-            sftp.chmod(path, 0o600)
-            handle.write(script.encode())
+        with self._sftp_lock:
+            sftp = connection.sftp()
+            with sftp.open(path, "wb") as handle:
+                sftp.chmod(path, 0o600)
+                handle.write(script.encode())
         runner = (f'timeout -k 10 {max(1, int(timeout + 0.999))} sh "$0" < /dev/null; rc=$?; '
                   'rm -f "$0"; exit $rc')
         shell = f"sudo -S -p '{SUDO_PROMPT}' -H -u {s.become_user} " + shlex.join(["sh", "-c", runner, path])
@@ -254,7 +266,8 @@ class SSHExecutor:
             return CommandResult(script, 1, "", f"sudo rejected the become password for {s.user}")
         finally:
             try:
-                sftp.remove(path)
+                with self._sftp_lock:
+                    sftp.remove(path)
             except OSError:
                 pass  # removed by the command already
         stdout = result.stdout.replace(SUDO_PROMPT, "")

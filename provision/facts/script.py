@@ -43,7 +43,7 @@ SECTION_NAMES: tuple[str, ...] = (
     "os_release",  # /etc/os-release (else /usr/lib/os-release)
     "arch_dpkg",  # dpkg --print-architecture
     "uname_m",  # uname -m (only when dpkg did not answer)
-    "uname_r",  # uname -r
+    "uname_r",  # uname -r (read from /proc/sys/kernel/osrelease when it exists)
     "nproc",  # nproc (else getconf _NPROCESSORS_ONLN)
     "meminfo",  # /proc/meminfo's MemTotal line
     "systemd",  # yes/no: /run/systemd/system is a directory
@@ -61,8 +61,8 @@ SECTION_NAMES: tuple[str, ...] = (
     "dockerd_version",  # dockerd --version (likewise)
     "docker_server_version",  # docker info's ServerVersion (one `docker info` for this section and the next)
     "docker_runtimes",  # docker info's {{json .Runtimes}}
-    "docker_active",  # systemctl is-active docker (127 when systemd is not PID 1)
-    "dockerd_processes",  # PIDs of processes named dockerd, one a line (only without systemd)
+    "docker_active",  # systemctl is-active docker (127 when systemd is not PID 1; skipped without docker/dockerd)
+    "dockerd_processes",  # PIDs of processes named dockerd, one a line (only without systemd, with docker/dockerd)
     "daemon_json",  # /etc/docker/daemon.json
 )
 

@@ -49,7 +49,7 @@ from provision.workflows.deploy_host import HostDeploy
 from provision.workflows.deploy_images import ImageJob, make_relay, staged_images
 from provision.workflows.deploy_rollback import rollback_work
 from provision.workflows.engine import engine
-from provision.workflows.fanout import RunOptions, fan_out
+from provision.workflows.fanout import RunOptions, SharedExecutors, fan_out
 from provision.workflows.host_lock import HostLock
 from provision.interrupts import INTERRUPT
 from provision.workflows.targets import Target
@@ -153,16 +153,23 @@ def run(loaded, options: RunOptions, *, environ: Mapping[str, str],
     context = DeployContext(playbook, services_by_host, sources, read_secrets(playbook, environ), environ,
                             options.check, log=log, file_secrets=playbook.file_secret_values(environ))
     refusal, gpu_steps = None, {}
-    if any(service.gpu_request() is not None for service in playbook.services.values()):
+    gpu = any(service.gpu_request() is not None for service in playbook.services.values())
+    if gpu:
         from provision.workflows import gpu_precheck  # only for GPU services: bad input exits before it is imported
-
-        refusal, gpu_steps = gpu_precheck.precheck(context, targets, options)  # before any host is changed
-    if refusal is not None:
-        return refusal
-    if not options.check and any(s.how == image_sources.SHIP for s in sources.values()):
-        context.relay = make_relay(targets, options, log)
-    with Staging(sources, options.check) as context.staging:
-        report = fan_out("deploy", targets, host_work(context), options)
+    # one executor (one SSH connection) per host for the whole deploy: the GPU precheck, the deploy, and
+    # the relay's commands on a seed host from another host's thread
+    with SharedExecutors(targets, options) as executors:
+        if gpu:
+            for target in targets:
+                if gpu_precheck.gpu_services(context, target.name):
+                    executors.expect(target.name, 2)  # the precheck's lease, then the deploy's: open in between
+            refusal, gpu_steps = gpu_precheck.precheck(context, targets, options, executors=executors)
+        if refusal is not None:  # before any host is changed
+            return refusal
+        if not options.check and any(s.how == image_sources.SHIP for s in sources.values()):
+            context.relay = make_relay(targets, options, log, executors=executors)
+        with Staging(sources, options.check) as context.staging:
+            report = fan_out("deploy", targets, host_work(context), options, executors=executors)
     for name, steps in gpu_steps.items():  # the GPU checks head each GPU host's result
         if name in report.hosts:
             report.hosts[name].steps[0:0] = steps

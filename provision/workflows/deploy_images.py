@@ -199,7 +199,7 @@ def relay_image(relay, seed, staged, executor: Executor, client,
             _must(executor.run(relay_cmd.make_folder(marker), timeout=30), "making the relay's key folder")
             try:
                 try:
-                    executor.put(private, f"{folder}/key", mode=0o600)
+                    executor.put(private.reveal().encode(), f"{folder}/key", mode=0o600)
                     executor.put(relay_cmd.known_hosts_line(seed.address, seed.port, host_key).encode(),
                                  f"{folder}/known_hosts", mode=0o600)
                 except OSError as exc:
@@ -228,9 +228,11 @@ def _must(out, what: str) -> None:
         raise ProvisionError(f"{what} failed: {out.error_line()}")
 
 
-def make_relay(targets: list[Target], options, log: Callable[[str], None] = lambda line: None) -> Any:
+def make_relay(targets: list[Target], options, log: Callable[[str], None] = lambda line: None, *,
+               executors=None) -> Any:
     """The deploy's relay (deploy.relay.Relay) over `targets`: the hosts with ship_between_hosts on (the
-    default); seeds are reached from this machine on new connections (workflows.fanout.make_executor)."""
+    default). With `executors` (workflows.fanout.SharedExecutors, the deploy's), a seed's commands run on
+    the seed's own executor, one SSH connection per host; without, on a new connection per relay."""
     from provision.deploy import relay as relays
     from provision.interrupts import INTERRUPT
     from provision.workflows.fanout import make_executor
@@ -245,8 +247,10 @@ def make_relay(targets: list[Target], options, log: Callable[[str], None] = lamb
     for name, why in why_not.items():
         if why:
             log(f"{name}: cannot serve images to other hosts: {why}")
-    return relays.Relay(seeds, lambda name: make_executor(by_name[name], options),
-                        interrupted=lambda: INTERRUPT.check("waiting for another host to get the image"))
+    interrupted = lambda: INTERRUPT.check("waiting for another host to get the image")  # noqa: E731
+    if executors is not None:
+        return relays.Relay(seeds, executors.lease, pin=executors.pin, interrupted=interrupted)
+    return relays.Relay(seeds, lambda name: make_executor(by_name[name], options), interrupted=interrupted)
 
 
 def _pull(job: ImageJob, source, client, label: str, current: str | None) -> ImageOutcome:

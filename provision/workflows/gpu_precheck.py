@@ -37,7 +37,7 @@ from provision.facts import gpu_deploy
 from provision.interrupts import Interrupted
 from provision.operations import cuda_compat, gpu_requests
 from provision.report import HostResult, Report, StepResult
-from provision.workflows.fanout import RunOptions, SilentProgress, fan_out
+from provision.workflows.fanout import RunOptions, SharedExecutors, SilentProgress, fan_out
 from provision.workflows.targets import Target
 
 PROBE_TIMEOUT_S = 60
@@ -192,9 +192,10 @@ def _swarm_placement(context, targets: list[Target], checked: Report, manager: s
             "swarm init` labels the node), or change the service's placement constraints")))
 
 
-def precheck(context, targets: list[Target], options: RunOptions, *,
-             swarm_manager: str | None = None) -> tuple[Report | None, dict[str, list[StepResult]]]:
+def precheck(context, targets: list[Target], options: RunOptions, *, swarm_manager: str | None = None,
+             executors: SharedExecutors | None = None) -> tuple[Report | None, dict[str, list[StepResult]]]:
     """(a Report that refuses the whole deploy, or None; each GPU host's check steps to head its result).
+    With `executors` (the deploy's), each host's checks use the connection its deploy uses afterwards.
 
     SWARM_MANAGER: the deploy is `--swarm` (context.services_by_host: the GPU services each member can be
     placed on); a refusal that belongs to no node is the manager's."""
@@ -204,7 +205,7 @@ def precheck(context, targets: list[Target], options: RunOptions, *,
     images = {context.playbook.services[s].image for t in gpu_targets for s in gpu_services(context, t.name)}
     local = _local_configs(context, {i for i in images if i})
     checked = fan_out("deploy", gpu_targets, _host_work(context, local, swarm=swarm_manager is not None),
-                      replace(options, progress=SilentProgress()))
+                      replace(options, progress=SilentProgress()), executors=executors)
     if swarm_manager is not None:
         _swarm_placement(context, gpu_targets, checked, swarm_manager)
     refused = [name for name, r in checked.hosts.items() if r.status == "failed"]

@@ -44,7 +44,7 @@ from provision.executor.base import Executor
 from provision.report import HostResult, Report, StepResult
 from provision.workflows.deploy_images import ImageJob, fetch_image, make_relay, staged_images
 from provision.workflows.engine import engine
-from provision.workflows.fanout import RunOptions, SilentProgress, fan_out, run_on_host
+from provision.workflows.fanout import RunOptions, SharedExecutors, SilentProgress, fan_out, run_on_host
 from provision.workflows.swarm_targets import load_swarm_targets, manager_target, role_of
 from provision.workflows.targets import Target
 
@@ -117,24 +117,37 @@ def gpu_placement(loaded: Loaded) -> dict[str, list[str]]:
 
 def deploy_swarm(loaded: Loaded, options: RunOptions, *, log: Callable[[str], None] = lambda line: None) -> Report:
     sources = image_sources.sources(loaded.playbook, check=options.check)
-    from provision.workflows import gpu_precheck
+    refusal, gpu_steps = None, {}
+    # one executor (one SSH connection) per host: the GPU checks, the image step, the relay's seed side, the
+    # manager's work
+    with SharedExecutors([*loaded.hosts, loaded.manager], options) as executors:
+        if any(t.name == loaded.manager.name for t in loaded.hosts):
+            executors.expect(loaded.manager.name, 2)  # its image step, then the services
+        if any(s.gpu_request() is not None for s in loaded.playbook.services.values()):
+            from provision.workflows import gpu_precheck  # only for GPU services
 
-    gpu = GpuContext(loaded.playbook, gpu_placement(loaded), sources, loaded.environ)
-    refusal, gpu_steps = gpu_precheck.precheck(gpu, loaded.hosts, options, swarm_manager=loaded.manager.name)
-    if refusal is not None:  # before anything is shipped or changed
-        return refusal
-    report = _deploy(loaded, sources, options, log)
+            gpu = GpuContext(loaded.playbook, gpu_placement(loaded), sources, loaded.environ)
+            for target in loaded.hosts:
+                if gpu_precheck.gpu_services(gpu, target.name):
+                    executors.expect(target.name, 2)  # the GPU checks' lease, then the image step's
+            refusal, gpu_steps = gpu_precheck.precheck(gpu, loaded.hosts, options, swarm_manager=loaded.manager.name,
+                                                       executors=executors)
+        if refusal is not None:  # before anything is shipped or changed
+            return refusal
+        report = _deploy(loaded, sources, options, log, executors)
     for name, steps in gpu_steps.items():  # the GPU checks head each GPU node's result
         if name in report.hosts and any(s.status != "skipped" for s in steps):
             report.hosts[name].steps[0:0] = steps
     return report
 
 
-def _deploy(loaded: Loaded, sources, options: RunOptions, log: Callable[[str], None]) -> Report:
+def _deploy(loaded: Loaded, sources, options: RunOptions, log: Callable[[str], None],
+            executors: SharedExecutors) -> Report:
     run = SwarmRun(loaded, ImageJob(loaded.playbook, sources, loaded.environ, options.check, log=log))
     with staged_images(sources, options.check) as (run.images.registry_port, run.images.staged):
-        run.images.relay = make_relay(loaded.hosts, options, log) if run.images.staged else None
-        report = fan_out("deploy", loaded.hosts, image_work(run), options)
+        run.images.relay = make_relay(loaded.hosts, options, log, executors=executors) \
+            if run.images.staged else None
+        report = fan_out("deploy", loaded.hosts, image_work(run), options, executors=executors)
     manager = loaded.manager.name
     first = report.hosts[manager]
     broken = [n for n, r in report.hosts.items() if r.status in ("failed", "unreachable")]
@@ -142,7 +155,8 @@ def _deploy(loaded: Loaded, sources, options: RunOptions, log: Callable[[str], N
         first.steps.append(StepResult("services", "failed", f"not deployed: images are missing on "
                                       f"{', '.join(broken)} (a task placed there could not start)"))
         return report
-    result = run_on_host(loaded.manager, _manager_work(run), replace(options, progress=SilentProgress()))
+    result = run_on_host(loaded.manager, _manager_work(run), replace(options, progress=SilentProgress()),
+                         executors.factory)
     first.steps.extend(result.steps)
     first.unreachable = result.unreachable
     plan = first.extra.pop("plan", []) + result.extra.pop("plan", [])

@@ -340,7 +340,8 @@ def _fan_out_with(factory):
     from provision.report import Report
     from provision.workflows.fanout import run_on_host
 
-    def fan_out(command, targets, work, options):
+    def fan_out(command, targets, work, options, *, executors=None):
+        assert executors is None  # precheck() called without the deploy's shared executors
         report = Report(command)
         for target in targets:
             report.add(run_on_host(target, work, options, factory))

@@ -123,7 +123,8 @@ def test_expiry_is_utc_and_after_the_relay_timeout():
 
 def test_new_keypair_is_a_fresh_openssh_ed25519_key():
     private, public = relays.new_keypair()
-    assert private.startswith(b"-----BEGIN OPENSSH PRIVATE KEY-----") and public.startswith("ssh-ed25519 ")
+    assert private.reveal().startswith("-----BEGIN OPENSSH PRIVATE KEY-----") and public.startswith("ssh-ed25519 ")
+    assert "PRIVATE" not in repr(private) and "PRIVATE" not in f"{private}" and "PRIVATE" not in str(private)
     assert relays.new_keypair()[1] != public
     r.authorized_line(public, M, ID, "202612012200Z")  # the public key passes the builder's check
 
@@ -336,3 +337,94 @@ def test_missing_share_weighs_the_layers_a_host_lacks_by_their_size():
     assert missing_share(LayeredClient({"x": ["sha256:top2"]}), staged) == 0.9
     unknown = StagedImage("app:2", ID, 0, "provision/app", "2")
     assert missing_share(LayeredClient({"sha256:v1": ["sha256:base"]}), unknown) == 1.0
+
+
+# -- one executor per host: the precheck, the deploy and the relay's seed side share it (issue 12) ------
+class CountingSeedExecutor(SeedExecutor):
+    """A recording executor that counts its closes (a second close would be a second connection's)."""
+
+    closes: int = 0
+
+    def close(self):
+        self.closes += 1
+        self.closed = True
+
+
+def _targets(*names):
+    from provision.config.connection import connection_settings
+    from provision.workflows.targets import Target
+
+    return [Target(n, connection_settings(n, {"ansible_host": f"{n}.lan", "ansible_user": "root"}),
+                   {"ansible_host": f"{n}.lan", "ansible_user": "root"}) for n in names]
+
+
+def test_precheck_deploy_and_relay_use_one_executor_per_host():
+    """A GPU precheck on b, then the deploy: a gets the image (it becomes a seed) and its worker ends; then b
+    gets the image from a. Each host's one executor ran everything that touched it (the relay's key commands
+    on a ran on a's executor, from b's thread, after a's own work was over), and was closed once, at the end."""
+    from provision.workflows.deploy_images import make_relay, relay_image
+    from provision.workflows.fanout import RunOptions, SharedExecutors, fan_out
+    from provision.report import HostResult
+
+    made: dict[str, CountingSeedExecutor] = {}
+
+    def make(target, options):
+        assert target.name not in made, f"a second executor for {target.name}"
+        made[target.name] = CountingSeedExecutor(target.name)
+        return made[target.name]
+
+    targets = _targets("a", "b")
+    options = RunOptions(forks=2)
+    with SharedExecutors(targets, options, make) as executors:
+        executors.expect("b", 2)  # the GPU host: the precheck's lease and the deploy's
+
+        def precheck(target, executor):
+            executor.run("nvidia-smi --query-gpu=uuid --format=csv")
+            return HostResult(target.name)
+
+        fan_out("deploy", [targets[1]], precheck, options, executors=executors)
+        assert made["b"].closes == 0
+        relay = make_relay(targets, options, executors=executors)
+
+        def seed_work(target, executor):
+            executor.run("docker load")
+            relay.offer(ID, target.name)
+            return HostResult(target.name)
+
+        fan_out("deploy", [targets[0]], seed_work, options, executors=executors)
+        assert made["a"].closes == 0  # a seed: still open for the peers
+
+        def peer_work(target, executor):
+            claim = relay.claim(ID, target.name)
+            assert claim.kind == relays.SEED and claim.seed.name == "a"
+            relay_image(relay, claim.seed, Staged(), executor, FakeClient(has=True))
+            relay.done(claim, True)
+            return HostResult(target.name)
+
+        report = fan_out("deploy", [targets[1]], peer_work, options, executors=executors)
+        assert report.hosts["b"].status != "failed", report.hosts["b"]
+        assert made["b"].closes == 0 and made["a"].closes == 0  # b has the image now: a seed too
+    assert sorted(made) == ["a", "b"] and executors.made == {"a": 1, "b": 1}
+    assert made["a"].closes == 1 and made["b"].closes == 1
+    a_shells, b_shells = made["a"].shells, made["b"].shells
+    assert a_shells[0] == "docker load" and a_shells[1].startswith("umask 077 && mkdir -p ~/.ssh && printf")
+    assert a_shells[2].startswith("if grep -qF provision-relay-")
+    assert b_shells[0].startswith("nvidia-smi") and b_shells[1].startswith("umask 077 && mkdir -m 700 /dev/shm/")
+    assert len(made["b"].puts) == 2  # the key and known_hosts, by put: in no command
+
+
+def test_a_shared_executor_without_more_users_closes_when_released():
+    from provision.workflows.fanout import RunOptions, SharedExecutors
+
+    made = []
+    executors = SharedExecutors(_targets("a"), RunOptions(), lambda t, o: made.append(CountingSeedExecutor(t.name))
+                                or made[-1])
+    first, second = executors.lease("a"), executors.lease("a")
+    assert first.executor is second.executor and len(made) == 1
+    first.close()
+    first.close()  # a lease is given back once
+    assert made[0].closes == 0
+    second.close()
+    assert made[0].closes == 1
+    executors.lease("a").close()  # a later lease is a new executor (the old one was closed)
+    assert len(made) == 2

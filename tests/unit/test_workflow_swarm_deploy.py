@@ -1,5 +1,5 @@
 """`provision deploy --swarm` driven through deploy_swarm (what the CLI calls), with a RecordingExecutor per
-host (fan_out's executor factory) and a small fake engine per host in place of remote_docker.client_for:
+host (the factory of the deploy's SharedExecutors) and a small fake engine per host in place of remote_docker.client_for:
 the exact host commands, in order (only the manager takes the lock), and the manager engine's changes, in
 order, for a fresh swarm, a converged one (the second run changes nothing), refusals (a foreign service,
 a non-overlay network, a held lock) and a failure midway (a service that does not converge: later
@@ -110,9 +110,7 @@ def swarm(tmp_path, monkeypatch):
 def deploy(swarm, monkeypatch, engines: dict, executors: dict, check: bool = False):
     monkeypatch.setattr(remote_docker, "client_for", lambda ex, settings: engines[ex.name])
     factory = lambda target, options: executors[target.name]  # noqa: E731
-    monkeypatch.setattr(swarm_deploy, "fan_out", functools.partial(swarm_deploy.fan_out, executor_factory=factory))
-    monkeypatch.setattr(swarm_deploy, "run_on_host",
-                        functools.partial(swarm_deploy.run_on_host, executor_factory=factory))
+    monkeypatch.setattr(swarm_deploy, "SharedExecutors", functools.partial(swarm_deploy.SharedExecutors, make=factory))
     loaded = swarm_deploy.load(swarm[0], swarm[1], None, environ={})
     return swarm_deploy.deploy_swarm(loaded, RunOptions(check=check))
 
