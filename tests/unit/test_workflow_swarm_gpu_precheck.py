@@ -62,9 +62,8 @@ def run(tmp_path, monkeypatch, service: str, outputs: dict[str, str], check: boo
         return executors[target.name]
 
     monkeypatch.setattr(remote_docker, "client_for", lambda ex, settings: engines[ex.name])
-    for module in (swarm_deploy, gpu_precheck):
-        monkeypatch.setattr(module, "fan_out", functools.partial(module.fan_out, executor_factory=factory))
-    monkeypatch.setattr(swarm_deploy, "run_on_host", functools.partial(swarm_deploy.run_on_host, executor_factory=factory))
+    # every phase (GPU checks, image step, manager's work) leases the deploy's one executor per host
+    monkeypatch.setattr(swarm_deploy, "SharedExecutors", functools.partial(swarm_deploy.SharedExecutors, make=factory))
     monkeypatch.setattr(gpu_precheck, "_engine_info", lambda target, executor: {})
     monkeypatch.setattr(gpu_precheck, "_remote_config", lambda ctx, target, ex, info, name, arch: CONFIGS[name])
     loaded = swarm_deploy.load(playbook, inventory, None, environ={})
