@@ -91,11 +91,13 @@ def key_digest_snippet(url: str, env: str, max_age: int = 0, record: bool = Fals
     without MAX_AGE). RECORD: a fetched digest equal to KEYRING's is recorded in STATE (atomically), as
     the new last check. With neither (the defaults) only the digest is printed."""
     fetch = f't=$(mktemp) && {env} curl -fsSL --retry 2 --max-time 30 -o "$t" "$url"; rc=$?; '
-    head = f'. /etc/os-release; url=$(printf %s {quote(checked_url(url, "key URL"))} | sed "s|{DISTRO_PLACEHOLDER}|$ID|"); '
+    # the first __DISTRO__ replaced by os-release's ID with the shell's own expansions (no sed to fork)
+    head = (f'. /etc/os-release; u={quote(checked_url(url, "key URL"))}; case $u in *{DISTRO_PLACEHOLDER}*) '
+            f'url="${{u%%{DISTRO_PLACEHOLDER}*}}$ID${{u#*{DISTRO_PLACEHOLDER}}}";; *) url=$u;; esac; ')
     if max_age <= 0 and not record:
         return head + fetch + "[ $rc = 0 ] && sha256sum < \"$t\" | cut -d' ' -f1; rm -f \"$t\"; exit $rc"
     st, kr = quote(state, "state path"), quote(keyring, "keyring path")
-    local = f"k=$(sha256sum < {kr} 2>/dev/null | cut -d' ' -f1); now=$(date +%s); "
+    local = f"k=$(sha256sum < {kr} 2>/dev/null); k=${{k%% *}}; now=$(date +%s); "
     cached = ""
     if max_age > 0:
         cached = (f"if [ -f {kr} ] && read -r s_sha s_at s_url < {st} 2>/dev/null; then "

@@ -26,7 +26,7 @@ from provision.commands import swarm as swarm_cmd
 from provision.commands.argv import quote, url
 from provision.commands.argv import shell as as_shell
 from provision.commands.daemon_json import PATH as DAEMON_JSON
-from provision.commands.detached import running_units_snippet
+from provision.commands.detached import UNIT_PREFIX, running_units_snippet
 
 FACT_MARKER = "@@provision-fact "
 RC_MARKER = "@@provision-rc "
@@ -279,8 +279,9 @@ def probe_script(sections: list[tuple[str, str]]) -> str:
 
 
 def _sha256_of(path: str) -> str:
-    """sha256 of a file provision wrote (a constant path); exit 1 when it does not exist."""
-    return f"[ -f {path} ] || exit 1; sha256sum < {path} | cut -d' ' -f1"
+    """sha256 of a file provision wrote (a constant path); exit 1 when it does not exist. (One fork: the
+    shell cuts sha256sum's `  -`.)"""
+    return f"[ -f {path} ] || exit 1; s=$(sha256sum < {path}) && echo \"${{s%% *}}\""
 
 
 def _requires(program: str) -> str:
@@ -288,13 +289,35 @@ def _requires(program: str) -> str:
     return f"command -v {program} >/dev/null || exit 127; "
 
 
+#: /var/lib/dpkg/status lines of a package dpkg left half-way (what `dpkg --audit` reports as unpacked, half-
+#: configured, half-installed, awaiting or pending triggers, or needing a reinstall).
+DPKG_UNFINISHED = ("^Status: [a-z]+ ([a-z]+ (half-installed|unpacked|half-configured|triggers-awaited|triggers-pending)"
+                   "|reinstreq [a-z-]+)$")
+
+
 def dpkg_state() -> tuple[str, str]:
     """The `dpkg_state` section (parsed by provision/facts/dpkg_state.py): `interrupted=updates` /
-    `interrupted=audit` when dpkg was stopped half-way, `unit=NAME` per provision apt unit still running."""
+    `interrupted=audit` when dpkg was stopped half-way, `unit=NAME` per provision apt unit still running.
+
+    Cheap when all is well (issue 12: one `grep`, no `ls`, no `dpkg --audit`, no `systemctl`): the updates
+    folder and provision's transient units (systemd keeps /run/systemd/transient/NAME while the unit is loaded;
+    `--collect` unloads it when it ends) are globbed by the shell; `dpkg --audit` runs only when the status
+    file holds a package left half-way (DPKG_UNFINISHED), `systemctl list-units` only when a provision unit
+    is loaded."""
     return ("dpkg_state",
-            "[ -n \"$(ls -A /var/lib/dpkg/updates 2>/dev/null)\" ] && echo interrupted=updates; "
+            "for f in /var/lib/dpkg/updates/* /var/lib/dpkg/updates/.[!.]*; do [ -e \"$f\" ] && "
+            "{ echo interrupted=updates; break; }; done; "
+            f"grep -Eq {quote(DPKG_UNFINISHED)} /var/lib/dpkg/status 2>/dev/null && "
             "dpkg --audit 2>/dev/null | grep -q . && echo interrupted=audit; "
-            f"for u in $({running_units_snippet()}); do echo \"unit=$u\"; done; true")
+            f"for f in /run/systemd/transient/{UNIT_PREFIX}*; do [ -e \"$f\" ] || continue; "
+            f"for u in $({running_units_snippet()}); do echo \"unit=$u\"; done; break; done; true")
+
+
+def _read_file(path: str) -> str:
+    """A file's text printed by the shell itself (no `cat` to fork); exit 1 when it is not a file, 2 when it
+    cannot be read."""
+    path = quote(path, "file path")
+    return f"[ -f {path} ] || exit 1; while IFS= read -r l || [ -n \"$l\" ]; do printf '%s\\n' \"$l\"; done < {path}"
 
 
 # -- the Docker install (parsed by provision/facts/docker_host.py) -------------------------------
@@ -311,7 +334,7 @@ def docker_host(key_url: str, env: str, users: list[str], key_max_age: int = 0, 
                              for u in users) or "true"
     stale = " ".join(quote(p) for p in docker_repo.STALE_FILES) + " " + " ".join(docker_repo.STALE_GLOBS)
     return probe_script([
-        ("os_release", "cat /etc/os-release"),
+        ("os_release", _read_file("/etc/os-release")),
         ("arch", "dpkg --print-architecture"),
         ("systemd", "[ -d /run/systemd/system ] && echo yes || echo no"),
         ("cloud_init", _requires("cloud-init") + "cloud-init status"),
@@ -319,9 +342,9 @@ def docker_host(key_url: str, env: str, users: list[str], key_max_age: int = 0, 
         ("snap", _requires("snap") + "snap list docker 2>/dev/null | tail -n +2"),
         ("keyring", _sha256_of(docker_repo.KEYRING)),
         ("remote_key", docker_repo.key_digest_snippet(key_url, env, key_max_age, record)),
-        ("sources", f"cat {docker_repo.SOURCES}"),
+        ("sources", _read_file(docker_repo.SOURCES)),
         ("stale", f"for f in {stale}; do [ -e \"$f\" ] && echo \"$f\"; done; true"),
-        ("daemon_json", f"cat {DAEMON_JSON}"),
+        ("daemon_json", _read_file(DAEMON_JSON)),
         ("docker_group", "getent group docker"),
         ("users", user_checks),
         ("service", "systemctl show docker -p UnitFileState -p ActiveState -p ActiveEnterTimestampMonotonic"),

@@ -568,3 +568,54 @@ SWARM_CLUSTER_PROBE = (
 NVIDIA_SED = "sed 's#deb https://#deb [signed-by=/usr/share/keyrings/nvidia-container-toolkit-keyring.gpg] https://#g'"
 
 WATCHED_PACKAGES = ['containerd', 'containerd.io', 'docker-buildx-plugin', 'docker-ce', 'docker-ce-cli', 'docker-ce-rootless-extras', 'docker-compose', 'docker-compose-plugin', 'docker-compose-v2', 'docker-doc', 'docker.io', 'podman-docker', 'runc']
+
+
+# -- issue 12 (branch noop): the Docker install no-op's host CPU halved, deliberately: no `cat`, `cut`, `sed`,
+# `ls`, no `dpkg --audit` and no `systemctl list-units` unless dpkg's status file or /run/systemd/transient says
+# something is half-way. Each (before, after) pair is a literal substring replacement of the strings above.
+def _sha(path: str) -> tuple[str, str]:
+    return (f"[ -f {path} ] || exit 1; sha256sum < {path} | cut -d' ' -f1",
+            f'[ -f {path} ] || exit 1; s=$(sha256sum < {path}) && echo "${{s%% *}}"')
+
+
+def _read(path: str) -> tuple[str, str]:
+    return (f"cat {path}\n", f"[ -f {path} ] || exit 1; while IFS= read -r l || [ -n \"$l\" ]; do "
+                             f"printf '%s\\n' \"$l\"; done < {path}\n")
+
+
+_NEW_DPKG_STATE = (
+    'for f in /var/lib/dpkg/updates/* /var/lib/dpkg/updates/.[!.]*; do [ -e "$f" ] && '
+    '{ echo interrupted=updates; break; }; done; '
+    "grep -Eq '^Status: [a-z]+ ([a-z]+ (half-installed|unpacked|half-configured|triggers-awaited|triggers-pending)"
+    "|reinstreq [a-z-]+)$' /var/lib/dpkg/status 2>/dev/null && "
+    'dpkg --audit 2>/dev/null | grep -q . && echo interrupted=audit; '
+    'for f in /run/systemd/transient/provision-apt-*; do [ -e "$f" ] || continue; '
+    "for u in $(systemctl list-units --plain --no-legend --state=active,activating 'provision-apt-*' 2>/dev/null "
+    "| awk '{print $1}'); do echo \"unit=$u\"; done; break; done; true")
+ISSUE12_NOOP = [
+    (DPKG_STATE_SECTION[1], _NEW_DPKG_STATE),
+    _sha("/etc/apt/keyrings/docker.asc"),
+    _sha("/usr/share/keyrings/nvidia-container-toolkit-keyring.gpg"),
+    _sha("/etc/apt/sources.list.d/nvidia-container-toolkit.list"),
+    _read("/etc/os-release"), _read("/etc/apt/sources.list.d/docker.sources"),
+    ('url=$(printf %s https://download.docker.com/linux/__DISTRO__/gpg | sed "s|__DISTRO__|$ID|"); ',
+     'u=https://download.docker.com/linux/__DISTRO__/gpg; case $u in *__DISTRO__*) '
+     'url="${u%%__DISTRO__*}$ID${u#*__DISTRO__}";; *) url=$u;; esac; '),
+    ('url=$(printf %s http://mirror.invalid/docker/gpg | sed "s|__DISTRO__|$ID|"); ',
+     'u=http://mirror.invalid/docker/gpg; case $u in *__DISTRO__*) '
+     'url="${u%%__DISTRO__*}$ID${u#*__DISTRO__}";; *) url=$u;; esac; '),
+]
+
+
+def _noop(text: str, docker: bool) -> str:
+    for old, new in ISSUE12_NOOP:
+        text = text.replace(old, new)
+    # daemon.json: read by the shell in the Docker probe only (the NVIDIA probe still runs `cat`)
+    return text.replace(*_read("/etc/docker/daemon.json")) if docker else text
+
+
+DPKG_STATE_SECTION = ("dpkg_state", _NEW_DPKG_STATE)
+DOCKER_HOST_PROBE = _noop(DOCKER_HOST_PROBE, True)
+DOCKER_HOST_PROBE_NO_USERS = _noop(DOCKER_HOST_PROBE_NO_USERS, True)
+NVIDIA_HOST_PROBE = _noop(NVIDIA_HOST_PROBE, False)
+NVIDIA_HOST_PROBE_MIRROR = _noop(NVIDIA_HOST_PROBE_MIRROR, False)

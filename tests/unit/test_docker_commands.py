@@ -229,8 +229,9 @@ def test_dpkg_state_parser():
 def test_the_key_digest_is_not_downloaded_within_the_max_age_of_a_matching_recorded_check():
     snippet = docker_repo.key_digest_snippet("https://x/__DISTRO__/gpg", "env", 86400, record=True)
     assert snippet == (
-        '. /etc/os-release; url=$(printf %s https://x/__DISTRO__/gpg | sed "s|__DISTRO__|$ID|"); '
-        "k=$(sha256sum < /etc/apt/keyrings/docker.asc 2>/dev/null | cut -d' ' -f1); now=$(date +%s); "
+        '. /etc/os-release; u=https://x/__DISTRO__/gpg; case $u in *__DISTRO__*) '
+        'url="${u%%__DISTRO__*}$ID${u#*__DISTRO__}";; *) url=$u;; esac; '
+        "k=$(sha256sum < /etc/apt/keyrings/docker.asc 2>/dev/null); k=${k%% *}; now=$(date +%s); "
         "if [ -f /etc/apt/keyrings/docker.asc ] && read -r s_sha s_at s_url < /var/lib/provision/docker-repo-key "
         "2>/dev/null; then case $s_at in ''|*[!0-9]*) s_at=0;; esac; "
         'if [ "$s_sha" = "$k" ] && [ "$s_url" = "$url" ] && [ $((now - s_at)) -ge 0 ] && [ $((now - s_at)) -lt 86400 ]; '

@@ -46,12 +46,17 @@ def test_probe_script():
 def test_dpkg_state_section():
     assert probes.dpkg_state() == before.DPKG_STATE_SECTION
     assert dpkg_state.SECTION == before.DPKG_STATE_SECTION
+    # issue 12: dpkg --audit and systemctl only when the status file or /run/systemd/transient say so
     assert probes.dpkg_state() == (
         "dpkg_state",
-        "[ -n \"$(ls -A /var/lib/dpkg/updates 2>/dev/null)\" ] && echo interrupted=updates; "
+        "for f in /var/lib/dpkg/updates/* /var/lib/dpkg/updates/.[!.]*; do [ -e \"$f\" ] && "
+        "{ echo interrupted=updates; break; }; done; "
+        "grep -Eq '^Status: [a-z]+ ([a-z]+ (half-installed|unpacked|half-configured|triggers-awaited|triggers-pending)"
+        "|reinstreq [a-z-]+)$' /var/lib/dpkg/status 2>/dev/null && "
         "dpkg --audit 2>/dev/null | grep -q . && echo interrupted=audit; "
+        "for f in /run/systemd/transient/provision-apt-*; do [ -e \"$f\" ] || continue; "
         "for u in $(systemctl list-units --plain --no-legend --state=active,activating 'provision-apt-*' 2>/dev/null "
-        "| awk '{print $1}'); do echo \"unit=$u\"; done; true")
+        "| awk '{print $1}'); do echo \"unit=$u\"; done; break; done; true")
 
 
 def test_docker_host_probe():
@@ -67,8 +72,9 @@ def test_docker_host_probe_sections():
     assert "_out=$( ( printf '%s %s\\n' 'o'\"'\"'brien' \"$(id -u 'o'\"'\"'brien' 2>/dev/null || echo none)\"\n" in text
     assert "_out=$( ( command -v cloud-init >/dev/null || exit 127; cloud-init status\n" in text
     assert "_out=$( ( command -v snap >/dev/null || exit 127; snap list docker 2>/dev/null | tail -n +2\n" in text
-    assert ("_out=$( ( [ -f /etc/apt/keyrings/docker.asc ] || exit 1; sha256sum < /etc/apt/keyrings/docker.asc "
-            "| cut -d' ' -f1\n") in text
+    assert ("_out=$( ( [ -f /etc/apt/keyrings/docker.asc ] || exit 1; s=$(sha256sum < /etc/apt/keyrings/docker.asc) "
+            "&& echo \"${s%% *}\"\n") in text
+    assert "cat " not in text and "sed " not in text and "cut " not in text.split("curl")[0]  # issue 12: no forks
     assert "_out=$( ( systemctl show docker -p UnitFileState -p ActiveState -p ActiveEnterTimestampMonotonic\n" in text
     assert "_out=$( ( true\n" in probes.docker_host(DOCKER_KEY, "env", [])  # no users: an empty section
 
