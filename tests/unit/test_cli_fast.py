@@ -36,12 +36,12 @@ NETWORK = ("fabric", "paramiko", "invoke", "cryptography")
 HEAVY_ALL = NETWORK + ("docker", "pydantic", "yaml", "rich", "typer")
 
 
-def imported(*args: str, code: str | None = None, cwd=None) -> set[str]:
+def imported(*args: str, code: str | None = None, cwd=None, ok=(0, 2, 3)) -> set[str]:
     """Every module `python -X importtime` reports for `python -m provision ARGS` (or `-c CODE`)."""
     command = [sys.executable, "-X", "importtime"] + (["-c", code] if code is not None else ["-m", "provision", *args])
     proc = subprocess.run(command, capture_output=True, text=True, cwd=cwd, env={"PATH": "/usr/bin:/bin", "COLUMNS": "200",
                                                                                   "PYTHONPATH": ":".join(sys.path)})
-    assert proc.returncode in (0, 2, 3), proc.stderr[-2000:]
+    assert proc.returncode in ok, proc.stderr[-2000:]
     return {line.rsplit("|", 1)[1].strip() for line in proc.stderr.splitlines() if line.startswith("import time:")
             and "|" in line} - {"package"}
 
@@ -105,6 +105,20 @@ def test_docker_install_loads_neither_the_nvidia_stage_nor_fabric(tmp_path):
     assert "provision.workflows.docker" in modules and "paramiko" in modules
     assert not {"fabric", "docker", "provision.workflows.nvidia", "provision.operations.gpu_ladder"} & modules
     assert not {m for m in modules if m.startswith(("fabric.", "invoke.", "provision.deploy", "provision.compose"))}
+    assert "pydantic" not in modules  # issue 12: the settings' fast path (config/host_settings.py)
+
+
+def test_docker_install_with_docker_vars_in_yaml_loads_no_pydantic(tmp_path):
+    """Vars already of their plain type (the sandbox's docker_daemon, a YAML list, an age) need no pydantic;
+    pydantic is loaded only to convert a value or word an error (issue 12)."""
+    (tmp_path / "inv.yml").write_text(
+        "all:\n  vars:\n    docker_daemon:\n      registry-mirrors: [http://sandbox-registry:5000]\n"
+        "    docker_users: [alice]\n    docker_repo_key_max_age: 12h\n    nvidia_driver_branch: 550\n"
+        "  hosts:\n    h1: {ansible_host: 127.0.0.1, ansible_port: 1}\n")
+    args = ("docker", "install", "-i", str(tmp_path / "inv.yml"), "--known-hosts", str(tmp_path / "kh"))
+    assert "pydantic" not in imported(*args, cwd=tmp_path)
+    (tmp_path / "inv.yml").write_text("all:\n  vars:\n    apt_timeout: 5\n  hosts:\n    h1: {ansible_host: 127.0.0.1}\n")
+    assert "pydantic" in imported(*args, cwd=tmp_path, ok=(4,))  # a bad value: the model words the error (exit 4)
 
 
 def test_a_deploy_without_gpu_services_does_not_load_the_gpu_precheck(tmp_path):
