@@ -17,11 +17,19 @@ No I/O happens until the first API call (the executor connects lazily).
 from __future__ import annotations
 
 import threading
+import time
 from typing import Callable
 
 from provision.commands.deploy_host import docker_dial_stdio
 
 API_VERSION = "1.41"  # Docker 20.10; every newer engine serves it
+# A pooled connection idle longer than this is closed and replaced before the next request. A Docker 20.10
+# engine closes an API connection after 5 idle minutes (measured on the sandbox's 20.10.24: the channel's
+# `docker system dial-stdio` exits 0 at 300 s; likely the API server's 5-minute ReadHeaderTimeout, which Go
+# before 1.20 also applied to idle keep-alive connections), and sshd then closes the channel. Replacing a
+# connection well before that leaves no race with the engine's close.
+MAX_IDLE_S = 60.0
+_now = time.monotonic  # the pool's clock (tests move it)
 
 
 def docker_client(open_transport: Callable[[], object], *, sudo: bool = False, timeout: int = 300,
@@ -91,6 +99,24 @@ def _define_adapter():
         def _new_conn(self):
             return DialConnection(self.ssh_transport, self.dial, self.timeout)
 
+        def _get_conn(self, timeout=None):
+            # The SDK's pool hands out pooled connections unchecked (urllib3's own check, a select() on the
+            # socket, would make paramiko create a pipe per channel). A channel the host closed (its
+            # dial-stdio ended: the engine closed an idle connection, or the transport went down) would fail
+            # the next request with OSError('Socket is closed'); one idle for long is about to be closed.
+            # Both are closed here and replaced by a new channel.
+            conn = super()._get_conn(timeout)
+            idle = _now() - getattr(conn, "idle_since", _now())
+            if conn.sock is not None and (_dropped(conn.sock) or idle > MAX_IDLE_S):
+                conn.close()
+                conn = self._new_conn()
+            return conn
+
+        def _put_conn(self, conn):
+            if conn is not None:
+                conn.idle_since = _now()
+            super()._put_conn(conn)
+
     class ExecutorSSHAdapter(sshconn.SSHHTTPAdapter):
         """The SDK's SSH adapter on a borrowed, already-trusted paramiko transport."""
 
@@ -125,3 +151,12 @@ def _define_adapter():
             self.pools.clear()
 
     return ExecutorSSHAdapter
+
+
+def _dropped(channel) -> bool:
+    """Has the host ended this dial-stdio channel (closed, or sent EOF / an exit status)? No I/O, no file
+    descriptor (paramiko's Channel.fileno() would make a pipe)."""
+    try:
+        return bool(channel.closed or channel.eof_received or channel.exit_status_ready())
+    except AttributeError:  # not a paramiko channel: nothing to tell
+        return False

@@ -73,16 +73,22 @@ def same_engine(target: Target) -> bool:
 def fetch_image(job: ImageJob, service_name: str, source: image_sources.ImageSource, target: Target,
                 executor: Executor, client) -> ImageOutcome:
     """Ship, pull or build one service's image on one host (or say what would happen, under --check)."""
+    import requests.exceptions
+
     started = time.monotonic()
     label = f"image {source.name}"
     progress_events.step(label)
-    current = image_sources.local_image_id(client, source.name)
-    if source.how == image_sources.SHIP:
-        outcome = _ship(job, source, target, executor, client, label, current)
-    elif source.how == image_sources.PULL:
-        outcome = _pull(job, source, client, label, current)
-    else:
-        outcome = _build(job, service_name, client, label, current)
+    try:
+        current = image_sources.local_image_id(client, source.name)
+        if source.how == image_sources.SHIP:
+            outcome = _ship(job, source, target, executor, client, label, current)
+        elif source.how == image_sources.PULL:
+            outcome = _pull(job, source, client, label, current)
+        else:
+            outcome = _build(job, service_name, client, label, current)
+    except requests.exceptions.ConnectionError as exc:  # the host's Docker API connection broke mid-step
+        outcome = ImageOutcome(label, "failed", f"the connection to {target.name}'s Docker engine was lost: "
+                               f"{str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__}")
     outcome.seconds = time.monotonic() - started
     return outcome
 

@@ -35,7 +35,7 @@ from provision.workflows.deploy_images import ImageJob, fetch_image, make_relay
 from provision.workflows.engine import engine
 from provision.workflows.fanout import fan_out
 from provision_sandbox.names import network_name
-from tests.e2e.conftest import cli, start_fleet
+from tests.e2e.conftest import cli, start_fleet, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -223,3 +223,33 @@ def test_an_unreachable_seed_falls_back_to_this_machine(relay_fleet, options, ta
         assert "failed" in outcomes[name].message and "shipped:" in outcomes[name].message, outcomes[name]
         assert outcomes[name].relayed_from is None and outcomes[name].shipped_bytes > 0
     assert {h: traces(relay_fleet, h) for h in names} == before
+
+
+def test_a_docker_api_channel_the_host_closed_is_replaced(relay_fleet, options, targets):
+    """A host that waits long for a seed, then loads the image (`ssh seed | docker load`), makes no Docker API
+    call for minutes; its engine (20.10) closes an API connection after 5 idle minutes, its dial-stdio exits
+    and sshd closes the pooled channel. The next call used to fail with ConnectionError('Connection
+    aborted.', OSError('Socket is closed')) (bench/shipping.py, 10 hosts). Here the host's dial-stdio is
+    ended at once (by its pid) instead of after 5 minutes: the next call opens a new channel."""
+    from provision.workflows.fanout import make_executor
+
+    target = targets[0]
+    executor = make_executor(target, options)
+    try:
+        client = engine(target, executor)
+        assert client.ping()
+
+        def dial_stdio_pids() -> list[str]:
+            lines = on_host(relay_fleet, target.name, "ps -eo pid=,args=").splitlines()
+            return [line.split()[0] for line in lines if line.split()[1:] == ["docker", "system", "dial-stdio"]]
+
+        pids = dial_stdio_pids()
+        assert len(pids) == 1, pids  # the client's one pooled channel
+        on_host(relay_fleet, target.name, f"kill {pids[0]}")
+        pool = client.api._custom_adapter.pools.get("ssh")
+        channel = next(c for c in list(pool.pool.queue) if c is not None).sock
+        wait_for(lambda: channel.closed, timeout=30, what="sshd closing the channel of the ended dial-stdio")
+        assert client.ping() and client.version()["ApiVersion"]
+        assert len(dial_stdio_pids()) == 1 and dial_stdio_pids() != pids  # a new channel, still only one
+    finally:
+        executor.close()

@@ -199,3 +199,17 @@ def test_pull_progress_sums_the_layers_being_downloaded():
                   {"status": "Pull complete", "id": "zzz"}, {"error": "x"}, {"status": 3, "id": "a"}]:
         counted.feed(event)
     assert (counted.done, counted.total) == (60, 150)
+
+
+def test_a_lost_docker_api_connection_is_a_failed_image_step_not_a_bare_error(playbook):
+    """requests' ConnectionError (the host's dial-stdio channel gone mid-step) used to escape the host's work,
+    which fan_out turned into a lone `error` step (the steps before it lost)."""
+    import requests.exceptions
+
+    pulled = ImageSource("redis:7", PULL)
+    error = requests.exceptions.ConnectionError("('Connection aborted.', OSError('Socket is closed'))")
+    outcome = fetch_image(job(playbook, pulled), "app", pulled, target(), RecordingExecutor("h1"),
+                          Client(Images({}, pull_error=error)))
+    assert outcome.status == "failed"
+    assert outcome.message == ("the connection to h1's Docker engine was lost: "
+                               "('Connection aborted.', OSError('Socket is closed'))")
