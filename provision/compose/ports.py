@@ -89,8 +89,16 @@ def _short_port(text: str) -> list[dict]:
 def parse_ports(ctx: FileContext, path: tuple[Any, ...], value: Any) -> list[dict]:
     """A ``ports:`` list in the long syntax (a range expands to one entry per port)."""
     result: list[dict] = []
+    written: list[Any] = []
     for index, item in enumerate(as_list(ctx, path, value)):
         where = path + (index,)
+        # Compose drops an item written again before it collapses equal entries (merge.UNIQUE_KEYS, the later
+        # one winning): `[A, B, A]` where B differs from A only by `0.0.0.0` keeps B. As written: 1 and '1'
+        # are the same item, '1-1:1' and '1:1' are not (checked with the oracle: test_compose_oracle).
+        raw = item if isinstance(item, dict) or isinstance(item, bool) else str(item)
+        if raw in written:
+            continue
+        written.append(raw)
         if isinstance(item, dict):
             if "target" not in item:
                 raise ctx.fail(where, "a long-syntax port needs a target")

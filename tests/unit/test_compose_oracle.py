@@ -109,6 +109,10 @@ SNIPPETS = {
     "empty-command": "services:\n  a:\n    image: x\n    command: ''\n    entrypoint: []\n",
     "repeated-items": "services:\n  a:\n    image: x\n    tmpfs: [/a, /a]\n    expose: [80, '80']\n"
                       "    ports: ['1', '1', '1-10']\n",
+    # an item written again is dropped first (as written: 1 and '1' are the same, '1-1:1' and '1:1' are not),
+    # then entries with the same host_ip/published/target/protocol collapse, the later one winning
+    "repeated-ports": "services:\n  a:\n    image: x\n    ports: ['1:1/udp', '0.0.0.0:1:1/udp', '1:1/udp', 1, "
+                      "'0.0.0.0::1', '1', '1-1:2', '0.0.0.0:1:2', '1:2', '127.0.0.1:3:3', '3:3', '0.0.0.0:3:3', '3:3']\n",
     "device-request-count-string": "services:\n  a:\n    image: x\n    deploy: {resources: {reservations: {devices: "
                                    "[{capabilities: [gpu], count: '2'}]}}}\n",
     "windows-drive-volume": "services:\n  a:\n    image: x\n    volumes: ['v:/v', 'C:\\\\data:/data']\n",
