@@ -4,7 +4,6 @@ parser (facts.deploy_state) on real captures, and the planner (workflows.deploy_
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
@@ -400,3 +399,21 @@ def test_a_staging_error_is_every_waiting_hosts_error(monkeypatch):
         for _ in range(2):
             with pytest.raises(EnvironmentProblem, match="no local engine"):
                 staging.ensure(type("C", (), {})())
+
+
+def test_a_name_of_another_kind_sends_the_host_down_the_full_path(tmp_path):
+    """The network the stack wants is, on the host, a container's name: the generic inspect returns the
+    container, and the probe says why instead of a no-op."""
+    from provision.executor.fake import RecordingExecutor
+    from tests.unit.workflow_support import inspected_objects, sections
+
+    context = context_for(tmp_path, WEB)
+    imposter = ContainerState(id="d" * 64, name="shop_default", labels={}, status="running", image=IMAGE_ID)
+    objects = inspected_objects(have_containers=[ours(context)], images=[IMAGE], have_images={IMAGE: IMAGE_ID})
+    head, *rest = objects.splitlines()
+    container_line = inspected_objects(have_containers=[imposter]).splitlines()[1]
+    answer = sections(lock="free", objects="\n".join([head, rest[0], container_line, *rest[1:]]), markers="", folders="")
+    executor = RecordingExecutor("h1")
+    executor.respond(".*", stdout=answer)
+    assert deploy_noop.probe(context, target(), executor) == (
+        None, "objects: 'shop_default' was asked for as a network and is a container")
