@@ -677,6 +677,9 @@ BUILDERS.update({
                                                             [f"{w}/{name(v, 'd')}"]),
         _check_deploy_state,
         setup=lambda v, w: f"printf '%s' {_q(v)} > {_q(name(v))} && mkdir -p {_q(name(v, 'd'))}"),
+    "deploy_state.go_string": "a Go template string literal (every character but printable ASCII other than '\"' "
+                              "and '\\' escaped as \\UXXXXXXXX); builds no command; its output is checked byte "
+                              "for byte in the deploy_state.deploy_state case above and tests/unit/test_deploy_noop.py",
 })
 
 
