@@ -12,7 +12,8 @@ provision.facts.deploy_state. It starts the docker CLI twice (each start of the 
   containers, the given networks, volumes and image references: one JSON line per object found, in the
   order asked, then one ``Error: No such object: NAME`` line per name not found (stderr is merged; docker's
   exit status is ignored). Containers that do not exist are not asked for: a name the generic inspect does
-  not find costs the engine an ``Info`` call (about 15 ms of CPU, forking ``runc --version``), and a
+  not find costs the engine about 15 ms of CPU (measured on Docker 20.10; one it finds, under 1 ms: the
+  CLI then tries every kind, the swarm ones after asking the engine whether it is a swarm manager), and a
   converged host has no NAME.next or NAME.previous. A generic inspect resolves each name to the first kind
   that has it (container, image, network, ..., volume), so the parser checks each object's kind and name
   against what was asked, and any doubt is a problem (the full path decides);
