@@ -1,26 +1,33 @@
 """What a host holds of a stack, from the one-round-trip redeploy probe (commands.deploy_state): a pure parser.
 
-`parse_deploy_state(output, images=..., markers=..., folders=...)` gives a :class:`DeployState`; when the
-output cannot be read with certainty (the engine did not answer, a line that is neither JSON nor docker's
-"No such ..." message, a section missing) its `problem` says why and the caller takes the full path.
+`parse_deploy_state(output, networks=..., volumes=..., images=..., markers=..., folders=...)`
+gives a :class:`DeployState`; when the output cannot be read with certainty its `problem` says why and the
+caller takes the full path. Uncertain is: a section missing or failed (the engine did not answer), a line
+that is neither JSON nor docker's "No such object" message for a name asked, a count of objects that does
+not match the names asked less the missing ones, and an object whose kind (told by its shape: containers
+have State/Config/HostConfig, images RepoTags/RootFS, networks IPAM/Driver/Scope, volumes Mountpoint/Driver)
+or name is not what was asked for at its place, e.g. a volume whose name a container or network also has
+(the generic ``docker inspect`` returns the first kind it finds).
 """
 
 from __future__ import annotations
 
 import json
+import re
+from collections import Counter
 from dataclasses import dataclass, field
 
 from provision.facts.script import split_sections
 
-__all__ = ["ContainerState", "DeployState", "parse_deploy_state"]
+__all__ = ["ContainerState", "DeployState", "kind_of", "parse_deploy_state"]
 
-_MISSING = ("Error: No such container:", "Error: No such object:", "Error: No such network:",
-            "Error: No such volume:", "Error response from daemon: No such", "Error: no such")
+_MISSING = "Error: No such object: "
+_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")  # a container name, as docker allows it
 
 
 @dataclass(frozen=True)
 class ContainerState:
-    """One container as `docker container inspect` shows it (the fields a redeploy decides from)."""
+    """One container as `docker inspect` shows it (the fields a redeploy decides from)."""
 
     id: str
     name: str  # without docker's leading "/"
@@ -47,20 +54,89 @@ class DeployState:
         return [c for c in self.containers.values() if (c.labels or {}).get(key) == value]
 
 
-def _json_lines(text: str, what: str) -> tuple[list[dict], str | None]:
+_SHAPES = {
+    "container": ("State", "Config", "HostConfig"),
+    "image": ("RepoTags", "RootFS"),
+    "network": ("IPAM", "Driver", "Scope"),
+    "volume": ("Mountpoint", "Driver", "Scope"),
+}
+
+
+def kind_of(item: dict) -> str | None:
+    """The kind of a `docker inspect` object, told by its shape; None when no kind or more than one fits."""
+    kinds = [kind for kind, keys in _SHAPES.items() if all(key in item for key in keys)]
+    return kinds[0] if len(kinds) == 1 else None
+
+
+class _Uncertain(Exception):
+    pass
+
+
+def _a(kind: str) -> str:
+    return ("an " if kind == "image" else "a ") + kind
+
+
+def _container(item: dict) -> ContainerState:
+    state, config = item["State"], item["Config"] or {}
+    health = state.get("Health")
+    return ContainerState(id=str(item["Id"]), name=str(item["Name"]).lstrip("/"), labels=dict(config.get("Labels") or {}),
+                          status=str(state["Status"]), exit_code=int(state.get("ExitCode") or 0),
+                          health=str(health["Status"]) if health else None, image=str(item.get("Image") or ""))
+
+
+def _objects(text: str, state: DeployState, networks: list[str], volumes: list[str], images: list[str]) -> None:
+    first, _, rest = text.partition("\n")
+    listed = first.split(" ")
+    if listed[0] != "containers" or not all(_NAME.match(n) for n in listed[1:]):
+        raise _Uncertain(f"unexpected first line {first[:120]!r}")
+    asked = ([("container", n) for n in listed[1:]] + [("network", n) for n in networks]
+             + [("volume", n) for n in volumes] + [("image", n) for n in images])
     found: list[dict] = []
-    for line in text.splitlines():
-        line = line.strip()
-        if not line or line.startswith(_MISSING):
+    missing: Counter = Counter()
+    for line in rest.splitlines():
+        if line.startswith(_MISSING):
+            missing[line[len(_MISSING):]] += 1
             continue
         try:
             item = json.loads(line)
         except ValueError:
-            return [], f"{what}: unexpected output {line[:120]!r}"
+            raise _Uncertain(f"unexpected output {line[:120]!r}") from None
         if not isinstance(item, dict):
-            return [], f"{what}: unexpected output {line[:120]!r}"
+            raise _Uncertain(f"unexpected output {line[:120]!r}")
         found.append(item)
-    return found, None
+    unknown = set(missing) - {name for _, name in asked}
+    if unknown:
+        raise _Uncertain(f"docker names {sorted(unknown)[0]!r} missing, which was not asked for")
+    if len(found) + sum(missing.values()) != len(asked):
+        raise _Uncertain(f"{len(found)} objects and {sum(missing.values())} missing for {len(asked)} names")
+    # the objects come in the order asked, without the missing ones
+    objects = iter(found)
+    for kind, name in asked:
+        if missing[name]:
+            missing[name] -= 1
+            if kind == "image":
+                state.images[name] = None
+            continue
+        item = next(objects)
+        got = kind_of(item)
+        if got != kind:
+            raise _Uncertain(f"{name!r} was asked for as {_a(kind)} and is {_a(got) if got else 'of no known kind'}")
+        try:
+            if kind == "container":
+                container = _container(item)
+                if container.name != name:
+                    raise _Uncertain(f"{name!r} was asked for and {item.get('Name')!r} ({item.get('Id')}) came back")
+                state.containers[container.name] = container
+            elif kind == "image":
+                if not isinstance(item["Id"], str) or not item["Id"]:
+                    raise _Uncertain(f"image {name!r}: no id")
+                state.images[name] = item["Id"]
+            else:
+                if item["Name"] != name:
+                    raise _Uncertain(f"{kind} {name!r} was asked for and {item['Name']!r} came back")
+                (state.networks if kind == "network" else state.volumes)[name] = dict(item.get("Labels") or {})
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise _Uncertain(f"{kind} {name!r}: unexpected object ({exc!r})") from None
 
 
 def _ordered(text: str, keys: list[str], what: str) -> tuple[list[str], str | None]:
@@ -70,11 +146,13 @@ def _ordered(text: str, keys: list[str], what: str) -> tuple[list[str], str | No
     return lines, None
 
 
-def parse_deploy_state(output: str, *, images: list[str], markers: list[str], folders: list[str]) -> DeployState:
-    """The probe's output, read back; `images`, `markers` and `folders` as given to the probe, in order."""
+def parse_deploy_state(output: str, *, networks: list[str], volumes: list[str],
+                       images: list[str], markers: list[str], folders: list[str]) -> DeployState:
+    """The probe's output, read back; the names as given to the probe, in order (not the container names: the
+    probe's output names the containers it inspected)."""
     state = DeployState()
     sections = split_sections(output)
-    for name in ("lock", "containers", "networks", "volumes", "images", "markers", "folders"):
+    for name in ("lock", "objects", "markers", "folders"):
         section = sections.get(name)
         if section is None or section.rc is None:
             state.problem = f"the probe's {name} section is missing (output cut short?)"
@@ -87,28 +165,13 @@ def parse_deploy_state(output: str, *, images: list[str], markers: list[str], fo
         state.problem = f"lock: unexpected output {first[:120]!r}"
         return state
     state.lock_held, state.lock_holder = first.strip() == "held", rest.strip()
+    try:
+        _objects(sections["objects"].text, state, networks, volumes, images)
+    except _Uncertain as why:
+        state.problem = f"objects: {why}"
+        return state
 
-    items, problem = _json_lines(sections["containers"].text, "containers")
-    for item in items:
-        try:
-            container = ContainerState(id=str(item["id"]), name=str(item["name"]).lstrip("/"),
-                                       labels=dict(item.get("labels") or {}), status=str(item["status"]),
-                                       exit_code=int(item.get("exit_code") or 0), health=item.get("health"),
-                                       image=str(item.get("image") or ""))
-        except (KeyError, TypeError, ValueError):
-            problem = problem or f"containers: unexpected item {str(item)[:120]}"
-            break
-        state.containers[container.name] = container
-    for section, target in (("networks", state.networks), ("volumes", state.volumes)):
-        found, more = _json_lines(sections[section].text, section)
-        problem = problem or more
-        for item in found:
-            target[str(item.get("name"))] = dict(item.get("labels") or {})
-
-    lines, more = _ordered(sections["images"].text, images, "images")
-    problem = problem or more
-    for ref, line in zip(images, lines):
-        state.images[ref] = None if line.strip() in ("-", "") else line.strip()
+    problem = None
     lines, more = _ordered(sections["markers"].text, markers, "markers")
     problem = problem or more
     for marker, line in zip(markers, lines):

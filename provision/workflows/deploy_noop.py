@@ -16,7 +16,8 @@ container, image or bind folder is missing, foreign or different; a container is
 hash differs, or a NAME.next is left over; a container of the stack is no longer wanted (an orphan); a
 service has Compose secrets (their content is compared by the full path); an image is pulled or built on
 the host (a deploy pulls again, in case the tag moved); a `service_healthy` dependency is not healthy now;
-the probe's output cannot be read with certainty.
+the probe's output cannot be read with certainty (e.g. a name asked for as a volume that a container or network
+also has: the probe's one `docker inspect` returns the first kind it finds).
 """
 
 from __future__ import annotations
@@ -120,7 +121,8 @@ def probe(context: DeployContext, target: Target, executor: Executor) -> tuple[N
     outcome = executor.run(script, become=True, timeout=PROBE_TIMEOUT)
     if not outcome.ok:
         return None, f"the probe failed: {outcome.error_line()}"
-    state = parse_deploy_state(outcome.stdout, images=want.images, markers=want.markers, folders=want.folders)
+    state = parse_deploy_state(outcome.stdout, networks=want.networks, volumes=want.volumes, images=want.images,
+                               markers=want.markers, folders=want.folders)
     try:
         return plan(context, target, services, state), ""
     except Changes as why:

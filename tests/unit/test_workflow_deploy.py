@@ -295,13 +295,15 @@ def converged_probe(stack, *, lock: str = "free") -> tuple[str, str]:
     old = converged_container(stack)
     probe = deploy_state("shop", ["shop-web-1", "shop-web-1.next", "shop-web-1.previous"], ["shop_default"], [],
                          [IMAGE], [], [])
-    line = {"id": "0123456789abcdef", "name": "/shop-web-1", "labels": old.labels, "status": "running",
-            "exit_code": 0, "health": None, "image": IMAGE_ID}
-    import json
+    from provision.facts.deploy_state import ContainerState
+    from tests.unit.workflow_support import inspected_objects
 
-    return probe, sections(lock=lock, containers=json.dumps(line),
-                           networks=json.dumps({"name": "shop_default", "labels": {"io.provision.stack": "shop"}}),
-                           volumes="", images=IMAGE_ID, markers="", folders="")
+    web = ContainerState(id="0123456789ab" + "c" * 52, name="shop-web-1", labels=old.labels, status="running",
+                         image=IMAGE_ID)
+    objects = inspected_objects(have_containers=[web], networks=["shop_default"], images=[IMAGE],
+                                have_networks={"shop_default": {"io.provision.stack": "shop"}},
+                                have_images={IMAGE: IMAGE_ID})
+    return probe, sections(lock=lock, objects=objects, markers="", folders="")
 
 
 def test_a_converged_host_is_one_round_trip_without_lock_or_docker_sdk(stack, monkeypatch):

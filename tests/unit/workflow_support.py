@@ -126,3 +126,40 @@ def drive(command: str, work, executor: RecordingExecutor, **hostvars):
 
 
 KEYRING, SOURCES = docker_repo.KEYRING, docker_repo.SOURCES
+
+
+def inspected_objects(*, have_containers=(), networks: list[str] = (), volumes: list[str] = (),
+                      images: list[str] = (), have_networks: dict | None = None, have_volumes: dict | None = None,
+                      have_images: dict | None = None) -> str:
+    """The redeploy probe's `objects` section (commands.deploy_state) for a host holding HAVE_CONTAINERS
+    (ContainerState: all listed, as labelled or wanted), networks and volumes (name → labels) and images
+    (reference → id), in the shapes a real engine's `docker inspect --format '{{json .}}'` prints them
+    (tests/fixtures/facts/deploy-state-real-*), cut to the fields the parser reads or tells the kind by:
+    the objects in the order asked, then one "No such object" line per name not found."""
+    import json
+
+    def container(c) -> dict:
+        state = {"Status": c.status, "ExitCode": c.exit_code}
+        if c.health is not None:
+            state["Health"] = {"Status": c.health, "FailingStreak": 0, "Log": []}
+        return {"Id": c.id, "Name": "/" + c.name, "State": state, "Image": c.image, "Driver": "overlay2",
+                "Config": {"Labels": c.labels}, "HostConfig": {"NetworkMode": "default"}}
+
+    lines = [" ".join(["containers", *(c.name for c in have_containers)])]
+    lines += [json.dumps(container(c)) for c in have_containers]
+    missing = []
+    for kind, names, have in (("network", networks, have_networks), ("volume", volumes, have_volumes),
+                              ("image", images, have_images)):
+        for name in names:
+            if name not in (have or {}):
+                missing.append(f"Error: No such object: {name}")
+            elif kind == "network":
+                lines.append(json.dumps({"Name": name, "Id": "f" * 64, "Scope": "local", "Driver": "bridge",
+                                         "IPAM": {"Driver": "default"}, "Labels": have[name]}))
+            elif kind == "volume":
+                lines.append(json.dumps({"Name": name, "Driver": "local", "Scope": "local",
+                                         "Mountpoint": f"/var/lib/docker/volumes/{name}/_data", "Labels": have[name]}))
+            else:
+                lines.append(json.dumps({"Id": have[name], "RepoTags": [name], "Config": {},
+                                         "RootFS": {"Type": "layers"}}))
+    return "\n".join(lines + missing)
