@@ -35,9 +35,11 @@ from tests.e2e.compose_parity import SshHost, compose_binary, ssh_environment  #
 
 
 def provision(args: list[str], env: dict, cwd: Path, code: Path = ROOT) -> tuple[float, dict]:
+    """Timed as an installed package runs: with cached bytecode (an environment with PYTHONDONTWRITEBYTECODE set
+    would make every run compile provision's ~100 modules again, about 0.2 s of CPU; bench/harness.py does the same)."""
     start = time.monotonic()
     proc = subprocess.run([sys.executable, "-m", "provision", *args, "--json"], capture_output=True, text=True,
-                          env={**os.environ, **env, "PYTHONPATH": str(code)}, cwd=cwd)
+                          env={**os.environ, **env, "PYTHONPATH": str(code), "PYTHONDONTWRITEBYTECODE": "0"}, cwd=cwd)
     elapsed = time.monotonic() - start
     if proc.returncode != 0:
         raise SystemExit(f"provision {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr[-2000:]}")
