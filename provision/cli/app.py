@@ -128,6 +128,8 @@ def main(argv: list[str] | None = None) -> None:
     if threading.current_thread() is threading.main_thread():
         INTERRUPT.install()
     no_invoke = _without_invoke()
+    if argv is None:  # the process's own command line: the process is ours
+        _fewer_collections()
     try:
         args = sys.argv[1:] if argv is None else list(argv)
         code = build_app(_command_in(args))(args=args, prog_name="provision", standalone_mode=False)
@@ -161,6 +163,21 @@ def _quick_teardown() -> None:
     import gc
 
     gc.freeze()
+
+
+GC_THRESHOLD_0 = 100_000  # CPython's default is 700
+
+
+def _fewer_collections() -> None:
+    """A young-generation collection every GC_THRESHOLD_0 allocations instead of 700: importing typer,
+    pydantic, paramiko and rich and building the stack models allocate a few hundred thousand objects that
+    live as long as the process, and the ~100 collections over them cost 25-70 ms of a deploy no-op's
+    ~0.35 s of CPU (issue 12; reference cycles are still collected, less often; the older generations'
+    thresholds are unchanged)."""
+    import gc
+
+    _, older, oldest = gc.get_threshold()
+    gc.set_threshold(GC_THRESHOLD_0, older, oldest)
 
 
 def _without_invoke() -> bool:
