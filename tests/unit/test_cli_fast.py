@@ -141,3 +141,6 @@ def test_the_command_line_collects_garbage_less_often_and_an_api_caller_keeps_it
     code = code.replace("app.main(['--help'])", "sys.argv = ['provision', '--help']\napp.main()")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert "THRESHOLD 100000" in proc.stdout, proc.stderr[-2000:]
+    code = code.replace("app.main()", "import runpy\nrunpy.run_module('provision', run_name='__main__')")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)  # python -m provision
+    assert "THRESHOLD 100000" in proc.stdout, proc.stderr[-2000:]
