@@ -239,6 +239,8 @@ def make_relay(targets: list[Target], options, log: Callable[[str], None] = lamb
     """The deploy's relay (deploy.relay.Relay) over `targets`: the hosts with ship_between_hosts on (the
     default). With `executors` (workflows.fanout.SharedExecutors, the deploy's), a seed's commands run on
     the seed's own executor, one SSH connection per host; without, on a new connection per relay."""
+    if len(targets) < 2:  # no host to relay to: deploy.relay is not even imported
+        return None
     from provision.deploy import relay as relays
     from provision.interrupts import INTERRUPT
     from provision.workflows.fanout import make_executor

@@ -144,3 +144,11 @@ def test_the_command_line_collects_garbage_less_often_and_an_api_caller_keeps_it
     code = code.replace("app.main()", "import runpy\nrunpy.run_module('provision', run_name='__main__')")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)  # python -m provision
     assert "THRESHOLD 100000" in proc.stdout, proc.stderr[-2000:]
+
+
+def test_a_one_host_deploy_does_not_import_the_relay():
+    code = ("import sys\nfrom provision.workflows.deploy_images import make_relay\n"
+            "from tests.unit.workflow_support import target\n"
+            "assert make_relay([target('a')], None) is None\nprint('RELAY', 'provision.deploy.relay' in sys.modules)\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert "RELAY False" in proc.stdout, proc.stderr[-2000:]
