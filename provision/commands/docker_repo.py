@@ -80,7 +80,7 @@ KEY_CHECK_STATE = "/var/lib/provision/docker-repo-key"
 
 
 def key_digest_snippet(url: str, env: str, max_age: int = 0, record: bool = False,
-                       state: str = KEY_CHECK_STATE, keyring: str = KEYRING) -> str:
+                       state: str = KEY_CHECK_STATE, keyring: str = KEYRING, keyring_digest: str | None = None) -> str:
     """sha256 of the key the URL serves now (fetched in the probe, so a no-op run needs no extra trip).
 
     A __DISTRO__ in the URL is replaced on the host by os-release's ID (ubuntu/debian).
@@ -89,7 +89,9 @@ def key_digest_snippet(url: str, env: str, max_age: int = 0, record: bool = Fals
     seconds whose digest is KEYRING's digest now; the section then prints `cached SHA CHECKED NOW` (host
     epoch seconds). Otherwise it downloads and prints `fetched NOW` then the digest (its last line, as
     without MAX_AGE). RECORD: a fetched digest equal to KEYRING's is recorded in STATE (atomically), as
-    the new last check. With neither (the defaults) only the digest is printed."""
+    the new last check. With neither (the defaults) only the digest is printed. KEYRING_DIGEST: a shell word
+    holding `sha256sum`'s output for KEYRING, computed once by the caller (the Docker probe's prelude), instead
+    of a sha256sum here."""
     fetch = f't=$(mktemp) && {env} curl -fsSL --retry 2 --max-time 30 -o "$t" "$url"; rc=$?; '
     # the first __DISTRO__ replaced by os-release's ID with the shell's own expansions (no sed to fork)
     head = (f'. /etc/os-release; u={quote(checked_url(url, "key URL"))}; case $u in *{DISTRO_PLACEHOLDER}*) '
@@ -97,7 +99,8 @@ def key_digest_snippet(url: str, env: str, max_age: int = 0, record: bool = Fals
     if max_age <= 0 and not record:
         return head + fetch + "[ $rc = 0 ] && sha256sum < \"$t\" | cut -d' ' -f1; rm -f \"$t\"; exit $rc"
     st, kr = quote(state, "state path"), quote(keyring, "keyring path")
-    local = f"k=$(sha256sum < {kr} 2>/dev/null); k=${{k%% *}}; now=$(date +%s); "
+    digest = keyring_digest if keyring_digest is not None else f"$(sha256sum < {kr} 2>/dev/null)"
+    local = f"k={digest}; k=${{k%% *}}; now=$(date +%s); "
     cached = ""
     if max_age > 0:
         cached = (f"if [ -f {kr} ] && read -r s_sha s_at s_url < {st} 2>/dev/null; then "

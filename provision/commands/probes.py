@@ -263,10 +263,11 @@ def facts_script() -> str:
 PREAMBLE = 'PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"; LC_ALL=C; export PATH LC_ALL\n'
 
 
-def probe_script(sections: list[tuple[str, str]]) -> str:
+def probe_script(sections: list[tuple[str, str]], prelude: str = "") -> str:
     """One round trip running each (NAME, SNIPPET) in a subshell, with stdin from /dev/null and stderr
-    merged, and recording its exit status, in the section format above."""
-    lines = [PREAMBLE, f"echo '{BEGIN_MARKER} 1'"]
+    merged, and recording its exit status, in the section format above. PRELUDE (shell lines) runs first,
+    once, so that several sections can read what one command printed (variables named `_p*`)."""
+    lines = [PREAMBLE + prelude, f"echo '{BEGIN_MARKER} 1'"]
     for name, snippet in sections:
         lines.append(f"echo '{FACT_MARKER}{name}'")
         # captured, then printed with a newline of its own: a file without a final newline must not
@@ -324,32 +325,75 @@ def _read_file(path: str) -> str:
 WATCHED_PACKAGES = sorted(set(docker_repo.PACKAGES + docker_repo.CONFLICTING + ["docker-ce-rootless-extras"]))
 
 
+#: dpkg-query's lines in the Docker probe: the status format (dpkg.STATUS_FORMAT) plus the Architecture, so that
+#: the `dpkg` package's line gives the host's architecture (what `dpkg --print-architecture` prints: dpkg is
+#: always of the native architecture) without a second dpkg process.
+DOCKER_PACKAGES_FORMAT = "${Package}\\t${Version}\\t${db:Status-Abbrev}\\t${Architecture}\\n"
+
+#: Where systemd looks for docker.service before /usr/lib/systemd/system and /lib/systemd/system (systemd's unit
+#: search path, in order): a file or link (a mask: -> /dev/null) there means the file-based answer below is not
+#: certain.
+_UNIT_SHADOWS = ("/etc/systemd/system.control", "/run/systemd/system.control", "/run/systemd/transient",
+                 "/run/systemd/generator.early", "/etc/systemd/system", "/etc/systemd/system.attached",
+                 "/run/systemd/system", "/run/systemd/system.attached", "/run/systemd/generator",
+                 "/usr/local/lib/systemd/system")
+
+
+def service_state(unit: str = "docker.service", target: str = "multi-user.target") -> str:
+    """`UnitFileState=...` and `ActiveState=...` of UNIT, as `systemctl show -p` prints them (the decision reads
+    `enabled` and `active` only).
+
+    Issue 12: `systemctl show` cost the host ~8 ms (the client ~6, PID 1 ~2.5: it computes the unit-file state).
+    Without systemd running the section fails (exit 1), as `systemctl show` did. Enabled is read from the files
+    `systemctl is-enabled` decides from when the answer is certain: UNIT's only file is a regular file in /usr/lib/systemd/system or /lib/systemd/system (nothing of that
+    name in an earlier search-path folder: no mask, no override, no transient or generated unit) and
+    /etc/systemd/system/TARGET.wants/UNIT leads to that file (a link in the persistent config's .wants folder:
+    `enabled`). Otherwise `systemctl is-enabled` answers. Active always comes from `systemctl is-active` (~5.5
+    ms): no file tells `active` from `activating`, `reloading` or `deactivating` (/run/systemd/units/
+    invocation:UNIT exists in all four)."""
+    shadows = " ".join(f"{d}/{unit}" for d in _UNIT_SHADOWS)
+    return ("[ -d /run/systemd/system ] || exit 1; "  # as `systemctl show` failed without systemd
+            f"u=; for f in /usr/lib/systemd/system/{unit} /lib/systemd/system/{unit}; do "
+            'if [ -L "$f" ]; then break; elif [ -f "$f" ]; then u=$f; break; elif [ -e "$f" ]; then break; fi; done; '
+            f'[ /etc/systemd/system/{target}.wants/{unit} -ef "$u" ] || u=; '
+            f'for f in {shadows}; do [ -n "$u" ] || break; {{ [ -e "$f" ] || [ -L "$f" ]; }} && u=; done; '
+            f'if [ -n "$u" ]; then e=enabled; else e=$(systemctl is-enabled {unit} 2>/dev/null); fi; '
+            f'echo "UnitFileState=$e"; echo "ActiveState=$(systemctl is-active {unit} 2>/dev/null)"')
+
+
 def docker_host(key_url: str, env: str, users: list[str], key_max_age: int = 0, record: bool = False) -> str:
     """What the Docker install decides from, in one round trip. KEY_URL is the repository key (its
     digest is fetched here, unless checked less than KEY_MAX_AGE seconds ago: docker_repo.key_digest_snippet,
     which RECORDs a matching check), ENV the `env ...` prefix of curl (apt.env_prefix), USERS those to add to
     the docker group (each printed as `NAME UID`, `NAME none` when absent). A NUL byte in a user, or a
-    key URL that cannot be passed (docker_repo.key_digest_snippet), is refused with UnsafeValue."""
+    key URL that cannot be passed (docker_repo.key_digest_snippet), is refused with UnsafeValue.
+
+    Issue 12 (host CPU of a no-op): one dpkg-query (in the prelude) answers the packages and, through the
+    `dpkg` package's Architecture, the architecture (no `dpkg --print-architecture`); the keyring's digest is
+    computed once (prelude) for the keyring and remote_key sections; the service's enabled state comes from
+    files when certain (service_state)."""
     user_checks = " ; ".join(f"printf '%s %s\\n' {quote(u, 'user')} \"$(id -u {quote(u, 'user')} 2>/dev/null || echo none)\""
                              for u in users) or "true"
     stale = " ".join(quote(p) for p in docker_repo.STALE_FILES) + " " + " ".join(docker_repo.STALE_GLOBS)
+    keyring = quote(docker_repo.KEYRING, "file path")
+    prelude = (f"_pq=$({dpkg.query(['dpkg', *WATCHED_PACKAGES], DOCKER_PACKAGES_FORMAT)} 2>/dev/null)\n"
+               f"_pk=; [ -f {keyring} ] && _pk=$(sha256sum 2>/dev/null < {keyring})\n")
     return probe_script([
         ("os_release", _read_file("/etc/os-release")),
-        ("arch", "dpkg --print-architecture"),
         ("systemd", "[ -d /run/systemd/system ] && echo yes || echo no"),
         ("cloud_init", _requires("cloud-init") + "cloud-init status"),
-        ("packages", dpkg.status(WATCHED_PACKAGES)),
+        ("packages", "printf '%s' \"$_pq\""),
         ("snap", _requires("snap") + "snap list docker 2>/dev/null | tail -n +2"),
-        ("keyring", _sha256_of(docker_repo.KEYRING)),
-        ("remote_key", docker_repo.key_digest_snippet(key_url, env, key_max_age, record)),
+        ("keyring", f'[ -f {keyring} ] && [ -n "$_pk" ] || exit 1; echo "${{_pk%% *}}"'),
+        ("remote_key", docker_repo.key_digest_snippet(key_url, env, key_max_age, record, keyring_digest='"$_pk"')),
         ("sources", _read_file(docker_repo.SOURCES)),
         ("stale", f"for f in {stale}; do [ -e \"$f\" ] && echo \"$f\"; done; true"),
         ("daemon_json", _read_file(DAEMON_JSON)),
         ("docker_group", "getent group docker"),
         ("users", user_checks),
-        ("service", "systemctl show docker -p UnitFileState -p ActiveState -p ActiveEnterTimestampMonotonic"),
+        ("service", service_state()),
         dpkg_state(),
-    ])
+    ], prelude)
 
 
 # -- the NVIDIA install (parsed by provision/facts/nvidia_host.py) -------------------------------

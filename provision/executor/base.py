@@ -35,14 +35,18 @@ def with_timeout(command: Command, seconds: float, *, kill_after: int = 10) -> s
                        as_shell(command)])
 
 
-# How every remote command starts on a host: the script itself comes on stdin, is kept in a 0600 file on
-# tmpfs while it runs, and is removed on every exit. So a command's text (which can hold a proxy password,
-# file contents, a URL with a token) never appears in argv, where any user of the host can read it with ps,
-# nor on disk outside tmpfs. The script's own commands get /dev/null as stdin.
+# How every remote command starts on a host: the script itself comes on stdin and is held in the wrapper
+# shell's memory (an unexported variable, unset before the script's first command), then evaluated in a
+# subshell whose stdin is /dev/null. So a command's text (which can hold a proxy password, file contents, a
+# URL with a token) never appears in argv, where any user of the host can read it with ps, nor in the
+# environment, nor in any file; and the script's own commands get /dev/null as stdin. The wrapper turns
+# TERM/INT/HUP into exit 143/130/129 (after the subshell, which keeps the default dispositions, has ended);
+# otherwise the exit status is the script's. Issue 12: one fork+exec (`cat`) and one fork (the subshell),
+# where a tmpfs file cost four (mktemp, cat, sh, rm). As in any subshell, `$$` is the wrapper's PID and
+# `$0` is `sh`. The newline after the script ends a final line that had none (`$(cat)` strips newlines).
 SCRIPT_FROM_STDIN = (
-    "f=$(mktemp /dev/shm/provision.XXXXXXXXXX 2>/dev/null) || exec sh -s; "
-    "trap 'rm -f \"$f\"' EXIT; trap 'exit 143' TERM; trap 'exit 130' INT; trap 'exit 129' HUP; "
-    'cat > "$f" && sh "$f" < /dev/null'
+    "trap 'exit 143' TERM; trap 'exit 130' INT; trap 'exit 129' HUP; "
+    's=$(cat) && (eval "unset s\n$s\n") < /dev/null'
 )
 
 

@@ -39,7 +39,6 @@ class DockerHostState:
     users: dict[str, bool] = field(default_factory=dict)  # wanted user → exists
     service_enabled: bool = False
     service_active: bool = False
-    service_started: str = ""  # ActiveEnterTimestampMonotonic: changes when docker restarts
     dpkg: dpkg_state.DpkgState = field(default_factory=dpkg_state.DpkgState)
 
 
@@ -60,13 +59,14 @@ def parse(output: str) -> DockerHostState:
     state.os_id = os_release.get("id") or ""
     state.version_id = os_release.get("version_id") or ""
     state.codename = os_release.get("codename") or ""
-    state.arch = (text("arch") or "").strip()
+    state.arch = (text("arch") or "").strip()  # probes before issue 12 (`dpkg --print-architecture`)
     state.systemd = (text("systemd") or "").strip() == "yes"
     cloud = text("cloud_init")
     if cloud is not None or (s.get("cloud_init") and s["cloud_init"].rc not in (None, 127)):
         raw = s["cloud_init"].text
         state.cloud_init = next((l.split(":", 1)[1].strip() for l in raw.splitlines() if l.startswith("status:")), "unknown")
-    state.packages, state.held = dpkg.parse_status(text("packages") or "")
+    state.packages, state.held, arch = _packages(text("packages") or "")
+    state.arch = state.arch or arch
     state.snap_docker = bool((text("snap") or "").strip())
     state.keyring_sha = (text("keyring") or "").strip() or None
     remote = s.get("remote_key")
@@ -90,9 +90,25 @@ def parse(output: str) -> DockerHostState:
     service = dict(l.split("=", 1) for l in (text("service") or "").splitlines() if "=" in l)
     state.service_enabled = service.get("UnitFileState") == "enabled"
     state.service_active = service.get("ActiveState") == "active"
-    state.service_started = service.get("ActiveEnterTimestampMonotonic", "") if state.service_active else ""
     state.dpkg = dpkg_state.parse(text("dpkg_state"))
     return state
+
+
+def _packages(text: str) -> tuple[dict[str, str], set[str], str]:
+    """(installed watched package → version, the held ones, the host's architecture) from the packages section:
+    dpkg-query's `PACKAGE VERSION STATUS ARCH` lines (tab-separated, probes.DOCKER_PACKAGES_FORMAT), where the
+    `dpkg` package's architecture is the host's (dpkg is always native). Lines of three fields (probes before
+    issue 12) are read as dpkg.parse_status reads them."""
+    lines, arch = [], ""
+    for line in text.splitlines():
+        parts = line.split("\t")
+        if len(parts) == 4 and parts[0] == "dpkg":
+            if parts[2].strip()[1:2] == "i":
+                arch = parts[3].strip()
+            continue
+        lines.append("\t".join(parts[:3]))
+    installed, held = dpkg.parse_status("\n".join(lines))
+    return installed, held, arch
 
 
 def _read_key_check(state: DockerHostState, lines: list[str]) -> None:

@@ -619,3 +619,45 @@ DOCKER_HOST_PROBE = _noop(DOCKER_HOST_PROBE, True)
 DOCKER_HOST_PROBE_NO_USERS = _noop(DOCKER_HOST_PROBE_NO_USERS, True)
 NVIDIA_HOST_PROBE = _noop(NVIDIA_HOST_PROBE, False)
 NVIDIA_HOST_PROBE_MIRROR = _noop(NVIDIA_HOST_PROBE_MIRROR, False)
+
+
+# -- issue 12 (branch dockernoop): the Docker probe's host CPU again, deliberately: one dpkg-query in a prelude
+# answers the packages and (the `dpkg` package's Architecture) the architecture, no `dpkg --print-architecture`;
+# the keyring's digest computed once; the service's enabled state from files when certain, `systemctl is-active`
+# instead of `systemctl show` (whose ActiveEnterTimestampMonotonic nothing read). Literal replacements again.
+_DOCKER_PRELUDE = (
+    "_pq=$(dpkg-query -W -f='${Package}\\t${Version}\\t${db:Status-Abbrev}\\t${Architecture}\\n' dpkg "
+    + " ".join(WATCHED_PACKAGES) + " 2>/dev/null)\n"
+    "_pk=; [ -f /etc/apt/keyrings/docker.asc ] && _pk=$(sha256sum 2>/dev/null < /etc/apt/keyrings/docker.asc)\n")
+_SHADOWS = " ".join(f"{d}/docker.service" for d in (
+    "/etc/systemd/system.control", "/run/systemd/system.control", "/run/systemd/transient",
+    "/run/systemd/generator.early", "/etc/systemd/system", "/etc/systemd/system.attached", "/run/systemd/system",
+    "/run/systemd/system.attached", "/run/systemd/generator", "/usr/local/lib/systemd/system"))
+DOCKERNOOP = [
+    ("export PATH LC_ALL\n\n", "export PATH LC_ALL\n" + _DOCKER_PRELUDE + "\n"),
+    ("echo '@@provision-fact arch'\n_out=$( ( dpkg --print-architecture\n) </dev/null 2>&1 ); _rc=$?\n"
+     "[ -n \"$_out\" ] && printf '%s\\n' \"$_out\"\necho \"@@provision-rc arch $_rc\"\n", ""),
+    ("dpkg-query -W -f='${Package}\\t${Version}\\t${db:Status-Abbrev}\\n' " + " ".join(WATCHED_PACKAGES)
+     + " 2>/dev/null; true\n", "printf '%s' \"$_pq\"\n"),
+    (_sha("/etc/apt/keyrings/docker.asc")[1],
+     '[ -f /etc/apt/keyrings/docker.asc ] && [ -n "$_pk" ] || exit 1; echo "${_pk%% *}"'),
+    ("systemctl show docker -p UnitFileState -p ActiveState -p ActiveEnterTimestampMonotonic\n",
+     "[ -d /run/systemd/system ] || exit 1; "
+     "u=; for f in /usr/lib/systemd/system/docker.service /lib/systemd/system/docker.service; do "
+     'if [ -L "$f" ]; then break; elif [ -f "$f" ]; then u=$f; break; elif [ -e "$f" ]; then break; fi; done; '
+     '[ /etc/systemd/system/multi-user.target.wants/docker.service -ef "$u" ] || u=; '
+     f'for f in {_SHADOWS}; do [ -n "$u" ] || break; {{ [ -e "$f" ] || [ -L "$f" ]; }} && u=; done; '
+     'if [ -n "$u" ]; then e=enabled; else e=$(systemctl is-enabled docker.service 2>/dev/null); fi; '
+     'echo "UnitFileState=$e"; echo "ActiveState=$(systemctl is-active docker.service 2>/dev/null)"\n'),
+]
+
+
+def _dockernoop(text: str) -> str:
+    for old, new in DOCKERNOOP:
+        assert old in text, old
+        text = text.replace(old, new)
+    return text
+
+
+DOCKER_HOST_PROBE = _dockernoop(DOCKER_HOST_PROBE)
+DOCKER_HOST_PROBE_NO_USERS = _dockernoop(DOCKER_HOST_PROBE_NO_USERS)

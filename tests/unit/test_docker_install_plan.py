@@ -20,7 +20,7 @@ def fresh(**kw) -> DockerHostState:
 def configured(**kw) -> DockerHostState:
     base = dict(packages=dict(INSTALLED), keyring_sha=KEY, sources=SOURCES, docker_group=[],
                 daemon_json='{\n  "log-driver": "json-file",\n  "log-opts": {\n    "max-size": "10m",\n    "max-file": "3"\n  }\n}\n',
-                service_enabled=True, service_active=True, service_started="123")
+                service_enabled=True, service_active=True)
     base.update(kw)
     return fresh(**base)
 

@@ -4,6 +4,8 @@ tests/fixtures/docker_probe/PROVENANCE.md."""
 
 from pathlib import Path
 
+import pytest
+
 from provision.config.host_settings import docker_settings
 from provision.facts.docker_host import parse
 from provision.operations import docker_install as op
@@ -14,8 +16,11 @@ SANDBOX_VARS = {"docker_daemon": {"registry-mirrors": ["http://sandbox-registry:
                                   "insecure-registries": ["sandbox-registry:5000"]}}
 
 
-def test_a_no_op_host_as_captured_plans_nothing():
-    state = parse((CAPTURES / "debian12-docker-noop-real.txt").read_text())
+@pytest.mark.parametrize("capture", ["debian12-docker-noop-real.txt", "debian12-docker-noop-dpkgarch-real.txt"])
+def test_a_no_op_host_as_captured_plans_nothing(capture):
+    """Both probes: with its arch section and `systemctl show` (before), and with the architecture from the
+    packages section's `dpkg` line and the service from files + `systemctl is-active` (issue 12)."""
+    state = parse((CAPTURES / capture).read_text())
     assert (state.os_id, state.version_id, state.codename, state.arch, state.systemd) == (
         "debian", "12", "bookworm", "amd64", True)
     assert state.packages["docker-ce"] == "5:20.10.24-1~debian.12~bookworm" and "docker.io" not in state.packages
@@ -40,3 +45,12 @@ def test_an_interrupted_host_as_captured_needs_repair():
     assert state.dpkg.interrupted and state.dpkg.units == ["provision-apt-9-docker-packages.service"]
     assert state.dpkg.needs_repair
     assert "docker-ce" not in state.packages  # iF: half-configured is not installed
+
+
+def test_the_packages_section_gives_the_architecture_from_the_dpkg_line():
+    out = ("@@provision-facts-begin 1\n@@provision-fact packages\n"
+           "containerd\t\tun \t\ndocker-ce\t5:27.1\thi \tarm64\ndpkg\t1.22.6\tii \tarm64\nrunc\t1.1\trc \tarm64\n"
+           "@@provision-rc packages 0\n@@provision-facts-end\n")
+    state = parse(out)
+    assert (state.arch, state.packages, state.held) == ("arm64", {"docker-ce": "5:27.1"}, {"docker-ce"})
+    assert parse(out.replace("dpkg\t1.22.6\tii \tarm64\n", "")).arch == ""  # no dpkg: no architecture (as before)

@@ -88,15 +88,17 @@ def _remote_key(state: DockerHostState) -> str | tuple[str, int]:
 
 def docker_probe_output(state: DockerHostState) -> str:
     """The Docker probe's output for a host in `state` (provision.facts.docker_host.parse reads it back)."""
-    packages = "\n".join(f"{name}\t{state.packages[name]}\t{'hi' if name in state.held else 'ii'} "
-                         for name in WATCHED_PACKAGES if name in state.packages)
+    # as probes.DOCKER_PACKAGES_FORMAT prints them; the `dpkg` line carries the architecture (issue 12)
+    lines = [f"{name}\t{state.packages[name]}\t{'hi' if name in state.held else 'ii'} \t{state.arch or 'amd64'}"
+             for name in WATCHED_PACKAGES if name in state.packages]
+    if state.arch:
+        lines.append(f"dpkg\t1.21.22\tii \t{state.arch}")
+    packages = "\n".join(sorted(lines))
     service = [f"UnitFileState={'enabled' if state.service_enabled else 'disabled'}",
-               f"ActiveState={'active' if state.service_active else 'inactive'}",
-               f"ActiveEnterTimestampMonotonic={state.service_started or 0}"]
+               f"ActiveState={'active' if state.service_active else 'inactive'}"]
     dpkg = (["interrupted=updates"] if state.dpkg.interrupted else []) + [f"unit={u}" for u in state.dpkg.units]
     return sections(
         os_release=f"ID={state.os_id}\nVERSION_ID=\"{state.version_id}\"\nVERSION_CODENAME={state.codename}",
-        arch=state.arch,
         systemd="yes" if state.systemd else "no",
         cloud_init=f"status: {state.cloud_init}" if state.cloud_init else NOT_INSTALLED,
         packages=packages,
