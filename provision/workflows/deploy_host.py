@@ -2,7 +2,9 @@
 volumes, bind folders, images (workflows.deploy_images), then each service's replicas reconciled by
 their labels with a health-gated rollout (deploy.rollout), then containers no longer wanted removed.
 
-Every step is recorded in the host's result; under --check the same steps build the plan instead."""
+Every step is recorded in the host's result; under --check the same steps build the plan instead. A step the
+engine refuses (docker APIError) or whose connection is lost (deploy.lost_connection: the SSH connection or its
+dial-stdio channel gone) is this host's failed step, the steps before it kept; the other hosts go on."""
 
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from provision.deploy.container_spec import (LABEL_REPLICA, LABEL_SERVICE, LABEL
                                              create_kwargs, extra_networks, network_aliases, secrets_folder,
                                              spec_container_name, spec_hash)
 from provision.deploy.folder_sync import folder_archive, sync_marker
+from provision.deploy.lost_connection import is_lost_connection, lost_connection_message
 from provision.errors import InputError
 from provision.executor.base import Executor
 from provision.report import HostResult, StepResult
@@ -78,11 +81,17 @@ class HostDeploy:
             if INTERRUPT.requested:  # a step boundary: stop here, the lock is released by the caller
                 self.interrupted(work.__name__.replace("_", " ").strip())
                 break
+            name = work.__name__.replace("_", " ").strip()
             try:
-                progress.step(work.__name__.replace("_", " ").strip())
+                progress.step(name)
                 work()
-            except docker.errors.APIError as exc:  # the engine refused: this host's step fails, others go on
-                self.step(work.__name__.replace("_", " ").strip(), "failed", f"docker: {rollout.api_message(exc)}")
+            except Exception as exc:  # this host's step fails, the other hosts go on (an interrupt is not caught)
+                if is_lost_connection(exc):  # the SSH connection or its dial-stdio channel went away
+                    self.step(name, "failed", lost_connection_message(self.target.name, exc))
+                elif isinstance(exc, docker.errors.APIError):  # the engine answered and refused
+                    self.step(name, "failed", f"docker: {rollout.api_message(exc)}")
+                else:
+                    raise
         self.result.extra["services"] = {name: {"actions": self.actions.get(name, []),
                                                 "containers": self.containers.get(name, [])}
                                          for name in self.services}

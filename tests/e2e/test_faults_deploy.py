@@ -210,6 +210,38 @@ def test_an_error_mid_stop_first_rollout_restores_the_old_container(fleet, proje
     assert lock_free(fleet, "sbx1")
 
 
+def test_a_channel_to_the_engine_lost_mid_rollout_is_the_rollout_steps_failure(fleet, project):
+    """The host's dial-stdio channels ended and no new one can reach the engine (the host's docker CLI moved
+    away) during a health wait: the next API call finds its connection gone. That used to escape the host's
+    work as a bare "error" step; now it is the rollout step's failure naming the lost connection, exit 2,
+    the lock released. (Killing sshd's sessions instead, as above, is not deterministic for this: the
+    client reconnects between two health polls.)"""
+    stack = "chanlost"
+    deployed(fleet, project, stack)
+    path = playbook(project, stack, {"environment": {"V": "2"}, "healthcheck": NEVER_READY})
+    run = Background(fleet, path, "-l", "sbx1", cwd=project)
+    run.wait_for(lambda: containers(fleet, "sbx1").get(f"{stack}-web-1.next", ("", ""))[1] == "running",
+                 "the health wait of the new container")
+    cli_path = host_exec(fleet, "sbx1", "sh", "-c", "command -v docker").strip()
+    try:
+        host_exec(fleet, "sbx1", "sh", "-c", f"mv {cli_path} {cli_path}.off; pkill -f '[d]ocker system dial-stdio'; "
+                                             "true")
+        returncode, stdout, stderr = run.finish()
+    finally:
+        host_exec(fleet, "sbx1", "mv", f"{cli_path}.off", cli_path, check=False)
+    assert returncode == 2, stderr
+    steps = json.loads(stdout)["hosts"]["sbx1"]["steps"]
+    assert [s["name"] for s in steps if s["status"] == "failed"] == ["services rollout"], steps
+    assert steps[-1]["message"].startswith("the connection to sbx1's Docker engine was lost: "), steps[-1]
+    assert "error" not in [s["name"] for s in steps]
+    assert lock_free(fleet, "sbx1")
+    assert audit(fleet, "sbx1")[-1]["result"] == "failed"
+    proc, _ = deploy(fleet, playbook(project, stack), "-l", "sbx1", cwd=project)  # a re-run converges
+    assert proc.returncode == 0, proc.stderr
+    now = containers(fleet, "sbx1")
+    assert now[f"{stack}-web-1"][1] == "running" and f"{stack}-web-1.next" not in now
+
+
 def test_docker_error_mid_rollback_puts_the_serving_container_back(fleet, project):
     stack = "rbk"
     # both versions take a few seconds to become healthy: a window to inject the error in

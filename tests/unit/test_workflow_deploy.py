@@ -67,8 +67,9 @@ class Engine:
     """Just enough of docker.DockerClient for a deploy; `changes` lists what it was asked to change, in order."""
 
     def __init__(self, *, networks: dict | None = None, containers=(), images: dict | None = None,
-                 pull_error: Exception | None = None, down: bool = False) -> None:
+                 pull_error: Exception | None = None, down: bool = False, cut: dict | None = None) -> None:
         self.changes: list[tuple] = []
+        self.cut = dict(cut or {})  # change ("create network", "create container") → the error it raises instead
         self.networks_ = dict(networks or {})  # name → labels
         self.containers_: list[Container] = list(containers)
         self.images_ = dict(images or {})  # name → id
@@ -81,6 +82,8 @@ class Engine:
                         for n in names if n in engine.networks_]
 
             def create(self, name, **kwargs):
+                if "create network" in engine.cut:
+                    raise engine.cut["create network"]
                 engine.changes.append(("create network", name))
                 engine.networks_[name] = kwargs.get("labels") or {}
 
@@ -120,6 +123,8 @@ class Engine:
                 return iter([{"status": "Downloading", "progressDetail": {"current": 1, "total": 2}, "id": "l1"}])
 
             def create_container(self, name, labels=None, **kwargs):
+                if "create container" in engine.cut:
+                    raise engine.cut["create container"]
                 engine.changes.append(("create container", name))
                 cid = f"id-{len(engine.containers_) + 1}"
                 engine.containers_.append(Container(engine, cid, name, labels or {}, status="created"))
@@ -244,6 +249,49 @@ def test_a_failed_pull_stops_the_host_before_any_service_and_releases_the_lock(s
     assert engine.changes == [("create network", "shop_default"), ("pull", IMAGE)]  # no container created
     assert result.steps[-1].name == f"image {IMAGE}" and result.steps[-1].status == "failed"
     assert "manifest for busybox:1.36 not found" in result.steps[-1].message
+
+
+SOCKET_CLOSED = "('Connection aborted.', OSError('Socket is closed'))"  # a dial-stdio channel gone mid-request
+
+
+def test_a_connection_lost_in_the_network_step_is_that_steps_failure_and_the_lock_is_released(stack, monkeypatch):
+    """A cut connection outside the image step used to escape the host's work: fan_out made it a lone
+    `error` step (the lock step and the steps before it lost)."""
+    engine = Engine(cut={"create network": requests.exceptions.ConnectionError(SOCKET_CLOSED)})
+    ex = host()
+    result = deploy_host(stack, engine, ex, monkeypatch)
+    take, audit, release = lock_commands(stack[0], "failed", {})
+    assert ex.shells == [take, audit, release]
+    assert engine.changes == []
+    assert [(s.name, s.status) for s in result.steps] == [("lock", "ok"), ("networks", "failed")]
+    assert result.steps[-1].message == f"the connection to h1's Docker engine was lost: {SOCKET_CLOSED}"
+    assert result.status == "failed" and result.unreachable is None
+
+
+def test_a_connection_lost_while_creating_a_container_fails_the_rollout_step_and_the_json_says_so(stack, monkeypatch):
+    from provision.errors import EXIT_HOST_FAILED
+    from provision.report import Report
+
+    engine = Engine(cut={"create container": requests.exceptions.ConnectionError(SOCKET_CLOSED)})
+    ex = host()
+    result = deploy_host(stack, engine, ex, monkeypatch)
+    take, audit, release = lock_commands(stack[0], "failed", {})
+    assert ex.shells == [take, host_health.free_space(ROOT), audit, release]
+    assert engine.changes == [("create network", "shop_default"), ("pull", IMAGE)]
+    assert [(s.name, s.status) for s in result.steps][-2:] == [(f"image {IMAGE}", "changed"),
+                                                                ("services rollout", "failed")]
+    report = Report("deploy")
+    report.add(result)
+    assert report.exit_code() == EXIT_HOST_FAILED
+    step = report.to_dict()["hosts"]["h1"]["steps"][-1]
+    assert (step["name"], step["status"]) == ("services rollout", "failed")
+    assert step["message"] == f"the connection to h1's Docker engine was lost: {SOCKET_CLOSED}"
+
+
+def test_a_bug_in_a_step_is_still_not_mistaken_for_a_lost_connection(stack, monkeypatch):
+    engine = Engine(cut={"create network": KeyError("oops")})
+    result = deploy_host(stack, engine, host(), monkeypatch)
+    assert [(s.name, s.status) for s in result.steps] == [("error", "failed")]
 
 
 def test_a_held_lock_refuses_the_host_before_the_engine_changes(stack, monkeypatch):
