@@ -17,6 +17,7 @@ from typing import Any, Callable, Mapping
 from provision import progress as progress_events
 from provision.commands import host_health
 from provision.deploy import images as image_sources
+from provision.deploy.lost_connection import is_lost_connection, lost_connection_message
 from provision.deploy.pull_progress import PullProgress
 from provision.executor.base import Executor
 from provision.facts import host_health as health
@@ -73,8 +74,6 @@ def same_engine(target: Target) -> bool:
 def fetch_image(job: ImageJob, service_name: str, source: image_sources.ImageSource, target: Target,
                 executor: Executor, client) -> ImageOutcome:
     """Ship, pull or build one service's image on one host (or say what would happen, under --check)."""
-    import requests.exceptions
-
     started = time.monotonic()
     label = f"image {source.name}"
     progress_events.step(label)
@@ -86,9 +85,10 @@ def fetch_image(job: ImageJob, service_name: str, source: image_sources.ImageSou
             outcome = _pull(job, source, client, label, current)
         else:
             outcome = _build(job, service_name, client, label, current)
-    except requests.exceptions.ConnectionError as exc:  # the host's Docker API connection broke mid-step
-        outcome = ImageOutcome(label, "failed", f"the connection to {target.name}'s Docker engine was lost: "
-                               f"{str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__}")
+    except Exception as exc:  # the host's Docker API connection broke mid-step: this step fails, redacted
+        if not is_lost_connection(exc):
+            raise
+        outcome = ImageOutcome(label, "failed", lost_connection_message(target.name, exc))
     outcome.seconds = time.monotonic() - started
     return outcome
 
