@@ -12,7 +12,6 @@ from provision import progress
 from provision.commands import argv, detached
 from provision.errors import HostUnreachable
 from provision.executor.base import CommandResult, Executor, timed_out
-from provision.facts import apt_status
 from provision.operations.base import Change, NoChange, Refusal, redact
 from provision.redaction import describe_command
 from provision.report import HostResult, StepResult
@@ -94,6 +93,8 @@ class Applier:
         """Start the step's unit and poll it (each poll waits on the host up to POLL_WAIT_S) until it
         ends or the step's timeout passes (exit 124, as a blocking command's timeout; the unit runs on and
         the next run waits for it). Each poll of a running unit reports apt's progress to the live view."""
+        from provision.facts import apt_status  # here: a run that changes nothing polls no apt (issue 12)
+
         unit = detached.unit_name(self.stamp, item.step)
         limit = item.timeout if item.timeout is not None else DETACHED_DEFAULT_TIMEOUT_S
         deadline = time.monotonic() + limit

@@ -8,14 +8,11 @@ from __future__ import annotations
 import time
 
 from provision import progress
-from provision.commands import apt, docker_repo, docker_engine, files, host_health, system
-from provision.commands import dpkg as dpkg_cmd
+from provision.commands import apt, docker_repo, docker_engine, files, system
 from provision.config.host_settings import DockerSettings, docker_settings
 from provision.executor.base import TIMED_OUT, Executor
-from provision.facts import host_health as health
 from provision.facts.docker_host import DockerHostState, parse, probe
 from provision.operations import docker_install as op
-from provision.operations import dpkg
 from provision.operations.base import Change, NoChange, Refusal
 from provision.report import HostResult, StepResult
 from provision.workflows.applier import Applier
@@ -66,6 +63,8 @@ def install_work(check: bool, stamp: str, refresh: bool = False):
             if applier.failed:  # refused before any change
                 return result
             if state.dpkg.needs_repair:  # a run cut mid-apt: finish and repair it first, then look again
+                from provision.operations import dpkg  # here: a no-op run needs none of it (issue 12)
+
                 applier.apply(dpkg.repair(state.dpkg, lock_timeout=settings.apt_lock_timeout,
                                           apt_timeout=settings.apt_timeout, proxy=settings.proxy))
                 if applier.failed or check:
@@ -92,6 +91,8 @@ def install_work(check: bool, stamp: str, refresh: bool = False):
                 packages = op.packages(state, settings, _available(executor, settings))
             installed = applier.apply(packages)
             if installed and not check:  # the report says which versions landed
+                from provision.commands import dpkg as dpkg_cmd
+
                 versions = dpkg_cmd.parse_versions(executor.run(dpkg_cmd.versions(docker_repo.PACKAGES),
                                                                 become=True).stdout)
                 result.steps[-1].message += " → " + ", ".join(versions)
@@ -143,6 +144,9 @@ def _wait_cloud_init(applier: Applier, state: DockerHostState, settings: DockerS
 def _wait_dpkg_lock(applier: Applier, settings: DockerSettings) -> None:
     """Wait (up to apt_lock_timeout) for dpkg's lock; say who held it and for how long. Still held after
     that: the step fails naming the holder, before anything changed."""
+    from provision.commands import host_health
+    from provision.facts import host_health as health
+
     start = time.monotonic()
     out = applier.executor.run(host_health.wait_dpkg_lock(settings.apt_lock_timeout), become=True,
                                timeout=settings.apt_lock_timeout + 60)
@@ -189,6 +193,9 @@ def verify_work(target: Target, executor: Executor) -> HostResult:
 def daemon_problem(host: str, executor: Executor) -> str | None:
     """Asked once the engine did not answer: is Docker missing or its daemon stopped? (None: neither, or
     the units cannot be read: the caller keeps its own message.)"""
+    from provision.commands import host_health
+    from provision.facts import host_health as health
+
     out = executor.run(host_health.docker_units(), timeout=60)
     if not out.stdout.strip():
         return None

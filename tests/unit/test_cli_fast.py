@@ -152,3 +152,15 @@ def test_a_one_host_deploy_does_not_import_the_relay():
             "assert make_relay([target('a')], None) is None\nprint('RELAY', 'provision.deploy.relay' in sys.modules)\n")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert "RELAY False" in proc.stdout, proc.stderr[-2000:]
+
+
+def test_docker_install_loads_the_dpkg_repair_and_lock_wait_modules_only_when_it_needs_them(tmp_path):
+    """Issue 12: a no-op install neither repairs dpkg, nor waits for its lock, nor reads the docker units,
+    nor polls a detached apt step: those modules (operations.dpkg, commands/facts.host_health,
+    facts.apt_status) load at their use (~3 ms of imports)."""
+    (tmp_path / "inv.ini").write_text("h1 ansible_host=127.0.0.1 ansible_port=1\n")
+    modules = imported("docker", "install", "-i", str(tmp_path / "inv.ini"), "--known-hosts", str(tmp_path / "kh"),
+                       cwd=tmp_path)
+    assert "provision.workflows.docker" in modules
+    assert not {"provision.operations.dpkg", "provision.commands.host_health", "provision.facts.host_health",
+                "provision.facts.apt_status"} & modules
