@@ -18,13 +18,18 @@ HostUnreachable (the SSH executor's own verdict), Interrupted, KeyboardInterrupt
 
 from __future__ import annotations
 
+from provision.errors import ProvisionError
 from provision.redaction import redact_text
 
 DETAIL_CHARS = 200
 
 
 def is_lost_connection(exc: BaseException) -> bool:
-    """Does this exception (or one it was raised from) mean the host's Docker engine connection is gone?"""
+    """Does this exception (or one it was raised from) mean the host's Docker engine connection is gone?
+    One of provision's own errors is its own verdict, whatever it was raised from (the SSH executor's
+    HostUnreachable raised while handling a socket error; an Interrupted): never a lost connection here."""
+    if isinstance(exc, ProvisionError):
+        return False
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:

@@ -10,6 +10,7 @@ import requests.exceptions
 import urllib3.exceptions
 
 from provision.deploy.lost_connection import is_lost_connection, lost_connection_message
+from provision.errors import HostUnreachable
 from provision.interrupts import Interrupted
 
 
@@ -40,8 +41,21 @@ def test_a_broken_transport_is_a_lost_connection(exc):
     assert is_lost_connection(exc)
 
 
+def _raised_while_handling(error: Exception, cause: Exception) -> Exception:
+    try:
+        try:
+            raise cause
+        except Exception:
+            raise error  # noqa: B904 (its __context__ is the socket error, as in executor.ssh)
+    except Exception as exc:
+        return exc
+
+
 @pytest.mark.parametrize("exc", [
     docker.errors.APIError("500", explanation="driver failed programming external connectivity"),
+    _raised_while_handling(HostUnreachable("sbx1:22 stopped answering (connection closed)"),
+                           OSError("Socket is closed")),  # the executor's verdict: the host is unreachable
+    _raised_while_handling(Interrupted("stopped"), ConnectionResetError(104, "Connection reset by peer")),
     docker.errors.NotFound("no such container"),
     KeyError("oops"),
     FileNotFoundError(2, "No such file or directory", "/stack/web"),  # a local file: not the connection
