@@ -345,20 +345,22 @@ def service_state(unit: str = "docker.service", target: str = "multi-user.target
 
     Issue 12: `systemctl show` cost the host ~8 ms (the client ~6, PID 1 ~2.5: it computes the unit-file state).
     Without systemd running the section fails (exit 1), as `systemctl show` did. Enabled is read from the files
-    `systemctl is-enabled` decides from when the answer is certain: UNIT's only file is a regular file in /usr/lib/systemd/system or /lib/systemd/system (nothing of that
-    name in an earlier search-path folder: no mask, no override, no transient or generated unit) and
+    `systemctl is-enabled` decides from when the answer is certain: UNIT's only file is a regular file in
+    /usr/lib/systemd/system or /lib/systemd/system (nothing of that name in an earlier search-path folder: no mask, no override, no transient or generated unit) and
     /etc/systemd/system/TARGET.wants/UNIT leads to that file (a link in the persistent config's .wants folder:
     `enabled`). Otherwise `systemctl is-enabled` answers. Active always comes from `systemctl is-active` (~5.5
     ms): no file tells `active` from `activating`, `reloading` or `deactivating` (/run/systemd/units/
     invocation:UNIT exists in all four)."""
-    shadows = " ".join(f"{d}/{unit}" for d in _UNIT_SHADOWS)
+    shadows = " ".join(quote(f"{d}/{unit}", "unit path") for d in _UNIT_SHADOWS)
+    files = " ".join(quote(f"{d}/{unit}", "unit path") for d in ("/usr/lib/systemd/system", "/lib/systemd/system"))
+    wants, name = quote(f"/etc/systemd/system/{target}.wants/{unit}", "unit path"), quote(unit, "unit name")
     return ("[ -d /run/systemd/system ] || exit 1; "  # as `systemctl show` failed without systemd
-            f"u=; for f in /usr/lib/systemd/system/{unit} /lib/systemd/system/{unit}; do "
+            f"u=; for f in {files}; do "
             'if [ -L "$f" ]; then break; elif [ -f "$f" ]; then u=$f; break; elif [ -e "$f" ]; then break; fi; done; '
-            f'[ /etc/systemd/system/{target}.wants/{unit} -ef "$u" ] || u=; '
+            f'[ {wants} -ef "$u" ] || u=; '
             f'for f in {shadows}; do [ -n "$u" ] || break; {{ [ -e "$f" ] || [ -L "$f" ]; }} && u=; done; '
-            f'if [ -n "$u" ]; then e=enabled; else e=$(systemctl is-enabled {unit} 2>/dev/null); fi; '
-            f'echo "UnitFileState=$e"; echo "ActiveState=$(systemctl is-active {unit} 2>/dev/null)"')
+            f'if [ -n "$u" ]; then e=enabled; else e=$(systemctl is-enabled {name} 2>/dev/null); fi; '
+            f'echo "UnitFileState=$e"; echo "ActiveState=$(systemctl is-active {name} 2>/dev/null)"')
 
 
 def docker_host(key_url: str, env: str, users: list[str], key_max_age: int = 0, record: bool = False) -> str:
