@@ -633,7 +633,7 @@ BUILDERS.update({
                            "string; exact string in test_probe_commands",
     "probes.dpkg_state": "no parameter",
     "probes.service_state": "unit and target names are provision's own constants (docker.service, multi-user.target), "
-                            "never an operator string; exact string in test_probe_commands, run in every Docker probe",
+                            "never an operator string (quoted all the same); exact string in test_probe_commands, run in every Docker probe",
     "probes.swarm_host": "no parameter",
     "probes.swarm_cluster": "no parameter",
     "probes.gpu_deploy": "no parameter (exact string in tests/unit/test_gpu_deploy_checks.py; run by test_gpu_deploy_checks)",
